@@ -1,0 +1,44 @@
+"""All models, imported here so Base.metadata is complete for Alembic.
+
+The dashboard adds its own module (e.g. cloud/models/staff.py) and imports it below.
+"""
+
+from cloud.models.base import Base, JSONType, UTCDateTime, new_id
+from cloud.models.events import Checkin, EventRecord
+from cloud.models.gateway import Command, EnrollmentCode, Gateway, HeartbeatRecord
+from cloud.models.incidents import DailyReportLog, Incident, Notification, OutboxMail
+from cloud.models.tenancy import (
+    FamilyContact,
+    Holiday,
+    Household,
+    Municipality,
+    Pause,
+    PostOffice,
+    Resident,
+    ScheduleSlot,
+)
+
+__all__ = [
+    "Base",
+    "Checkin",
+    "Command",
+    "DailyReportLog",
+    "EnrollmentCode",
+    "EventRecord",
+    "FamilyContact",
+    "Gateway",
+    "HeartbeatRecord",
+    "Holiday",
+    "Household",
+    "Incident",
+    "JSONType",
+    "Municipality",
+    "Notification",
+    "OutboxMail",
+    "Pause",
+    "PostOffice",
+    "Resident",
+    "ScheduleSlot",
+    "UTCDateTime",
+    "new_id",
+]

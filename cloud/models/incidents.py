@@ -1,0 +1,99 @@
+"""Incidents, the notifications sent for them, and the mail outbox."""
+
+from __future__ import annotations
+
+from datetime import date, datetime
+from typing import Any
+
+from sqlalchemy import Date, ForeignKey, Index, Integer, String, Text, UniqueConstraint, text
+from sqlalchemy.orm import Mapped, mapped_column
+
+from cloud.models.base import Base, created_at_column, id_column
+
+OPEN_STATES = ("open", "acknowledged")
+
+
+class Incident(Base):
+    __tablename__ = "incidents"
+    __table_args__ = (
+        # One open incident per household and cause, enforced by the database itself.
+        Index(
+            "uq_incidents_open_household_cause",
+            "household_id",
+            "cause",
+            unique=True,
+            sqlite_where=text("state != 'resolved'"),
+            postgresql_where=text("state != 'resolved'"),
+        ),
+        Index("ix_incidents_household_state", "household_id", "state"),
+    )
+
+    id: Mapped[str] = id_column()
+    household_id: Mapped[str] = mapped_column(ForeignKey("households.id"))
+    # missed_checkin | gateway_offline | help_requested | unwell | callback
+    cause: Mapped[str] = mapped_column(String(32))
+    state: Mapped[str] = mapped_column(String(16), default="open")
+    slot: Mapped[str | None] = mapped_column(String(32))
+    slot_date: Mapped[date | None] = mapped_column(Date)
+    deadline_at: Mapped[datetime | None]
+    opened_at: Mapped[datetime]
+    source_event_id: Mapped[str | None] = mapped_column(String(36))
+    # The chain as it was when the incident opened: later edits do not change running ones.
+    chain: Mapped[dict[str, Any]] = mapped_column()
+    next_step: Mapped[int] = mapped_column(Integer, default=0)
+    next_step_at: Mapped[datetime | None] = mapped_column(index=True)
+    acknowledged_at: Mapped[datetime | None]
+    acknowledged_by: Mapped[str | None] = mapped_column(String(320))
+    resolved_at: Mapped[datetime | None]
+    outcome: Mapped[str | None] = mapped_column(String(32))
+    note: Mapped[str | None] = mapped_column(Text)
+
+
+class Notification(Base):
+    """The log that makes each (incident, step, recipient) happen at most once."""
+
+    __tablename__ = "notifications"
+    __table_args__ = (UniqueConstraint("incident_id", "step", "recipient"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True, autoincrement=True)
+    incident_id: Mapped[str] = mapped_column(ForeignKey("incidents.id"))
+    step: Mapped[int] = mapped_column(Integer)
+    action: Mapped[str] = mapped_column(String(32))
+    recipient: Mapped[str] = mapped_column(String(320))
+    channel: Mapped[str] = mapped_column(String(16))  # email | gateway | dashboard
+    created_at: Mapped[datetime]
+    mail_id: Mapped[str | None] = mapped_column(String(36))
+
+
+class OutboxMail(Base):
+    """Mail waiting to be sent; a sender claims due rows, retries with backoff."""
+
+    __tablename__ = "mail_outbox"
+    __table_args__ = (Index("ix_mail_outbox_due", "status", "next_attempt_at"),)
+
+    id: Mapped[str] = id_column()
+    to_addr: Mapped[str] = mapped_column(String(320))
+    subject: Mapped[str] = mapped_column(String(400))
+    text_body: Mapped[str] = mapped_column(Text)
+    html_body: Mapped[str | None] = mapped_column(Text)
+    headers: Mapped[dict[str, Any]] = mapped_column(default=dict)
+    kind: Mapped[str] = mapped_column(String(32))
+    incident_id: Mapped[str | None] = mapped_column(String(36), index=True)
+    status: Mapped[str] = mapped_column(String(16), default="pending")  # pending|sent|failed
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    next_attempt_at: Mapped[datetime]
+    last_error: Mapped[str | None] = mapped_column(Text)
+    created_at: Mapped[datetime] = created_at_column()
+    sent_at: Mapped[datetime | None]
+
+
+class DailyReportLog(Base):
+    """One daily report per contact per local date."""
+
+    __tablename__ = "daily_reports"
+    __table_args__ = (UniqueConstraint("contact_id", "day"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True, autoincrement=True)
+    contact_id: Mapped[str] = mapped_column(ForeignKey("family_contacts.id"))
+    day: Mapped[date] = mapped_column(Date)
+    mail_id: Mapped[str | None] = mapped_column(String(36))

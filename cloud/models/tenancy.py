@@ -1,0 +1,140 @@
+"""Who is watched and by whom: municipality -> post office -> household -> residents, family."""
+
+from __future__ import annotations
+
+from datetime import date, datetime
+from typing import Any
+
+from sqlalchemy import Boolean, Date, ForeignKey, Integer, String, Text, UniqueConstraint
+from sqlalchemy.orm import Mapped, mapped_column, relationship
+
+from cloud.models.base import Base, created_at_column, id_column
+
+
+class Municipality(Base):
+    __tablename__ = "municipalities"
+
+    id: Mapped[str] = id_column()
+    name: Mapped[str] = mapped_column(String(200))
+    timezone: Mapped[str] = mapped_column(String(64), default="Asia/Tokyo")
+    email: Mapped[str | None] = mapped_column(String(320))
+    # Escalation chains by incident cause; None means the defaults (cloud.escalation.chain).
+    escalation_chains: Mapped[dict[str, Any] | None] = mapped_column()
+    created_at: Mapped[datetime] = created_at_column()
+
+    offices: Mapped[list[PostOffice]] = relationship(back_populates="municipality")
+
+
+class PostOffice(Base):
+    __tablename__ = "post_offices"
+
+    id: Mapped[str] = id_column()
+    municipality_id: Mapped[str] = mapped_column(ForeignKey("municipalities.id"), index=True)
+    name: Mapped[str] = mapped_column(String(200))
+    phone: Mapped[str | None] = mapped_column(String(40))
+    email: Mapped[str | None] = mapped_column(String(320))
+    manager_email: Mapped[str | None] = mapped_column(String(320))
+    created_at: Mapped[datetime] = created_at_column()
+
+    municipality: Mapped[Municipality] = relationship(back_populates="offices")
+    households: Mapped[list[Household]] = relationship(back_populates="office")
+
+
+class Household(Base):
+    __tablename__ = "households"
+
+    id: Mapped[str] = id_column()
+    office_id: Mapped[str] = mapped_column(ForeignKey("post_offices.id"), index=True)
+    timezone: Mapped[str] = mapped_column(String(64), default="Asia/Tokyo")
+    language: Mapped[str] = mapped_column(String(8), default="ja")
+    address: Mapped[str | None] = mapped_column(String(400))
+    active: Mapped[bool] = mapped_column(Boolean, default=True)
+    config_version: Mapped[int] = mapped_column(Integer, default=1)
+    # The dead man's switch: the earliest slot deadline not yet checked, and which slot it is.
+    # Indexed so a detection pass reads only due rows (healthchecks' next-alert design).
+    next_deadline: Mapped[datetime | None] = mapped_column(index=True)
+    next_slot_name: Mapped[str | None] = mapped_column(String(32))
+    next_slot_date: Mapped[date | None] = mapped_column(Date)
+    last_heartbeat_at: Mapped[datetime | None]
+    created_at: Mapped[datetime] = created_at_column()
+
+    office: Mapped[PostOffice] = relationship(back_populates="households")
+    residents: Mapped[list[Resident]] = relationship(back_populates="household")
+    contacts: Mapped[list[FamilyContact]] = relationship(back_populates="household")
+    slots: Mapped[list[ScheduleSlot]] = relationship(
+        back_populates="household", order_by="ScheduleSlot.time"
+    )
+    pauses: Mapped[list[Pause]] = relationship(back_populates="household")
+    holidays: Mapped[list[Holiday]] = relationship(back_populates="household")
+
+
+class Resident(Base):
+    __tablename__ = "residents"
+
+    id: Mapped[str] = id_column()
+    household_id: Mapped[str] = mapped_column(ForeignKey("households.id"), index=True)
+    name: Mapped[str] = mapped_column(String(200))
+    kana: Mapped[str | None] = mapped_column(String(200))
+    birth_year: Mapped[int | None] = mapped_column(Integer)
+    notes: Mapped[str | None] = mapped_column(Text)
+
+    household: Mapped[Household] = relationship(back_populates="residents")
+
+
+class FamilyContact(Base):
+    __tablename__ = "family_contacts"
+    __table_args__ = (UniqueConstraint("household_id", "email"),)
+
+    id: Mapped[str] = id_column()
+    household_id: Mapped[str] = mapped_column(ForeignKey("households.id"), index=True)
+    name: Mapped[str] = mapped_column(String(200))
+    email: Mapped[str] = mapped_column(String(320))
+    relationship_label: Mapped[str | None] = mapped_column("relationship", String(40))
+    notify_alerts: Mapped[bool] = mapped_column(Boolean, default=True)
+    daily_report: Mapped[bool] = mapped_column(Boolean, default=False)
+    unsubscribed_at: Mapped[datetime | None]
+
+    household: Mapped[Household] = relationship(back_populates="contacts")
+
+
+class ScheduleSlot(Base):
+    __tablename__ = "schedule_slots"
+    __table_args__ = (UniqueConstraint("household_id", "name"),)
+
+    id: Mapped[str] = id_column()
+    household_id: Mapped[str] = mapped_column(ForeignKey("households.id"), index=True)
+    name: Mapped[str] = mapped_column(String(32))
+    time: Mapped[str] = mapped_column(String(5))  # local HH:MM
+    window_min: Mapped[int] = mapped_column(Integer, default=30)
+    grace_min: Mapped[int] = mapped_column(Integer, default=5)
+
+    household: Mapped[Household] = relationship(back_populates="slots")
+
+
+class Pause(Base):
+    """A temporary stop (hospital stay, trip): no deadlines between starts_at and ends_at."""
+
+    __tablename__ = "pauses"
+
+    id: Mapped[str] = id_column()
+    household_id: Mapped[str] = mapped_column(ForeignKey("households.id"), index=True)
+    starts_at: Mapped[datetime]
+    ends_at: Mapped[datetime | None]
+    reason: Mapped[str] = mapped_column(String(200), default="")
+
+    household: Mapped[Household] = relationship(back_populates="pauses")
+
+
+class Holiday(Base):
+    """A local date on which the resident is not asked (e.g. a day at the day-care centre)."""
+
+    __tablename__ = "holidays"
+    __table_args__ = (UniqueConstraint("household_id", "day"),)
+
+    id: Mapped[str] = id_column()
+    household_id: Mapped[str] = mapped_column(ForeignKey("households.id"), index=True)
+    day: Mapped[date] = mapped_column(Date)
+    note: Mapped[str] = mapped_column(String(200), default="")
+
+    household: Mapped[Household] = relationship(back_populates="holidays")
+

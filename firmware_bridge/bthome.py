@@ -1,0 +1,308 @@
+"""BTHome v2 decoding (a thin layer over bthome-ble) and the replay / duplicate policy.
+
+Pure: no radio, no clock of its own, no threads. The one side effect is `CounterStore.save`,
+a small JSON file written atomically (temp file + fsync + rename), so a power cut leaves the
+old or the new file and an encrypted frame seen before a reboot is still rejected after it.
+
+bthome-ble keeps its own in-memory duplicate and counter checks; they forget everything on
+restart and accept counter restarts below 100. We reset them before every frame so there is
+one policy, ours (`ReplayGuard`), and it is persisted.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import logging
+import os
+import tempfile
+from dataclasses import dataclass, field
+from enum import StrEnum
+from pathlib import Path
+from typing import Any
+
+from bthome_ble import BTHomeBluetoothDeviceData
+from habluetooth import BluetoothServiceInfoBleak
+
+from firmware_bridge.simulate import (
+    BTHOME_UUID,
+    FLAG_ENCRYPTED,
+    FLAG_MAC_INCLUDED,
+    FLAG_TRIGGER_BASED,
+    VERSION_SHIFT,
+)
+
+log = logging.getLogger(__name__)
+
+# Legacy advertising carries at most 31 bytes in all; extended advertising allows more, but
+# no BTHome device we know sends over 64 bytes of service data. Larger is garbage or abuse.
+MAX_SERVICE_DATA = 64
+ENCRYPTION_OVERHEAD = 8  # counter (4) + MIC (4)
+MAC_LEN = 6
+
+
+class DropReason(StrEnum):
+    """Why a frame was not used. Each is a counter in DeviceBridge.status()."""
+
+    NOT_BTHOME = "not_bthome"
+    UNKNOWN_DEVICE = "unknown_device"
+    TRUNCATED = "truncated"
+    OVERSIZE = "oversize"
+    WRONG_VERSION = "wrong_version"
+    NO_KEY = "encrypted_without_key"
+    WRONG_KEY = "wrong_key"  # MIC check failed: wrong bindkey or corrupted frame
+    DOWNGRADE = "downgrade"  # plaintext from a device paired with a key
+    REPLAY = "replay"  # encryption counter went backwards
+    DUPLICATE = "duplicate"  # same frame again (same counter, or same packet id)
+    MALFORMED = "malformed"  # header fine, objects unreadable
+    EMPTY = "empty"  # decoded, but nothing we could read
+
+
+@dataclass(frozen=True, slots=True)
+class Decoded:
+    """What one accepted BTHome frame said."""
+
+    address: str  # the device's MAC (from the frame if included, else the radio's)
+    encrypted: bool
+    trigger_based: bool
+    packet_id: int | None
+    counter: int | None  # AES-CCM counter (encrypted frames only)
+    readings: dict[str, float | int | str] = field(default_factory=dict)  # temperature, ...
+    states: dict[str, bool] = field(default_factory=dict)  # motion, opening, door, ...
+    events: tuple[tuple[str, str], ...] = ()  # (("button", "long_press"),)
+
+
+@dataclass(frozen=True, slots=True)
+class Header:
+    adv_info: int
+    encrypted: bool
+    mac_included: bool
+    trigger_based: bool
+    version: int
+    mac: str | None
+    counter: int | None
+
+
+def parse_header(frame: bytes) -> Header | DropReason:
+    """Check the adv-info byte and the lengths before any decryption work."""
+    if len(frame) < 2:
+        return DropReason.TRUNCATED
+    if len(frame) > MAX_SERVICE_DATA:
+        return DropReason.OVERSIZE
+    adv_info = frame[0]
+    version = (adv_info >> VERSION_SHIFT) & 0x7
+    if version != 2:
+        return DropReason.WRONG_VERSION
+    encrypted = bool(adv_info & FLAG_ENCRYPTED)
+    mac_included = bool(adv_info & FLAG_MAC_INCLUDED)
+    minimum = 1 + (MAC_LEN if mac_included else 0) + 1 + (ENCRYPTION_OVERHEAD if encrypted else 0)
+    if len(frame) < minimum:
+        return DropReason.TRUNCATED
+    mac = ":".join(f"{b:02X}" for b in frame[1:7][::-1]) if mac_included else None
+    counter = int.from_bytes(frame[-8:-4], "little") if encrypted else None
+    return Header(
+        adv_info=adv_info,
+        encrypted=encrypted,
+        mac_included=mac_included,
+        trigger_based=bool(adv_info & FLAG_TRIGGER_BASED),
+        version=version,
+        mac=mac,
+        counter=counter,
+    )
+
+
+def bthome_frame(service_data: dict[str, bytes]) -> bytes | None:
+    value = service_data.get(BTHOME_UUID)
+    return value if isinstance(value, bytes | bytearray) else None
+
+
+class FrameDecoder:
+    """Decodes frames of one paired device (one bindkey) with bthome-ble."""
+
+    def __init__(self, bindkey: bytes | None) -> None:
+        self.bindkey = bindkey
+        self._parser = BTHomeBluetoothDeviceData(bindkey)
+
+    def decode(
+        self, address: str, frame: bytes, header: Header, *, name: str | None = None
+    ) -> Decoded | DropReason:
+        if self.bindkey is not None and not header.encrypted:
+            return DropReason.DOWNGRADE
+        if self.bindkey is None and header.encrypted:
+            return DropReason.NO_KEY
+        parser = self._parser
+        self._forget_library_history(parser)
+        try:
+            update = parser.update(_service_info(address, frame, name))
+        except Exception as exc:  # a library bug must not take the scanner down
+            log.debug("bthome-ble raised on %s: %r (%s)", address, exc, frame.hex())
+            return DropReason.MALFORMED
+        if header.encrypted and parser.decryption_failed:
+            return DropReason.WRONG_KEY
+        return _to_decoded(update, header, address)
+
+    @staticmethod
+    def _forget_library_history(parser: BTHomeBluetoothDeviceData) -> None:
+        # ReplayGuard owns duplicate/replay policy; see the module docstring.
+        parser.last_service_info = None
+        parser.packet_id = None
+        parser.encryption_counter = 0.0
+        parser.decryption_failed = True
+
+
+def _service_info(address: str, frame: bytes, name: str | None) -> BluetoothServiceInfoBleak:
+    return BluetoothServiceInfoBleak(
+        name=name or address,
+        address=address,
+        rssi=-60,
+        manufacturer_data={},
+        service_data={BTHOME_UUID: bytes(frame)},
+        service_uuids=[BTHOME_UUID],
+        source="mimamori",
+        device=None,
+        advertisement=None,
+        connectable=False,
+        time=0.0,
+        tx_power=None,
+    )
+
+
+def _to_decoded(update: Any, header: Header, address: str) -> Decoded | DropReason:
+    readings: dict[str, float | int | str] = {}
+    packet_id: int | None = None
+    for key, value in update.entity_values.items():
+        if key.key == "packet_id":
+            packet_id = int(value.native_value)
+        elif isinstance(value.native_value, int | float | str):
+            readings[key.key] = value.native_value
+    states = {key.key: bool(v.native_value) for key, v in update.binary_entity_values.items()}
+    events = tuple((key.key, ev.event_type) for key, ev in update.events.items())
+    if not readings and not states and not events:
+        # bthome-ble read no object at all (packet id alone counts as nothing to act on).
+        return DropReason.EMPTY if packet_id is not None else DropReason.MALFORMED
+    return Decoded(
+        address=header.mac or address.upper(),
+        encrypted=header.encrypted,
+        trigger_based=header.trigger_based,
+        packet_id=packet_id,
+        counter=header.counter,
+        readings=readings,
+        states=states,
+        events=events,
+    )
+
+
+# --- replay / duplicate policy ---------------------------------------------------------------
+
+
+class CounterStore:
+    """Highest accepted encryption counter per device, in a small JSON file.
+
+    Written atomically. `save()` is cheap to call often: it writes only when dirty.
+    """
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        self.counters: dict[str, int] = {}
+        self.dirty = False
+        self._load()
+
+    def _load(self) -> None:
+        try:
+            raw = json.loads(self.path.read_text(encoding="utf-8"))
+        except FileNotFoundError:
+            return
+        except (OSError, ValueError) as exc:
+            # A torn file cannot happen with atomic writes; anything else is worth a warning,
+            # and starting empty is the only option (replay protection restarts from here).
+            log.warning("counter state %s unreadable (%s); starting empty", self.path, exc)
+            return
+        counters = raw.get("counters", {}) if isinstance(raw, dict) else {}
+        self.counters = {str(k): int(v) for k, v in counters.items() if isinstance(v, int)}
+
+    def get(self, device: str) -> int | None:
+        return self.counters.get(device)
+
+    def set(self, device: str, counter: int) -> None:
+        self.counters[device] = counter
+        self.dirty = True
+
+    def forget(self, device: str) -> None:
+        """After re-pairing (new key, counter restarted) the old high-water mark must go."""
+        if self.counters.pop(device, None) is not None:
+            self.dirty = True
+
+    def save(self) -> None:
+        if not self.dirty:
+            return
+        write_json_atomic(self.path, {"version": 1, "counters": self.counters})
+        self.dirty = False
+
+
+def write_json_atomic(path: Path, data: Any) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8") as handle:
+            json.dump(data, handle, sort_keys=True)
+            handle.flush()
+            os.fsync(handle.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(tmp)
+        raise
+    dir_fd = os.open(path.parent, os.O_RDONLY)
+    try:
+        os.fsync(dir_fd)  # make the rename itself durable
+    finally:
+        os.close(dir_fd)
+
+
+@dataclass
+class _LastPacket:
+    packet_id: int
+    at: float
+
+
+class ReplayGuard:
+    """Decides whether an authentic frame is new.
+
+    Encrypted: the AES-CCM counter must strictly increase (persisted, survives reboots);
+    equal = the device repeating its advertisement (duplicate), lower = replay.
+    Plain: devices repeat each advertisement a few times with the same packet id; a packet id
+    that is not 1..63 ahead of the last one within `window_s` is a repeat (as bthome-ble
+    does, but with a longer window because repeats arrive through slow scanners too).
+    """
+
+    def __init__(self, counters: CounterStore, *, window_s: float = 10.0) -> None:
+        self.counters = counters
+        self.window_s = window_s
+        self._last_packet: dict[str, _LastPacket] = {}
+
+    def precheck_counter(self, device: str, counter: int | None) -> DropReason | None:
+        """Cheap check before decryption; authoritative check is `accept` after the MIC."""
+        last = self.counters.get(device)
+        if counter is None or last is None:
+            return None
+        if counter == last:
+            return DropReason.DUPLICATE
+        return DropReason.REPLAY if counter < last else None
+
+    def accept(self, device: str, decoded: Decoded, now: float) -> DropReason | None:
+        if decoded.counter is not None:
+            verdict = self.precheck_counter(device, decoded.counter)
+            if verdict is not None:
+                return verdict
+            self.counters.set(device, decoded.counter)
+            return None
+        if decoded.packet_id is None:
+            return None
+        last = self._last_packet.get(device)
+        self._last_packet[device] = _LastPacket(decoded.packet_id, now)
+        if last is None or now - last.at > self.window_s:
+            return None
+        if 0 < (decoded.packet_id - last.packet_id) % 256 < 64:
+            return None
+        self._last_packet[device] = last  # keep the newer id as the reference
+        return DropReason.DUPLICATE
