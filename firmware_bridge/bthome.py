@@ -33,6 +33,10 @@ from firmware_bridge.simulate import (
 )
 
 log = logging.getLogger(__name__)
+# bthome-ble logs a WARNING for every frame that fails to decrypt or has objects out of order;
+# a neighbour's garbage would flood the journal (and the SD card). We count every drop and
+# debug-log it ourselves, so only its errors pass.
+logging.getLogger("bthome_ble.parser").setLevel(logging.ERROR)
 
 # Legacy advertising carries at most 31 bytes in all; extended advertising allows more, but
 # no BTHome device we know sends over 64 bytes of service data. Larger is garbage or abuse.
@@ -171,6 +175,8 @@ def _to_decoded(update: Any, header: Header, address: str) -> Decoded | DropReas
     readings: dict[str, float | int | str] = {}
     packet_id: int | None = None
     for key, value in update.entity_values.items():
+        if key.key == "signal_strength":
+            continue  # our placeholder RSSI; the real one comes from the radio
         if key.key == "packet_id":
             packet_id = int(value.native_value)
         elif isinstance(value.native_value, int | float | str):
@@ -263,6 +269,7 @@ def write_json_atomic(path: Path, data: Any) -> None:
 class _LastPacket:
     packet_id: int
     at: float
+    frame: bytes
 
 
 class ReplayGuard:
@@ -280,6 +287,14 @@ class ReplayGuard:
         self.window_s = window_s
         self._last_packet: dict[str, _LastPacket] = {}
 
+    def is_repeat(self, device: str, frame: bytes, now: float) -> bool:
+        """The very bytes of the last accepted plain frame again: skip decoding them.
+
+        Devices send each advertisement several times; this keeps repeats cheap.
+        """
+        last = self._last_packet.get(device)
+        return last is not None and last.frame == frame and now - last.at <= self.window_s
+
     def precheck_counter(self, device: str, counter: int | None) -> DropReason | None:
         """Cheap check before decryption; authoritative check is `accept` after the MIC."""
         last = self.counters.get(device)
@@ -289,7 +304,9 @@ class ReplayGuard:
             return DropReason.DUPLICATE
         return DropReason.REPLAY if counter < last else None
 
-    def accept(self, device: str, decoded: Decoded, now: float) -> DropReason | None:
+    def accept(
+        self, device: str, decoded: Decoded, now: float, frame: bytes = b""
+    ) -> DropReason | None:
         if decoded.counter is not None:
             verdict = self.precheck_counter(device, decoded.counter)
             if verdict is not None:
@@ -299,7 +316,7 @@ class ReplayGuard:
         if decoded.packet_id is None:
             return None
         last = self._last_packet.get(device)
-        self._last_packet[device] = _LastPacket(decoded.packet_id, now)
+        self._last_packet[device] = _LastPacket(decoded.packet_id, now, bytes(frame))
         if last is None or now - last.at > self.window_s:
             return None
         if 0 < (decoded.packet_id - last.packet_id) % 256 < 64:

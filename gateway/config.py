@@ -111,7 +111,9 @@ def load_config(path: Path) -> GatewaySettings:
     try:
         data = _parse(path, raw)
     except (ValueError, UnicodeDecodeError) as exc:
-        raise ConfigError(f"config file {path} is not valid {path.suffix[1:] or 'toml'}: {exc}")
+        raise ConfigError(
+            f"config file {path} is not valid {path.suffix[1:] or 'toml'}: {exc}"
+        ) from None
     try:
         return GatewaySettings.model_validate(data)
     except ValidationError as exc:

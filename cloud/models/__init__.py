@@ -3,6 +3,7 @@
 The dashboard adds its own module (e.g. cloud/models/staff.py) and imports it below.
 """
 
+from cloud.models import staff  # noqa: F401  (dashboard tables, cloud/models/staff.py)
 from cloud.models.base import Base, JSONType, UTCDateTime, new_id
 from cloud.models.events import Checkin, EventRecord
 from cloud.models.gateway import Command, EnrollmentCode, Gateway, HeartbeatRecord

@@ -137,4 +137,3 @@ class Holiday(Base):
     note: Mapped[str] = mapped_column(String(200), default="")
 
     household: Mapped[Household] = relationship(back_populates="holidays")
-

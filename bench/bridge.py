@@ -1,0 +1,297 @@
+"""Device bridge benchmark: BLE frames/s through decode + dedupe + dispatch, MQTT messages/s
+through a real mosquitto into the gateway's event queue (every one counted), and a random
+frame fuzz of the BLE path.
+
+Last line: {"bench": "bridge", "ble_frames_per_s": ..., "mqtt_msgs_per_s": ..., "mqtt_lost": ...}
+plus detail keys. --quick keeps the run under a minute.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import queue
+import random
+import sys
+import tempfile
+import threading
+import time
+import uuid
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+import paho.mqtt.client as paho
+
+from firmware_bridge import simulate as sim
+from firmware_bridge.events import DeviceRole, PairedDevice
+from firmware_bridge.mqtt import MqttSettings
+from firmware_bridge.service import DeviceBridge
+from mimamori_dev.services import MosquittoBroker
+
+KEY = "231d39c1d7cc1ab1aee224cd096db932"
+N_BLE_DEVICES = 20
+
+
+class TickClock:
+    """Advances 1 s per call: frames look like a day of real traffic, not one burst."""
+
+    def __init__(self) -> None:
+        self.now = datetime(2026, 11, 27, tzinfo=UTC)
+
+    def __call__(self) -> datetime:
+        self.now += timedelta(seconds=1)
+        return self.now
+
+
+def ble_devices(encrypted: bool) -> list[PairedDevice]:
+    return [
+        PairedDevice(
+            name=f"thermo-{i}",
+            transport="ble",
+            address=f"A4:C1:38:00:01:{i:02X}",
+            role=DeviceRole.THERMOMETER,
+            bindkey=KEY if encrypted else None,
+        )
+        for i in range(N_BLE_DEVICES)
+    ]
+
+
+def ble_frames(n: int, encrypted: bool) -> list[tuple[str, dict[str, bytes]]]:
+    frames = []
+    for i in range(n):
+        dev = i % N_BLE_DEVICES
+        mac = f"A4:C1:38:00:01:{dev:02X}"
+        objects = [(sim.BATTERY, 80), (sim.TEMPERATURE, 20 + (i % 90) / 10), (sim.HUMIDITY, 50)]
+        frame = sim.build_frame(
+            objects,
+            packet_id=(i // N_BLE_DEVICES) % 256,
+            bindkey=KEY if encrypted else None,
+            counter=i + 1,
+            mac=mac,
+        )
+        frames.append((mac, sim.service_data(frame)))
+    return frames
+
+
+def bench_ble(n: int, *, encrypted: bool, repeats: int = 1) -> tuple[float, int]:
+    """Frames per second (all frames fed, repeats included) and events delivered."""
+    sink: queue.SimpleQueue = queue.SimpleQueue()
+    with tempfile.TemporaryDirectory() as state:
+        bridge = DeviceBridge(
+            ble_devices(encrypted),
+            sink=sink.put,
+            state_dir=Path(state),
+            ble_enabled=False,
+            clock=TickClock(),
+        )
+        frames = [f for f in ble_frames(n, encrypted) for _ in range(repeats)]
+        start = time.perf_counter()
+        for address, data in frames:
+            bridge.feed_ble_advertisement(address, data, rssi=-60)
+        elapsed = time.perf_counter() - start
+        counters = bridge.status()["counters"]
+    assert counters["ble_accepted"] == n, counters  # every unique frame got through
+    return len(frames) / elapsed, sink.qsize()
+
+
+def bench_bare_library(n: int) -> float:
+    """Baseline: bthome-ble alone (one parser per device, no policy, no roles, no sink)."""
+    from bthome_ble import BTHomeBluetoothDeviceData
+    from habluetooth import BluetoothServiceInfoBleak
+
+    parsers = {}
+    frames = ble_frames(n, encrypted=False)
+    start = time.perf_counter()
+    for address, data in frames:
+        parser = parsers.get(address)
+        if parser is None:
+            parser = parsers[address] = BTHomeBluetoothDeviceData()
+        info = BluetoothServiceInfoBleak(
+            name=address,
+            address=address,
+            rssi=-60,
+            manufacturer_data={},
+            service_data=data,
+            service_uuids=list(data),
+            source="bench",
+            device=None,
+            advertisement=None,
+            connectable=False,
+            time=0.0,
+            tx_power=None,
+        )
+        parser.update(info)
+    return n / (time.perf_counter() - start)
+
+
+def bench_fuzz(n: int, seed: int = 5) -> dict[str, int]:
+    rng = random.Random(seed)
+    devices = [
+        *ble_devices(False)[:2],
+        PairedDevice(name="keyed", transport="ble", address="54:48:E6:8F:80:A5", bindkey=KEY),
+    ]
+    addresses = [d.address for d in devices] + ["00:00:00:00:00:01"]
+    valid = [
+        sim.build_frame([(sim.MOTION, 1), (sim.BUTTON, 4)], packet_id=1, bindkey=KEY, mac=a)
+        for a in addresses
+    ] + [sim.build_frame([(sim.TEMPERATURE, 21.5)], packet_id=2, mac=a) for a in addresses]
+    with tempfile.TemporaryDirectory() as state:
+        bridge = DeviceBridge(
+            devices, sink=lambda e: None, state_dir=Path(state), ble_enabled=False
+        )
+        for _ in range(n):
+            if rng.random() < 0.5:
+                frame = rng.randbytes(rng.randrange(0, 90))
+            else:
+                buf = bytearray(rng.choice(valid))
+                for _ in range(rng.randrange(1, 4)):
+                    buf[rng.randrange(len(buf))] ^= 1 << rng.randrange(8)
+                if rng.random() < 0.3:
+                    del buf[rng.randrange(len(buf)) :]
+                frame = bytes(buf)
+            bridge.feed_ble_advertisement(rng.choice(addresses), sim.service_data(frame))
+        counters = bridge.status()["counters"]
+    return {
+        "fuzz_frames": counters["ble_frames"],
+        "fuzz_internal_errors": counters.get("ble_internal_error", 0),
+        "fuzz_accepted": counters.get("ble_accepted", 0),
+    }
+
+
+def bench_mqtt(n: int) -> tuple[float, int, float]:
+    """n Zigbee2MQTT messages (QoS 1) -> bridge -> event queue: msgs/s, lost, and the
+    msgs/s of a bare paho subscriber on the same broker (baseline)."""
+    workdir = Path(tempfile.mkdtemp(prefix="bench-bridge-mqtt-"))
+    broker = MosquittoBroker(workdir).start()
+    try:
+        baseline = _bare_subscriber_run(broker, n)
+        rate, lost = asyncio.run(_mqtt_run(broker, n))
+        return rate, lost, baseline
+    finally:
+        broker.stop()
+
+
+def _publish(broker: MosquittoBroker, n: int) -> tuple[paho.Client, list]:
+    publisher = paho.Client(
+        paho.CallbackAPIVersion.VERSION2, client_id=f"bench-pub-{uuid.uuid4().hex}"
+    )
+    publisher.max_inflight_messages_set(1000)
+    publisher.connect(broker.host, broker.port)
+    publisher.loop_start()
+    infos = [
+        publisher.publish(
+            f"zigbee2mqtt/pir-{i % 10}", '{"occupancy": true, "linkquality": 120}', qos=1
+        )
+        for i in range(n)
+    ]
+    return publisher, infos
+
+
+def _bare_subscriber_run(broker: MosquittoBroker, n: int) -> float:
+    got = [0]
+    done = threading.Event()
+    ready = threading.Event()
+
+    def on_message(client, userdata, msg) -> None:
+        got[0] += 1
+        if got[0] >= n:
+            done.set()
+
+    sub = paho.Client(paho.CallbackAPIVersion.VERSION2, client_id="bench-bare")
+    sub.on_message = on_message
+    sub.on_subscribe = lambda *a: ready.set()
+    sub.connect(broker.host, broker.port)
+    sub.subscribe("zigbee2mqtt/+", qos=1)
+    sub.loop_start()
+    ready.wait(10)
+    start = time.perf_counter()
+    publisher, infos = _publish(broker, n)
+    done.wait(120)
+    elapsed = time.perf_counter() - start
+    for info in infos:
+        info.wait_for_publish(5)
+    publisher.loop_stop()
+    publisher.disconnect()
+    sub.loop_stop()
+    sub.disconnect()
+    return got[0] / elapsed
+
+
+async def _mqtt_run(broker: MosquittoBroker, n: int) -> tuple[float, int]:
+    names = [f"pir-{i}" for i in range(10)]
+    devices = [
+        PairedDevice(name=name, transport="mqtt", mqtt_name=name, role=DeviceRole.MOTION)
+        for name in names
+    ]
+    received = queue.SimpleQueue()
+    all_in = threading.Event()
+    count = [0]
+
+    def sink(event) -> None:  # the gateway's event queue, counted
+        received.put(event)
+        count[0] += 1
+        if count[0] >= n:
+            all_in.set()
+
+    settings = MqttSettings(host=broker.host, port=broker.port, client_id="bench-gw")
+    with tempfile.TemporaryDirectory() as state:
+        bridge = DeviceBridge(
+            devices, sink=sink, state_dir=Path(state), mqtt=settings, ble_enabled=False
+        )
+        await bridge.start()
+        try:
+            await asyncio.to_thread(bridge.link.subscribed.wait, 10)
+            start = time.perf_counter()
+            publisher, infos = _publish(broker, n)
+            await asyncio.to_thread(all_in.wait, 120)
+            elapsed = time.perf_counter() - start
+            for info in infos:
+                info.wait_for_publish(5)
+            publisher.loop_stop()
+            publisher.disconnect()
+            await asyncio.sleep(0.5)  # anything beyond n would be a duplicate
+        finally:
+            await bridge.stop()
+    delivered = received.qsize()
+    return n / elapsed, n - min(delivered, n)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--quick", action="store_true", help="small sizes, under a minute")
+    args = parser.parse_args()
+    ble_n = 5_000 if args.quick else 40_000
+    fuzz_n = 10_000 if args.quick else 100_000
+    mqtt_n = 10_000
+
+    plain_fps, plain_events = bench_ble(ble_n, encrypted=False)
+    enc_fps, _ = bench_ble(ble_n, encrypted=True)
+    repeat_fps, _ = bench_ble(ble_n // 2, encrypted=False, repeats=3)
+    bare_fps = bench_bare_library(ble_n)
+    fuzz = bench_fuzz(fuzz_n)
+    mqtt_mps, mqtt_lost, bare_mps = bench_mqtt(mqtt_n)
+    figures = {
+        "bench": "bridge",
+        "ble_frames_per_s": round(plain_fps),
+        "mqtt_msgs_per_s": round(mqtt_mps),
+        "mqtt_lost": mqtt_lost,
+        "mqtt_messages": mqtt_n,
+        "ble_frames_per_s_encrypted": round(enc_fps),
+        "ble_frames_per_s_with_repeats_x3": round(repeat_fps),
+        "ble_bare_library_frames_per_s": round(bare_fps),
+        "ble_ratio_vs_bare_library": round(plain_fps / bare_fps, 3),
+        "mqtt_bare_subscriber_msgs_per_s": round(bare_mps),
+        "mqtt_ratio_vs_bare_subscriber": round(mqtt_mps / bare_mps, 3),
+        "ble_unique_frames": ble_n,
+        "ble_events": plain_events,
+        **fuzz,
+        "quick": args.quick,
+    }
+    print(json.dumps(figures))
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,60 @@
+"""Per-app state and FastAPI dependencies."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from dataclasses import dataclass
+
+from fastapi import Request
+from sqlalchemy import Engine
+from sqlalchemy.orm import Session, sessionmaker
+
+from cloud.core.clock import Clock
+from cloud.core.config import Settings
+from cloud.escalation.actions import Notifier
+
+
+@dataclass
+class AppState:
+    settings: Settings
+    engine: Engine
+    sessions: sessionmaker[Session]
+    clock: Clock
+    notifier: Notifier
+
+
+def state(request: Request) -> AppState:
+    return request.app.state.mimamori
+
+
+def db_session(request: Request) -> Iterator[Session]:
+    """A session whose transaction commits when the handler returns without error."""
+    factory = state(request).sessions
+    with factory() as session, session.begin():
+        yield session
+
+
+@dataclass(frozen=True)
+class Principal:
+    """Who is calling the admin API. The dashboard adds staff sessions (with scopes) later."""
+
+    kind: str  # "admin_token"
+    name: str
+
+
+def admin_principal(request: Request) -> Principal:
+    """Bearer MIMAMORI_ADMIN_TOKEN, compared in constant time."""
+    import hmac
+
+    from cloud.core import metrics
+    from cloud.services.errors import ApiError
+
+    expected = state(request).settings.admin_token
+    header = request.headers.get("authorization", "")
+    given = header[7:].strip() if header.lower().startswith("bearer ") else ""
+    if not expected:
+        raise ApiError(401, "admin_disabled", "The admin API is off: set MIMAMORI_ADMIN_TOKEN.")
+    if not given or not hmac.compare_digest(given.encode(), expected.encode()):
+        metrics.REJECTED.labels("invalid_admin_token").inc()
+        raise ApiError(401, "invalid_admin_token", "Send Authorization: Bearer <admin token>.")
+    return Principal("admin_token", "admin")

@@ -1,0 +1,168 @@
+"""Pages behind the signed links in family e-mail: "連絡がとれました" and unsubscribe.
+
+GET only shows a confirmation page (mail scanners and link previews follow GETs);
+the state changes on POST from the page's button.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from fastapi import APIRouter, Depends, Request
+from fastapi.responses import HTMLResponse
+from jinja2 import Environment, FileSystemLoader, select_autoescape
+from sqlalchemy.orm import Session
+
+from cloud.api.deps import db_session, state
+from cloud.core import metrics
+from cloud.escalation.actions import resident_name
+from cloud.mail.links import AckClaim, LinkExpired, LinkInvalid
+from cloud.models import FamilyContact, Household, Incident
+from cloud.services import incidents
+
+router = APIRouter(prefix="/family", tags=["family"], include_in_schema=False)
+_env = Environment(
+    loader=FileSystemLoader(Path(__file__).resolve().parent.parent / "templates"),
+    autoescape=select_autoescape(["html", "j2"]),
+)
+
+
+def page(title: str, lines: list[str], status: int = 200, **extra: str) -> HTMLResponse:
+    html = _env.get_template("family_page.html.j2").render(
+        title=title,
+        lines=lines,
+        form_label=extra.get("form_label"),
+        office_name=extra.get("office_name"),
+        office_phone=extra.get("office_phone"),
+    )
+    return HTMLResponse(html, status_code=status)
+
+
+def _bad_link(exc: Exception) -> HTMLResponse:
+    metrics.REJECTED.labels("bad_family_link").inc()
+    if isinstance(exc, LinkExpired):
+        return page(
+            "リンクの有効期限が切れています",
+            [
+                "このリンクは有効期限が切れています。お手数ですが、郵便局までお電話でご連絡ください。"
+            ],
+            status=410,
+        )
+    return page(
+        "リンクが正しくありません",
+        ["このリンクは無効です。メールのリンクをもう一度お確かめください。"],
+        400,
+    )
+
+
+def _load(session: Session, claim: AckClaim) -> tuple[Incident, FamilyContact, Household] | None:
+    incident = session.get(Incident, claim.incident_id)
+    contact = session.get(FamilyContact, claim.contact_id)
+    if incident is None or contact is None or contact.household_id != incident.household_id:
+        return None
+    return incident, contact, session.get_one(Household, incident.household_id)
+
+
+@router.get("/ack/{token}")
+def ack_confirm(
+    token: str, request: Request, session: Session = Depends(db_session)
+) -> HTMLResponse:
+    try:
+        claim = state(request).notifier.signer.read_ack(token)
+    except (LinkExpired, LinkInvalid) as exc:
+        return _bad_link(exc)
+    loaded = _load(session, claim)
+    if loaded is None:
+        return _bad_link(LinkInvalid())
+    incident, contact, household = loaded
+    office = household.office
+    if incident.state != "open":
+        return page(
+            "ご連絡ありがとうございます",
+            [_state_line(incident)],
+            office_name=office.name,
+            office_phone=office.phone or "",
+        )
+    return page(
+        "連絡がとれましたか？",
+        [
+            f"{contact.name}様、{resident_name(household)}様とご本人に連絡がとれましたら、"
+            "下のボタンを押してください。",
+            "担当者への連絡はそこで止まります。まだ連絡がとれていない場合は押さないでください。",
+        ],
+        form_label="連絡がとれました",
+        office_name=office.name,
+        office_phone=office.phone or "",
+    )
+
+
+@router.post("/ack/{token}")
+def ack(token: str, request: Request, session: Session = Depends(db_session)) -> HTMLResponse:
+    try:
+        claim = state(request).notifier.signer.read_ack(token)
+    except (LinkExpired, LinkInvalid) as exc:
+        return _bad_link(exc)
+    loaded = _load(session, claim)
+    if loaded is None:
+        return _bad_link(LinkInvalid())
+    incident, contact, household = loaded
+    office = household.office
+    if not incidents.acknowledge(
+        session, incident, f"family:{contact.email}", state(request).clock()
+    ):
+        return page(
+            "ご連絡ありがとうございます",
+            [_state_line(incident)],
+            office_name=office.name,
+            office_phone=office.phone or "",
+        )
+    return page(
+        "ありがとうございました",
+        [
+            f"{resident_name(household)}様と連絡がとれたことを承りました。",
+            "担当者への連絡を止めました。気になることがあれば郵便局までご連絡ください。",
+        ],
+        office_name=office.name,
+        office_phone=office.phone or "",
+    )
+
+
+def _state_line(incident: Incident) -> str:
+    if incident.state == "acknowledged":
+        return "この件はすでに確認済みです。ご協力ありがとうございます。"
+    return "この件はすでに対応が終わっています。ご協力ありがとうございます。"
+
+
+@router.get("/unsubscribe/{token}")
+def unsubscribe_confirm(token: str, request: Request) -> HTMLResponse:
+    try:
+        state(request).notifier.signer.read_unsubscribe(token)
+    except (LinkExpired, LinkInvalid) as exc:
+        return _bad_link(exc)
+    return page(
+        "配信の停止",
+        ["見守りのお知らせメールの配信を停止します。よろしければ下のボタンを押してください。"],
+        form_label="配信を停止する",
+    )
+
+
+@router.post("/unsubscribe/{token}")
+def unsubscribe(
+    token: str, request: Request, session: Session = Depends(db_session)
+) -> HTMLResponse:
+    """Also the RFC 8058 one-click target (List-Unsubscribe-Post)."""
+    try:
+        contact_id = state(request).notifier.signer.read_unsubscribe(token)
+    except (LinkExpired, LinkInvalid) as exc:
+        return _bad_link(exc)
+    contact = session.get(FamilyContact, contact_id)
+    if contact is None:
+        return _bad_link(LinkInvalid())
+    if contact.unsubscribed_at is None:
+        contact.unsubscribed_at = state(request).clock()
+    return page(
+        "配信を停止しました",
+        [
+            "今後、見守りのお知らせメールはお送りしません。再開をご希望の場合は郵便局までご連絡ください。"
+        ],
+    )

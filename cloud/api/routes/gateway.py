@@ -1,0 +1,104 @@
+"""The gateway API (ARCHITECTURE.md 3.1): enroll, events, heartbeat, config."""
+
+from __future__ import annotations
+
+import json
+from datetime import timedelta
+
+from fastapi import APIRouter, Depends, Header, Request, Response
+from fastapi.concurrency import run_in_threadpool
+from sqlalchemy.orm import Session
+
+from cloud.api.deps import AppState, db_session, state
+from cloud.core import metrics
+from cloud.db import transaction
+from cloud.services import gateways
+from cloud.services.errors import ApiError
+from mimamori_wire import v1
+
+router = APIRouter(prefix=f"{v1.API_PREFIX}/gateway", tags=["gateway"])
+
+
+@router.post("/enroll", response_model=v1.EnrollResponse)
+def enroll(
+    body: v1.EnrollRequest, request: Request, session: Session = Depends(db_session)
+) -> v1.EnrollResponse:
+    return gateways.enroll(session, body, state(request).clock())
+
+
+@router.post("/events", response_model=v1.BatchResult)
+async def events(request: Request, authorization: str | None = Header(None)) -> v1.BatchResult:
+    app = state(request)
+    raw = await _read_limited(request, app.settings.max_body_bytes)
+    try:
+        body = json.loads(raw)
+        good, bad = v1.parse_batch_leniently(body)
+    except OverflowError as exc:
+        metrics.REJECTED.labels("oversize").inc()
+        raise ApiError(413, "batch_too_large", str(exc)) from None
+    except ValueError as exc:  # includes JSONDecodeError
+        metrics.REJECTED.labels("malformed_batch").inc()
+        raise ApiError(422, "malformed_batch", f"not an event batch: {exc}") from None
+    if bad:
+        metrics.REJECTED.labels("invalid_event").inc(len(bad))
+    return await run_in_threadpool(_ingest, app, authorization, good, bad)
+
+
+def _ingest(
+    app: AppState,
+    authorization: str | None,
+    good: list[v1.Event],
+    bad: list[v1.RejectedEvent],
+) -> v1.BatchResult:
+    # The response is built only after the transaction commits: 200 means durable.
+    with transaction(app.sessions) as session:
+        gateway = gateways.authenticate(session, authorization)
+        now = app.clock()
+        gateways.check_batch(gateway, good, now, timedelta(seconds=app.settings.max_clock_skew_s))
+        accepted, duplicates = (
+            gateways.store_events(session, app.notifier, gateway, good, now) if good else ([], [])
+        )
+    return v1.BatchResult(accepted=accepted, duplicates=duplicates, rejected=bad)
+
+
+async def _read_limited(request: Request, limit: int) -> bytes:
+    declared = request.headers.get("content-length")
+    if declared and declared.isdigit() and int(declared) > limit:
+        metrics.REJECTED.labels("oversize").inc()
+        raise ApiError(413, "body_too_large", f"request body over {limit} bytes")
+    chunks, size = [], 0
+    async for chunk in request.stream():
+        size += len(chunk)
+        if size > limit:
+            metrics.REJECTED.labels("oversize").inc()
+            raise ApiError(413, "body_too_large", f"request body over {limit} bytes")
+        chunks.append(chunk)
+    return b"".join(chunks)
+
+
+@router.post("/heartbeat", response_model=v1.HeartbeatResponse)
+def heartbeat(
+    body: v1.Heartbeat,
+    request: Request,
+    authorization: str | None = Header(None),
+    session: Session = Depends(db_session),
+) -> v1.HeartbeatResponse:
+    gateway = gateways.authenticate(session, authorization)
+    return gateways.heartbeat(session, gateway, body, state(request).clock())
+
+
+@router.get("/config", response_model=v1.GatewayConfig)
+def config(
+    request: Request,
+    response: Response,
+    authorization: str | None = Header(None),
+    if_none_match: str | None = Header(None),
+    session: Session = Depends(db_session),
+) -> v1.GatewayConfig | Response:
+    gateway = gateways.authenticate(session, authorization)
+    current = gateways.gateway_config(session, gateway)
+    etag = f'"{current.config_version}"'
+    if if_none_match and etag in [tag.strip() for tag in if_none_match.split(",")]:
+        return Response(status_code=304, headers={"ETag": etag})
+    response.headers["ETag"] = etag
+    return current

@@ -1,0 +1,54 @@
+"""The FastAPI application factory."""
+
+from __future__ import annotations
+
+from fastapi import FastAPI
+
+from cloud.api import errors
+from cloud.api.deps import AppState
+from cloud.api.routes import gateway, health
+from cloud.core.clock import Clock, system_clock
+from cloud.core.config import Settings, get_settings
+from cloud.db import make_engine, make_sessionmaker
+from cloud.escalation.actions import Notifier
+from cloud.mail.links import LinkSigner
+from cloud.web import install as install_dashboard
+
+
+def make_notifier(settings: Settings) -> Notifier:
+    return Notifier(LinkSigner(settings.secret_key, settings.base_url, settings.ack_link_max_age_s))
+
+
+def create_app(settings: Settings | None = None, clock: Clock = system_clock) -> FastAPI:
+    settings = settings or get_settings()
+    engine = make_engine(settings.database_url)
+    app = FastAPI(title="Mimamori cloud", version=_version())
+    app.state.mimamori = AppState(
+        settings=settings,
+        engine=engine,
+        sessions=make_sessionmaker(engine),
+        clock=clock,
+        notifier=make_notifier(settings),
+    )
+    errors.install(app)
+    app.include_router(health.router)
+    app.include_router(gateway.router)
+    _include_optional_routers(app)
+    install_dashboard(app)
+    return app
+
+
+def _include_optional_routers(app: FastAPI) -> None:
+    from cloud.api.routes import admin, family
+
+    app.include_router(admin.router)
+    app.include_router(family.router)
+
+
+def _version() -> str:
+    from importlib.metadata import PackageNotFoundError, version
+
+    try:
+        return version("mimamori")
+    except PackageNotFoundError:
+        return "0.0.0"

@@ -1,0 +1,1 @@
+"""Staff authentication and access control: passwords, sessions, CSRF, rate limits, scopes."""

@@ -1,0 +1,140 @@
+"""Staff accounts: creation (CLI and admin page), sign-in with lockout, password change."""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+from sqlalchemy import func, select
+from sqlalchemy.orm import Session
+
+from cloud.auth import ratelimit
+from cloud.auth.passwords import hash_password, needs_rehash, verify_password
+from cloud.auth.roles import OFFICE_ROLES, Role
+from cloud.auth.settings import AuthSettings
+from cloud.models import Municipality, PostOffice
+from cloud.models.staff import StaffUser
+
+_EMAIL_RE = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
+
+
+class UserError(ValueError):
+    """A user-facing problem; `code` picks the translated message."""
+
+    def __init__(self, code: str) -> None:
+        super().__init__(code)
+        self.code = code
+
+
+def normalise_email(email: str) -> str:
+    return email.strip().lower()
+
+
+def check_password_strength(password: str, settings: AuthSettings) -> None:
+    if len(password) < settings.min_password_length:
+        raise UserError("password_too_short")
+
+
+def create_user(
+    session: Session,
+    *,
+    email: str,
+    password: str,
+    name: str,
+    role: str,
+    office_id: str | None = None,
+    municipality_id: str | None = None,
+    settings: AuthSettings,
+) -> StaffUser:
+    email = normalise_email(email)
+    if not _EMAIL_RE.match(email):
+        raise UserError("invalid_email")
+    if not name.strip():
+        raise UserError("name_required")
+    try:
+        role_value = Role(role)
+    except ValueError:
+        raise UserError("invalid_role") from None
+    check_password_strength(password, settings)
+    office_id, municipality_id = _placement(session, role_value, office_id, municipality_id)
+    if session.scalar(select(func.count()).where(StaffUser.email == email)):
+        raise UserError("email_taken")
+    user = StaffUser(
+        email=email,
+        name=name.strip(),
+        role=role_value.value,
+        office_id=office_id,
+        municipality_id=municipality_id,
+        password_hash=hash_password(password),
+        active=True,
+    )
+    session.add(user)
+    session.flush()
+    return user
+
+
+def _placement(
+    session: Session, role: Role, office_id: str | None, municipality_id: str | None
+) -> tuple[str | None, str | None]:
+    """Office roles need an office (their municipality follows); admins a municipality."""
+    if role in OFFICE_ROLES:
+        office = session.get(PostOffice, office_id) if office_id else None
+        if office is None:
+            raise UserError("office_required")
+        return office.id, office.municipality_id
+    if role == Role.MUNICIPALITY_ADMIN:
+        if not municipality_id or session.get(Municipality, municipality_id) is None:
+            raise UserError("municipality_required")
+        return None, municipality_id
+    return None, None
+
+
+@dataclass(frozen=True)
+class SignIn:
+    user: StaffUser | None
+    error: str | None  # bad_credentials | locked | too_many_attempts
+
+
+def authenticate(
+    session: Session, email: str, password: str, ip: str, now: datetime, settings: AuthSettings
+) -> SignIn:
+    email = normalise_email(email)
+    if not ratelimit.check_address(session, ip, now, settings).allowed:
+        return SignIn(None, "too_many_attempts")
+    user = session.scalar(select(StaffUser).where(StaffUser.email == email))
+    if user is not None and user.locked_until is not None and user.locked_until > now:
+        ratelimit.record(session, email, ip, now, success=False)
+        return SignIn(None, "locked")
+    ok = verify_password(user.password_hash if user else None, password)
+    if not ok or user is None or not user.active:
+        ratelimit.record(session, email, ip, now, success=False)
+        failures = ratelimit.recent_failures(session, email, now, settings) + 1
+        if user is not None and ratelimit.lock_needed(failures, settings.login_max_failures):
+            user.locked_until = now + timedelta(seconds=settings.lockout_s)
+            return SignIn(None, "locked")
+        return SignIn(None, "bad_credentials")
+    ratelimit.record(session, email, ip, now, success=True)
+    user.locked_until = None
+    if needs_rehash(user.password_hash):
+        user.password_hash = hash_password(password)
+    return SignIn(user, None)
+
+
+def change_password(
+    session: Session,
+    user: StaffUser,
+    current: str,
+    new: str,
+    confirm: str,
+    now: datetime,
+    settings: AuthSettings,
+) -> None:
+    if not verify_password(user.password_hash, current):
+        raise UserError("current_password_wrong")
+    if new != confirm:
+        raise UserError("password_mismatch")
+    check_password_strength(new, settings)
+    user.password_hash = hash_password(new)
+    user.password_changed_at = now
+    session.flush()

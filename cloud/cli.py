@@ -1,0 +1,223 @@
+"""`mimamori-cloud`: migrate, serve, worker, and the admin commands used by tests and the demo.
+
+Each create command prints the new id alone on its last stdout line (scripts read it).
+"""
+
+from __future__ import annotations
+
+import os
+from typing import Annotated
+
+import typer
+
+from cloud.core.clock import system_clock
+from cloud.core.config import Settings
+from cloud.db import make_engine, make_sessionmaker, transaction
+from cloud.services import tenancy
+
+app = typer.Typer(help="Mimamori cloud service.", no_args_is_help=True, add_completion=False)
+
+DbUrl = Annotated[
+    str | None,
+    typer.Option("--database-url", help="Database URL (default: env MIMAMORI_DATABASE_URL)."),
+]
+
+
+def _settings(database_url: str | None) -> Settings:
+    if database_url:
+        # Also for child processes (uvicorn workers read settings from the environment).
+        os.environ["MIMAMORI_DATABASE_URL"] = database_url
+    return Settings()
+
+
+def _version_callback(value: bool) -> None:
+    if value:
+        from cloud.app import _version
+
+        typer.echo(f"mimamori-cloud {_version()}")
+        raise typer.Exit()
+
+
+@app.callback()
+def _root(
+    version: Annotated[
+        bool, typer.Option("--version", callback=_version_callback, is_eager=True)
+    ] = False,
+) -> None:
+    """Mimamori cloud: gateway API, escalation worker, family e-mail."""
+
+
+def _run(database_url: str | None, action):  # type: ignore[no-untyped-def]
+    settings = _settings(database_url)
+    engine = make_engine(settings.database_url)
+    try:
+        with transaction(make_sessionmaker(engine)) as session:
+            return action(session, settings)
+    except (tenancy.NotFound, tenancy.Invalid) as exc:
+        typer.echo(f"error: {exc}", err=True)
+        raise typer.Exit(2) from None
+    finally:
+        engine.dispose()
+
+
+@app.command()
+def migrate(database_url: DbUrl = None) -> None:
+    """Bring the database schema up to date (alembic upgrade head)."""
+    from cloud.migrations import upgrade_head
+
+    upgrade_head(_settings(database_url).database_url)
+    typer.echo("database is up to date")
+
+
+@app.command()
+def serve(
+    host: Annotated[str, typer.Option()] = "127.0.0.1",
+    port: Annotated[int, typer.Option()] = 8000,
+    workers: Annotated[int, typer.Option(min=1)] = 1,
+    database_url: DbUrl = None,
+) -> None:
+    """Run migrations, then the HTTP API under uvicorn."""
+    import uvicorn
+
+    from cloud.migrations import upgrade_head
+
+    upgrade_head(_settings(database_url).database_url)
+    if workers > 1 and "PROMETHEUS_MULTIPROC_DIR" not in os.environ:
+        # Counters live in each worker process; the multiprocess collector adds them up.
+        import tempfile
+
+        os.environ["PROMETHEUS_MULTIPROC_DIR"] = tempfile.mkdtemp(prefix="mimamori-metrics-")
+    uvicorn.run(
+        "cloud.app:create_app",
+        factory=True,
+        host=host,
+        port=port,
+        workers=workers,
+        log_level="warning",
+        access_log=False,
+    )
+
+
+@app.command()
+def worker(
+    once: Annotated[bool, typer.Option("--once", help="One pass, then exit.")] = False,
+    interval: Annotated[float, typer.Option(help="Seconds between passes.")] = 1.0,
+    database_url: DbUrl = None,
+) -> None:
+    """Detect missed check-ins, advance escalations, send mail."""
+    from cloud.worker import run_forever, run_once
+
+    settings = _settings(database_url)
+    if once:
+        summary = run_once(settings, system_clock)
+        typer.echo(summary.describe())
+    else:
+        run_forever(settings, system_clock, interval)
+
+
+@app.command("create-municipality")
+def create_municipality(
+    name: Annotated[str, typer.Option("--name")],
+    timezone: Annotated[str, typer.Option("--timezone")] = "Asia/Tokyo",
+    email: Annotated[str | None, typer.Option("--email")] = None,
+    database_url: DbUrl = None,
+) -> None:
+    row_id = _run(
+        database_url, lambda s, _: tenancy.create_municipality(s, name, timezone, email).id
+    )
+    typer.echo(row_id)
+
+
+@app.command("create-office")
+def create_office(
+    municipality: Annotated[str, typer.Option("--municipality")],
+    name: Annotated[str, typer.Option("--name")],
+    phone: Annotated[str | None, typer.Option("--phone")] = None,
+    email: Annotated[str | None, typer.Option("--email")] = None,
+    manager_email: Annotated[str | None, typer.Option("--manager-email")] = None,
+    database_url: DbUrl = None,
+) -> None:
+    row_id = _run(
+        database_url,
+        lambda s, _: tenancy.create_office(s, municipality, name, phone, email, manager_email).id,
+    )
+    typer.echo(row_id)
+
+
+@app.command("create-household")
+def create_household(
+    office: Annotated[str, typer.Option("--office")],
+    name: Annotated[str, typer.Option("--name", help="Resident's name")],
+    kana: Annotated[str | None, typer.Option("--kana")] = None,
+    slot: Annotated[
+        list[str] | None, typer.Option("--slot", help="HH:MM, 1 to 3 times (default 08:00)")
+    ] = None,
+    timezone: Annotated[str | None, typer.Option("--timezone")] = None,
+    language: Annotated[str, typer.Option("--language")] = "ja",
+    address: Annotated[str | None, typer.Option("--address")] = None,
+    birth_year: Annotated[int | None, typer.Option("--birth-year")] = None,
+    database_url: DbUrl = None,
+) -> None:
+    slots = [tenancy.SlotInput(time=t) for t in (slot or ["08:00"])]
+
+    def action(session, _settings):  # type: ignore[no-untyped-def]
+        household = tenancy.create_household(
+            session,
+            office,
+            name,
+            system_clock(),
+            kana=kana,
+            birth_year=birth_year,
+            slots=slots,
+            timezone=timezone,
+            language=language,
+            address=address,
+        )
+        return household.id
+
+    typer.echo(_run(database_url, action))
+
+
+@app.command("add-contact")
+def add_contact(
+    household: Annotated[str, typer.Option("--household")],
+    name: Annotated[str, typer.Option("--name")],
+    email: Annotated[str, typer.Option("--email")],
+    relationship: Annotated[str | None, typer.Option("--relationship")] = None,
+    daily_report: Annotated[bool, typer.Option("--daily-report")] = False,
+    database_url: DbUrl = None,
+) -> None:
+    row_id = _run(
+        database_url,
+        lambda s, _: tenancy.add_contact(s, household, name, email, relationship, daily_report).id,
+    )
+    typer.echo(row_id)
+
+
+@app.command("issue-code")
+def issue_code(
+    household: Annotated[str, typer.Option("--household")],
+    database_url: DbUrl = None,
+) -> None:
+    """Issue a one-time enrollment code for a household's gateway (valid 7 days)."""
+    from datetime import timedelta
+
+    def action(session, settings):  # type: ignore[no-untyped-def]
+        ttl = timedelta(seconds=settings.enrollment_code_ttl_s)
+        return tenancy.issue_enrollment_code(session, household, system_clock(), ttl)[1]
+
+    typer.echo(_run(database_url, action))
+
+
+# Dashboard accounts (create-admin, create-staff) live with the dashboard's auth code.
+from cloud.auth.cli import register as register_staff_commands  # noqa: E402
+
+register_staff_commands(app)
+
+
+def main() -> None:
+    app()
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,20 @@
+"""Prometheus counters, exposed at /metrics (one registry per process)."""
+
+from __future__ import annotations
+
+from prometheus_client import Counter, Histogram
+
+REJECTED = Counter(
+    "mimamori_rejected_total",
+    "Gateway API input rejected, by reason (invalid_token, invalid_event, oversize, ...)",
+    ["reason"],
+)
+EVENTS = Counter("mimamori_events_total", "Gateway events received, by result", ["result"])
+INCIDENTS_OPENED = Counter("mimamori_incidents_opened_total", "Incidents opened", ["cause"])
+STEPS_RUN = Counter("mimamori_escalation_steps_total", "Escalation steps run", ["action"])
+MAILS = Counter("mimamori_mails_total", "Outbox mail delivery attempts, by result", ["result"])
+DETECTION_LAG = Histogram(
+    "mimamori_detection_lag_seconds",
+    "Deadline to incident (or to 'answered' verdict) in the detection worker",
+    buckets=(0.1, 0.5, 1, 2, 5, 10, 30, 60, 300),
+)

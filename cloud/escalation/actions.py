@@ -1,0 +1,238 @@
+"""Carrying out one escalation step inside the worker's transaction: commands, mails, log."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any
+
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session
+
+from cloud.core import metrics
+from cloud.escalation.chain import Step, step_at
+from cloud.mail import compose
+from cloud.mail.links import LinkSigner
+from cloud.models import Command, FamilyContact, Household, Incident, Notification
+from cloud.services.incidents import notified_emails
+from mimamori_wire import v1
+
+REPROMPT_TTL = timedelta(minutes=30)
+
+
+@dataclass(frozen=True)
+class Notifier:
+    """What steps need besides the session: link signing and the dashboard's address."""
+
+    signer: LinkSigner
+
+
+def log_notification(
+    session: Session,
+    incident: Incident,
+    step: Step,
+    recipient: str,
+    channel: str,
+    now: datetime,
+) -> Notification | None:
+    """Insert the (incident, step, recipient) row; None when it was already there."""
+    row = Notification(
+        incident_id=incident.id,
+        step=step.index,
+        action=step.action,
+        recipient=recipient,
+        channel=channel,
+        created_at=now,
+    )
+    try:
+        with session.begin_nested():
+            session.add(row)
+    except IntegrityError:
+        return None
+    return row
+
+
+def run_step(
+    session: Session,
+    ctx: Notifier,
+    incident: Incident,
+    household: Household,
+    step: Step,
+    now: datetime,
+) -> None:
+    metrics.STEPS_RUN.labels(step.action).inc()
+    if step.action == "reprompt":
+        _reprompt(session, incident, household, step, now)
+    elif step.action == "dashboard":
+        log_notification(session, incident, step, f"office:{household.office_id}", "dashboard", now)
+    elif step.action == "family":
+        for contact in alert_contacts(household):
+            _mail(session, ctx, incident, household, step, now, contact.email, contact)
+    elif step.action in ("staff", "staff_reminder"):
+        log_notification(session, incident, step, f"office:{household.office_id}", "dashboard", now)
+        if household.office.email:
+            _mail(session, ctx, incident, household, step, now, household.office.email, None)
+    elif step.action == "manager":
+        office = household.office
+        for address in {office.manager_email, office.municipality.email} - {None}:
+            _mail(session, ctx, incident, household, step, now, str(address), None)
+
+
+def alert_contacts(household: Household) -> list[FamilyContact]:
+    return [c for c in household.contacts if c.notify_alerts and c.unsubscribed_at is None]
+
+
+def _reprompt(
+    session: Session, incident: Incident, household: Household, step: Step, now: datetime
+) -> None:
+    if log_notification(session, incident, step, "gateway", "gateway", now) is None:
+        return
+    session.add(
+        Command(
+            household_id=household.id,
+            kind=v1.CommandKind.REPROMPT.value,
+            payload={"slot": incident.slot, "incident_id": incident.id},
+            issued_at=now,
+            incident_id=incident.id,
+            expires_at=now + REPROMPT_TTL,
+        )
+    )
+
+
+def _mail(
+    session: Session,
+    ctx: Notifier,
+    incident: Incident,
+    household: Household,
+    step: Step,
+    now: datetime,
+    address: str,
+    contact: FamilyContact | None,
+) -> None:
+    logged = log_notification(session, incident, step, address, "email", now)
+    if logged is None:
+        return
+    context = alert_context(ctx, incident, household, step, contact)
+    rendered = compose.render("alert", context)
+    if contact is not None:
+        _unsubscribe_headers(ctx, rendered, contact)
+    # For tracing and for receivers that de-duplicate.
+    rendered.headers["X-Mimamori-Incident"] = incident.id
+    rendered.headers["X-Mimamori-Step"] = str(step.index)
+    mail = compose.enqueue(
+        session,
+        to_addr=address,
+        rendered=rendered,
+        kind=f"alert.{step.action}",
+        now=now,
+        incident_id=incident.id,
+    )
+    logged.mail_id = mail.id
+
+
+def _unsubscribe_headers(ctx: Notifier, rendered: compose.Rendered, contact: FamilyContact) -> None:
+    url = ctx.signer.unsubscribe_url(contact.id)
+    rendered.headers["List-Unsubscribe"] = f"<{url}>"
+    rendered.headers["List-Unsubscribe-Post"] = "List-Unsubscribe=One-Click"
+
+
+def resident_name(household: Household) -> str:
+    names = [r.name for r in household.residents]
+    return "・".join(names) if names else "ご利用者"
+
+
+def alert_context(
+    ctx: Notifier,
+    incident: Incident,
+    household: Household,
+    step: Step,
+    contact: FamilyContact | None,
+) -> dict[str, Any]:
+    zone = household.timezone
+    slot_time = next((s.time for s in household.slots if s.name == incident.slot), None)
+    headline = compose.CAUSE_HEADLINES[incident.cause].format(
+        slot_time=compose.slot_time_label(slot_time)
+    )
+    return {
+        "audience": "family" if contact is not None else "staff",
+        "recipient_name": contact.name if contact else household.office.name,
+        "resident_name": resident_name(household),
+        "address": household.address or "",
+        "headline": headline,
+        "cause": incident.cause,
+        "reminder": step.action == "staff_reminder",
+        "opened_at": compose.local_datetime_label(incident.opened_at, zone),
+        "slot_time": compose.slot_time_label(slot_time),
+        "next_text": next_step_text(incident, step.index, household),
+        "office_name": household.office.name,
+        "office_phone": household.office.phone or "",
+        "ack_url": ctx.signer.ack_url(incident.id, contact.id) if contact else "",
+        "unsubscribe_url": ctx.signer.unsubscribe_url(contact.id) if contact else "",
+        "dashboard_url": ctx.signer.base_url + "/",
+        "incident_id": incident.id,
+    }
+
+
+def next_step_text(incident: Incident, index: int, household: Household) -> str:
+    """One sentence about what happens next, so nobody wonders whether to act."""
+    base = incident.deadline_at or incident.opened_at
+    upcoming = step_at(incident.chain, base, index + 1)
+    if upcoming is None:
+        return ""
+    when = compose.local_hm(upcoming.due_at, household.timezone)
+    office = household.office.name
+    texts = {
+        "family": f"{when}にご家族へメールでお知らせします。",
+        "staff": f"{when}までに確認がとれない場合は、{office}の担当者がお電話または訪問で"
+        "確認します。",
+        "manager": f"{when}までに確認がとれない場合は、郵便局長と自治体の担当部署へ連絡します。",
+        "staff_reminder": f"確認がとれるまで、{when}以降も担当者へ繰り返しお知らせします。",
+        "reprompt": f"{when}に見守り機器からもう一度お声がけします。",
+        "dashboard": "",
+    }
+    return texts.get(upcoming.action, "")
+
+
+def tell_answered_late(
+    session: Session,
+    ctx: Notifier,
+    household: Household,
+    incident: Incident,
+    event: v1.Event,
+    now: datetime,
+) -> None:
+    """Everyone who got an alert for this incident hears that the resident answered."""
+    contacts = {c.email: c for c in household.contacts}
+    answered = compose.local_hm(event.occurred_at, household.timezone)
+    intent = compose.INTENT_LABELS.get(str(event.payload.get("intent")), "")
+    done: set[str] = set()
+    for note in notified_emails(session, incident.id):
+        if note.recipient in done:
+            continue
+        done.add(note.recipient)
+        contact = contacts.get(note.recipient)
+        slot_time = next((s.time for s in household.slots if s.name == incident.slot), None)
+        rendered = compose.render(
+            "answered_late",
+            {
+                "audience": "family" if contact else "staff",
+                "recipient_name": contact.name if contact else household.office.name,
+                "resident_name": resident_name(household),
+                "slot_time": compose.slot_time_label(slot_time),
+                "answered_at": answered,
+                "intent_label": intent,
+                "office_name": household.office.name,
+                "office_phone": household.office.phone or "",
+                "unsubscribe_url": ctx.signer.unsubscribe_url(contact.id) if contact else "",
+            },
+        )
+        if contact is not None:
+            _unsubscribe_headers(ctx, rendered, contact)
+        compose.enqueue(
+            session,
+            to_addr=note.recipient,
+            rendered=rendered,
+            kind="answered_late",
+            now=now,
+            incident_id=incident.id,
+        )

@@ -1,0 +1,110 @@
+"""Escalation chains (pure): which action happens at which step, and when.
+
+A chain is plain JSON so it can be stored per municipality and snapshotted onto an incident:
+{"steps": [{"after_min": 0, "action": "reprompt"}, ...],
+ "repeat": {"every_min": 60, "action": "staff_reminder"} | null}
+`after_min` counts from the incident's base time (the missed deadline, or the moment a
+help request arrived).
+"""
+
+from __future__ import annotations
+
+import copy
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any
+
+ACTIONS = ("reprompt", "family", "staff", "manager", "staff_reminder", "dashboard")
+CAUSES = ("missed_checkin", "gateway_offline", "help_requested", "unwell", "callback")
+
+_REMINDERS = {"every_min": 60, "action": "staff_reminder"}
+
+DEFAULT_CHAINS: dict[str, dict[str, Any]] = {
+    # ARCHITECTURE.md section 4.
+    "missed_checkin": {
+        "steps": [
+            {"after_min": 0, "action": "reprompt"},
+            {"after_min": 5, "action": "family"},
+            {"after_min": 15, "action": "staff"},
+            {"after_min": 60, "action": "manager"},
+        ],
+        "repeat": _REMINDERS,
+    },
+    # A dead gateway cannot re-prompt, and a town-wide power cut should not flood families at
+    # once: staff see it on the dashboard first, family hear of it if it persists.
+    "gateway_offline": {
+        "steps": [
+            {"after_min": 0, "action": "dashboard"},
+            {"after_min": 15, "action": "family"},
+            {"after_min": 30, "action": "staff"},
+            {"after_min": 90, "action": "manager"},
+        ],
+        "repeat": _REMINDERS,
+    },
+    "help_requested": {
+        "steps": [
+            {"after_min": 0, "action": "family"},
+            {"after_min": 0, "action": "staff"},
+            {"after_min": 60, "action": "manager"},
+        ],
+        "repeat": _REMINDERS,
+    },
+    "unwell": {
+        "steps": [
+            {"after_min": 0, "action": "family"},
+            {"after_min": 0, "action": "staff"},
+            {"after_min": 60, "action": "manager"},
+        ],
+        "repeat": _REMINDERS,
+    },
+    # The resident asked the office to call: staff only, reminded until someone takes it.
+    "callback": {"steps": [{"after_min": 0, "action": "staff"}], "repeat": _REMINDERS},
+}
+
+
+@dataclass(frozen=True)
+class Step:
+    index: int
+    action: str
+    due_at: datetime
+
+
+def chain_for(cause: str, overrides: dict[str, Any] | None) -> dict[str, Any]:
+    """The chain to snapshot onto a new incident: municipality override or the default."""
+    chain = (overrides or {}).get(cause) or DEFAULT_CHAINS[cause]
+    validate_chain(chain)
+    return copy.deepcopy(chain)
+
+
+def validate_chain(chain: dict[str, Any]) -> None:
+    steps = chain.get("steps")
+    if not isinstance(steps, list) or not steps:
+        raise ValueError("a chain needs at least one step")
+    last = 0
+    for step in steps:
+        if step.get("action") not in ACTIONS:
+            raise ValueError(f"unknown action {step.get('action')!r}")
+        after = int(step.get("after_min", -1))
+        if after < last:
+            raise ValueError("step times must not go backwards")
+        last = after
+    repeat = chain.get("repeat")
+    if repeat is not None and (
+        repeat.get("action") not in ACTIONS or int(repeat.get("every_min", 0)) < 1
+    ):
+        raise ValueError("repeat needs an action and every_min >= 1")
+
+
+def step_at(chain: dict[str, Any], base: datetime, index: int) -> Step | None:
+    """Step number `index` of the chain (reminders continue the numbering), or None if over."""
+    steps = chain["steps"]
+    if index < len(steps):
+        spec = steps[index]
+        return Step(index, spec["action"], base + timedelta(minutes=int(spec["after_min"])))
+    repeat = chain.get("repeat")
+    if not repeat:
+        return None
+    rounds = index - len(steps) + 1
+    last = int(steps[-1]["after_min"])
+    due = base + timedelta(minutes=last + rounds * int(repeat["every_min"]))
+    return Step(index, repeat["action"], due)

@@ -1,0 +1,44 @@
+"""Pure decisions of the detection and incident state machine (no I/O)."""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta
+
+IMMEDIATE_CAUSE_BY_KIND = {
+    "help.requested": "help_requested",
+    "request.callback": "callback",
+}
+IMMEDIATE_CAUSE_BY_INTENT = {"unwell": "unwell", "help": "help_requested", "callback": "callback"}
+# Causes a late answer to the same slot closes by itself.
+SLOT_CAUSES = ("missed_checkin", "gateway_offline")
+
+TRANSITIONS = {
+    "open": {"acknowledged", "resolved"},
+    "acknowledged": {"resolved"},
+    "resolved": set(),
+}
+OUTCOMES = ("safe", "answered_late", "hospital", "unreachable", "false_alarm", "other")
+
+
+def classify_miss(
+    checkin_status: str | None,
+    last_heartbeat_at: datetime | None,
+    deadline: datetime,
+    stale_after: timedelta,
+) -> str | None:
+    """What a passed deadline means: None (answered), resident silent, or gateway offline.
+
+    A gateway that reported no_response was alive and asked: the resident did not answer.
+    Without any report, a fresh heartbeat still means the resident, a stale one the gateway.
+    """
+    if checkin_status == "answered":
+        return None
+    if checkin_status == "no_response":
+        return "missed_checkin"
+    if last_heartbeat_at is not None and deadline - last_heartbeat_at <= stale_after:
+        return "missed_checkin"
+    return "gateway_offline"
+
+
+def can_move(current: str, target: str) -> bool:
+    return target in TRANSITIONS.get(current, set())

@@ -1,0 +1,110 @@
+"""Rendering Japanese mails from Jinja2 templates and putting them in the outbox."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime
+from functools import lru_cache
+from pathlib import Path
+from typing import Any
+from zoneinfo import ZoneInfo
+
+from jinja2 import Environment, FileSystemLoader, StrictUndefined, select_autoescape
+from sqlalchemy.orm import Session
+
+from cloud.models import OutboxMail
+
+TEMPLATES = Path(__file__).resolve().parent / "templates"
+
+CAUSE_HEADLINES = {
+    "missed_checkin": "本日{slot_time}の見守りに応答がありません",
+    "gateway_offline": "見守り機器からの連絡が途絶えています",
+    "help_requested": "助けを求める連絡がありました",
+    "unwell": "「元気がない」とのお答えがありました",
+    "callback": "郵便局からの折り返し電話をご希望です",
+}
+INTENT_LABELS = {
+    "fine": "元気",
+    "usual": "いつも通り",
+    "unwell": "元気がない",
+    "yes": "はい",
+    "no": "いいえ",
+    "help": "助けを求める",
+    "callback": "電話をご希望",
+    "trouble": "ご相談あり",
+    "unknown": "聞き取れず",
+    "repeat": "聞き取れず",
+}
+
+
+@lru_cache
+def environment() -> Environment:
+    return Environment(
+        loader=FileSystemLoader(TEMPLATES),
+        autoescape=select_autoescape(["html"], default_for_string=False, default=False),
+        undefined=StrictUndefined,
+        keep_trailing_newline=True,
+    )
+
+
+@dataclass
+class Rendered:
+    subject: str
+    text: str
+    html: str
+    headers: dict[str, str] = field(default_factory=dict)
+
+
+def render(template: str, context: dict[str, Any]) -> Rendered:
+    env = environment()
+    subject = env.get_template(f"{template}.subject.j2").render(**context).strip()
+    text = env.get_template(f"{template}.txt.j2").render(**context)
+    html = env.get_template(f"{template}.html.j2").render(**context)
+    return Rendered(subject=subject, text=text, html=html)
+
+
+def local_hm(instant: datetime | None, zone: str) -> str:
+    """'8:02' in the household's zone, the way people say times in Japanese mail."""
+    if instant is None:
+        return ""
+    local = instant.astimezone(ZoneInfo(zone))
+    return f"{local.hour}:{local.minute:02d}"
+
+
+def local_datetime_label(instant: datetime, zone: str) -> str:
+    local = instant.astimezone(ZoneInfo(zone))
+    return f"{local.month}月{local.day}日 {local.hour}:{local.minute:02d}"
+
+
+def slot_time_label(hhmm: str | None) -> str:
+    """'08:00' -> '8時', '08:30' -> '8時30分'."""
+    if not hhmm:
+        return ""
+    hours, minutes = (int(p) for p in hhmm.split(":"))
+    return f"{hours}時" if minutes == 0 else f"{hours}時{minutes}分"
+
+
+def enqueue(
+    session: Session,
+    *,
+    to_addr: str,
+    rendered: Rendered,
+    kind: str,
+    now: datetime,
+    incident_id: str | None = None,
+) -> OutboxMail:
+    mail = OutboxMail(
+        to_addr=to_addr,
+        subject=rendered.subject,
+        text_body=rendered.text,
+        html_body=rendered.html,
+        headers=rendered.headers,
+        kind=kind,
+        incident_id=incident_id,
+        status="pending",
+        attempts=0,
+        next_attempt_at=now,
+    )
+    session.add(mail)
+    session.flush()
+    return mail

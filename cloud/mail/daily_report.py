@@ -1,0 +1,94 @@
+"""The optional daily report to family ("本日の体調: 元気 (8:02)"), sent after the day's last slot.
+
+Hooked into deadline handling, so it costs nothing for households without such contacts and
+never needs a scan of all households. DailyReportLog makes it once per contact per day.
+"""
+
+from __future__ import annotations
+
+from datetime import date, datetime
+
+from sqlalchemy import select
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session
+
+from cloud.escalation.actions import Notifier, resident_name
+from cloud.mail import compose
+from cloud.models import Checkin, DailyReportLog, FamilyContact, Household
+
+HEALTH_INTENTS = ("fine", "usual", "unwell")
+
+
+def report_lines(household: Household, checkins: list[Checkin]) -> list[str]:
+    by_slot = {c.slot: c for c in checkins}
+    zone = household.timezone
+    lines = []
+    health = next(
+        (c for c in sorted(checkins, key=lambda c: c.occurred_at) if c.intent in HEALTH_INTENTS),
+        None,
+    )
+    if health is not None:
+        label = compose.INTENT_LABELS[str(health.intent)]
+        lines.append(f"本日の体調: {label} ({compose.local_hm(health.occurred_at, zone)})")
+    for slot in household.slots:
+        label = compose.slot_time_label(slot.time)
+        found = by_slot.get(slot.name)
+        if found is not None and found.status == "answered":
+            intent = compose.INTENT_LABELS.get(str(found.intent), "応答あり")
+            at = compose.local_hm(found.occurred_at, zone)
+            lines.append(f"{label}の見守り: {intent} ({at})")
+        else:
+            lines.append(f"{label}の見守り: 応答なし")
+    return lines
+
+
+def send_daily_reports(
+    session: Session, notifier: Notifier, household: Household, day: date, now: datetime
+) -> int:
+    contacts = [c for c in household.contacts if c.daily_report and c.unsubscribed_at is None]
+    if not contacts:
+        return 0
+    checkins = list(
+        session.scalars(
+            select(Checkin).where(Checkin.household_id == household.id, Checkin.slot_date == day)
+        )
+    )
+    lines = report_lines(household, checkins)
+    sent = 0
+    for contact in contacts:
+        if _log(session, contact, day) is None:
+            continue
+        rendered = compose.render(
+            "daily_report", _context(notifier, household, contact, day, lines)
+        )
+        url = notifier.signer.unsubscribe_url(contact.id)
+        rendered.headers["List-Unsubscribe"] = f"<{url}>"
+        rendered.headers["List-Unsubscribe-Post"] = "List-Unsubscribe=One-Click"
+        compose.enqueue(
+            session, to_addr=contact.email, rendered=rendered, kind="daily_report", now=now
+        )
+        sent += 1
+    return sent
+
+
+def _log(session: Session, contact: FamilyContact, day: date) -> DailyReportLog | None:
+    row = DailyReportLog(contact_id=contact.id, day=day)
+    try:
+        with session.begin_nested():
+            session.add(row)
+    except IntegrityError:
+        return None
+    return row
+
+
+def _context(
+    notifier: Notifier, household: Household, contact: FamilyContact, day: date, lines: list[str]
+) -> dict:
+    return {
+        "recipient_name": contact.name,
+        "resident_name": resident_name(household),
+        "day_label": f"{day.month}月{day.day}日",
+        "lines": lines,
+        "office_name": household.office.name,
+        "unsubscribe_url": notifier.signer.unsubscribe_url(contact.id),
+    }

@@ -1,0 +1,158 @@
+"""The outbox sender: claim due mails, send over SMTP, retry with exponential backoff.
+
+A claimed mail's next_attempt_at moves a lease ahead, so a sender that dies mid-send leaves
+the mail to be retried later, never lost. SMTP down = every mail waits and retries.
+"""
+
+from __future__ import annotations
+
+import smtplib
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from email.message import EmailMessage
+from email.utils import format_datetime, make_msgid
+
+from sqlalchemy import select, update
+from sqlalchemy.orm import Session, sessionmaker
+
+from cloud.core import metrics
+from cloud.core.clock import Clock
+from cloud.core.config import Settings
+from cloud.db import transaction
+from cloud.models import OutboxMail
+
+LEASE = timedelta(minutes=2)
+BATCH = 50
+BACKOFF_FIRST_S = 5
+BACKOFF_MAX_S = 3600
+
+
+def backoff(attempts: int) -> timedelta:
+    """5 s, 10 s, 20 s, ... capped at an hour."""
+    return timedelta(seconds=min(BACKOFF_FIRST_S * 2 ** max(0, attempts - 1), BACKOFF_MAX_S))
+
+
+@dataclass
+class SendSummary:
+    sent: int = 0
+    retried: int = 0
+    failed: int = 0
+
+
+def build_message(mail: OutboxMail, sender: str, now: datetime) -> EmailMessage:
+    msg = EmailMessage()
+    msg["Subject"] = mail.subject
+    msg["From"] = sender
+    msg["To"] = mail.to_addr
+    msg["Date"] = format_datetime(now)
+    # Stable per outbox row: a receiving system can drop a duplicate after a crash.
+    msg["Message-ID"] = make_msgid(idstring=mail.id, domain="mimamori.invalid")
+    for name, value in (mail.headers or {}).items():
+        msg[name] = value
+    msg.set_content(mail.text_body)
+    if mail.html_body:
+        msg.add_alternative(mail.html_body, subtype="html")
+    return msg
+
+
+def _claim(sessions: sessionmaker[Session], now: datetime) -> list[OutboxMail]:
+    with transaction(sessions) as session:
+        stmt = (
+            select(OutboxMail)
+            .where(OutboxMail.status == "pending", OutboxMail.next_attempt_at <= now)
+            .order_by(OutboxMail.next_attempt_at)
+            .limit(BATCH)
+        )
+        if session.get_bind().dialect.name == "postgresql":
+            stmt = stmt.with_for_update(skip_locked=True)
+        claimed = []
+        for mail in session.scalars(stmt).all():
+            took = session.execute(
+                update(OutboxMail)
+                .where(
+                    OutboxMail.id == mail.id,
+                    OutboxMail.status == "pending",
+                    OutboxMail.next_attempt_at == mail.next_attempt_at,
+                )
+                .values(next_attempt_at=now + LEASE)
+                .execution_options(synchronize_session=False)
+            )
+            if took.rowcount == 1:
+                claimed.append(mail)
+        return claimed
+
+
+def send_due(sessions: sessionmaker[Session], settings: Settings, clock: Clock) -> SendSummary:
+    summary = SendSummary()
+    while True:
+        mails = _claim(sessions, clock())
+        if not mails:
+            return summary
+        _send_batch(sessions, settings, clock, mails, summary)
+        if len(mails) < BATCH:
+            return summary
+
+
+def _send_batch(
+    sessions: sessionmaker[Session],
+    settings: Settings,
+    clock: Clock,
+    mails: list[OutboxMail],
+    summary: SendSummary,
+) -> None:
+    try:
+        smtp = smtplib.SMTP(settings.smtp_host, settings.smtp_port, timeout=settings.smtp_timeout_s)
+    except (OSError, smtplib.SMTPException) as exc:
+        for mail in mails:
+            _record(sessions, settings, clock, mail, f"connect: {exc}", permanent=False, s=summary)
+        return
+    with smtp:
+        for mail in mails:
+            try:
+                smtp.send_message(build_message(mail, settings.smtp_from, clock()))
+            except smtplib.SMTPRecipientsRefused as exc:
+                _record(sessions, settings, clock, mail, str(exc), permanent=True, s=summary)
+            except smtplib.SMTPResponseException as exc:
+                permanent = 500 <= exc.smtp_code < 600
+                _record(sessions, settings, clock, mail, str(exc), permanent=permanent, s=summary)
+            except (OSError, smtplib.SMTPException) as exc:
+                _record(sessions, settings, clock, mail, str(exc), permanent=False, s=summary)
+            else:
+                _record(sessions, settings, clock, mail, None, permanent=False, s=summary)
+
+
+def _record(
+    sessions: sessionmaker[Session],
+    settings: Settings,
+    clock: Clock,
+    mail: OutboxMail,
+    error: str | None,
+    *,
+    permanent: bool,
+    s: SendSummary,
+) -> None:
+    now = clock()
+    attempts = mail.attempts + 1
+    if error is None:
+        values: dict = {"status": "sent", "sent_at": now, "attempts": attempts, "last_error": None}
+        s.sent += 1
+        metrics.MAILS.labels("sent").inc()
+    elif permanent or attempts >= settings.mail_max_attempts:
+        values = {"status": "failed", "attempts": attempts, "last_error": error[:2000]}
+        s.failed += 1
+        metrics.MAILS.labels("failed").inc()
+    else:
+        values = {
+            "attempts": attempts,
+            "last_error": error[:2000],
+            "next_attempt_at": now + backoff(attempts),
+        }
+        s.retried += 1
+        metrics.MAILS.labels("retry").inc()
+    with transaction(sessions) as session:
+        session.execute(
+            update(OutboxMail)
+            .where(OutboxMail.id == mail.id)
+            .values(**values)
+            .execution_options(synchronize_session=False)
+        )

@@ -1,0 +1,299 @@
+"""Gateway API logic: enroll, authenticate, ingest events, heartbeat, config (no HTTP here)."""
+
+from __future__ import annotations
+
+import secrets
+from datetime import date, datetime, timedelta
+
+from sqlalchemy import select, update
+from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+from sqlalchemy.orm import Session
+
+from cloud.core import metrics
+from cloud.escalation.actions import Notifier, tell_answered_late
+from cloud.escalation.state import IMMEDIATE_CAUSE_BY_INTENT, IMMEDIATE_CAUSE_BY_KIND, SLOT_CAUSES
+from cloud.models import (
+    Checkin,
+    Command,
+    EnrollmentCode,
+    EventRecord,
+    Gateway,
+    HeartbeatRecord,
+    Household,
+    Incident,
+)
+from cloud.schedule import local_date_of, slot_for_answer
+from cloud.services import incidents
+from cloud.services.errors import ApiError
+from cloud.services.tenancy import hash_secret, normalise_code, slot_specs
+from mimamori_wire import v1
+
+
+def enroll(session: Session, request: v1.EnrollRequest, now: datetime) -> v1.EnrollResponse:
+    code = session.scalar(
+        select(EnrollmentCode).where(
+            EnrollmentCode.code_hash == hash_secret(normalise_code(request.enrollment_code))
+        )
+    )
+    if code is None:
+        raise _reject(401, "invalid_code", "This enrollment code is not known.")
+    if code.used_at is not None:
+        raise _reject(401, "code_used", "This enrollment code has already been used.")
+    if code.expires_at <= now:
+        raise _reject(401, "code_expired", "This enrollment code has expired; ask for a new one.")
+    token = secrets.token_urlsafe(32)
+    gateway = Gateway(
+        household_id=code.household_id,
+        token_hash=hash_secret(token),
+        hardware_id=request.hardware_id,
+        software_version=request.software_version,
+        enrolled_at=now,
+    )
+    session.add(gateway)
+    session.flush()
+    # Compare-and-set: of two gateways racing with one code, exactly one wins.
+    claimed = session.execute(
+        update(EnrollmentCode)
+        .where(EnrollmentCode.id == code.id, EnrollmentCode.used_at.is_(None))
+        .values(used_at=now, gateway_id=gateway.id)
+    )
+    if claimed.rowcount != 1:
+        raise _reject(401, "code_used", "This enrollment code has already been used.")
+    household = session.get_one(Household, code.household_id)
+    return v1.EnrollResponse(
+        gateway_id=gateway.id,
+        household_id=household.id,
+        token=token,
+        config_version=household.config_version,
+    )
+
+
+def authenticate(session: Session, authorization: str | None) -> Gateway:
+    if not authorization or not authorization.lower().startswith("bearer "):
+        raise _reject(401, "missing_token", "Send Authorization: Bearer <gateway token>.")
+    token = authorization[7:].strip()
+    gateway = session.scalar(select(Gateway).where(Gateway.token_hash == hash_secret(token)))
+    if gateway is None or gateway.revoked_at is not None:
+        raise _reject(401, "invalid_token", "This gateway token is not valid (revoked or wrong).")
+    return gateway
+
+
+def _reject(status: int, error: str, detail: str) -> ApiError:
+    metrics.REJECTED.labels(error).inc()
+    return ApiError(status, error, detail)
+
+
+# --- events --------------------------------------------------------------------------------
+
+
+def check_batch(
+    gateway: Gateway, events: list[v1.Event], now: datetime, max_skew: timedelta
+) -> None:
+    """Whole-batch rules: own household only; no events from the future."""
+    for event in events:
+        if event.household_id != gateway.household_id or event.gateway_id != gateway.id:
+            raise _reject(
+                403,
+                "wrong_household",
+                f"event {event.id} is for household {event.household_id} / gateway "
+                f"{event.gateway_id}; this gateway may only post its own household's events.",
+            )
+    for event in events:
+        if event.occurred_at > now + max_skew:
+            # The gateway keeps the batch and fixes its clock from our Date header: a 200
+            # would make it delete events whose time we cannot trust.
+            raise _reject(
+                422,
+                "clock_skew",
+                f"event {event.id} occurred_at {event.occurred_at.isoformat()} is in the "
+                f"future (server time {now.isoformat()}); fix the gateway clock and resend.",
+            )
+
+
+def store_events(
+    session: Session,
+    ctx: Notifier,
+    gateway: Gateway,
+    events: list[v1.Event],
+    now: datetime,
+) -> tuple[list[str], list[str]]:
+    """Insert new events (ON CONFLICT DO NOTHING), apply their effects; -> accepted, duplicates."""
+    unique: dict[str, v1.Event] = {}
+    for event in events:
+        unique.setdefault(event.id, event)
+    rows = [
+        {
+            "id": e.id,
+            "household_id": e.household_id,
+            "gateway_id": e.gateway_id,
+            "kind": e.kind.value,
+            "occurred_at": e.occurred_at,
+            "recorded_at": e.recorded_at,
+            "received_at": now,
+            "payload": e.payload,
+        }
+        for e in unique.values()
+    ]
+    insert = pg_insert if session.get_bind().dialect.name == "postgresql" else sqlite_insert
+    stmt = insert(EventRecord).on_conflict_do_nothing(index_elements=["id"])
+    inserted = set(session.scalars(stmt.returning(EventRecord.id), rows).all())
+    # Ids repeated within one batch count once as accepted, then as duplicates.
+    seen: set[str] = set()
+    accepted_once: list[str] = []
+    duplicates: list[str] = []
+    for event in events:
+        if event.id in inserted and event.id not in seen:
+            accepted_once.append(event.id)
+        else:
+            duplicates.append(event.id)
+        seen.add(event.id)
+    household = session.get_one(Household, gateway.household_id)
+    for event_id in accepted_once:
+        apply_event(session, ctx, household, unique[event_id], now)
+    metrics.EVENTS.labels("accepted").inc(len(accepted_once))
+    metrics.EVENTS.labels("duplicate").inc(len(duplicates))
+    return accepted_once, duplicates
+
+
+def apply_event(
+    session: Session, ctx: Notifier, household: Household, event: v1.Event, now: datetime
+) -> None:
+    kind = event.kind.value
+    if kind in (v1.EventKind.CHECKIN_ANSWERED, v1.EventKind.CHECKIN_NO_RESPONSE):
+        _record_checkin(session, ctx, household, event, now)
+    if kind in IMMEDIATE_CAUSE_BY_KIND:
+        incidents.open_incident(
+            session, household, IMMEDIATE_CAUSE_BY_KIND[kind], now, source_event_id=event.id
+        )
+    if kind == v1.EventKind.COMMAND_DONE:
+        command_id = event.payload.get("command_id")
+        session.execute(
+            update(Command)
+            .where(Command.id == command_id, Command.household_id == household.id)
+            .values(done_at=event.occurred_at)
+        )
+
+
+def _record_checkin(
+    session: Session, ctx: Notifier, household: Household, event: v1.Event, now: datetime
+) -> None:
+    payload = event.payload
+    slot = slot_for_answer(slot_specs(household), str(payload.get("slot")))
+    slot_name = slot.name if slot else str(payload.get("slot"))
+    slot_date = _slot_date(payload.get("slot_date"), event, household)
+    answered = event.kind == v1.EventKind.CHECKIN_ANSWERED
+    intent = payload.get("intent") if answered else None
+    existing = session.scalar(
+        select(Checkin).where(
+            Checkin.household_id == household.id,
+            Checkin.slot_date == slot_date,
+            Checkin.slot == slot_name,
+        )
+    )
+    if existing is None:
+        session.add(
+            Checkin(
+                household_id=household.id,
+                slot_date=slot_date,
+                slot=slot_name,
+                status="answered" if answered else "no_response",
+                intent=intent,
+                confidence=payload.get("confidence"),
+                occurred_at=event.occurred_at,
+                event_id=event.id,
+            )
+        )
+    elif answered and existing.status != "answered":
+        existing.status, existing.intent, existing.event_id = "answered", intent, event.id
+        existing.occurred_at = event.occurred_at
+    session.flush()
+    if not answered:
+        return
+    _resolve_late(session, ctx, household, slot_name, slot_date, event, now)
+    cause = IMMEDIATE_CAUSE_BY_INTENT.get(str(intent))
+    if cause:
+        incidents.open_incident(session, household, cause, now, source_event_id=event.id)
+
+
+def _slot_date(reported: object, event: v1.Event, household: Household) -> date:
+    if isinstance(reported, str):
+        try:
+            return date.fromisoformat(reported)
+        except ValueError:
+            pass
+    return local_date_of(event.occurred_at, household.timezone)
+
+
+def _resolve_late(
+    session: Session,
+    ctx: Notifier,
+    household: Household,
+    slot: str,
+    slot_date: date,
+    event: v1.Event,
+    now: datetime,
+) -> None:
+    """A late answer closes the missed-slot incident and tells everyone already alarmed."""
+    stmt = select(Incident).where(
+        Incident.household_id == household.id,
+        Incident.cause.in_(SLOT_CAUSES),
+        Incident.state != "resolved",
+        Incident.slot == slot,
+        Incident.slot_date == slot_date,
+    )
+    for incident in session.scalars(stmt):
+        incidents.resolve(session, incident, "answered_late", "応答がありました（自動）", now)
+        tell_answered_late(session, ctx, household, incident, event, now)
+
+
+# --- heartbeat and config -------------------------------------------------------------------
+
+
+def heartbeat(
+    session: Session, gateway: Gateway, body: v1.Heartbeat, now: datetime
+) -> v1.HeartbeatResponse:
+    data = body.model_dump(mode="json")
+    gateway.last_heartbeat_at = now
+    gateway.last_heartbeat = data
+    gateway.software_version = body.software_version
+    household = session.get_one(Household, gateway.household_id)
+    household.last_heartbeat_at = now
+    session.add(HeartbeatRecord(gateway_id=gateway.id, received_at=now, body=data))
+    pending = session.scalars(
+        select(Command)
+        .where(Command.household_id == household.id, Command.done_at.is_(None))
+        .where((Command.expires_at.is_(None)) | (Command.expires_at > now))
+        .order_by(Command.issued_at)
+    ).all()
+    for command in pending:
+        command.delivered_at = command.delivered_at or now
+    session.flush()
+    return v1.HeartbeatResponse(
+        config_version=household.config_version,
+        server_time=now,
+        commands=[
+            v1.Command(id=c.id, kind=c.kind, issued_at=c.issued_at, payload=c.payload)
+            for c in pending
+        ],
+    )
+
+
+def gateway_config(session: Session, gateway: Gateway) -> v1.GatewayConfig:
+    household = session.get_one(Household, gateway.household_id)
+    return v1.GatewayConfig(
+        household_id=household.id,
+        config_version=household.config_version,
+        timezone=household.timezone,
+        language=household.language,  # type: ignore[arg-type]
+        slots=[
+            v1.Slot(name=s.name, time=s.time, window_min=s.window_min, grace_min=s.grace_min)
+            for s in household.slots
+        ],
+        pauses=[
+            v1.Pause(starts_at=p.starts_at, ends_at=p.ends_at, reason=p.reason)
+            for p in household.pauses
+        ],
+        resident_names=[r.name for r in household.residents],
+        holidays=[h.day.isoformat() for h in household.holidays],
+    )

@@ -1,0 +1,103 @@
+"""Opening, acknowledging and resolving incidents (shared by ingest, worker, API, family links)."""
+
+from __future__ import annotations
+
+from datetime import date, datetime
+
+from sqlalchemy import select
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session
+
+from cloud.core import metrics
+from cloud.escalation.chain import chain_for, step_at
+from cloud.escalation.state import OUTCOMES, can_move
+from cloud.models import Household, Incident, Notification
+from cloud.services.errors import ApiError
+
+
+def open_incident(
+    session: Session,
+    household: Household,
+    cause: str,
+    now: datetime,
+    *,
+    base: datetime | None = None,
+    slot: str | None = None,
+    slot_date: date | None = None,
+    source_event_id: str | None = None,
+) -> Incident | None:
+    """Open an incident, or return None when one for this household and cause is open.
+
+    The partial unique index decides, not a prior SELECT, so concurrent workers and API
+    processes can race safely; the SAVEPOINT keeps the caller's transaction usable.
+    """
+    chain = chain_for(cause, household.office.municipality.escalation_chains)
+    base = base or now
+    first = step_at(chain, base, 0)
+    incident = Incident(
+        household_id=household.id,
+        cause=cause,
+        state="open",
+        slot=slot,
+        slot_date=slot_date,
+        deadline_at=base if slot else None,
+        opened_at=now,
+        source_event_id=source_event_id,
+        chain=chain,
+        next_step=0,
+        next_step_at=first.due_at if first else None,
+    )
+    try:
+        with session.begin_nested():
+            session.add(incident)
+    except IntegrityError:
+        return None
+    metrics.INCIDENTS_OPENED.labels(cause).inc()
+    return incident
+
+
+def open_incidents_of(session: Session, household_id: str) -> list[Incident]:
+    return list(
+        session.scalars(
+            select(Incident).where(
+                Incident.household_id == household_id, Incident.state != "resolved"
+            )
+        )
+    )
+
+
+def acknowledge(session: Session, incident: Incident, by: str, now: datetime) -> bool:
+    """Stop the chain. Returns False when it was already acknowledged or resolved."""
+    if not can_move(incident.state, "acknowledged"):
+        return False
+    incident.state = "acknowledged"
+    incident.acknowledged_at = now
+    incident.acknowledged_by = by
+    incident.next_step_at = None
+    session.flush()
+    return True
+
+
+def resolve(
+    session: Session, incident: Incident, outcome: str, note: str | None, now: datetime
+) -> None:
+    if outcome not in OUTCOMES:
+        raise ApiError(422, "invalid_outcome", f"outcome must be one of {', '.join(OUTCOMES)}")
+    if not can_move(incident.state, "resolved"):
+        raise ApiError(409, "already_resolved", "this incident is already resolved")
+    incident.state = "resolved"
+    incident.resolved_at = now
+    incident.outcome = outcome
+    incident.note = note
+    incident.next_step_at = None
+    session.flush()
+
+
+def notified_emails(session: Session, incident_id: str) -> list[Notification]:
+    return list(
+        session.scalars(
+            select(Notification)
+            .where(Notification.incident_id == incident_id, Notification.channel == "email")
+            .order_by(Notification.id)
+        )
+    )

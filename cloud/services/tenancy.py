@@ -1,0 +1,286 @@
+"""Creating and changing municipalities, offices, households, contacts (CLI and admin API)."""
+
+from __future__ import annotations
+
+import hashlib
+import secrets
+from dataclasses import dataclass
+from datetime import date, datetime, timedelta
+from typing import TypeVar
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+from sqlalchemy import func, select
+from sqlalchemy.orm import Session
+
+from cloud.models import (
+    EnrollmentCode,
+    FamilyContact,
+    Holiday,
+    Household,
+    Municipality,
+    Pause,
+    PostOffice,
+    Resident,
+    ScheduleSlot,
+)
+from cloud.schedule import PauseSpec, SlotSpec, next_deadline
+
+MAX_SLOTS = 3
+MAX_CONTACTS = 4
+# Default slot names by local hour: the gateway and staff talk about "the morning check-in".
+SLOT_NAMES_BY_HOUR = ((11, "morning"), (16, "noon"), (24, "evening"))
+# No 0/O/1/I/L: codes are read aloud over the phone and typed by installers.
+CODE_ALPHABET = "23456789ABCDEFGHJKMNPQRSTUVWXYZ"
+
+
+class NotFound(LookupError):
+    pass
+
+
+class Invalid(ValueError):
+    pass
+
+
+def check_zone(name: str) -> str:
+    try:
+        ZoneInfo(name)
+    except (ZoneInfoNotFoundError, ValueError):
+        raise Invalid(f"unknown time zone {name!r}") from None
+    return name
+
+
+T = TypeVar("T")
+
+
+def get_or_404(session: Session, model: type[T], ident: str) -> T:
+    row = session.get(model, ident)
+    if row is None:
+        raise NotFound(f"{model.__name__} {ident} not found")
+    return row
+
+
+def create_municipality(
+    session: Session, name: str, timezone: str = "Asia/Tokyo", email: str | None = None
+) -> Municipality:
+    row = Municipality(name=name, timezone=check_zone(timezone), email=email)
+    session.add(row)
+    session.flush()
+    return row
+
+
+def create_office(
+    session: Session,
+    municipality_id: str,
+    name: str,
+    phone: str | None = None,
+    email: str | None = None,
+    manager_email: str | None = None,
+) -> PostOffice:
+    get_or_404(session, Municipality, municipality_id)
+    row = PostOffice(
+        municipality_id=municipality_id,
+        name=name,
+        phone=phone,
+        email=email,
+        manager_email=manager_email,
+    )
+    session.add(row)
+    session.flush()
+    return row
+
+
+@dataclass
+class SlotInput:
+    time: str
+    name: str | None = None
+    window_min: int = 30
+    grace_min: int = 5
+
+
+def create_household(
+    session: Session,
+    office_id: str,
+    resident_name: str,
+    now: datetime,
+    *,
+    kana: str | None = None,
+    birth_year: int | None = None,
+    slots: list[SlotInput] | None = None,
+    timezone: str | None = None,
+    language: str = "ja",
+    address: str | None = None,
+) -> Household:
+    office = get_or_404(session, PostOffice, office_id)
+    zone = check_zone(timezone or office.municipality.timezone)
+    household = Household(office_id=office_id, timezone=zone, language=language, address=address)
+    session.add(household)
+    session.flush()
+    session.add(
+        Resident(household_id=household.id, name=resident_name, kana=kana, birth_year=birth_year)
+    )
+    set_slots(session, household, slots or [SlotInput("08:00")], now)
+    return household
+
+
+def set_slots(
+    session: Session, household: Household, slots: list[SlotInput], now: datetime
+) -> None:
+    if not 1 <= len(slots) <= MAX_SLOTS:
+        raise Invalid(f"a household has 1 to {MAX_SLOTS} slots")
+    for existing in list(household.slots):
+        session.delete(existing)
+    session.flush()
+    names: set[str] = set()
+    for index, slot in enumerate(sorted(slots, key=lambda s: _hhmm(s.time))):
+        name = slot.name or default_slot_name(_hhmm(slot.time))
+        if name in names and not slot.name:
+            name = f"slot{index + 1}"
+        if name in names:
+            raise Invalid(f"slot name {name!r} used twice")
+        names.add(name)
+        session.add(
+            ScheduleSlot(
+                household_id=household.id,
+                name=name,
+                time=_hhmm(slot.time),
+                window_min=slot.window_min,
+                grace_min=slot.grace_min,
+            )
+        )
+    session.flush()
+    session.refresh(household)
+    changed(session, household, now)
+
+
+def default_slot_name(hhmm: str) -> str:
+    hour = int(hhmm[:2])
+    return next(name for limit, name in SLOT_NAMES_BY_HOUR if hour < limit)
+
+
+def _hhmm(value: str) -> str:
+    try:
+        hours, minutes = (int(part) for part in value.split(":"))
+    except ValueError:
+        raise Invalid(f"slot time {value!r} is not HH:MM") from None
+    if not (0 <= hours < 24 and 0 <= minutes < 60):
+        raise Invalid(f"slot time {value!r} is not HH:MM")
+    return f"{hours:02d}:{minutes:02d}"
+
+
+def changed(session: Session, household: Household, now: datetime) -> None:
+    """After any schedule change: new config version for the gateway, new next deadline."""
+    household.config_version += 1
+    refresh_deadline(session, household, now)
+
+
+def slot_specs(household: Household) -> list[SlotSpec]:
+    return [SlotSpec(s.name, s.time, s.window_min, s.grace_min) for s in household.slots]
+
+
+def refresh_deadline(session: Session, household: Household, after: datetime) -> None:
+    upcoming = next_deadline(
+        slot_specs(household),
+        household.timezone,
+        after,
+        [PauseSpec(p.starts_at, p.ends_at) for p in household.pauses],
+        [h.day for h in household.holidays],
+    )
+    if not household.active or upcoming is None:
+        household.next_deadline = household.next_slot_name = household.next_slot_date = None
+    else:
+        household.next_deadline = upcoming.deadline
+        household.next_slot_name = upcoming.slot
+        household.next_slot_date = upcoming.slot_date
+    session.flush()
+
+
+def add_contact(
+    session: Session,
+    household_id: str,
+    name: str,
+    email: str,
+    relationship: str | None = None,
+    daily_report: bool = False,
+    notify_alerts: bool = True,
+) -> FamilyContact:
+    get_or_404(session, Household, household_id)
+    count = session.scalar(select(func.count()).where(FamilyContact.household_id == household_id))
+    if (count or 0) >= MAX_CONTACTS:
+        raise Invalid(f"a household has at most {MAX_CONTACTS} family contacts")
+    if "@" not in email:
+        raise Invalid(f"{email!r} is not an e-mail address")
+    row = FamilyContact(
+        household_id=household_id,
+        name=name,
+        email=email,
+        relationship_label=relationship,
+        daily_report=daily_report,
+        notify_alerts=notify_alerts,
+    )
+    session.add(row)
+    session.flush()
+    return row
+
+
+def add_pause(
+    session: Session,
+    household_id: str,
+    starts_at: datetime,
+    ends_at: datetime | None,
+    reason: str,
+    now: datetime,
+) -> Pause:
+    household = get_or_404(session, Household, household_id)
+    if ends_at is not None and ends_at <= starts_at:
+        raise Invalid("a pause must end after it starts")
+    row = Pause(household_id=household_id, starts_at=starts_at, ends_at=ends_at, reason=reason)
+    session.add(row)
+    session.flush()
+    session.refresh(household)
+    changed(session, household, now)
+    return row
+
+
+def end_pause(session: Session, pause_id: str, now: datetime) -> Pause:
+    pause = get_or_404(session, Pause, pause_id)
+    pause.ends_at = now if pause.ends_at is None or pause.ends_at > now else pause.ends_at
+    session.flush()
+    household = get_or_404(session, Household, pause.household_id)
+    session.refresh(household)
+    changed(session, household, now)
+    return pause
+
+
+def add_holiday(
+    session: Session, household_id: str, day: date, note: str, now: datetime
+) -> Holiday:
+    household = get_or_404(session, Household, household_id)
+    row = Holiday(household_id=household_id, day=day, note=note)
+    session.add(row)
+    session.flush()
+    session.refresh(household)
+    changed(session, household, now)
+    return row
+
+
+def hash_secret(secret: str) -> str:
+    return hashlib.sha256(secret.encode()).hexdigest()
+
+
+def issue_enrollment_code(
+    session: Session, household_id: str, now: datetime, ttl: timedelta
+) -> tuple[EnrollmentCode, str]:
+    get_or_404(session, Household, household_id)
+    code = "".join(secrets.choice(CODE_ALPHABET) for _ in range(10))
+    row = EnrollmentCode(
+        household_id=household_id,
+        code_hash=hash_secret(normalise_code(code)),
+        expires_at=now + ttl,
+    )
+    session.add(row)
+    session.flush()
+    return row, code
+
+
+def normalise_code(code: str) -> str:
+    return code.strip().upper().replace("-", "").replace(" ", "")

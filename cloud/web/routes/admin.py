@@ -1,0 +1,183 @@
+"""Municipality pages: monthly report (HTML, printable, CSV), audit log, staff accounts."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from fastapi import APIRouter
+from fastapi.responses import RedirectResponse, Response
+from sqlalchemy import select
+
+from cloud.auth import users
+from cloud.auth.roles import OFFICE_ROLES, Capability, Role
+from cloud.escalation.chain import CAUSES
+from cloud.models.staff import AuditLog, StaffUser
+from cloud.web import audit
+from cloud.web.csvout import csv_response
+from cloud.web.deps import Ctx, needs
+from cloud.web.forms import FieldError, month
+from cloud.web.render import local, page
+from cloud.web.reports import monthly_report
+from cloud.web.scoping import offices_in_scope
+
+router = APIRouter()
+
+AUDIT_LIMIT = 500
+
+
+def _month_param(ctx: Ctx) -> tuple[str, tuple[int, int] | None, str | None]:
+    default = local(ctx.now, "%Y-%m")
+    raw = ctx.request.query_params.get("month") or default
+    try:
+        return raw, month(raw), None
+    except FieldError as exc:
+        return raw, None, exc.key
+
+
+@router.get("/reports")
+def report_page(ctx: Ctx = needs(Capability.REPORTS)) -> Response:
+    raw, parsed, error = _month_param(ctx)
+    rows = monthly_report(ctx.db, ctx.scope.office_filter(), *parsed) if parsed else []
+    status = 422 if error else 200
+    return page(
+        ctx,
+        "report.html",
+        status=status,
+        rows=rows,
+        month=raw,
+        error=error,
+        causes=CAUSES,
+        printable=ctx.request.query_params.get("print") == "1",
+    )
+
+
+@router.get("/reports/monthly.csv")
+def report_csv(ctx: Ctx = needs(Capability.REPORTS)) -> Response:
+    raw, parsed, error = _month_param(ctx)
+    if parsed is None:
+        return page(
+            ctx,
+            "report.html",
+            status=422,
+            rows=[],
+            month=raw,
+            error=error,
+            causes=CAUSES,
+            printable=False,
+        )
+    rows = monthly_report(ctx.db, ctx.scope.office_filter(), *parsed)
+    audit.record(
+        ctx.db,
+        ctx.user,
+        "export.monthly_report",
+        ctx.now,
+        target_type="report",
+        target_id=raw,
+        ip=ctx.ip,
+        detail={"offices": len(rows)},
+    )
+    t = ctx.t
+    header = [
+        t("office"),
+        t("households"),
+        t("response_rate"),
+        *[t(f"cause_{c}") for c in CAUSES],
+        t("incidents"),
+        t("median_ack"),
+    ]
+    body = [
+        [
+            r.office.name,
+            r.households,
+            f"{r.response_rate:.3f}" if r.response_rate is not None else "",
+            *[r.incidents.get(c, 0) for c in CAUSES],
+            r.incident_total,
+            r.median_ack_min,
+        ]
+        for r in rows
+    ]
+    return csv_response(f"mimamori-report-{raw}.csv", header, body)
+
+
+@router.get("/audit")
+def audit_page(ctx: Ctx = needs(Capability.AUDIT)) -> Response:
+    query = select(AuditLog).order_by(AuditLog.at.desc(), AuditLog.id.desc()).limit(AUDIT_LIMIT)
+    if not ctx.scope.everything:
+        query = query.where(AuditLog.municipality_id == ctx.scope.municipality_id)
+    action = ctx.request.query_params.get("action", "")
+    if action:
+        query = query.where(AuditLog.action.startswith(action))
+    return page(ctx, "audit.html", entries=list(ctx.db.scalars(query)), action=action)
+
+
+def _users_in_scope(ctx: Ctx) -> list[StaffUser]:
+    query = select(StaffUser).order_by(StaffUser.role, StaffUser.email)
+    if not ctx.scope.everything:
+        query = query.where(StaffUser.municipality_id == ctx.scope.municipality_id)
+    return list(ctx.db.scalars(query))
+
+
+def _roles_for(ctx: Ctx) -> list[str]:
+    roles = [Role.STAFF, Role.OFFICE_MANAGER, Role.MUNICIPALITY_ADMIN]
+    if ctx.scope.everything:
+        roles.append(Role.SYSTEM_ADMIN)
+    return [r.value for r in roles]
+
+
+def _users_page(ctx: Ctx, status: int = 200, **extra: Any) -> Response:
+    variables: dict[str, Any] = {
+        "users": _users_in_scope(ctx),
+        "offices": offices_in_scope(ctx),
+        "roles": _roles_for(ctx),
+        "errors": {},
+        "values": {},
+        "created": ctx.request.query_params.get("created"),
+        **extra,
+    }
+    return page(ctx, "users.html", status=status, **variables)
+
+
+@router.get("/users")
+def users_page(ctx: Ctx = needs(Capability.USERS)) -> Response:
+    return _users_page(ctx)
+
+
+@router.post("/users")
+def create_user(ctx: Ctx = needs(Capability.USERS)) -> Response:
+    role = ctx.form.get("role", "")
+    office_id = ctx.form.get("office") or None
+    municipality_id = ctx.scope.municipality_id
+    error: str | None = None
+    if role not in _roles_for(ctx):
+        error = "invalid_role"
+    elif office_id and office_id not in {o.id for o in offices_in_scope(ctx)}:
+        error = "office_required"
+    if error is None:
+        try:
+            user = users.create_user(
+                ctx.db,
+                email=ctx.form.get("email", ""),
+                password=ctx.form.get("password", ""),
+                name=ctx.form.get("name", ""),
+                role=role,
+                office_id=office_id if Role(role) in OFFICE_ROLES else None,
+                municipality_id=municipality_id,
+                settings=ctx.auth,
+            )
+        except users.UserError as exc:
+            error = exc.code
+    if error is not None:
+        values = {k: v for k, v in ctx.form.items() if k != "password"}
+        return _users_page(ctx, 422, errors={"form": f"err_{error}"}, values=values)
+    audit.record(
+        ctx.db,
+        ctx.user,
+        "admin.create_user",
+        ctx.now,
+        target_type="user",
+        target_id=user.id,
+        municipality_id=user.municipality_id,
+        ip=ctx.ip,
+        detail={"email": user.email, "role": user.role, "office_id": user.office_id},
+    )
+    return RedirectResponse("/users?created=1", status_code=303)

@@ -1,0 +1,192 @@
+"""Household page: people, schedule, devices, 30-day timeline and trend, enrollment codes."""
+
+from __future__ import annotations
+
+from collections import Counter
+from dataclasses import dataclass
+from datetime import date, datetime, timedelta
+from typing import Any
+
+from fastapi import APIRouter
+from fastapi.responses import Response
+from sqlalchemy import select, update
+
+from cloud.api.deps import state
+from cloud.auth.roles import Capability
+from cloud.models import Checkin, EnrollmentCode, EventRecord, Gateway, Household, Incident
+from cloud.schedule import local_date_of
+from cloud.services.tenancy import issue_enrollment_code
+from cloud.web import audit
+from cloud.web.deps import Ctx, needs
+from cloud.web.render import page
+from cloud.web.routes.board import gateway_health
+from cloud.web.scoping import household_or_404
+
+router = APIRouter()
+
+TIMELINE_DAYS = 30
+TIMELINE_LIMIT = 300
+TREND_INTENTS = ("fine", "usual", "unwell")
+
+
+@dataclass
+class TimelineItem:
+    at: datetime
+    kind: str  # event kind, or "incident"
+    summary: dict[str, Any]
+
+
+@dataclass
+class TrendDay:
+    day: date
+    counts: Counter[str]
+    missed: int
+
+
+def trend(checkins: list[Checkin], first: date, days: int) -> list[TrendDay]:
+    """Pure: per local day, how many answers were 元気 / いつも通り / 元気がない, and misses."""
+    table = {
+        first + timedelta(days=i): TrendDay(first + timedelta(days=i), Counter(), 0)
+        for i in range(days)
+    }
+    for checkin in checkins:
+        day = table.get(checkin.slot_date)
+        if day is None:
+            continue
+        if checkin.status == "answered" and checkin.intent:
+            day.counts[checkin.intent] += 1
+        else:
+            day.missed += 1
+    return [table[d] for d in sorted(table)]
+
+
+def _timeline(ctx: Ctx, household: Household, since: datetime) -> list[TimelineItem]:
+    items = [
+        TimelineItem(e.occurred_at, e.kind, e.payload or {})
+        for e in ctx.db.scalars(
+            select(EventRecord)
+            .where(EventRecord.household_id == household.id, EventRecord.occurred_at >= since)
+            .order_by(EventRecord.occurred_at.desc())
+            .limit(TIMELINE_LIMIT)
+        )
+    ]
+    items += [
+        TimelineItem(
+            i.opened_at,
+            "incident",
+            {"cause": i.cause, "state": i.state, "outcome": i.outcome, "note": i.note},
+        )
+        for i in ctx.db.scalars(
+            select(Incident).where(
+                Incident.household_id == household.id, Incident.opened_at >= since
+            )
+        )
+    ]
+    items.sort(key=lambda item: item.at, reverse=True)
+    return items
+
+
+def _codes(ctx: Ctx, household: Household) -> list[EnrollmentCode]:
+    return list(
+        ctx.db.scalars(
+            select(EnrollmentCode)
+            .where(EnrollmentCode.household_id == household.id)
+            .order_by(EnrollmentCode.created_at.desc())
+            .limit(10)
+        )
+    )
+
+
+def _render(ctx: Ctx, household: Household, **extra: Any) -> Response:
+    since = ctx.now - timedelta(days=TIMELINE_DAYS)
+    today = local_date_of(ctx.now, household.timezone)
+    first = today - timedelta(days=TIMELINE_DAYS - 1)
+    checkins = list(
+        ctx.db.scalars(
+            select(Checkin).where(Checkin.household_id == household.id, Checkin.slot_date >= first)
+        )
+    )
+    gateways = list(ctx.db.scalars(select(Gateway).where(Gateway.household_id == household.id)))
+    stale = timedelta(seconds=state(ctx.request).settings.heartbeat_stale_s)
+    live = [g for g in gateways if g.revoked_at is None]
+    devices = (
+        (max(live, key=lambda g: g.enrolled_at).last_heartbeat or {}).get("devices", [])
+        if live
+        else []
+    )
+    variables: dict[str, Any] = {
+        "household": household,
+        "gateways": gateways,
+        "health": gateway_health(gateways, ctx.now, stale),
+        "devices": devices,
+        "timeline": _timeline(ctx, household, since),
+        "trend": trend(checkins, first, TIMELINE_DAYS),
+        "trend_intents": TREND_INTENTS,
+        "codes": _codes(ctx, household),
+        "new_code": None,
+        "message": None,
+        **extra,
+    }
+    return page(ctx, "household.html", **variables)
+
+
+@router.get("/households/{household_id}")
+def household_page(household_id: str, ctx: Ctx = needs(Capability.DESK)) -> Response:
+    household = household_or_404(ctx, household_id)
+    audit.record(
+        ctx.db,
+        ctx.user,
+        "household.view",
+        ctx.now,
+        target_type="household",
+        target_id=household.id,
+        household=household,
+        ip=ctx.ip,
+    )
+    return _render(ctx, household)
+
+
+@router.post("/households/{household_id}/codes")
+def issue_code(household_id: str, ctx: Ctx = needs(Capability.DESK)) -> Response:
+    household = household_or_404(ctx, household_id)
+    ttl = timedelta(seconds=state(ctx.request).settings.enrollment_code_ttl_s)
+    row, code = issue_enrollment_code(ctx.db, household.id, ctx.now, ttl)
+    audit.record(
+        ctx.db,
+        ctx.user,
+        "enrollment.issue",
+        ctx.now,
+        target_type="household",
+        target_id=household.id,
+        household=household,
+        ip=ctx.ip,
+        detail={"code_id": row.id},
+    )
+    return _render(ctx, household, new_code=code)
+
+
+@router.post("/households/{household_id}/codes/revoke")
+def revoke_codes(household_id: str, ctx: Ctx = needs(Capability.DESK)) -> Response:
+    household = household_or_404(ctx, household_id)
+    # An unused code is revoked by expiring it now: enroll() already refuses expired codes.
+    result = ctx.db.execute(
+        update(EnrollmentCode)
+        .where(
+            EnrollmentCode.household_id == household.id,
+            EnrollmentCode.used_at.is_(None),
+            EnrollmentCode.expires_at > ctx.now,
+        )
+        .values(expires_at=ctx.now)
+    )
+    audit.record(
+        ctx.db,
+        ctx.user,
+        "enrollment.revoke",
+        ctx.now,
+        target_type="household",
+        target_id=household.id,
+        household=household,
+        ip=ctx.ip,
+        detail={"revoked": result.rowcount},
+    )
+    return _render(ctx, household, message="codes_revoked")

@@ -1,0 +1,165 @@
+"""安否確認: an admin starts a check for an area; live tally; CSV export."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+from typing import Any
+
+from fastapi import APIRouter
+from fastapi.responses import JSONResponse, RedirectResponse, Response
+from sqlalchemy import or_, select
+
+from cloud.api.deps import state
+from cloud.auth.roles import OFFICE_ROLES, Capability
+from cloud.models import PostOffice
+from cloud.models.staff import SafetyCheck
+from cloud.web import audit
+from cloud.web.broadcast import households_of, safety_answers, start_safety_check, tally
+from cloud.web.csvout import csv_response
+from cloud.web.deps import Ctx, needs, not_found
+from cloud.web.forms import FieldError, required_text
+from cloud.web.render import local, page, templates
+from cloud.web.scoping import area_options, parse_area, visible_household_ids
+
+router = APIRouter()
+
+LIST_LIMIT = 30
+
+
+def _checks_in_scope(ctx: Ctx):  # type: ignore[no-untyped-def]
+    query = select(SafetyCheck).order_by(SafetyCheck.started_at.desc())
+    if ctx.scope.role in OFFICE_ROLES:
+        query = query.where(
+            SafetyCheck.municipality_id == ctx.scope.municipality_id,
+            or_(SafetyCheck.office_id.is_(None), SafetyCheck.office_id == ctx.scope.office_id),
+        )
+    elif not ctx.scope.everything:
+        query = query.where(SafetyCheck.municipality_id == ctx.scope.municipality_id)
+    return query
+
+
+def _check_or_404(ctx: Ctx, check_id: str) -> SafetyCheck:
+    check = ctx.db.scalar(_checks_in_scope(ctx).where(SafetyCheck.id == check_id))
+    if check is None:
+        raise not_found()
+    return check
+
+
+def _stale(ctx: Ctx) -> timedelta:
+    return timedelta(seconds=state(ctx.request).settings.heartbeat_stale_s)
+
+
+def _list(ctx: Ctx, status: int = 200, **extra: Any) -> Response:
+    variables: dict[str, Any] = {
+        "checks": list(ctx.db.scalars(_checks_in_scope(ctx).limit(LIST_LIMIT))),
+        "areas": area_options(ctx) if ctx.can(Capability.SAFETY_START) else [],
+        "errors": {},
+        "values": {"question": ctx.t("safety_default_question")},
+        **extra,
+    }
+    return page(ctx, "safety_list.html", status=status, **variables)
+
+
+@router.get("/safety")
+def safety_list(ctx: Ctx = needs(Capability.SAFETY_VIEW)) -> Response:
+    return _list(ctx)
+
+
+@router.post("/safety")
+def safety_start(ctx: Ctx = needs(Capability.SAFETY_START)) -> Response:
+    assert ctx.user is not None
+    try:
+        title = required_text(ctx.form, "title", 100)
+        question = required_text(ctx.form, "question", 300)
+        area = parse_area(ctx, ctx.form.get("area", ""))
+        if area is None:
+            raise FieldError("area", "err_invalid_target")
+        targets = households_of(ctx.db, area[0], area[1], None)
+        if not targets:
+            raise FieldError("area", "err_no_households")
+    except FieldError as exc:
+        return _list(ctx, 422, errors={exc.field: exc.key}, values=dict(ctx.form))
+    check = start_safety_check(
+        ctx.db,
+        municipality_id=area[0],
+        office_id=area[1],
+        title=title,
+        question=question,
+        households=targets,
+        by=ctx.user.email,
+        now=ctx.now,
+    )
+    audit.record(
+        ctx.db,
+        ctx.user,
+        "safety_check.start",
+        ctx.now,
+        target_type="safety_check",
+        target_id=check.id,
+        municipality_id=area[0],
+        ip=ctx.ip,
+        detail={"households": len(targets), "office_id": area[1]},
+    )
+    return RedirectResponse(f"/safety/{check.id}", status_code=303)
+
+
+def _answers(ctx: Ctx, check: SafetyCheck):  # type: ignore[no-untyped-def]
+    return safety_answers(ctx.db, check, visible_household_ids(ctx), ctx.now, _stale(ctx))
+
+
+@router.get("/safety/{check_id}")
+def safety_detail(check_id: str, ctx: Ctx = needs(Capability.SAFETY_VIEW)) -> Response:
+    check = _check_or_404(ctx, check_id)
+    answers = _answers(ctx, check)
+    office = ctx.db.get(PostOffice, check.office_id) if check.office_id else None
+    return page(
+        ctx, "safety.html", check=check, answers=answers, counts=tally(answers), office=office
+    )
+
+
+@router.get("/safety/{check_id}/tally")
+def safety_tally(check_id: str, ctx: Ctx = needs(Capability.SAFETY_VIEW)) -> Response:
+    check = _check_or_404(ctx, check_id)
+    answers = _answers(ctx, check)
+    html = templates.get_template("_safety_rows.html").render(ctx.template_vars(answers=answers))
+    return JSONResponse(
+        {"counts": tally(answers), "html": html}, headers={"Cache-Control": "no-store"}
+    )
+
+
+@router.get("/safety/{check_id}/export.csv")
+def safety_csv(check_id: str, ctx: Ctx = needs(Capability.SAFETY_VIEW)) -> Response:
+    check = _check_or_404(ctx, check_id)
+    answers = _answers(ctx, check)
+    audit.record(
+        ctx.db,
+        ctx.user,
+        "export.safety_check",
+        ctx.now,
+        target_type="safety_check",
+        target_id=check.id,
+        municipality_id=check.municipality_id,
+        ip=ctx.ip,
+        detail={"rows": len(answers)},
+    )
+    t = ctx.t
+    header = [
+        "household_id",
+        t("address"),
+        t("residents"),
+        t("state"),
+        t("when"),
+        t("last_heartbeat"),
+    ]
+    rows = [
+        [
+            a.household.id,
+            a.household.address,
+            "・".join(r.name for r in a.household.residents),
+            t(f"status_{a.status}"),
+            local(a.answered_at, "%Y-%m-%d %H:%M"),
+            local(a.last_heartbeat_at, "%Y-%m-%d %H:%M"),
+        ]
+        for a in answers
+    ]
+    return csv_response(f"safety-check-{check.started_at:%Y%m%d-%H%M}.csv", header, rows)

@@ -1,0 +1,76 @@
+"""The worker process: detection, escalation and mail sending, pass after pass."""
+
+from __future__ import annotations
+
+import logging
+import signal
+import threading
+from dataclasses import dataclass
+from datetime import timedelta
+
+from cloud.app import make_notifier
+from cloud.core.clock import Clock
+from cloud.core.config import Settings
+from cloud.db import make_engine, make_sessionmaker
+from cloud.escalation.worker import detect_due, escalate_due
+from cloud.mail.sender import SendSummary, send_due
+
+log = logging.getLogger("mimamori.worker")
+
+
+@dataclass
+class PassSummary:
+    deadlines: int
+    steps: int
+    mail: SendSummary
+
+    def describe(self) -> str:
+        return (
+            f"deadlines={self.deadlines} steps={self.steps} mail_sent={self.mail.sent} "
+            f"mail_retried={self.mail.retried} mail_failed={self.mail.failed}"
+        )
+
+
+class Worker:
+    def __init__(self, settings: Settings, clock: Clock) -> None:
+        self.settings = settings
+        self.clock = clock
+        self.engine = make_engine(settings.database_url, pool_size=2)
+        self.sessions = make_sessionmaker(self.engine)
+        self.notifier = make_notifier(settings)
+
+    def run_pass(self) -> PassSummary:
+        stale = timedelta(seconds=self.settings.heartbeat_stale_s)
+        deadlines = detect_due(self.sessions, self.notifier, self.clock, stale)
+        steps = escalate_due(self.sessions, self.notifier, self.clock)
+        mail = send_due(self.sessions, self.settings, self.clock)
+        return PassSummary(deadlines, steps, mail)
+
+    def close(self) -> None:
+        self.engine.dispose()
+
+
+def run_once(settings: Settings, clock: Clock) -> PassSummary:
+    worker = Worker(settings, clock)
+    try:
+        return worker.run_pass()
+    finally:
+        worker.close()
+
+
+def run_forever(settings: Settings, clock: Clock, interval: float) -> None:
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s")
+    stop = threading.Event()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        signal.signal(sig, lambda *_: stop.set())
+    worker = Worker(settings, clock)
+    try:
+        while not stop.is_set():
+            try:
+                worker.run_pass()
+            except Exception:
+                # A failing pass (database restart, bad row) must not end the watch.
+                log.exception("worker pass failed; retrying after %.1f s", interval)
+            stop.wait(interval)
+    finally:
+        worker.close()

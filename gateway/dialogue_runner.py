@@ -1,0 +1,153 @@
+"""Run a speech.dialogue state machine over a Voice, and map its result to wire events.
+
+The dialogue itself (prompts, "もう一回", not-heard repeats) is speech/'s pure state machine;
+this module only pumps its actions through the voice and turns the outcome into payloads.
+Actions are recognised by shape (Say has `text`, Listen has `timeout_s`, Finished has
+`result`), so the gateway core is unit-tested with tiny stubs.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+from typing import Any
+
+from pydantic import BaseModel
+
+from mimamori_wire.v1 import (
+    AnswerSource,
+    CheckinAnswered,
+    EventKind,
+    HelpRequested,
+    Intent,
+    RequestCallback,
+    RequestTrouble,
+    SafetyCheckAnswered,
+)
+
+log = logging.getLogger(__name__)
+MAX_STEPS = 200  # a dialogue that never finishes is a bug: stop instead of looping forever
+
+
+class DialogueStuck(RuntimeError):
+    pass
+
+
+async def run_dialogue(voice: Any, dialogue: Any) -> Any:
+    """Drive one dialogue to its end; returns its DialogueResult."""
+    action = dialogue.start()
+    for _ in range(MAX_STEPS):
+        if hasattr(action, "result"):
+            return action.result
+        if hasattr(action, "text"):
+            await voice.say(action.text, speed=action.speed, volume=action.volume)
+            action = dialogue.spoken()
+        elif hasattr(action, "timeout_s"):
+            heard = await voice.listen(timeout_s=action.timeout_s, expect=action.expect)
+            action = dialogue.heard(heard)
+        else:
+            raise DialogueStuck(f"unknown dialogue action {action!r}")
+    raise DialogueStuck(f"dialogue did not finish within {MAX_STEPS} steps")
+
+
+@dataclass(frozen=True)
+class SlotContext:
+    slot: str
+    slot_date: str | None
+    attempt: int  # 0 = first ask
+    send_transcript: bool = False
+
+
+def _intent(value: Any) -> Intent:
+    try:
+        return Intent(str(getattr(value, "value", value)))
+    except ValueError:
+        return Intent.UNKNOWN
+
+
+def checkin_events(result: Any, ctx: SlotContext) -> list[tuple[EventKind, BaseModel]]:
+    """Events for one check-in attempt; empty when nobody answered (the scheduler re-asks)."""
+    outcome = str(result.outcome)
+    if outcome == "no_response":
+        return []
+    transcript = result.transcript if ctx.send_transcript else None
+    answers = {str(k): _intent(v) for k, v in (result.answers or {}).items()}
+    intent = {
+        "help": Intent.HELP,
+        "callback": Intent.CALLBACK,
+        "trouble": Intent.TROUBLE,
+    }.get(outcome, _intent(result.intent))
+    events: list[tuple[EventKind, BaseModel]] = []
+    if outcome == "help":
+        events.append(
+            (
+                EventKind.HELP_REQUESTED,
+                HelpRequested(source=AnswerSource.VOICE, transcript=transcript),
+            )
+        )
+    elif outcome == "callback":
+        events.append((EventKind.REQUEST_CALLBACK, RequestCallback(transcript=transcript)))
+    elif outcome == "trouble":
+        text = (result.trouble_text or "")[:2000]
+        events.append((EventKind.REQUEST_TROUBLE, RequestTrouble(text=text)))
+    confidence = min(1.0, max(0.0, float(result.confidence or 0.0)))
+    events.append(
+        (
+            EventKind.CHECKIN_ANSWERED,
+            CheckinAnswered(
+                slot=ctx.slot,
+                slot_date=ctx.slot_date,
+                intent=intent,
+                confidence=confidence,
+                attempts=min(20, ctx.attempt + 1),
+                transcript=transcript,
+                answers=answers,
+            ),
+        )
+    )
+    return events
+
+
+def heard_anything(result: Any) -> bool:
+    """Speech was heard but not understood (reported as not_understood, not silent)."""
+    if getattr(result, "reason", None) == "not_understood":
+        return True
+    return bool(getattr(result, "transcript", None) or getattr(result, "transcripts", None))
+
+
+_SAFE = {Intent.FINE, Intent.USUAL, Intent.YES}
+
+
+def safety_status(result: Any) -> str:
+    outcome = str(result.outcome)
+    if outcome == "no_response":
+        return "no_answer"
+    if outcome in ("help", "callback", "trouble"):
+        return "needs_help"
+    return "safe" if _intent(result.intent) in _SAFE else "needs_help"
+
+
+def safety_events(
+    result: Any, check_id: str, command_id: str, send_transcript: bool
+) -> list[tuple[EventKind, BaseModel]]:
+    transcript = result.transcript if send_transcript else None
+    events: list[tuple[EventKind, BaseModel]] = []
+    if str(result.outcome) == "help":
+        events.append(
+            (
+                EventKind.HELP_REQUESTED,
+                HelpRequested(source=AnswerSource.VOICE, transcript=transcript),
+            )
+        )
+    events.append(
+        (
+            EventKind.SAFETY_CHECK_ANSWERED,
+            SafetyCheckAnswered(
+                check_id=check_id,
+                status=safety_status(result),
+                transcript=transcript,
+                command_id=command_id,
+            ),
+        )
+    )
+    return events

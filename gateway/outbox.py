@@ -1,0 +1,321 @@
+"""The durable event outbox (ARCHITECTURE.md section 5).
+
+SQLite in WAL mode with synchronous=FULL: a producer's `put` returns only after the commit
+that holds its event is on disk. One writer thread does every write (inserts, deletes after
+the cloud's 200, evictions) and batches whatever is queued into one transaction, so many
+producers share one fsync (group commit). Rows leave only after the cloud has them.
+
+Order of upload: priority (help first), then insertion order. Bounded: above `capacity`
+the oldest low-priority rows (sensor summaries, device status) are evicted and an alarm is
+raised; check-in results, help and other priority rows are never evicted.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import concurrent.futures
+import contextlib
+import json
+import logging
+import queue
+import sqlite3
+import threading
+import time
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from mimamori_wire.v1 import DEFAULT_PRIORITY, Event, priority_of
+
+log = logging.getLogger(__name__)
+
+_SCHEMA = """
+CREATE TABLE IF NOT EXISTS outbox (
+    seq INTEGER PRIMARY KEY AUTOINCREMENT,
+    id TEXT NOT NULL UNIQUE,
+    kind TEXT NOT NULL,
+    priority INTEGER NOT NULL,
+    body TEXT NOT NULL
+);
+CREATE INDEX IF NOT EXISTS outbox_order ON outbox (priority, seq);
+CREATE TABLE IF NOT EXISTS rejected (
+    id TEXT PRIMARY KEY,
+    kind TEXT NOT NULL,
+    body TEXT NOT NULL,
+    error TEXT NOT NULL,
+    rejected_at REAL NOT NULL
+);
+"""
+_MAX_GROUP = 5000  # operations per transaction
+ALARM_HIGH = 0.8  # alarm raised at 80 % of capacity ...
+ALARM_LOW = 0.5  # ... and cleared below 50 %
+
+
+class OutboxWriteError(Exception):
+    """The commit failed (disk full, I/O error): the events were NOT stored."""
+
+
+@dataclass(frozen=True)
+class PendingEvent:
+    seq: int
+    id: str
+    kind: str
+    body: str  # the event's wire JSON
+
+
+@dataclass
+class OutboxStats:
+    depth: int = 0
+    capacity: int = 0
+    alarm: bool = False
+    committed: int = 0
+    deleted: int = 0
+    evicted: int = 0
+    rejected: int = 0
+    write_errors: int = 0
+    last_write_error: str | None = None
+    bytes_written: int = 0
+    commits: int = 0
+
+    @property
+    def bytes_per_event(self) -> float | None:
+        return self.bytes_written / self.committed if self.committed else None
+
+    def as_dict(self) -> dict[str, Any]:
+        out = dict(self.__dict__)
+        out["bytes_per_event"] = self.bytes_per_event
+        return out
+
+
+@dataclass
+class _Op:
+    kind: str  # "insert" | "delete" | "reject"
+    rows: list[tuple[Any, ...]]
+    future: concurrent.futures.Future[None] = field(default_factory=concurrent.futures.Future)
+
+
+def _io_path() -> Path:
+    # Per-thread counters isolate the outbox writer's own I/O from the rest of the process.
+    thread_io = Path("/proc/thread-self/io")
+    return thread_io if thread_io.exists() else Path("/proc/self/io")
+
+
+def read_write_bytes(path: Path | None = None) -> int:
+    """`write_bytes` from /proc/.../io: bytes this thread/process caused to hit storage."""
+    try:
+        for line in (path or Path("/proc/self/io")).read_text().splitlines():
+            if line.startswith("write_bytes:"):
+                return int(line.split()[1])
+    except OSError:
+        pass
+    return 0
+
+
+def encode_event(event: Event) -> tuple[str, str, int, str]:
+    body = json.dumps(event.to_wire(), ensure_ascii=False, separators=(",", ":"))
+    return event.id, event.kind.value, priority_of(event.kind), body
+
+
+class Outbox:
+    def __init__(
+        self,
+        path: Path,
+        capacity: int = 100_000,
+        on_alarm: Callable[[bool, int, int], None] | None = None,
+        on_commit: Callable[[], None] | None = None,
+        max_db_bytes: int | None = None,
+    ) -> None:
+        self.path = Path(path)
+        self.max_db_bytes = max_db_bytes  # a hard size cap; hitting it acts like a full disk
+        self.stats = OutboxStats(capacity=capacity)
+        self._on_alarm = on_alarm
+        self._on_commit = on_commit
+        self._queue: queue.SimpleQueue[_Op | None] = queue.SimpleQueue()
+        self._thread: threading.Thread | None = None
+        self._reader: sqlite3.Connection | None = None
+        self._reader_lock = threading.Lock()
+
+    # --- lifecycle ---------------------------------------------------------------------
+
+    def open(self) -> None:
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        writer = self._connect(check_same_thread=False)  # handed to the writer thread
+        writer.executescript(_SCHEMA)
+        if self.max_db_bytes:
+            page = writer.execute("PRAGMA page_size").fetchone()[0]
+            writer.execute(f"PRAGMA max_page_count = {max(2, self.max_db_bytes // page)}")
+        self.stats.depth = writer.execute("SELECT COUNT(*) FROM outbox").fetchone()[0]
+        self.stats.alarm = self.stats.depth >= ALARM_HIGH * self.stats.capacity
+        self._reader = self._connect(check_same_thread=False)
+        started = threading.Event()
+        self._thread = threading.Thread(
+            target=self._writer_loop, args=(writer, started), name="outbox-writer", daemon=True
+        )
+        self._thread.start()
+        started.wait()
+
+    def close(self) -> None:
+        if self._thread is not None:
+            self._queue.put(None)
+            self._thread.join()
+            self._thread = None
+        if self._reader is not None:
+            self._reader.close()
+            self._reader = None
+
+    def _connect(self, check_same_thread: bool = True) -> sqlite3.Connection:
+        conn = sqlite3.connect(
+            self.path, isolation_level=None, check_same_thread=check_same_thread, timeout=30
+        )
+        conn.execute("PRAGMA journal_mode=WAL")
+        conn.execute("PRAGMA synchronous=FULL")  # durable across a power cut, not just a crash
+        return conn
+
+    # --- producers ----------------------------------------------------------------------
+
+    def submit(self, events: Iterable[Event]) -> concurrent.futures.Future[None]:
+        """Queue events for the next group commit; the future resolves after the commit."""
+        op = _Op("insert", [encode_event(e) for e in events])
+        self._queue.put(op)
+        return op.future
+
+    async def put(self, event: Event) -> None:
+        """Store one event durably; returns only after its commit (the producer's ack)."""
+        await asyncio.wrap_future(self.submit([event]))
+
+    async def put_many(self, events: list[Event]) -> None:
+        await asyncio.wrap_future(self.submit(events))
+
+    def put_sync(self, events: list[Event], timeout: float | None = None) -> None:
+        self.submit(events).result(timeout)
+
+    # --- the uplink -----------------------------------------------------------------------
+
+    def peek(self, limit: int) -> list[PendingEvent]:
+        """The next events to upload: help first, then in the order they were stored."""
+        assert self._reader is not None, "outbox not open"
+        with self._reader_lock:
+            rows = self._reader.execute(
+                "SELECT seq, id, kind, body FROM outbox ORDER BY priority, seq LIMIT ?", (limit,)
+            ).fetchall()
+        return [PendingEvent(*row) for row in rows]
+
+    def delete_async(self, ids: list[str]) -> concurrent.futures.Future[None]:
+        op = _Op("delete", [(i,) for i in ids])
+        self._queue.put(op)
+        return op.future
+
+    async def delete(self, ids: list[str]) -> None:
+        await asyncio.wrap_future(self.delete_async(ids))
+
+    async def reject(self, rejected: list[tuple[PendingEvent, str]]) -> None:
+        """Move events the cloud refused for good out of the way (kept for inspection)."""
+        rows = [(p.id, p.kind, p.body, err, time.time()) for p, err in rejected]
+        op = _Op("reject", rows)
+        self._queue.put(op)
+        await asyncio.wrap_future(op.future)
+
+    def depth(self) -> int:
+        return self.stats.depth
+
+    # --- the writer thread ----------------------------------------------------------------
+
+    def _writer_loop(self, conn: sqlite3.Connection, started: threading.Event) -> None:
+        io_path = _io_path()
+        started.set()
+        while True:
+            first = self._queue.get()
+            if first is None:
+                break
+            ops = [first]
+            stop = False
+            while len(ops) < _MAX_GROUP:
+                try:
+                    nxt = self._queue.get_nowait()
+                except queue.Empty:
+                    break
+                if nxt is None:
+                    stop = True
+                    break
+                ops.append(nxt)
+            self._commit(conn, ops, io_path)
+            if stop:
+                break
+        conn.close()
+
+    def _commit(self, conn: sqlite3.Connection, ops: list[_Op], io_path: Path) -> None:
+        inserted = deleted = 0
+        before = read_write_bytes(io_path)
+        try:
+            conn.execute("BEGIN IMMEDIATE")
+            for op in ops:
+                if op.kind == "insert":
+                    cur = conn.executemany(
+                        "INSERT OR IGNORE INTO outbox (id, kind, priority, body) "
+                        "VALUES (?, ?, ?, ?)",
+                        op.rows,
+                    )
+                    inserted += cur.rowcount
+                elif op.kind == "delete":
+                    cur = conn.executemany("DELETE FROM outbox WHERE id = ?", op.rows)
+                    deleted += cur.rowcount
+                else:
+                    conn.executemany("INSERT OR REPLACE INTO rejected VALUES (?,?,?,?,?)", op.rows)
+                    cur = conn.executemany(
+                        "DELETE FROM outbox WHERE id = ?", [r[:1] for r in op.rows]
+                    )
+                    deleted += cur.rowcount
+                    self.stats.rejected += len(op.rows)
+            evicted = self._evict_overflow(conn, self.stats.depth + inserted - deleted)
+            conn.execute("COMMIT")
+        except sqlite3.Error as exc:
+            self._fail(conn, ops, exc)
+            return
+        self.stats.bytes_written += max(0, read_write_bytes(io_path) - before)
+        self.stats.commits += 1
+        self.stats.committed += inserted
+        self.stats.deleted += deleted
+        self.stats.evicted += evicted
+        self.stats.depth += inserted - deleted - evicted
+        for op in ops:
+            op.future.set_result(None)
+        self._check_alarm()
+        if self._on_commit is not None and inserted:
+            self._on_commit()
+
+    def _fail(self, conn: sqlite3.Connection, ops: list[_Op], exc: sqlite3.Error) -> None:
+        with contextlib.suppress(sqlite3.Error):
+            conn.execute("ROLLBACK")
+        self.stats.write_errors += 1
+        self.stats.last_write_error = str(exc)
+        log.error("outbox commit failed (%s); %d operations not stored", exc, len(ops))
+        for op in ops:
+            op.future.set_exception(OutboxWriteError(str(exc)))
+
+    def _evict_overflow(self, conn: sqlite3.Connection, depth: int) -> int:
+        over = depth - self.stats.capacity
+        if over <= 0:
+            return 0
+        # Only low-priority rows (summaries, device status) may go; oldest first.
+        cur = conn.execute(
+            "DELETE FROM outbox WHERE seq IN (SELECT seq FROM outbox WHERE priority >= ? "
+            "ORDER BY seq LIMIT ?)",
+            (DEFAULT_PRIORITY, over),
+        )
+        if cur.rowcount:
+            log.warning("outbox over capacity: evicted %d low-priority events", cur.rowcount)
+        return cur.rowcount
+
+    def _check_alarm(self) -> None:
+        cap = self.stats.capacity
+        depth = self.stats.depth
+        if not self.stats.alarm and depth >= ALARM_HIGH * cap:
+            self.stats.alarm = True
+        elif self.stats.alarm and depth < ALARM_LOW * cap:
+            self.stats.alarm = False
+        else:
+            return
+        log.warning("outbox alarm %s: depth %d of %d", self.stats.alarm, depth, cap)
+        if self._on_alarm is not None:
+            self._on_alarm(self.stats.alarm, depth, cap)

@@ -1,0 +1,83 @@
+"""A dev-only page listing the mails the demo's SMTP sink received (never used in production)."""
+
+from __future__ import annotations
+
+import email
+import email.policy
+import html
+import threading
+from email.message import EmailMessage
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+
+
+def _read(path: Path) -> EmailMessage:
+    return email.message_from_bytes(path.read_bytes(), policy=email.policy.default)
+
+
+def _text_body(msg: EmailMessage) -> str:
+    part = msg.get_body(preferencelist=("plain", "html"))
+    return part.get_content() if part is not None else ""
+
+
+def render_index(maildir: Path) -> str:
+    rows = []
+    for path in sorted(maildir.glob("*.eml"), reverse=True):
+        msg = _read(path)
+        rows.append(
+            "<tr><td>{date}</td><td>{to}</td><td><a href='/mail/{name}'>{subject}</a></td></tr>".format(
+                date=html.escape(str(msg["Date"] or "")),
+                to=html.escape(str(msg["To"] or "")),
+                name=html.escape(path.name),
+                subject=html.escape(str(msg["Subject"] or "(件名なし)")),
+            )
+        )
+    body = "".join(rows) or "<tr><td colspan=3>まだメールはありません</td></tr>"
+    return (
+        "<!doctype html><html lang=ja><meta charset=utf-8><meta http-equiv=refresh content=5>"
+        "<title>開発用メール受信箱</title><h1>開発用メール受信箱 (demo SMTP sink)</h1>"
+        f"<table border=1 cellpadding=4><tr><th>日時</th><th>宛先</th><th>件名</th></tr>{body}</table>"
+    )
+
+
+def render_message(path: Path) -> str:
+    msg = _read(path)
+    return (
+        "<!doctype html><html lang=ja><meta charset=utf-8><title>メール</title>"
+        "<p><a href='/'>一覧へ戻る</a></p>"
+        f"<p><b>件名:</b> {html.escape(str(msg['Subject']))}<br><b>宛先:</b> "
+        f"{html.escape(str(msg['To']))}<br><b>差出人:</b> {html.escape(str(msg['From']))}</p>"
+        f"<pre style='white-space:pre-wrap'>{html.escape(_text_body(msg))}</pre>"
+    )
+
+
+def serve(maildir: Path, host: str, port: int) -> ThreadingHTTPServer:
+    """Start the page in a daemon thread and return the server (call .shutdown() to stop)."""
+
+    class Handler(BaseHTTPRequestHandler):
+        def do_GET(self) -> None:  # noqa: N802 (http.server API)
+            if self.path == "/":
+                self._send(200, render_index(maildir))
+                return
+            name = self.path.removeprefix("/mail/")
+            path = maildir / name
+            if "/" in name or not path.is_file():
+                self._send(404, "<p>見つかりません</p>")
+                return
+            self._send(200, render_message(path))
+
+        def _send(self, status: int, text: str) -> None:
+            data = text.encode()
+            self.send_response(status)
+            self.send_header("Content-Type", "text/html; charset=utf-8")
+            self.send_header("Content-Length", str(len(data)))
+            self.end_headers()
+            self.wfile.write(data)
+
+        def log_message(self, format: str, *args) -> None:  # noqa: A002
+            return
+
+    maildir.mkdir(parents=True, exist_ok=True)
+    server = ThreadingHTTPServer((host, port), Handler)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    return server

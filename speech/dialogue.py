@@ -1,0 +1,325 @@
+"""The check-in conversation as a pure state machine: it says what to do, never does it.
+
+Runner loop (the gateway owns the I/O):
+
+    action = d.start()
+    while not isinstance(action, Finished):
+        if isinstance(action, Say):
+            await voice.say(action.text, speed=action.speed, volume=action.volume)
+            action = d.spoken()
+        else:
+            action = d.heard(await voice.listen(timeout_s=action.timeout_s, expect=action.expect))
+
+ask -> listen -> classify -> (acknowledge and ask the next question) or (ask again, slower
+and louder, at most `max_repeats` times) -> result. A call for help ends the dialogue at once
+so the gateway can raise the alarm before anything else is said.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Literal
+
+from mimamori_wire import Intent, Question
+from speech.intents import Classification, classify, is_acceptable
+from speech.ports import Heard
+
+Outcome = Literal["answered", "no_response", "help", "callback", "trouble"]
+KINDS = ("checkin", "safety_check")
+
+# Natural polite Japanese; a household's config may override any key (GatewayConfig.prompts).
+DEFAULT_PROMPTS: dict[str, str] = {
+    "greeting_morning": "おはようございます。",
+    "greeting_day": "こんにちは。",
+    "greeting_evening": "こんばんは。",
+    "safety_intro": "こちらは見守りサービスです。",
+    "ask_health": "今日の体調はいかがですか。",
+    "ask_medicine": "お薬は飲みましたか。",
+    "ask_meal": "お食事は召し上がりましたか。",
+    "ask_sleep": "昨夜はよく眠れましたか。",
+    "ask_safety": "ご無事ですか。",
+    "retry_silent": "もしもし、聞こえますか。もう一度お聞きします。",
+    "retry_repeat": "もう一度、ゆっくりお聞きしますね。",
+    "retry_unclear": "すみません、よく聞き取れませんでした。もう一度お願いします。",
+    "ack_fine": "それはよかったです。",
+    "ack_usual": "いつも通りですね。安心しました。",
+    "ack_unwell": "それは心配ですね。ご家族と郵便局にお知らせしておきます。",
+    "ack_answer": "はい、わかりました。",
+    "ack_safe": "ご無事でよかったです。",
+    "ack_help": "すぐにご家族と郵便局に連絡します。そのままお待ちください。",
+    "ack_callback": "わかりました。お電話するよう伝えておきます。",
+    "ack_trouble": "わかりました。お困りごとを担当の者に伝えておきます。",
+    "closing": "ありがとうございました。どうぞお元気でお過ごしください。",
+    "closing_unwell": "ありがとうございました。どうぞお大事になさってください。",
+}
+
+_SLOWER_PER_RETRY = 0.15
+_LOUDER_PER_RETRY = 0.25
+MIN_SPEED = 0.6
+MAX_VOLUME = 2.0
+
+
+@dataclass(frozen=True)
+class Say:
+    text: str
+    speed: float
+    volume: float
+    prompt_key: str
+
+
+@dataclass(frozen=True)
+class Listen:
+    timeout_s: float
+    expect: str
+
+
+@dataclass
+class DialogueResult:
+    outcome: Outcome
+    intent: Intent | None
+    confidence: float
+    attempts: int  # how many times the main question was asked
+    answers: dict[str, Intent]  # follow-up question name -> yes/no
+    transcript: str | None
+    trouble_text: str | None
+    # Additions beyond the agreed API:
+    reason: Literal["silent", "not_understood"] | None = None  # for no_response
+    farewell: str | None = None  # for help: what the gateway may say after raising the alarm
+    transcripts: list[str] = field(default_factory=list)  # every utterance heard, in order
+    # The health answer if one was given before a callback/trouble/help ended the dialogue.
+    health_intent: Intent | None = None
+
+
+@dataclass(frozen=True)
+class Finished:
+    result: DialogueResult
+
+
+Action = Say | Listen | Finished
+
+
+def greeting_key(slot_name: str) -> str:
+    """Which greeting fits a slot: names like morning/朝 -> おはようございます, evening/night/夜
+    -> こんばんは, anything else -> こんにちは."""
+    name = slot_name.lower()
+    if any(w in name for w in ("morning", "wake", "朝", "あさ")):
+        return "greeting_morning"
+    if any(w in name for w in ("evening", "night", "夜", "夕", "晩")):
+        return "greeting_evening"
+    return "greeting_day"
+
+
+def safety_status(result: DialogueResult) -> Literal["safe", "needs_help", "no_answer"]:
+    """Map a safety check's result onto SafetyCheckAnswered.status."""
+    if result.outcome == "help" or result.intent in (Intent.UNWELL, Intent.NO, Intent.HELP):
+        return "needs_help"
+    if result.outcome == "no_response":
+        return "no_answer"
+    if result.outcome in ("callback", "trouble"):
+        return "needs_help"
+    return "safe"
+
+
+class Dialogue:
+    """One conversation. Not reusable: make a new Dialogue per check-in."""
+
+    def __init__(
+        self,
+        questions: list[str],
+        *,
+        kind: str = "checkin",
+        lang: str = "ja",
+        prompts: dict[str, str] | None = None,
+        speed: float = 1.0,
+        volume: float = 1.0,
+        max_repeats: int = 2,
+        listen_timeout_s: float = 10.0,
+        slot_name: str = "morning",
+    ) -> None:
+        if kind not in KINDS:
+            raise ValueError(f"kind must be one of {KINDS}, got {kind!r}")
+        valid = {q.value for q in Question}
+        unknown = [q for q in questions if q not in valid]
+        if unknown:
+            raise ValueError(f"unknown questions {unknown}; use {sorted(valid)}")
+        if max_repeats < 0:
+            raise ValueError("max_repeats must be >= 0")
+        self.kind = kind
+        self.lang = lang
+        self.prompts = {**DEFAULT_PROMPTS, **(prompts or {})}
+        self.speed = speed
+        self.volume = volume
+        self.max_repeats = max_repeats
+        self.listen_timeout_s = listen_timeout_s
+        self.slot_name = slot_name
+        self.questions = self._plan(list(dict.fromkeys(questions)))
+        self._index = 0  # current question
+        self._asks = 0  # times the current question was asked
+        self._main_attempts = 0
+        self._last_miss: str = "silent"
+        self._pending: Action | None = None  # what follows the Say being played
+        self._state: Literal["new", "saying", "listening", "done"] = "new"
+        self._health: Classification | None = None
+        self._answers: dict[str, Intent] = {}
+        self._transcripts: list[str] = []
+        self._main_transcript: str | None = None
+
+    def _plan(self, questions: list[str]) -> list[str]:
+        if self.kind == "safety_check":
+            return ["safety"]
+        # The health question is the one the escalation depends on: ask it first.
+        main = [Question.HEALTH.value] if Question.HEALTH.value in questions else []
+        return main + [q for q in questions if q != Question.HEALTH.value] or ["health"]
+
+    # --- public steps ---------------------------------------------------------------------
+
+    def start(self) -> Action:
+        if self._state != "new":
+            raise RuntimeError("start() may be called once")
+        opening = self._prompt(greeting_key(self.slot_name))
+        if self.kind == "safety_check":
+            opening += self._prompt("safety_intro")
+        return self._ask(opening)
+
+    def spoken(self) -> Action:
+        if self._state != "saying" or self._pending is None:
+            raise RuntimeError("spoken() is only valid after a Say")
+        action, self._pending = self._pending, None
+        self._state = "listening" if isinstance(action, Listen) else "done"
+        return action
+
+    def heard(self, heard: Heard | None) -> Action:
+        if self._state != "listening":
+            raise RuntimeError("heard() is only valid after a Listen")
+        if heard is None or not heard.text.strip():
+            self._last_miss = "silent"
+            return self._retry("retry_silent")
+        self._transcripts.append(heard.text)
+        c = classify(heard.text, self.lang, expect=self._expect())
+        if c.intent == Intent.HELP:
+            return self._finish("help", c, transcript=heard.text, farewell="ack_help")
+        if c.intent == Intent.REPEAT:
+            return self._retry("retry_repeat")
+        if not is_acceptable(c):
+            self._last_miss = "not_understood"
+            return self._retry("retry_unclear")
+        if c.intent == Intent.CALLBACK:
+            return self._say_then_finish("ack_callback", "callback", c, heard.text)
+        if c.intent == Intent.TROUBLE:
+            return self._say_then_finish("ack_trouble", "trouble", c, heard.text)
+        return self._accept(c, heard.text)
+
+    # --- internals ------------------------------------------------------------------------
+
+    @property
+    def _question(self) -> str:
+        return self.questions[self._index]
+
+    def _is_main(self) -> bool:
+        return self._index == 0
+
+    def _expect(self) -> str:
+        if self._question == "safety":
+            return "safety"
+        return "health" if self._question == Question.HEALTH.value else "yesno"
+
+    def _prompt(self, key: str) -> str:
+        return self.prompts.get(key, DEFAULT_PROMPTS.get(key, ""))
+
+    def _ask(self, prefix: str = "") -> Say:
+        """Ask the current question; each repeat is slower and louder, within bounds."""
+        retry = self._asks
+        self._asks += 1
+        if self._is_main():
+            self._main_attempts += 1
+        key = f"ask_{self._question}"
+        speed = max(MIN_SPEED, self.speed - _SLOWER_PER_RETRY * retry)
+        volume = min(MAX_VOLUME, self.volume * (1 + _LOUDER_PER_RETRY * retry))
+        self._pending = Listen(timeout_s=self.listen_timeout_s, expect=self._expect())
+        self._state = "saying"
+        return Say(prefix + self._prompt(key), round(speed, 3), round(volume, 3), key)
+
+    def _retry(self, prefix_key: str) -> Action:
+        if self._asks <= self.max_repeats:
+            return self._ask(self._prompt(prefix_key))
+        if self._is_main():
+            return self._finish_now(self._no_response())
+        # A follow-up nobody answered: keep what we have and move on.
+        return self._next_question("")
+
+    def _accept(self, c: Classification, text: str) -> Action:
+        if self._is_main():
+            self._health = c
+            self._main_transcript = text
+            return self._next_question(self._prompt(self._ack_key(c.intent)))
+        if c.intent == Intent.UNWELL:
+            # 食欲がない in answer to a meal question: a no, and a sign the resident is unwell.
+            self._answers[self._question] = Intent.NO
+            if self._health is None or self._health.intent != Intent.UNWELL:
+                self._health = c
+            return self._next_question(self._prompt("ack_unwell"))
+        self._answers[self._question] = (
+            c.intent if c.intent in (Intent.YES, Intent.NO) else Intent.YES
+        )
+        return self._next_question(self._prompt("ack_answer"))
+
+    def _ack_key(self, intent: Intent) -> str:
+        if self.kind == "safety_check":
+            return "ack_unwell" if intent in (Intent.UNWELL, Intent.NO) else "ack_safe"
+        return {
+            Intent.FINE: "ack_fine",
+            Intent.USUAL: "ack_usual",
+            Intent.UNWELL: "ack_unwell",
+        }.get(intent, "ack_answer")
+
+    def _next_question(self, prefix: str) -> Action:
+        self._index += 1
+        self._asks = 0
+        if self._index < len(self.questions):
+            return self._ask(prefix)
+        unwell = self._health is not None and self._health.intent == Intent.UNWELL
+        closing = self._prompt("closing_unwell" if unwell else "closing")
+        self._pending = Finished(self._answered())
+        self._state = "saying"
+        return Say(prefix + closing, self.speed, self.volume, "closing")
+
+    def _say_then_finish(self, key: str, outcome: Outcome, c: Classification, text: str) -> Say:
+        result = self._result(outcome, c, transcript=text)
+        if outcome == "trouble":
+            result.trouble_text = text
+        self._pending = Finished(result)
+        self._state = "saying"
+        return Say(self._prompt(key), self.speed, self.volume, key)
+
+    def _finish(
+        self, outcome: Outcome, c: Classification, *, transcript: str, farewell: str
+    ) -> Finished:
+        result = self._result(outcome, c, transcript=transcript)
+        result.farewell = self._prompt(farewell)
+        return self._finish_now(result)
+
+    def _finish_now(self, result: DialogueResult) -> Finished:
+        self._state = "done"
+        self._pending = None
+        return Finished(result)
+
+    def _result(self, outcome: Outcome, c: Classification | None, *, transcript: str | None):
+        return DialogueResult(
+            outcome=outcome,
+            intent=c.intent if c else None,
+            confidence=c.confidence if c else 0.0,
+            attempts=max(self._main_attempts, 1),
+            answers=dict(self._answers),
+            transcript=transcript,
+            trouble_text=None,
+            transcripts=list(self._transcripts),
+            health_intent=self._health.intent if self._health else None,
+        )
+
+    def _answered(self) -> DialogueResult:
+        return self._result("answered", self._health, transcript=self._main_transcript)
+
+    def _no_response(self) -> DialogueResult:
+        result = self._result("no_response", None, transcript=None)
+        result.reason = self._last_miss  # type: ignore[assignment]
+        return result

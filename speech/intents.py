@@ -1,0 +1,404 @@
+"""Intent matching for the resident's answers: pure, data-driven, no I/O after loading.
+
+The words live in `speech/lexicon/<lang>.toml` (see the comments there). A municipality adds
+dialect words with its own TOML file, given by `configure(lang, extra_files=[...])` or the
+environment variable MIMAMORI_LEXICON_EXTRA (paths separated by os.pathsep).
+
+Matching, in short: normalise (NFKC, katakana -> hiragana, drop spaces and punctuation), find
+every lexicon phrase in the text, extend each hit by a negation ending that follows it
+(元気 + じゃない), keep the longest non-overlapping hits, then decide by a priority list
+(help and unwell beat reassurance). Confidence grows with how much of the utterance the hits
+explain; an utterance with words we do not understand gets a lower confidence.
+"""
+
+from __future__ import annotations
+
+import itertools
+import os
+import re
+import threading
+import tomllib
+import unicodedata
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from mimamori_wire import Intent
+
+LEXICON_DIR = Path(__file__).parent / "lexicon"
+EXPECTS = ("health", "yesno", "safety", "any")
+NEUTRAL = "neutral"
+CANCEL = "cancel"
+# Below this the dialogue asks again rather than guess.
+MIN_CONFIDENCE = 0.5
+
+_PUNCT_RE = re.compile(r"[\s、。，．,.!！?？・…「」『』（）()\[\]〜~ｰ―-]+")
+_LONG_VOWEL_RE = re.compile(r"ー{2,}")
+_ALT_RE = re.compile(r"\(([^()]*)\)")
+
+
+class LexiconError(ValueError):
+    """A lexicon file that cannot be used; the message names the file and the entry."""
+
+
+def fold(text: str) -> str:
+    """Normalise text for matching: NFKC, katakana -> hiragana, no spaces or punctuation.
+
+    vosk's Japanese output has spaces between words ("元気 です"); residents' words may come
+    in any script. Hiragana is the common ground; kanji stay kanji (the lexicon lists both).
+    """
+    text = unicodedata.normalize("NFKC", text).lower()
+    text = "".join(chr(ord(c) - 0x60) if "ァ" <= c <= "ヶ" else c for c in text)
+    text = _PUNCT_RE.sub("", text)
+    return _LONG_VOWEL_RE.sub("ー", text)
+
+
+def normalise_asr(text: str) -> str:
+    """Join vosk's spaced Japanese/Korean words back into running text (kept for display).
+
+    Spaces between two Latin/digit runs are kept ("OK Google" stays readable).
+    """
+    text = unicodedata.normalize("NFKC", text).strip()
+    return re.sub(r"(?<![A-Za-z0-9])\s+|\s+(?![A-Za-z0-9])", "", text)
+
+
+def expand(phrase: str) -> list[str]:
+    """All plain strings of a phrase written with "(a|b|)" alternatives."""
+    parts: list[list[str]] = []
+    pos = 0
+    for m in _ALT_RE.finditer(phrase):
+        if m.start() > pos:
+            parts.append([phrase[pos : m.start()]])
+        parts.append(m.group(1).split("|"))
+        pos = m.end()
+    if pos < len(phrase):
+        parts.append([phrase[pos:]])
+    return ["".join(p) for p in itertools.product(*parts)]
+
+
+@dataclass(frozen=True)
+class Phrase:
+    text: str  # folded; may start with "^" or end with "$" (anchored to the utterance)
+    intent: str
+    weight: float
+    negated: str | None
+    source: str  # the phrase as written, for evidence and error messages
+    spoken: str  # this expansion as written (spaces kept: they mark the model's word pieces)
+
+    @property
+    def core(self) -> str:
+        return self.text.removeprefix("^").removesuffix("$")
+
+
+@dataclass(frozen=True)
+class ExpectRule:
+    allow: frozenset[str]
+    mapping: dict[str, str]
+    map_confidence: float
+
+
+@dataclass
+class Lexicon:
+    lang: str
+    phrases: list[Phrase] = field(default_factory=list)
+    negations: list[str] = field(default_factory=list)  # folded, longest first
+    negations_spoken: set[str] = field(default_factory=set)  # as written, for grammars
+    cancels: dict[str, list[str]] = field(default_factory=dict)  # intent -> endings
+    fillers: list[str] = field(default_factory=list)
+    priority: list[str] = field(default_factory=list)
+    conflicts: list[frozenset[str]] = field(default_factory=list)
+    expects: dict[str, ExpectRule] = field(default_factory=dict)
+    files: list[Path] = field(default_factory=list)
+    _by_first: dict[str, list[Phrase]] = field(default_factory=dict, repr=False)
+
+    def add_file(self, path: Path) -> None:
+        try:
+            data = tomllib.loads(Path(path).read_text(encoding="utf-8"))
+        except (OSError, tomllib.TOMLDecodeError) as exc:
+            raise LexiconError(f"{path}: {exc}") from exc
+        self.files.append(Path(path))
+        self._merge(data, Path(path))
+        self._index()
+
+    def _merge(self, data: dict, path: Path) -> None:
+        norm = data.get("normalise", {})
+        self.fillers = _longest_first({*self.fillers, *map(fold, norm.get("fillers", []))})
+        neg = data.get("negation", {}).get("suffixes", [])
+        self.negations = _longest_first({*self.negations, *map(fold, neg)})
+        self.negations_spoken.update(unicodedata.normalize("NFKC", n).strip() for n in neg)
+        prio = data.get("priority", {})
+        if "order" in prio:
+            self.priority = list(prio["order"])
+        self.conflicts += [frozenset(pair) for pair in prio.get("conflicts", [])]
+        for name, rule in data.get("expect", {}).items():
+            self.expects[name] = ExpectRule(
+                allow=frozenset(rule.get("allow", [])),
+                mapping=dict(rule.get("map", {})),
+                map_confidence=float(rule.get("map_confidence", 0.6)),
+            )
+        for i, group in enumerate(data.get("group", [])):
+            self._add_group(group, f"{path.name} group {i + 1}")
+
+    def _add_group(self, group: dict, where: str) -> None:
+        intent = group.get("intent")
+        valid = {i.value for i in Intent} | {NEUTRAL}
+        if intent not in valid:
+            raise LexiconError(f"{where}: unknown intent {intent!r}; use one of {sorted(valid)}")
+        negated = group.get("negated")
+        if negated is not None and negated not in valid | {CANCEL}:
+            raise LexiconError(f"{where}: unknown negated intent {negated!r}")
+        weight = float(group.get("weight", 1.0))
+        if not 0.0 < weight <= 1.0:
+            raise LexiconError(f"{where}: weight must be in (0, 1], got {weight}")
+        cancels = self.cancels.setdefault(intent, [])
+        cancels[:] = _longest_first({*cancels, *map(fold, group.get("cancel_after", []))})
+        for written in group.get("phrases", []):
+            for text in expand(written):
+                folded = _fold_anchored(text)
+                if not folded.strip("^$"):
+                    raise LexiconError(f"{where}: phrase {written!r} expands to an empty string")
+                spoken = unicodedata.normalize("NFKC", text.strip("^$")).strip()
+                self.phrases.append(Phrase(folded, intent, weight, negated, written, spoken))
+        for filler in group.get("fillers", []):
+            self.fillers = _longest_first({*self.fillers, fold(filler)})
+
+    def _index(self) -> None:
+        by_first: dict[str, list[Phrase]] = {}
+        seen: set[tuple[str, str, str | None]] = set()
+        for p in self.phrases:
+            key = (p.text, p.intent, p.negated)
+            if key in seen:
+                continue
+            seen.add(key)
+            by_first.setdefault(p.core[0], []).append(p)
+        self._by_first = by_first
+
+    def phrases_at(self, char: str) -> list[Phrase]:
+        return self._by_first.get(char, [])
+
+    def spoken_phrases(self, intents: Iterable[str] | None = None) -> list[str]:
+        """Distinct phrases as written (for recognizer grammars), optionally for some intents.
+
+        Negated forms are added (元気 + じゃない) for groups that can be negated, and the
+        fillers, so that the grammar covers what residents actually say.
+        """
+        wanted = set(intents) if intents is not None else None
+        out: set[str] = set()
+        negatable = False
+        for p in self.phrases:
+            if wanted is None or p.intent in wanted:
+                out.add(p.spoken)
+                negatable = negatable or p.negated is not None
+        if negatable:
+            out.update(self.negations_spoken)
+        out.update(self.fillers)
+        return sorted(out)
+
+    def expect_rule(self, expect: str) -> ExpectRule:
+        return self.expects.get(expect) or self.expects["any"]
+
+
+def _fold_anchored(text: str) -> str:
+    head = "^" if text.startswith("^") else ""
+    tail = "$" if text.endswith("$") else ""
+    return head + fold(text.strip("^$")) + tail
+
+
+def _longest_first(items: Iterable[str]) -> list[str]:
+    return sorted((i for i in items if i), key=lambda s: (-len(s), s))
+
+
+# --- loading and caching ------------------------------------------------------------------
+
+_lock = threading.Lock()
+_cache: dict[str, Lexicon] = {}
+_extra: dict[str, list[Path]] = {}
+
+
+def load_lexicon(lang: str, extra_files: Sequence[Path | str] = ()) -> Lexicon:
+    """Build a lexicon from the bundled file for `lang` plus any extension files, in order."""
+    base = LEXICON_DIR / f"{lang}.toml"
+    if not base.exists():
+        known = sorted(p.stem for p in LEXICON_DIR.glob("*.toml"))
+        raise LexiconError(f"no lexicon for language {lang!r}; have {known}")
+    lexicon = Lexicon(lang=lang)
+    for path in [base, *map(Path, extra_files)]:
+        lexicon.add_file(path)
+    return lexicon
+
+
+def configure(lang: str, extra_files: Sequence[Path | str] = ()) -> Lexicon:
+    """Set the municipality's extension files for `lang` and (re)load that lexicon."""
+    lexicon = load_lexicon(lang, extra_files)
+    with _lock:
+        _extra[lang] = [Path(p) for p in extra_files]
+        _cache[lang] = lexicon
+    return lexicon
+
+
+def get_lexicon(lang: str = "ja") -> Lexicon:
+    """The process-wide lexicon for `lang` (bundled file + configured/env extension files)."""
+    with _lock:
+        lexicon = _cache.get(lang)
+        if lexicon is None:
+            extra = _extra.get(lang)
+            if extra is None:
+                env = os.environ.get("MIMAMORI_LEXICON_EXTRA", "")
+                extra = [Path(p) for p in env.split(os.pathsep) if p]
+                extra = [p for p in extra if _lexicon_lang(p) in (None, lang)]
+            lexicon = _cache[lang] = load_lexicon(lang, extra)
+        return lexicon
+
+
+def _lexicon_lang(path: Path) -> str | None:
+    try:
+        return tomllib.loads(path.read_text(encoding="utf-8")).get("lang")
+    except (OSError, tomllib.TOMLDecodeError) as exc:
+        raise LexiconError(f"{path}: {exc}") from exc
+
+
+# --- matching --------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Hit:
+    start: int
+    end: int
+    intent: str  # after negation
+    weight: float
+    explicit: bool  # the phrase itself matched, no negation ending added
+    evidence: str
+
+
+@dataclass(frozen=True)
+class Classification:
+    intent: Intent
+    confidence: float
+    evidence: tuple[str, ...]
+    ambiguous: bool
+
+
+def _ending_at(text: str, pos: int, endings: list[str]) -> str | None:
+    for ending in endings:  # longest first
+        if text.startswith(ending, pos):
+            return ending
+    return None
+
+
+def _candidates(text: str, lexicon: Lexicon) -> list[Hit]:
+    hits: list[Hit] = []
+    for start, char in enumerate(text):
+        for p in lexicon.phrases_at(char):
+            core = p.core
+            if not text.startswith(core, start):
+                continue
+            end = start + len(core)
+            if (p.text.startswith("^") and start != 0) or (
+                p.text.endswith("$") and end != len(text)
+            ):
+                continue
+            hits.append(_hit(text, start, end, p, lexicon))
+    for start, char in enumerate(text):
+        for filler in lexicon.fillers:
+            if filler[0] == char and text.startswith(filler, start):
+                hits.append(Hit(start, start + len(filler), NEUTRAL, 1.0, True, filler))
+    return hits
+
+
+def _hit(text: str, start: int, end: int, p: Phrase, lexicon: Lexicon) -> Hit:
+    cancel = _ending_at(text, end, lexicon.cancels.get(p.intent, []))
+    if cancel is not None:
+        return Hit(start, end + len(cancel), NEUTRAL, p.weight, False, f"{p.core}+{cancel}")
+    negation = _ending_at(text, end, lexicon.negations) if p.negated else None
+    if negation is None:
+        return Hit(start, end, p.intent, p.weight, True, p.core)
+    intent = NEUTRAL if p.negated == CANCEL else p.negated
+    return Hit(start, end + len(negation), intent, p.weight, False, f"{p.core}+{negation}")
+
+
+def _select(hits: list[Hit], lexicon: Lexicon) -> list[Hit]:
+    """Longest hits first; on equal length a phrase as written beats stem + negation."""
+    rank = {name: i for i, name in enumerate(lexicon.priority)}
+
+    def key(h: Hit) -> tuple:
+        return (-(h.end - h.start), not h.explicit, h.intent == NEUTRAL, rank.get(h.intent, 99))
+
+    taken = [False] * (max((h.end for h in hits), default=0))
+    chosen: list[Hit] = []
+    for h in sorted(hits, key=key):
+        if any(taken[h.start : h.end]):
+            continue
+        taken[h.start : h.end] = [True] * (h.end - h.start)
+        chosen.append(h)
+    return sorted(chosen, key=lambda h: h.start)
+
+
+def classify(
+    text: str, lang: str = "ja", *, expect: str = "health", lexicon: Lexicon | None = None
+) -> Classification:
+    """What the resident meant, with the words that show it.
+
+    `expect` is the question asked: "health" (体調), "yesno" (medicine/meal/sleep),
+    "safety" (ご無事ですか), or "any". `ambiguous` means: ask again rather than guess.
+    """
+    if expect not in EXPECTS:
+        raise ValueError(f"expect must be one of {EXPECTS}, got {expect!r}")
+    lexicon = lexicon or get_lexicon(lang)
+    folded = fold(text)
+    if not folded:
+        return Classification(Intent.UNKNOWN, 0.0, (), False)
+    chosen = _select(_candidates(folded, lexicon), lexicon)
+    return _decide(folded, chosen, lexicon, expect)
+
+
+def _decide(folded: str, chosen: list[Hit], lexicon: Lexicon, expect: str) -> Classification:
+    rule = lexicon.expects.get(expect) or lexicon.expects["any"]
+    covered = sum(h.end - h.start for h in chosen)
+    coverage = covered / len(folded)
+    meaningful = [h for h in chosen if h.intent != NEUTRAL]
+    allowed = [h for h in meaningful if h.intent in rule.allow]
+    scale = 1.0
+    if not allowed:
+        allowed = [
+            Hit(h.start, h.end, rule.mapping[h.intent], h.weight, h.explicit, h.evidence)
+            for h in meaningful
+            if h.intent in rule.mapping
+        ]
+        scale = rule.map_confidence
+    if not allowed:
+        return Classification(Intent.UNKNOWN, 0.0, tuple(h.evidence for h in meaningful), False)
+    present = {h.intent for h in allowed}
+    ambiguous = any(pair <= present for pair in lexicon.conflicts)
+    winner = min(present, key=lambda i: _rank(lexicon, i))
+    evidence = tuple(h.evidence for h in allowed if h.intent == winner)
+    weight = max(h.weight for h in allowed if h.intent == winner)
+    confidence = round(scale * weight * (0.55 + 0.45 * coverage), 3)
+    if ambiguous:
+        confidence = min(confidence, MIN_CONFIDENCE - 0.01)
+    return Classification(Intent(winner), confidence, evidence, ambiguous)
+
+
+def _rank(lexicon: Lexicon, intent: str) -> int:
+    try:
+        return lexicon.priority.index(intent)
+    except ValueError:
+        return len(lexicon.priority)
+
+
+def is_help_phrase(text: str, lang: str = "ja", *, lexicon: Lexicon | None = None) -> bool:
+    """True when a final recognition result asks for help (助けて, 救急車, ...).
+
+    Used between dialogues on final results only; stories and refusals
+    (助けてもらった, 救急車はいらない) do not count.
+    """
+    lexicon = lexicon or get_lexicon(lang)
+    folded = fold(text)
+    if not folded:
+        return False
+    chosen = _select(_candidates(folded, lexicon), lexicon)
+    return any(h.intent == Intent.HELP for h in chosen)
+
+
+def is_acceptable(c: Classification) -> bool:
+    """Whether the dialogue may act on this classification without asking again."""
+    return c.intent != Intent.UNKNOWN and not c.ambiguous and c.confidence >= MIN_CONFIDENCE

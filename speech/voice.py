@@ -1,0 +1,209 @@
+"""Voices: implementations of speech.ports.Voice.
+
+- TextVoice: a clearly labelled TEXT-ANSWER SIMULATOR (no audio at all) for demos and tests:
+  it is given the resident's answers as text up front and records what it was told to say.
+- LocalVoice: the real thing on a gateway: sounddevice capture and playback, vosk
+  recognition, pyopenjtalk prompts. Blocking work runs in worker threads.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import collections
+import contextlib
+import logging
+import threading
+import time
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from speech.audio import FileSource
+from speech.intents import EXPECTS, classify, is_acceptable, is_help_phrase, normalise_asr
+from speech.ports import Heard
+
+if TYPE_CHECKING:
+    from speech.audio import AudioDevice
+    from speech.recognition import EndpointConfig, StreamRecognizer
+    from speech.tts import PromptRenderer
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class Said:
+    text: str
+    speed: float
+    volume: float
+
+
+class TextVoice:
+    """TEXT-ANSWER SIMULATOR, not a microphone: answers are given as text in advance.
+
+    Each listen() takes the next answer: a str is "heard" (normalised like ASR output), None
+    is silence (listen returns None at once, no real waiting). When the answers run out,
+    every further listen() is silence. `said` records every say() call in order.
+    Answers can also be pushed later with `add_answer()` (e.g. by a demo's stdin reader).
+    """
+
+    simulated = True
+
+    def __init__(self, answers: Iterable[str | None] = (), *, confidence: float = 1.0) -> None:
+        self._answers: collections.deque[str | None] = collections.deque(answers)
+        self._confidence = confidence
+        self.said: list[Said] = []
+        self.listens: list[tuple[float, str]] = []  # (timeout_s, expect) per listen()
+
+    def add_answer(self, answer: str | None) -> None:
+        self._answers.append(answer)
+
+    @property
+    def remaining(self) -> int:
+        return len(self._answers)
+
+    @property
+    def said_texts(self) -> list[str]:
+        return [s.text for s in self.said]
+
+    async def say(self, text: str, *, speed: float = 1.0, volume: float = 1.0) -> None:
+        self.said.append(Said(text, speed, volume))
+        await asyncio.sleep(0)
+
+    async def listen(self, *, timeout_s: float, expect: str = "any") -> Heard | None:
+        self.listens.append((timeout_s, expect))
+        await asyncio.sleep(0)
+        if not self._answers:
+            return None
+        answer = self._answers.popleft()
+        if answer is None:
+            return None
+        return Heard(normalise_asr(answer), self._confidence, time.monotonic())
+
+
+class LocalVoice:
+    """Microphone + speaker + vosk + pyopenjtalk, behind the Voice protocol.
+
+    device: anything with `sample_rate`, `capture_chunks()` and `play_wav(path)`: an
+    speech.audio.AudioDevice, or a ReplayDevice for recorded audio. Each listen() gets its
+    own recognizer (grammar mode: ~1 ms to build) for the expected kind of answer.
+    """
+
+    simulated = False
+
+    def __init__(
+        self,
+        device: AudioDevice | ReplayDevice,
+        renderer: PromptRenderer,
+        *,
+        lang: str = "ja",
+        model_path: Path | None = None,
+        endpoint: EndpointConfig | None = None,
+        use_grammar: bool = True,
+    ) -> None:
+        from speech.recognition import get_model  # vosk is imported only for a real voice
+
+        self.device = device
+        self.renderer = renderer
+        self.lang = lang
+        self.model = get_model(lang, model_path)
+        self.endpoint = endpoint
+        self.use_grammar = use_grammar
+        self.last_used_fallback = False
+        self._lock = threading.Lock()  # one conversation at a time on one device
+
+    async def say(self, text: str, *, speed: float = 1.0, volume: float = 1.0) -> None:
+        await asyncio.to_thread(self._say_blocking, text, speed, volume)
+
+    def _say_blocking(self, text: str, speed: float, volume: float) -> None:
+        wav = self.renderer.render(text, speed=speed, volume=volume)
+        with self._lock:
+            self.device.play_wav(wav)
+
+    async def listen(self, *, timeout_s: float, expect: str = "any") -> Heard | None:
+        return await asyncio.to_thread(self._listen_blocking, timeout_s, expect)
+
+    def recognizer(self, expect: str = "any") -> StreamRecognizer:
+        """A fresh recognizer for one answer: grammar from the lexicon for `expect`, with the
+        free-form fallback when the grammar result does not classify."""
+        from speech.recognition import StreamRecognizer, grammar_phrases
+
+        expect = expect if expect in EXPECTS else "any"
+        phrases = grammar_phrases(self.lang, expect, self.model) if self.use_grammar else None
+
+        def usable(text: str) -> bool:
+            return is_acceptable(classify(text, self.lang, expect=expect))
+
+        return StreamRecognizer(
+            self.model,
+            sample_rate=self.device.sample_rate,
+            phrases=phrases,
+            endpoint=self.endpoint,
+            usable=usable,
+        )
+
+    def _listen_blocking(self, timeout_s: float, expect: str) -> Heard | None:
+        rec = self.recognizer(expect)
+        with self._lock, contextlib.closing(self.device.capture_chunks()) as chunks:
+            heard = listen_on(chunks, rec, timeout_s)
+        self.last_used_fallback = rec.used_fallback
+        return heard
+
+    def watch_for_help(self, stop: threading.Event, *, chunk_limit_s: float | None = None):
+        """Between dialogues: listen until a final result asks for help (returned as Heard)
+        or `stop` is set (returns None). Blocking: run it in a thread."""
+        rec = self.recognizer("any")
+        with self._lock, contextlib.closing(self.device.capture_chunks(chunk_limit_s)) as chunks:
+            for chunk in chunks:
+                if stop.is_set():
+                    return None
+                heard = rec.feed(chunk)
+                if heard is not None and is_help_phrase(heard.text, self.lang):
+                    return heard
+            heard = rec.finish()
+        return heard if heard is not None and is_help_phrase(heard.text, self.lang) else None
+
+
+class ReplayDevice:
+    """Recorded audio in, played prompts recorded: LocalVoice without a sound card.
+
+    Every listen() consumes the next source (a FileSource, or raw PCM bytes); when none are
+    left it hears silence. Played WAV paths are kept in `played`.
+    """
+
+    def __init__(self, sources: Iterable[FileSource | bytes] = (), *, sample_rate: int = 16000):
+        self.sample_rate = sample_rate
+        self._sources = collections.deque(sources)
+        self.played: list[Path] = []
+
+    def add(self, source: FileSource | bytes) -> None:
+        self._sources.append(source)
+
+    def capture_chunks(self, max_s: float | None = None) -> Iterator[bytes]:
+        source = self._sources.popleft() if self._sources else b""
+        pcm = source if isinstance(source, bytes) else source.pcm()
+        pcm += bytes(int(30 * self.sample_rate) * 2)  # then silence, like a quiet room
+        if max_s is not None:
+            pcm = pcm[: int(max_s * self.sample_rate) * 2]
+        step = int(0.1 * self.sample_rate) * 2
+        for i in range(0, len(pcm), step):
+            yield pcm[i : i + step]
+
+    def play_wav(self, path: Path | str) -> None:
+        self.played.append(Path(path))
+
+
+def listen_on(chunks: Iterable[bytes], rec: StreamRecognizer, timeout_s: float) -> Heard | None:
+    """Feed audio to a recognizer until a final result, or None when nobody started speaking
+    within `timeout_s` of audio. Time is counted in audio, so a replayed file behaves like a
+    microphone. Speech that started inside the window is heard to its end."""
+    bytes_per_s = rec.sample_rate * 2
+    fed = 0
+    for chunk in chunks:
+        fed += len(chunk)
+        heard = rec.feed(chunk)
+        if heard is not None:
+            return heard
+        if fed >= timeout_s * bytes_per_s and not rec.in_speech:
+            return None
+    return rec.finish()

@@ -1,0 +1,228 @@
+"""Cloud fixtures: an in-process cloud on a real uvicorn server with a settable clock.
+
+`live_cloud` serves create_app(settings, clock) over real HTTP on a free port (uvicorn in a
+thread) on a real SQLite file, so tests can travel in time while the API, the worker and the
+SMTP server are all real. `live_cloud_factory(database_url=..., smtp=...)` for PostgreSQL.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+import uvicorn
+
+from cloud.app import create_app
+from cloud.core.clock import SettableClock
+from cloud.core.config import Settings
+from cloud.db import make_engine, make_sessionmaker
+from cloud.migrations import upgrade_head
+from cloud.worker import PassSummary, Worker
+from mimamori_dev.services import free_port
+from mimamori_wire import v1
+
+ADMIN = "test-admin-token"
+# 2026-11-27 07:00 in Tokyo.
+START = datetime(2026, 11, 26, 22, 0, tzinfo=UTC)
+
+
+@dataclass
+class GatewayClient:
+    base_url: str
+    gateway_id: str
+    household_id: str
+    token: str
+    clock: SettableClock
+
+    @property
+    def headers(self) -> dict[str, str]:
+        return {"Authorization": f"Bearer {self.token}"}
+
+    def event(self, kind: v1.EventKind, payload: dict[str, Any], **kw: Any) -> v1.Event:
+        now = self.clock()
+        return v1.Event.create(
+            household_id=self.household_id,
+            gateway_id=self.gateway_id,
+            kind=kind,
+            payload=payload,
+            occurred_at=kw.get("occurred_at", now),
+            recorded_at=now,
+        )
+
+    def post(self, *events: v1.Event) -> httpx.Response:
+        body = {"events": [e.to_wire() for e in events]}
+        return httpx.post(
+            f"{self.base_url}/api/v1/gateway/events", json=body, headers=self.headers, timeout=30
+        )
+
+    def answer(self, slot: str, intent: str = "fine", **kw: Any) -> httpx.Response:
+        payload = {"slot": slot, "intent": intent, "confidence": 0.9, "attempts": 1, **kw}
+        return self.post(self.event(v1.EventKind.CHECKIN_ANSWERED, payload))
+
+    def heartbeat(self) -> v1.HeartbeatResponse:
+        body = {"software_version": "test", "uptime_s": 1, "outbox_depth": 0}
+        r = httpx.post(
+            f"{self.base_url}/api/v1/gateway/heartbeat", json=body, headers=self.headers, timeout=30
+        )
+        r.raise_for_status()
+        return v1.HeartbeatResponse.model_validate(r.json())
+
+
+@dataclass
+class LiveCloud:
+    settings: Settings
+    clock: SettableClock
+    base_url: str
+    worker: Worker
+    _server: uvicorn.Server | None = None
+    _thread: threading.Thread | None = None
+    extra: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def sessions(self):  # type: ignore[no-untyped-def]
+        return self.worker.sessions
+
+    def admin(self, method: str, path: str, **kw: Any) -> httpx.Response:
+        return httpx.request(
+            method,
+            f"{self.base_url}/api/v1/admin{path}",
+            headers={"Authorization": f"Bearer {ADMIN}"},
+            timeout=30,
+            **kw,
+        )
+
+    def admin_ok(self, method: str, path: str, **kw: Any) -> Any:
+        r = self.admin(method, path, **kw)
+        assert r.status_code < 300, r.text
+        return r.json()
+
+    def run_worker(self) -> PassSummary:
+        return self.worker.run_pass()
+
+    def travel(self, when: datetime) -> None:
+        self.clock.set(when)
+
+    def household(
+        self,
+        slots: list[str] = ("08:00",),
+        contacts: int = 1,
+        office: dict | None = None,
+        **kw: Any,
+    ) -> dict:
+        """A municipality, office, household and `contacts` family contacts."""
+        muni = self.admin_ok(
+            "POST", "/municipalities", json={"name": "横浜市", "email": "city@example.jp"}
+        )
+        office = office or {
+            "name": "港北郵便局",
+            "phone": "045-000-1111",
+            "email": "office@example.jp",
+            "manager_email": "boss@example.jp",
+        }
+        off = self.admin_ok("POST", "/offices", json={"municipality_id": muni["id"], **office})
+        hh = self.admin_ok(
+            "POST",
+            "/households",
+            json={
+                "office_id": off["id"],
+                "resident_name": "山田 花子",
+                "kana": "やまだ はなこ",
+                "slots": [{"time": t} for t in slots],
+                **kw,
+            },
+        )
+        for i in range(contacts):
+            self.admin_ok(
+                "POST",
+                f"/households/{hh['id']}/contacts",
+                json={
+                    "name": f"山田 太郎{i}",
+                    "email": f"family{i}@example.jp",
+                    "relationship": "長男",
+                },
+            )
+        return self.admin_ok("GET", f"/households/{hh['id']}")
+
+    def enroll(self, household_id: str) -> GatewayClient:
+        code = self.admin_ok("POST", f"/households/{household_id}/enrollment-codes")["code"]
+        r = httpx.post(
+            f"{self.base_url}/api/v1/gateway/enroll",
+            json={
+                "enrollment_code": code,
+                "hardware_id": "pi-test",
+                "software_version": "test",
+            },
+        )
+        assert r.status_code == 200, r.text
+        body = v1.EnrollResponse.model_validate(r.json())
+        return GatewayClient(
+            self.base_url, body.gateway_id, body.household_id, body.token, self.clock
+        )
+
+    def start(self) -> LiveCloud:
+        port = int(self.base_url.rsplit(":", 1)[1])
+        app = create_app(self.settings, clock=self.clock)
+        config = uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning")
+        self._server = uvicorn.Server(config)
+        self._thread = threading.Thread(target=self._server.run, daemon=True)
+        self._thread.start()
+        deadline = time.monotonic() + 20
+        while not self._server.started:
+            if time.monotonic() > deadline or not self._thread.is_alive():
+                raise RuntimeError("in-process cloud did not start")
+            time.sleep(0.02)
+        return self
+
+    def stop(self) -> None:
+        if self._server is not None:
+            self._server.should_exit = True
+            assert self._thread is not None
+            self._thread.join(timeout=10)
+        self.worker.close()
+
+
+def make_settings(database_url: str, smtp_port: int = 9, **kw: Any) -> Settings:
+    return Settings(
+        database_url=database_url,
+        secret_key="test-secret",
+        admin_token=ADMIN,
+        smtp_host="127.0.0.1",
+        smtp_port=smtp_port,
+        smtp_timeout_s=5,
+        **kw,
+    )
+
+
+@pytest.fixture
+def live_cloud_factory(tmp_path: Path) -> Iterator[Callable[..., LiveCloud]]:
+    started: list[LiveCloud] = []
+
+    def start(database_url: str | None = None, smtp_port: int = 9, **kw: Any) -> LiveCloud:
+        url = database_url or f"sqlite:///{tmp_path}/live-{len(started)}.db"
+        port = free_port()
+        settings = make_settings(url, smtp_port, base_url=f"http://127.0.0.1:{port}", **kw)
+        upgrade_head(url)
+        clock = SettableClock(START)
+        cloud = LiveCloud(settings, clock, f"http://127.0.0.1:{port}", Worker(settings, clock))
+        started.append(cloud)
+        return cloud.start()
+
+    yield start
+    for cloud in started:
+        cloud.stop()
+
+
+@pytest.fixture
+def live_cloud(live_cloud_factory: Callable[..., LiveCloud]) -> LiveCloud:
+    return live_cloud_factory()
+
+
+def sessions_for(url: str):  # type: ignore[no-untyped-def]
+    return make_sessionmaker(make_engine(url))

@@ -1,0 +1,184 @@
+"""Four `mimamori-cloud worker` processes on one PostgreSQL database, 1,000 households with
+random answers: every miss escalated exactly once per step, nothing for answered slots."""
+
+from __future__ import annotations
+
+import os
+import random
+import subprocess
+import sys
+import time
+from collections import Counter
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from zoneinfo import ZoneInfo
+
+import pytest
+from sqlalchemy import func, select
+
+from cloud.app import make_notifier
+from cloud.core.config import Settings
+from cloud.db import make_engine, make_sessionmaker, transaction
+from cloud.migrations import upgrade_head
+from cloud.models import Command, Gateway, Household, Incident, Notification, OutboxMail
+from cloud.services import gateways, tenancy
+from mimamori_dev.services import stop_process
+from mimamori_wire import v1
+
+HOUSEHOLDS = 1000
+WORKERS = 4
+CLI = str(Path(sys.executable).parent / "mimamori-cloud")
+TOKYO = ZoneInfo("Asia/Tokyo")
+
+
+def _seed(url: str, rng: random.Random) -> tuple[datetime, dict[str, str]]:
+    """Households whose 35-min deadline passed 70 min ago; returns deadline and expected cause."""
+    now = datetime.now(UTC)
+    slot_at = (now - timedelta(minutes=105)).astimezone(TOKYO).replace(second=0, microsecond=0)
+    deadline = slot_at + timedelta(minutes=35)
+    hhmm = f"{slot_at.hour:02d}:{slot_at.minute:02d}"
+    settings = Settings(database_url=url, secret_key="k")
+    notifier = make_notifier(settings)
+    engine = make_engine(url)
+    sessions = make_sessionmaker(engine)
+    expected: dict[str, str] = {}
+    with transaction(sessions) as session:
+        muni = tenancy.create_municipality(session, "横浜市", email="city@example.jp")
+        office = tenancy.create_office(
+            session, muni.id, "港北郵便局", "045-000-1111", "office@example.jp", "boss@example.jp"
+        )
+        for i in range(HOUSEHOLDS):
+            hh = tenancy.create_household(
+                session,
+                office.id,
+                f"住民{i}",
+                deadline - timedelta(seconds=1),
+                slots=[tenancy.SlotInput(hhmm)],
+            )
+            assert hh.next_deadline == deadline
+            tenancy.add_contact(session, hh.id, f"家族{i}", f"family{i}@example.jp")
+            gw = Gateway(
+                household_id=hh.id, token_hash=f"{i:064d}", hardware_id="pi", software_version="t"
+            )
+            session.add(gw)
+            session.flush()
+            roll = rng.random()
+            alive = rng.random() > 0.1
+            if alive:
+                body = v1.Heartbeat(software_version="t", uptime_s=1, outbox_depth=0)
+                gateways.heartbeat(session, gw, body, deadline - timedelta(minutes=1))
+            if roll < 0.6:  # answered
+                event = v1.Event.create(
+                    household_id=hh.id,
+                    gateway_id=gw.id,
+                    kind=v1.EventKind.CHECKIN_ANSWERED,
+                    payload={
+                        "slot": hhmm,
+                        "intent": rng.choice(["fine", "usual"]),
+                        "confidence": 0.9,
+                        "attempts": 1,
+                        "slot_date": slot_at.date().isoformat(),
+                    },
+                    occurred_at=slot_at + timedelta(minutes=2),
+                )
+                gateways.store_events(session, notifier, gw, [event], slot_at)
+            elif roll < 0.8 and alive:  # gateway reported no_response
+                event = v1.Event.create(
+                    household_id=hh.id,
+                    gateway_id=gw.id,
+                    kind=v1.EventKind.CHECKIN_NO_RESPONSE,
+                    payload={"slot": hhmm, "attempts": 3},
+                    occurred_at=slot_at + timedelta(minutes=21),
+                )
+                gateways.store_events(session, notifier, gw, [event], slot_at)
+                expected[hh.id] = "missed_checkin"
+            else:
+                expected[hh.id] = "missed_checkin" if alive else "gateway_offline"
+    engine.dispose()
+    return deadline, expected
+
+
+# Steps due 70 minutes after the deadline, with their recipients (ARCHITECTURE.md section 4).
+EXPECTED_STEPS = {
+    "missed_checkin": lambda i, office: {
+        (0, "gateway"),
+        (1, f"family{i}@example.jp"),
+        (2, office),
+        (2, "office@example.jp"),
+        (3, "boss@example.jp"),
+        (3, "city@example.jp"),
+    },
+    "gateway_offline": lambda i, office: {
+        (0, office),
+        (1, f"family{i}@example.jp"),
+        (2, office),
+        (2, "office@example.jp"),
+    },
+}
+
+
+@pytest.mark.postgres
+@pytest.mark.slow
+def test_four_workers_escalate_every_miss_exactly_once(postgres_url, smtp_sink, tmp_path) -> None:
+    upgrade_head(postgres_url)
+    deadline, expected = _seed(postgres_url, random.Random(20261127))
+    env = {
+        **os.environ,
+        "MIMAMORI_DATABASE_URL": postgres_url,
+        "MIMAMORI_SECRET_KEY": "k",
+        "MIMAMORI_SMTP_HOST": smtp_sink.host,
+        "MIMAMORI_SMTP_PORT": str(smtp_sink.port),
+    }
+    logs = [open(tmp_path / f"worker{n}.log", "w") for n in range(WORKERS)]  # noqa: SIM115
+    procs = [
+        subprocess.Popen(
+            [CLI, "worker", "--interval", "0.2"], env=env, stdout=log, stderr=subprocess.STDOUT
+        )
+        for log in logs
+    ]
+    engine = make_engine(postgres_url)
+    sessions = make_sessionmaker(engine)
+    expected_mail = sum(4 if c == "missed_checkin" else 2 for c in expected.values())
+    try:
+        smtp_sink.wait_for(expected_mail, timeout=120)
+        time.sleep(1.0)  # let any (wrong) extra step or mail show itself
+    finally:
+        for proc in procs:
+            stop_process(proc)
+        for log in logs:
+            log.close()
+
+    with sessions() as session:
+        incidents = list(session.scalars(select(Incident)))
+        notes = list(session.scalars(select(Notification)))
+        reprompts = Counter(session.scalars(select(Command.household_id)))
+        unsent = session.scalar(select(func.count()).where(OutboxMail.status != "sent"))
+        due_left = session.scalar(
+            select(func.count()).where(Household.next_deadline <= datetime.now(UTC))
+        )
+        households = list(session.scalars(select(Household)))
+        names = {h.id: h.contacts[0].email for h in households}
+        offices = {h.id: h.office_id for h in households}
+    engine.dispose()
+
+    assert due_left == 0 and unsent == 0
+    assert {i.household_id: i.cause for i in incidents} == expected  # none for answered slots
+    assert len(incidents) == len(expected)
+    by_incident: dict[str, set] = {}
+    for note in notes:
+        by_incident.setdefault(note.incident_id, set()).add((note.step, note.recipient))
+    for incident in incidents:
+        index = int(names[incident.household_id].removeprefix("family").split("@")[0])
+        office = f"office:{offices[incident.household_id]}"
+        want = EXPECTED_STEPS[incident.cause](index, office)
+        assert by_incident[incident.id] == want, incident.cause
+        assert incident.next_step == (4 if incident.cause == "missed_checkin" else 3)
+    assert sum(reprompts.values()) == sum(c == "missed_checkin" for c in expected.values())
+    assert set(reprompts.values()) == {1}
+    # At the SMTP server: every (incident, step, recipient) exactly once.
+    seen = Counter(
+        (m["X-Mimamori-Incident"], m["X-Mimamori-Step"], m["To"]) for m in smtp_sink.messages
+    )
+    assert len(seen) == expected_mail and set(seen.values()) == {1}
+    assert len(smtp_sink.messages) == expected_mail
+    assert 150 < len(expected) < 600  # the random mix really has misses and answers

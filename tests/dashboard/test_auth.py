@@ -1,0 +1,221 @@
+"""Sign-in, sessions, CSRF and lockout against the real server."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from datetime import timedelta
+
+import httpx
+import pytest
+from sqlalchemy.orm import Session
+
+from cloud.auth import sessions
+from cloud.auth.settings import AuthSettings
+from cloud.auth.users import authenticate, create_user
+from cloud.db import make_engine, make_sessionmaker, transaction
+from cloud.models import Base
+from mimamori_dev.services import CloudServer
+from mimamori_wire import v1
+from tests.dashboard.conftest import PASSWORD, World, csrf_of, enroll, login, login_token, utc
+
+
+@pytest.fixture(scope="module")
+def incident(shared_world: World) -> str:
+    household = shared_world.households["A"][1]
+    enroll(shared_world.server, household).post(v1.EventKind.HELP_REQUESTED, {"source": "voice"})
+    return shared_world.sql("SELECT id FROM incidents WHERE household_id = ?", (household,))[0][0]
+
+
+def _state(world: World, incident_id: str) -> str:
+    return world.sql("SELECT state FROM incidents WHERE id = ?", (incident_id,))[0][0]
+
+
+def test_csrf_rejects_missing_wrong_and_foreign_tokens(
+    shared_world: World, clients: dict[str, httpx.Client], incident: str
+) -> None:
+    staff = clients["staff_a"]
+    url = f"/incidents/{incident}/ack"
+    foreign = csrf_of(clients["manager_a"])  # a real token, but of another session
+    for data in ({}, {"csrf_token": "forged"}, {"csrf_token": foreign}):
+        response = staff.post(url, data=data)
+        assert response.status_code == 403
+        assert "不正な送信" in response.text
+    assert staff.post(url, headers={"X-CSRF-Token": "forged"}).status_code == 403
+    assert _state(shared_world, incident) == "open"
+    # The same request with the session's own token (as a header, as fetch() sends it) works.
+    ok = staff.post(url, headers={"X-CSRF-Token": csrf_of(staff)})
+    assert ok.status_code == 303
+    assert _state(shared_world, incident) == "acknowledged"
+
+
+def test_login_form_needs_its_signed_token(shared_world: World) -> None:
+    base = shared_world.server.base_url
+    with httpx.Client(base_url=base) as client:
+        no_cookie = client.post(
+            "/login", data={"email": shared_world.users["staff_a"], "password": PASSWORD}
+        )
+        assert no_cookie.status_code == 403
+        token = login_token(client)
+        client.cookies.set("mimamori_prelogin", "another-nonce")
+        mismatched = client.post(
+            "/login",
+            data={
+                "email": shared_world.users["staff_a"],
+                "password": PASSWORD,
+                "csrf_token": token,
+            },
+        )
+        assert mismatched.status_code == 403
+        assert "mimamori_session" not in client.cookies
+
+
+def test_lockout_after_repeated_failures(shared_world: World) -> None:
+    base = shared_world.server.base_url
+    email = shared_world.users["staff_b"]
+    with httpx.Client(base_url=base) as client:
+        for _ in range(AuthSettings().login_max_failures - 1):
+            bad = client.post(
+                "/login",
+                data={
+                    "email": email,
+                    "password": "wrong-password",
+                    "csrf_token": login_token(client),
+                },
+            )
+            assert bad.status_code == 401
+            assert "正しくありません" in bad.text
+        locked = client.post(
+            "/login",
+            data={"email": email, "password": "wrong-password", "csrf_token": login_token(client)},
+        )
+        assert locked.status_code == 429 and "ロック" in locked.text
+        # Even the right password is refused while the lock lasts.
+        right = client.post(
+            "/login", data={"email": email, "password": PASSWORD, "csrf_token": login_token(client)}
+        )
+        assert right.status_code == 429
+    failed = shared_world.sql("SELECT count(*) FROM audit_log WHERE action = 'login.failed'")
+    assert failed[0][0] >= AuthSettings().login_max_failures
+
+
+def test_logout_ends_the_session_server_side(shared_world: World) -> None:
+    client = login(shared_world.server.base_url, shared_world.users["admin_m2"])
+    cookie = client.cookies["mimamori_session"]
+    out = client.post("/logout", data={"csrf_token": csrf_of(client)})
+    assert out.status_code == 303
+    with httpx.Client(base_url=shared_world.server.base_url) as replay:
+        replay.cookies.set("mimamori_session", cookie)
+        response = replay.get("/board")
+        assert response.status_code == 303
+        assert response.headers["location"].startswith("/login?next=%2Fboard&expired=1")
+
+
+def test_password_change_ends_other_sessions(shared_world: World) -> None:
+    base = shared_world.server.base_url
+    email = shared_world.users["sysadmin"]
+    first, second = login(base, email), login(base, email)
+    short = first.post(
+        "/password",
+        data={
+            "csrf_token": csrf_of(first),
+            "current": PASSWORD,
+            "new": "short",
+            "confirm": "short",
+        },
+    )
+    assert short.status_code == 422 and "10文字以上" in short.text
+    new = "a much longer new password"
+    done = first.post(
+        "/password",
+        data={"csrf_token": csrf_of(first), "current": PASSWORD, "new": new, "confirm": new},
+    )
+    assert done.status_code == 200 and "変更しました" in done.text
+    assert first.get("/").status_code == 200
+    assert second.get("/").status_code == 303
+    login(base, email, new)
+
+
+def test_no_open_redirect_after_login(shared_world: World) -> None:
+    with httpx.Client(base_url=shared_world.server.base_url) as client:
+        response = client.post(
+            "/login",
+            data={
+                "email": shared_world.users["manager_a"],
+                "password": PASSWORD,
+                "csrf_token": login_token(client),
+                "next": "//evil.example/steal",
+            },
+        )
+        assert response.status_code == 303 and response.headers["location"] == "/"
+
+
+def test_cookies_are_secure_and_httponly_behind_https(
+    start_cloud: Callable[..., CloudServer],
+) -> None:
+    server = start_cloud(env={"MIMAMORI_BASE_URL": "https://desk.example.jp"})
+    server.cli("create-admin", "--email", "root@example.jp", "--password", PASSWORD)
+    with httpx.Client(base_url=server.base_url) as client:
+        page = client.get("/login")
+        assert "secure" in page.headers["set-cookie"].lower()
+        response = client.post(
+            "/login",
+            data={
+                "email": "root@example.jp",
+                "password": PASSWORD,
+                "csrf_token": login_token(client),
+            },
+        )
+    assert response.status_code == 303
+    session_cookie = next(
+        c for c in response.headers.get_list("set-cookie") if c.startswith("mimamori_session=")
+    )
+    flags = {part.strip().lower() for part in session_cookie.split(";")}
+    assert {"secure", "httponly", "samesite=lax"} <= flags
+
+
+def test_idle_and_absolute_session_expiry(tmp_path) -> None:  # type: ignore[no-untyped-def]
+    engine = make_engine(f"sqlite:///{tmp_path}/auth.db")
+    Base.metadata.create_all(engine)
+    settings = AuthSettings(session_idle_s=600, session_max_s=3600)
+    factory = make_sessionmaker(engine)
+    start = utc(2026, 11, 27, 0, 0)
+    with transaction(factory) as db:
+        user = create_user(
+            db,
+            email="x@example.jp",
+            password=PASSWORD,
+            name="x",
+            role="system_admin",
+            settings=settings,
+        )
+        token = sessions.start(db, user, start, settings)
+
+    def alive(at_minutes: float) -> bool:
+        with transaction(factory) as db:
+            return (
+                sessions.lookup(db, token, start + timedelta(minutes=at_minutes), settings)
+                is not None
+            )
+
+    assert alive(9)  # active use keeps it going...
+    assert alive(18)
+    assert alive(27)
+    assert not alive(59.9 + 10)  # ...idle for over ten minutes ends it
+    with transaction(factory) as db:
+        token = sessions.start(db, user, start, settings)
+    for minute in range(5, 60, 5):
+        assert alive(minute)
+    assert not alive(60)  # the absolute limit, however active
+    engine.dispose()
+
+
+def test_authenticate_gives_same_answer_for_unknown_email(tmp_path) -> None:  # type: ignore[no-untyped-def]
+    engine = make_engine(f"sqlite:///{tmp_path}/auth.db")
+    Base.metadata.create_all(engine)
+    settings = AuthSettings()
+    with Session(engine) as db, db.begin():
+        result = authenticate(
+            db, "nobody@example.jp", "whatever-password", "1.2.3.4", utc(2026, 11, 27), settings
+        )
+        assert result.user is None and result.error == "bad_credentials"
+    engine.dispose()

@@ -1,0 +1,146 @@
+"""Gateway test helpers: a simulated clock, settings on a temp dir, a seeded real cloud."""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import httpx
+from gateway.config import GatewaySettings, write_token
+from gateway.daemon import Gateway
+from mimamori_wire.v1 import GatewayConfig, PairedDeviceExpectation, QuietHours, Slot
+from speech.dialogue import Dialogue
+from speech.intents import is_help_phrase
+from speech.voice import TextVoice
+from tests.helpers import free_port
+
+
+class SimClock:
+    """The injected clock: tests move time, asyncio sleeps stay real (and short)."""
+
+    def __init__(self, start: datetime) -> None:
+        self.t = start
+        self.mono = 1000.0
+
+    def __call__(self) -> datetime:
+        return self.t
+
+    def monotonic(self) -> float:
+        return self.mono
+
+    def advance(self, **kw: float) -> datetime:
+        """Time passes (wall and monotonic together)."""
+        delta = timedelta(**kw)
+        self.t += delta
+        self.mono += delta.total_seconds()
+        return self.t
+
+    def jump(self, **kw: float) -> datetime:
+        """The wall clock is set (e.g. NTP after a boot with a stale time)."""
+        self.t += timedelta(**kw)
+        return self.t
+
+
+def make_settings(tmp_path: Path, cloud_url: str | None = None, **over: Any) -> GatewaySettings:
+    token_file = tmp_path / "token"
+    if not token_file.exists():
+        write_token(token_file, over.pop("token", "test-token-not-enrolled"))
+    values: dict[str, Any] = {
+        "cloud_url": cloud_url or f"http://127.0.0.1:{free_port()}",  # nothing listens: down
+        "gateway_id": "gw-test",
+        "household_id": "hh-test",
+        "token_file": token_file,
+        "data_dir": tmp_path / "data",
+        "voice_mode": "text-sim",
+        "ble_enabled": False,
+        "max_backoff_s": 0.5,
+    }
+    values.update(over)
+    return GatewaySettings(**values)
+
+
+def make_gateway(settings: GatewaySettings, clock: SimClock, answers=()) -> Gateway:
+    voice = TextVoice(answers)
+    return Gateway(
+        settings,
+        voice=voice,
+        dialogue_factory=Dialogue,
+        help_phrase=is_help_phrase,
+        now=clock,
+        kernel_clock=lambda: True,
+        monotonic=clock.monotonic,
+    )
+
+
+def cloud_config(**over: Any) -> GatewayConfig:
+    values: dict[str, Any] = {
+        "household_id": "hh-test",
+        "config_version": 1,
+        "slots": [Slot(name="morning", time="08:00", questions=["health"])],
+        "quiet_hours": QuietHours(start="21:00", end="06:30"),
+        "inactivity_deadline": "10:00",
+        "devices": [PairedDeviceExpectation(device="living-motion", role="motion")],
+    }
+    values.update(over)
+    return GatewayConfig(**values)
+
+
+def pending(gw: Gateway) -> list[dict[str, Any]]:
+    return [json.loads(p.body) for p in gw.outbox.peek(100_000)]
+
+
+def kinds(gw: Gateway) -> list[str]:
+    return [e["kind"] for e in pending(gw)]
+
+
+# --- a real cloud, seeded through its own CLI and enrolled over HTTP ------------------------
+
+
+@dataclass
+class Enrolled:
+    base_url: str
+    database_url: str
+    gateway_id: str
+    household_id: str
+    token: str
+
+    def db_path(self) -> str:
+        return self.database_url.removeprefix("sqlite:///")
+
+    def stored_events(self) -> list[dict[str, Any]]:
+        conn = sqlite3.connect(self.db_path())
+        try:
+            rows = conn.execute(
+                "SELECT id, kind, payload, received_at FROM events WHERE household_id = ? "
+                "ORDER BY received_at, rowid",
+                (self.household_id,),
+            ).fetchall()
+        finally:
+            conn.close()
+        return [
+            {"id": r[0], "kind": r[1], "payload": json.loads(r[2]), "received_at": r[3]}
+            for r in rows
+        ]
+
+
+def enroll(cloud: Any, slot: str = "08:00") -> Enrolled:
+    muni = cloud.cli_id("create-municipality", "--name", "テスト市")
+    office = cloud.cli_id("create-office", "--municipality", muni, "--name", "テスト郵便局")
+    household = cloud.cli_id(
+        "create-household", "--office", office, "--name", "見守 花子", "--slot", slot
+    )
+    code = cloud.cli_id("issue-code", "--household", household)
+    response = httpx.post(
+        f"{cloud.base_url}/api/v1/gateway/enroll",
+        json={"enrollment_code": code, "hardware_id": "test-hw", "software_version": "test"},
+        timeout=10,
+    )
+    response.raise_for_status()
+    body = response.json()
+    return Enrolled(
+        cloud.base_url, cloud.database_url, body["gateway_id"], body["household_id"], body["token"]
+    )

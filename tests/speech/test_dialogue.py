@@ -1,0 +1,157 @@
+"""The dialogue state machine, driven by scripted transcripts (pure: no audio, no clock)."""
+
+from __future__ import annotations
+
+import time
+
+import pytest
+
+from mimamori_wire import Intent
+from speech.dialogue import Dialogue, DialogueResult, Finished, Listen, Say, safety_status
+from speech.ports import Heard
+
+
+def run(dialogue: Dialogue, answers: list[str | None]) -> tuple[DialogueResult, list[Say]]:
+    """Play a dialogue against scripted answers; None is silence."""
+    said: list[Say] = []
+    pending = list(answers)
+    action = dialogue.start()
+    for _ in range(100):
+        if isinstance(action, Finished):
+            return action.result, said
+        if isinstance(action, Say):
+            said.append(action)
+            action = dialogue.spoken()
+        else:
+            assert isinstance(action, Listen)
+            text = pending.pop(0) if pending else None
+            heard = None if text is None else Heard(text, 1.0, time.monotonic())
+            action = dialogue.heard(heard)
+    raise AssertionError("dialogue did not finish")
+
+
+def test_morning_checkin_with_follow_ups():
+    d = Dialogue(["health", "medicine", "meal"], slot_name="morning")
+    result, said = run(d, ["元気です", "はい、飲みました", "まだです"])
+    assert said[0].text == "おはようございます。今日の体調はいかがですか。"
+    assert said[0].prompt_key == "ask_health"
+    assert [s.prompt_key for s in said] == ["ask_health", "ask_medicine", "ask_meal", "closing"]
+    assert result.outcome == "answered"
+    assert result.intent == Intent.FINE
+    assert result.attempts == 1
+    assert result.answers == {"medicine": Intent.YES, "meal": Intent.NO}
+    assert result.transcript == "元気です"
+
+
+@pytest.mark.parametrize(
+    ("slot", "greeting"),
+    [("morning", "おはようございます。"), ("noon", "こんにちは。"), ("evening", "こんばんは。")],
+)
+def test_greeting_follows_the_slot(slot, greeting):
+    first = Dialogue(["health"], slot_name=slot).start()
+    assert isinstance(first, Say)
+    assert first.text.startswith(greeting)
+
+
+def test_repeat_request_asks_again_slower_and_louder():
+    d = Dialogue(["health"], speed=1.0, volume=1.0)
+    result, said = run(d, ["え?", "もう一回", "いつも通りです"])
+    asks = [s for s in said if s.prompt_key == "ask_health"]
+    assert len(asks) == 3
+    assert asks[0].speed > asks[1].speed > asks[2].speed
+    assert asks[0].volume < asks[1].volume < asks[2].volume
+    assert result.outcome == "answered"
+    assert result.intent == Intent.USUAL
+    assert result.attempts == 3
+
+
+def test_silence_after_bounded_retries_is_no_response():
+    d = Dialogue(["health", "medicine"], max_repeats=2)
+    result, said = run(d, [None, None, None, "元気です"])
+    assert result.outcome == "no_response"
+    assert result.reason == "silent"
+    assert result.intent is None
+    assert result.attempts == 3
+    assert len(said) == 3
+
+
+def test_never_understood_is_no_response_not_a_guess():
+    result, _ = run(Dialogue(["health"], max_repeats=1), ["あいうえお", "かきくけこ"])
+    assert result.outcome == "no_response"
+    assert result.reason == "not_understood"
+    assert result.transcripts == ["あいうえお", "かきくけこ"]
+
+
+def test_slowing_is_bounded():
+    d = Dialogue(["health"], speed=0.7, volume=1.8, max_repeats=5)
+    _, said = run(d, [None] * 6)
+    assert min(s.speed for s in said) >= 0.6
+    assert max(s.volume for s in said) <= 2.0
+
+
+def test_help_ends_at_once_even_in_a_follow_up():
+    d = Dialogue(["health", "medicine", "meal"])
+    result, said = run(d, ["元気です", "助けて"])
+    assert result.outcome == "help"
+    assert result.intent == Intent.HELP
+    assert result.health_intent == Intent.FINE
+    assert result.farewell
+    assert said[-1].prompt_key == "ask_medicine"  # nothing said after the call for help
+
+
+def test_callback_and_trouble_keep_the_words():
+    result, said = run(Dialogue(["health"]), ["娘に電話してほしい"])
+    assert result.outcome == "callback"
+    assert said[-1].prompt_key == "ack_callback"
+    result, _ = run(Dialogue(["health"]), ["病院に連れて行ってほしいんです"])
+    assert result.outcome == "trouble"
+    assert result.trouble_text == "病院に連れて行ってほしいんです"
+
+
+def test_unwell_in_a_follow_up_marks_the_resident_unwell():
+    result, said = run(Dialogue(["health", "meal"]), ["元気です", "食欲がなくて"])
+    assert result.outcome == "answered"
+    assert result.intent == Intent.UNWELL
+    assert result.answers == {"meal": Intent.NO}
+    assert said[-1].prompt_key == "closing"
+    assert "お大事に" in said[-1].text
+
+
+def test_silent_follow_up_is_skipped_not_fatal():
+    result, _ = run(Dialogue(["health", "sleep"], max_repeats=1), ["元気", None, None])
+    assert result.outcome == "answered"
+    assert result.intent == Intent.FINE
+    assert result.answers == {}
+
+
+def test_safety_check():
+    d = Dialogue([], kind="safety_check", slot_name="evening")
+    result, said = run(d, ["はい、大丈夫です"])
+    assert said[0].text == "こんばんは。こちらは見守りサービスです。ご無事ですか。"
+    assert result.outcome == "answered"
+    assert safety_status(result) == "safe"
+    result, _ = run(Dialogue([], kind="safety_check"), ["足をけがして動けない"])
+    assert result.outcome == "help"
+    assert safety_status(result) == "needs_help"
+    result, _ = run(Dialogue([], kind="safety_check"), [None, None, None])
+    assert safety_status(result) == "no_answer"
+
+
+def test_household_prompts_override_defaults():
+    d = Dialogue(["health"], prompts={"ask_health": "お元気ですか。"})
+    first = d.start()
+    assert isinstance(first, Say)
+    assert first.text == "おはようございます。お元気ですか。"
+
+
+def test_misuse_is_a_clear_error():
+    with pytest.raises(ValueError, match="unknown questions"):
+        Dialogue(["weather"])
+    with pytest.raises(ValueError, match="kind must be one of"):
+        Dialogue(["health"], kind="chat")
+    d = Dialogue(["health"])
+    with pytest.raises(RuntimeError):
+        d.heard(None)
+    d.start()
+    with pytest.raises(RuntimeError):
+        d.heard(None)

@@ -1,0 +1,179 @@
+"""Intent matching: normalisation, negation, dialects, several-part answers, lexicon files."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from mimamori_wire import Intent
+from speech.intents import (
+    LexiconError,
+    classify,
+    expand,
+    fold,
+    is_acceptable,
+    is_help_phrase,
+    load_lexicon,
+    normalise_asr,
+)
+
+
+def test_fold_unifies_scripts_widths_and_asr_spaces():
+    assert fold("ゲンキ です") == fold("げんき です") == "げんきです"
+    assert fold("ｹﾞﾝｷ　です！") == "げんきです"
+    assert fold("元気ーーです。") == "元気ーです"
+    assert fold("１１９") == "119"
+
+
+def test_normalise_asr_joins_japanese_but_keeps_latin_words_apart():
+    assert normalise_asr("元気 じゃ ない です") == "元気じゃないです"
+    assert normalise_asr("OK Google 助けて") == "OK Google助けて"
+
+
+def test_expand_alternatives_and_optional_parts():
+    assert sorted(expand("(元気|げんき)(です|)")) == ["げんき", "げんきです", "元気", "元気です"]
+    assert expand("助けて") == ["助けて"]
+
+
+@pytest.mark.parametrize(
+    ("text", "intent"),
+    [
+        ("元気です", Intent.FINE),
+        ("げんき", Intent.FINE),
+        ("ゲンキ", Intent.FINE),
+        ("元気 です よ", Intent.FINE),
+        ("元気じゃない", Intent.UNWELL),
+        ("元気 じゃ ない です", Intent.UNWELL),
+        ("元気がないです", Intent.UNWELL),
+        ("大丈夫じゃないです", Intent.UNWELL),
+        ("大丈夫です", Intent.FINE),
+        ("痛くないです", Intent.FINE),
+        ("悪くないよ", Intent.USUAL),
+        ("調子が悪い", Intent.UNWELL),
+        ("いつも通りです", Intent.USUAL),
+        ("ぼちぼちでんな", Intent.USUAL),
+        ("まあまあです", Intent.USUAL),
+        ("えーと、まあまあかな", Intent.USUAL),
+        ("しんどいわ", Intent.UNWELL),
+        ("えらいわ", Intent.UNWELL),
+        ("あかん", Intent.UNWELL),
+        ("なんともないよ", Intent.FINE),
+        ("元気だけど膝が痛い", Intent.UNWELL),
+        ("痛くないけど元気です", Intent.FINE),
+        ("助けて", Intent.HELP),
+        ("元気だけど助けて", Intent.HELP),
+        ("電話してほしい", Intent.CALLBACK),
+        ("買い物に困ってる", Intent.TROUBLE),
+        ("え?", Intent.REPEAT),
+        ("聞こえない", Intent.REPEAT),
+        ("もう一回言って", Intent.REPEAT),
+    ],
+)
+def test_health_answers(text, intent):
+    c = classify(text, "ja", expect="health")
+    assert c.intent == intent, c
+    assert c.evidence, "a classification names the words it rests on"
+
+
+@pytest.mark.parametrize(
+    ("text", "intent"),
+    [
+        ("はい", Intent.YES),
+        ("飲みました", Intent.YES),
+        ("ちゃんと飲んだよ", Intent.YES),
+        ("食べました", Intent.YES),
+        ("よく眠れました", Intent.YES),
+        ("いいえ", Intent.NO),
+        ("まだです", Intent.NO),
+        ("飲んでない", Intent.NO),
+        ("飲み忘れた", Intent.NO),
+        ("食べてへん", Intent.NO),
+        ("眠れなかった", Intent.NO),
+    ],
+)
+def test_yes_no_answers(text, intent):
+    assert classify(text, "ja", expect="yesno").intent == intent
+
+
+def test_bare_yes_to_health_question_is_fine_but_less_sure():
+    c = classify("はい", "ja", expect="health")
+    assert c.intent == Intent.FINE
+    assert c.confidence < classify("元気です", "ja", expect="health").confidence
+
+
+def test_yes_and_no_together_is_ambiguous_and_not_acceptable():
+    c = classify("はい、いいえ", "ja", expect="yesno")
+    assert c.ambiguous
+    assert not is_acceptable(c)
+
+
+def test_unknown_speech_is_unknown_not_a_guess():
+    for text in ["今日はいい天気ですね", "あいうえお", "", "   "]:
+        c = classify(text, "ja", expect="health")
+        assert c.intent == Intent.UNKNOWN, (text, c)
+        assert not is_acceptable(c)
+
+
+def test_unexplained_words_lower_confidence():
+    clean = classify("元気です", "ja").confidence
+    noisy = classify("元気ですけど隣の犬が庭に入ってきて困る話でして", "ja", expect="any")
+    assert noisy.confidence < clean
+
+
+def test_safety_check_maps_yes_and_no():
+    assert classify("はい", "ja", expect="safety").intent == Intent.FINE
+    assert classify("無事です", "ja", expect="safety").intent == Intent.FINE
+    assert classify("いいえ", "ja", expect="safety").intent == Intent.UNWELL
+
+
+def test_bad_expect_is_a_clear_error():
+    with pytest.raises(ValueError, match="expect must be one of"):
+        classify("元気", "ja", expect="weather")
+
+
+@pytest.mark.parametrize(
+    ("text", "is_help"),
+    [
+        ("助けて", True),
+        ("たすけてー", True),
+        ("救急車を呼んで", True),
+        ("救急車", True),
+        ("倒れて動けない", True),
+        ("孫に助けてもらった", False),
+        ("救急車の音がした", False),
+        ("救急車はいらない", False),
+        ("元気です", False),
+        ("今日はいい天気ですね", False),
+    ],
+)
+def test_help_spotting(text, is_help):
+    assert is_help_phrase(text, "ja") is is_help
+
+
+def test_municipality_file_adds_dialect_without_python(tmp_path: Path):
+    extra = tmp_path / "tsugaru.toml"
+    extra.write_text(
+        'lang = "ja"\n[[group]]\nintent = "unwell"\nnegated = "fine"\nphrases = ["(こえ|コエ)"]\n'
+        '[[group]]\nintent = "help"\nphrases = ["(たすけでけろ)"]\n',
+        encoding="utf-8",
+    )
+    base = load_lexicon("ja")
+    extended = load_lexicon("ja", [extra])
+    assert classify("こえぇ", "ja", lexicon=base).intent != Intent.UNWELL
+    assert classify("こえぇ", "ja", lexicon=extended).intent == Intent.UNWELL
+    assert is_help_phrase("たすけでけろ", "ja", lexicon=extended)
+    assert not is_help_phrase("たすけでけろ", "ja", lexicon=base)
+
+
+def test_bad_lexicon_file_names_the_problem(tmp_path: Path):
+    bad = tmp_path / "bad.toml"
+    bad.write_text('[[group]]\nintent = "happy"\nphrases = ["うれしい"]\n', encoding="utf-8")
+    with pytest.raises(LexiconError, match=r"bad.toml group 1: unknown intent 'happy'"):
+        load_lexicon("ja", [bad])
+    broken = tmp_path / "broken.toml"
+    broken.write_text("[[group]\n", encoding="utf-8")
+    with pytest.raises(LexiconError, match="broken.toml"):
+        load_lexicon("ja", [broken])
+    with pytest.raises(LexiconError, match="no lexicon for language 'xx'"):
+        load_lexicon("xx")
