@@ -32,17 +32,19 @@ from firmware_bridge.service import DeviceBridge
 from mimamori_dev.services import MosquittoBroker
 
 KEY = "231d39c1d7cc1ab1aee224cd096db932"
+ROUNDS = 3
 N_BLE_DEVICES = 20
 
 
 class TickClock:
-    """Advances 1 s per call: frames look like a day of real traffic, not one burst."""
+    """Advances 50 ms per frame: 20 devices each sending once a second (a busy home), so
+    duplicate windows, reading intervals and counter flushes run as they would for real."""
 
     def __init__(self) -> None:
         self.now = datetime(2026, 11, 27, tzinfo=UTC)
 
     def __call__(self) -> datetime:
-        self.now += timedelta(seconds=1)
+        self.now += timedelta(seconds=0.05)
         return self.now
 
 
@@ -76,8 +78,9 @@ def ble_frames(n: int, encrypted: bool) -> list[tuple[str, dict[str, bytes]]]:
     return frames
 
 
-def bench_ble(n: int, *, encrypted: bool, repeats: int = 1) -> tuple[float, int]:
-    """Frames per second (all frames fed, repeats included) and events delivered."""
+def bench_ble(n: int, *, encrypted: bool, repeats: int = 1) -> tuple[float, int, float]:
+    """Frames per wall second (all frames fed, repeats included), events delivered, and
+    frames per CPU second of this process (less disturbed by other load on a shared VM)."""
     sink: queue.SimpleQueue = queue.SimpleQueue()
     with tempfile.TemporaryDirectory() as state:
         bridge = DeviceBridge(
@@ -88,13 +91,14 @@ def bench_ble(n: int, *, encrypted: bool, repeats: int = 1) -> tuple[float, int]
             clock=TickClock(),
         )
         frames = [f for f in ble_frames(n, encrypted) for _ in range(repeats)]
-        start = time.perf_counter()
+        start, cpu_start = time.perf_counter(), time.process_time()
         for address, data in frames:
             bridge.feed_ble_advertisement(address, data, rssi=-60)
         elapsed = time.perf_counter() - start
+        cpu = time.process_time() - cpu_start
         counters = bridge.status()["counters"]
     assert counters["ble_accepted"] == n, counters  # every unique frame got through
-    return len(frames) / elapsed, sink.qsize()
+    return len(frames) / elapsed, sink.qsize(), len(frames) / cpu
 
 
 def bench_bare_library(n: int) -> float:
@@ -263,29 +267,44 @@ def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--quick", action="store_true", help="small sizes, under a minute")
     args = parser.parse_args()
-    ble_n = 5_000 if args.quick else 40_000
+    ble_n = 4_000 if args.quick else 10_000
     fuzz_n = 10_000 if args.quick else 100_000
     mqtt_n = 10_000
 
-    plain_fps, plain_events = bench_ble(ble_n, encrypted=False)
-    enc_fps, _ = bench_ble(ble_n, encrypted=True)
-    repeat_fps, _ = bench_ble(ble_n // 2, encrypted=False, repeats=3)
-    bare_fps = bench_bare_library(ble_n)
+    # The VM is shared and noisy: alternate ours and the baseline, keep the best of each.
+    plain, bare = [], []
+    for _ in range(ROUNDS):
+        plain.append(bench_ble(ble_n, encrypted=False))
+        bare.append(bench_bare_library(ble_n))
+    plain_fps, plain_events, _ = max(plain)
+    plain_cpu_fps = max(p[2] for p in plain)
+    bare_fps = max(bare)
+    enc_runs = [bench_ble(ble_n, encrypted=True) for _ in range(ROUNDS)]
+    enc_fps = max(r[0] for r in enc_runs)
+    enc_cpu_fps = max(r[2] for r in enc_runs)
+    repeat_fps = max(bench_ble(ble_n, encrypted=False, repeats=3)[0] for _ in range(ROUNDS))
     fuzz = bench_fuzz(fuzz_n)
-    mqtt_mps, mqtt_lost, bare_mps = bench_mqtt(mqtt_n)
+    runs = [bench_mqtt(mqtt_n) for _ in range(2)]
+    mqtt_mps = max(r[0] for r in runs)
+    mqtt_lost = max(r[1] for r in runs)
+    bare_mps = max(r[2] for r in runs)
     figures = {
         "bench": "bridge",
         "ble_frames_per_s": round(plain_fps),
         "mqtt_msgs_per_s": round(mqtt_mps),
         "mqtt_lost": mqtt_lost,
         "mqtt_messages": mqtt_n,
+        "mqtt_runs": len(runs),
         "ble_frames_per_s_encrypted": round(enc_fps),
+        "ble_frames_per_cpu_s": round(plain_cpu_fps),
+        "ble_frames_per_cpu_s_encrypted": round(enc_cpu_fps),
         "ble_frames_per_s_with_repeats_x3": round(repeat_fps),
         "ble_bare_library_frames_per_s": round(bare_fps),
         "ble_ratio_vs_bare_library": round(plain_fps / bare_fps, 3),
         "mqtt_bare_subscriber_msgs_per_s": round(bare_mps),
         "mqtt_ratio_vs_bare_subscriber": round(mqtt_mps / bare_mps, 3),
-        "ble_unique_frames": ble_n,
+        "ble_unique_frames_per_round": ble_n,
+        "rounds_best_of": ROUNDS,
         "ble_events": plain_events,
         **fuzz,
         "quick": args.quick,

@@ -100,7 +100,13 @@ class HermesSatellite:
             log.debug("Hermes audio frame from %s dropped: %s", self.site_id, exc)
             return
         self.counters["frames"] += 1
-        self._loop.call_soon_threadsafe(self._enqueue, pcm)
+        self._to_loop(self._enqueue, pcm)
+
+    def _to_loop(self, callback, *args) -> None:
+        try:
+            self._loop.call_soon_threadsafe(callback, *args)
+        except RuntimeError:  # the loop has shut down; nobody is listening any more
+            self.counters["after_shutdown"] += 1
 
     def _enqueue(self, pcm: bytes) -> None:
         if self._frames.full():
@@ -109,7 +115,8 @@ class HermesSatellite:
         self._frames.put_nowait(pcm)
 
     async def audio(self, *, idle_timeout_s: float | None = None) -> AsyncIterator[bytes]:
-        """16 kHz int16 mono PCM chunks as they arrive; ends after idle_timeout_s of silence."""
+        """16 kHz int16 mono PCM chunks as they arrive; ends when no frame came for
+        idle_timeout_s (the satellite stopped streaming), or never when None."""
         while True:
             try:
                 yield await asyncio.wait_for(self._frames.get(), idle_timeout_s)
@@ -146,7 +153,7 @@ class HermesSatellite:
         except (ValueError, AttributeError, UnicodeDecodeError):
             self.counters["bad_play_finished"] += 1
             return
-        self._loop.call_soon_threadsafe(self._finish, request_id)
+        self._to_loop(self._finish, request_id)
 
     def _finish(self, request_id: object) -> None:
         future = self._pending.get(request_id) if isinstance(request_id, str) else None

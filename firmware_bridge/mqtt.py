@@ -62,9 +62,10 @@ class Z2MState(BaseModel):
     contact: StrictBool | None = None  # Zigbee2MQTT: true = closed
     water_leak: StrictBool | None = None
     action: str | None = Field(default=None, max_length=64)
-    battery: float | None = Field(default=None, ge=0, le=100)
-    temperature: float | None = Field(default=None, ge=-60, le=100)
-    humidity: float | None = Field(default=None, ge=0, le=100)
+    # strict: a JSON true or "50" is not a battery level
+    battery: float | None = Field(default=None, ge=0, le=100, strict=True)
+    temperature: float | None = Field(default=None, ge=-60, le=100, strict=True)
+    humidity: float | None = Field(default=None, ge=0, le=100, strict=True)
 
 
 class BadPayload(ValueError):

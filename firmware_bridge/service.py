@@ -89,7 +89,29 @@ def _is_no_adapter(exc: BaseException) -> bool:
     return False
 
 
+def _bindkey(device: PairedDevice) -> bytes | None:
+    """The AES key from pairing; a malformed one is a configuration error, said clearly."""
+    if not device.bindkey:
+        return None
+    try:
+        key = bytes.fromhex(device.bindkey)
+    except ValueError:
+        key = b""
+    if len(key) != 16:
+        raise ValueError(f"device {device.name!r}: bindkey must be 32 hex characters")
+    return key
+
+
 class DeviceBridge:
+    """All paired devices -> one DeviceEventSink.
+
+    `await start()` never raises for a missing Bluetooth adapter: status()["ble"] says
+    "no_adapter: <reason>" and the scanner is retried every `ble_retry_s`. The sink is called
+    from the asyncio thread (BLE, watchdog) and from paho's network thread (Zigbee2MQTT):
+    it must be thread-safe and must not block. `scanner_factory` and `adapter_probe` replace
+    the radio in tests; everything else is the production path.
+    """
+
     def __init__(
         self,
         devices: list[PairedDevice],
@@ -116,15 +138,14 @@ class DeviceBridge:
         }
         self._by_mqtt_name = {d.mqtt_name or d.name: d for d in devices if d.transport == "mqtt"}
         self._decoders = {
-            d.name: FrameDecoder(bytes.fromhex(d.bindkey) if d.bindkey else None)
-            for d in devices
-            if d.transport == "ble"
+            d.name: FrameDecoder(_bindkey(d)) for d in devices if d.transport == "ble"
         }
         self._store = CounterStore(Path(state_dir) / COUNTER_FILE)
         self._guard = ReplayGuard(self._store)
         self._last_flush = started
         self._ble_enabled = ble_enabled
-        self._ble_status = "not_started" if ble_enabled else "disabled"
+        self._ble_status = "no_adapter: scanner not started" if ble_enabled else "disabled"
+        self.ble_mode: str | None = None  # "passive" or "active" while scanning
         self._scanner_factory = scanner_factory
         self._adapter_probe = adapter_probe
         self._ble_retry_s = ble_retry_s
@@ -169,7 +190,12 @@ class DeviceBridge:
             mqtt = "connected" if self.link.connected.is_set() else "disconnected"
         with self._lock:
             counters = dict(self.counters)
-        return {"ble": self._ble_status, "mqtt": mqtt, "counters": counters}
+        return {
+            "ble": self._ble_status,
+            "ble_mode": self.ble_mode,
+            "mqtt": mqtt,
+            "counters": counters,
+        }
 
     def health(self) -> list[DeviceHealth]:
         with self._lock:
@@ -279,12 +305,13 @@ class DeviceBridge:
                 if not _is_no_adapter(exc):
                     log.warning("BLE scanner failed to start: %r", exc)
                 self._ble_status = f"no_adapter: {type(exc).__name__}: {exc}"
+                self.ble_mode = None
                 self._count("ble_adapter_retries")
                 await asyncio.sleep(self._ble_retry_s)
                 continue
             try:
                 reason = await self._watch_adapter()
-                self._ble_status = f"no_adapter: {reason}"
+                self._ble_status, self.ble_mode = f"no_adapter: {reason}", None
                 log.warning("BLE %s; retrying every %.0f s", reason, self._ble_retry_s)
             finally:
                 with contextlib.suppress(Exception):
@@ -294,7 +321,7 @@ class DeviceBridge:
         try:
             scanner = self._scanner_factory(self._on_bleak, "passive")
             await scanner.start()
-            self._ble_status = "ok"
+            self._ble_status, self.ble_mode = "ok", "passive"
             return scanner
         except Exception as exc:
             if isinstance(exc, FileNotFoundError):
@@ -302,7 +329,7 @@ class DeviceBridge:
             log.info("passive BLE scanning unavailable (%r); using active scanning", exc)
         scanner = self._scanner_factory(self._on_bleak, "active")
         await scanner.start()
-        self._ble_status = "ok (active)"
+        self._ble_status, self.ble_mode = "ok", "active"
         return scanner
 
     async def _watch_adapter(self) -> str:

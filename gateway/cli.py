@@ -63,7 +63,7 @@ def build_voice(settings: GatewaySettings) -> Any:
         log.warning("voice mode text-sim: TEXT-ANSWER SIMULATOR, no microphone is used")
         return TextVoice(settings.text_sim_answers)
     try:
-        from speech.voice import build_local_voice  # type: ignore[attr-defined]
+        from speech.voice import build_local_voice
 
         return build_local_voice(
             lang=settings.language,

@@ -73,7 +73,8 @@ class GatewaySettings(BaseModel):
     text_sim_answers: list[str | None] = Field(default_factory=list)
     help_phrase_spotting: bool = True
     heartbeat_interval_s: int | None = Field(default=None, ge=1, le=3600)  # None = cloud's
-    outbox_capacity: int = Field(default=100_000, ge=10)
+    outbox_capacity: int = Field(default=100_000, ge=10)  # events; alarm at 80 %
+    outbox_max_mb: float | None = Field(default=None, gt=0)  # hard size cap (acts as disk full)
     inactivity_span_h: float | None = Field(default=None, gt=0, le=72)
     upload_batch_size: int = Field(default=500, ge=1, le=500)
     max_backoff_s: float = Field(default=300.0, ge=0.1)

@@ -175,6 +175,7 @@ class Gateway:
             capacity=self.settings.outbox_capacity,
             on_alarm=self._alarm_from_thread,
             on_commit=self._wake_uploader_from_thread,
+            max_db_bytes=int(mb * 1024 * 1024) if (mb := self.settings.outbox_max_mb) else None,
         )
         await asyncio.to_thread(self.outbox.open)
         self.state = SmallState(self.data_dir / "state.json")
@@ -312,8 +313,6 @@ class Gateway:
             occurred_at=occurred_at or now,
             recorded_at=now,
         )
-        if kind == EventKind.HELP_REQUESTED and self.uploader is not None:
-            self.uploader.urgent()
         try:
             await self.outbox.put(event)
         except OutboxWriteError as exc:
@@ -323,6 +322,8 @@ class Gateway:
             log.error("event %s (%s) not stored yet: %s", event.id, kind, exc)
             return None
         self.counters[f"emitted.{kind.value}"] += 1
+        if kind == EventKind.HELP_REQUESTED and self.uploader is not None:
+            self.uploader.urgent()  # cut any backoff short: help must not wait
         return event
 
     async def _emit_all(self, events: list[tuple[EventKind, BaseModel]]) -> None:

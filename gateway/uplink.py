@@ -244,13 +244,13 @@ class Uploader:
 
     def _settle(self, pending: list[PendingEvent], result: BatchResult) -> _Settled:
         by_id = {p.id: p for p in pending}
-        stored = [i for i in (*result.accepted, *result.duplicates) if i in by_id]
+        stored = [by_id[i] for i in {*result.accepted, *result.duplicates} if i in by_id]
         rejected = []
         for bad in result.rejected:
             if bad.id in by_id:
                 log.error("cloud rejected event %s: %s", bad.id, bad.error)
                 rejected.append((by_id[bad.id], bad.error))
-        known = set(stored) | {p.id for p, _ in rejected}
+        known = {p.id for p in stored} | {p.id for p, _ in rejected}
         if not known:
             raise MalformedResponse("cloud response names none of the events sent")
         missing = [p.id for p in pending if p.id not in known]
@@ -259,7 +259,7 @@ class Uploader:
 
 @dataclass
 class _Settled:
-    stored: list[str]
+    stored: list[PendingEvent]
     rejected: list[tuple[PendingEvent, str]]
     missing: list[str]
 

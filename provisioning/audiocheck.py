@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import contextlib
 import io
-import json
 import math
 import queue
 import shutil
@@ -151,15 +150,17 @@ def record(
 
 
 def synthesise(text: str, lang: str) -> tuple[np.ndarray, int]:
-    """Float samples in -1..1 and their rate: pyopenjtalk for Japanese, espeak-ng otherwise."""
+    """Float samples in -1..1 and their rate. Japanese goes through the daemon's own prompt
+    renderer (speech.tts, pyopenjtalk, cached WAV); other languages through espeak-ng."""
     try:
         if lang == "ja":
             with contextlib.redirect_stdout(io.StringIO()):
                 # pyopenjtalk-plus prints an ONNX Runtime notice on import; not for installers.
-                import pyopenjtalk
+                from speech.audio import read_wav
+                from speech.tts import PromptRenderer
 
-            wave, rate = pyopenjtalk.tts(text)
-            return np.asarray(wave, dtype=np.float64) / FULL_SCALE, int(rate)
+                pcm, rate = read_wav(PromptRenderer().render(text))
+            return np.frombuffer(pcm, dtype="<i2").astype(np.float64) / FULL_SCALE, rate
         return _espeak(text, lang)
     except ProvisionError:
         raise
@@ -182,25 +183,15 @@ def _espeak(text: str, lang: str) -> tuple[np.ndarray, int]:
         return pcm.astype(np.float64) / FULL_SCALE, wav.getframerate()
 
 
-def recognise(pcm: np.ndarray, model_path: Path, phrases: list[str] | None) -> str:
-    """Free-form (or grammar-constrained) vosk result for the whole recording."""
-    import vosk
+def recognise(pcm: np.ndarray, lang: str, model_path: Path, phrases: list[str] | None) -> str:
+    """What the daemon's recognizer makes of the recording (free-form, or limited to phrases,
+    which speech.recognition splits into the model's own word pieces)."""
+    from speech.recognition import build_grammar, get_model, recognize_file_pcm
 
-    vosk.SetLogLevel(-1)
     try:
-        model = vosk.Model(str(model_path))
+        model = get_model(lang, model_path)
     except Exception as exc:
         raise ProvisionError("model_load_failed", error=exc) from None
-    if phrases:
-        rec = vosk.KaldiRecognizer(model, SAMPLE_RATE, json.dumps([*phrases, "[unk]"]))
-    else:
-        rec = vosk.KaldiRecognizer(model, SAMPLE_RATE)
-    texts: list[str] = []
-    data = pcm.astype("<i2").tobytes()
-    step = SAMPLE_RATE // 5 * 2
-    for start in range(0, len(data), step):
-        if rec.AcceptWaveform(data[start : start + step]):
-            texts.append(json.loads(rec.Result()).get("text", ""))
-    texts.append(json.loads(rec.FinalResult()).get("text", ""))
-    words = " ".join(text for text in texts if text).split()
-    return " ".join(w for w in words if w not in ("[unk]", "<UNK>"))
+    grammar = build_grammar(model, phrases) if phrases else None
+    heard = recognize_file_pcm(model, pcm.astype("<i2").tobytes(), phrases=grammar)
+    return " ".join(h.text for h in heard)

@@ -28,17 +28,19 @@ from rich.progress import (
 )
 from rich.table import Table
 
-from gateway.config import ConfigError, GatewaySettings, config_path, write_token
+from gateway.config import ConfigError, config_path, write_token
 from provisioning.errors import ProvisionError
 from provisioning.messages import language, t
 from provisioning.settings import (
     current_values,
     default_token_file,
+    ensure_writable,
     load_settings,
     remove_draft,
     save_draft,
     save_settings,
     validate_partial,
+    validate_settings,
 )
 
 app = typer.Typer(
@@ -221,11 +223,9 @@ def init(
     )
     values["audio"] = audio
     old = f"{old_mqtt['host']}:{old_mqtt['port']}" if old_mqtt else None
-    values["mqtt"] = (
-        _answer(mqtt, t("ask_mqtt"), _valid_mqtt, old, ask)
-        if (mqtt is not None or ask or old_mqtt)
-        else None
-    )
+    broker = _answer(mqtt, t("ask_mqtt"), _valid_mqtt, old, ask)
+    # keep credentials, base topic and TLS of an existing broker entry
+    values["mqtt"] = {**(old_mqtt or {}), **broker} if broker else None
     if data_dir is not None:
         values["data_dir"] = str(data_dir)
     if ca_bundle is not None:
@@ -235,12 +235,11 @@ def init(
     values["token_file"] = str(token_file or values.get("token_file") or default_token_file(config))
     if not values.get("cloud_url"):
         raise ProvisionError("no_cloud_url")
-    if values["cloud_url"]:
-        probe = cloudapi.probe(values["cloud_url"], None, ca_bundle)
-        if not probe.reachable:
-            warn(t("cloud_unreachable", url=values["cloud_url"], error=probe.error))
+    probe = cloudapi.probe(values["cloud_url"], None, ca_bundle)
+    if not probe.reachable:  # a warning: the installer may set up before the line is live
+        warn(t("cloud_unreachable", url=values["cloud_url"], error=probe.error))
     if enrolled:
-        save_settings(GatewaySettings.model_validate(values), config)
+        save_settings(validate_settings(values), config)
         say("saved_config", path=config)
     else:
         say("saved_draft", path=save_draft(config, values))
@@ -263,14 +262,20 @@ def enroll(
     values["cloud_url"] = url
     values.setdefault("token_file", str(default_token_file(config)))
     checked = validate_partial(values)  # fail on a bad config before spending the code
+    ensure_writable(checked.token_file)
+    ensure_writable(config)
     say("enrolling", url=url)
     answer = cloudapi.enroll(url, code.strip(), checked.ca_bundle)
     try:
         write_token(checked.token_file, answer.token)
     except PermissionError:
         raise ProvisionError("permission", path=checked.token_file) from None
+    except OSError as exc:
+        raise ProvisionError(
+            "cannot_write", path=checked.token_file, error=exc.strerror or exc
+        ) from None
     values.update(gateway_id=answer.gateway_id, household_id=answer.household_id)
-    save_settings(GatewaySettings.model_validate(values), config)
+    save_settings(validate_settings(values), config)
     remove_draft(config)
     say(
         "enrolled",
@@ -433,9 +438,7 @@ def _recognise(pcm: Any, lang: str, model: Path | None, phrases: list[str] | Non
     if model is None or not model.exists():
         warn(t("no_model_for_test", lang=lang))
         return
-    from speech.intents import normalise_asr
-
-    heard = normalise_asr(audiocheck.recognise(pcm, model, phrases))
+    heard = audiocheck.recognise(pcm, lang, model, phrases)
     if heard:
         say("heard", text=heard)
     else:
@@ -554,7 +557,7 @@ def _activate(lang: str, path: Path) -> None:
         return
     values["audio"] = {**(values.get("audio") or {}), "model_path": str(path)}
     if enrolled:
-        save_settings(GatewaySettings.model_validate(values), config)
+        save_settings(validate_settings(values), config)
     else:
         save_draft(config, values)
 
@@ -587,7 +590,7 @@ def model_remove(
     if (values.get("audio") or {}).get("model_path") == str(path):
         values["audio"] = {**values["audio"], "model_path": None}
         if enrolled:
-            save_settings(GatewaySettings.model_validate(values), config)
+            save_settings(validate_settings(values), config)
         else:
             save_draft(config, values)
     say("model_removed", name=name)

@@ -28,6 +28,10 @@ CATALOGUE: dict[str, tuple[str, str]] = {
         "No permission to write {path}; run the command with sudo or pick another path.",
         "{path} に書き込む権限がありません。sudo を付けて実行するか、別の場所を指定してください。",
     ),
+    "cannot_write": (
+        "Cannot write {path} ({error}); check that the folder exists and the disk is not full.",
+        "{path} に書き込めません（{error}）。フォルダーがあるか、ディスクがいっぱいでないか確認してください。",
+    ),
     "saved_config": (
         "Saved the gateway config to {path}.",
         "ゲートウェイ設定を {path} に保存しました。",

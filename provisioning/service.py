@@ -70,7 +70,7 @@ After=network-online.target bluetooth.target sound.target time-sync.target
 [Service]
 Type=notify
 NotifyAccess=main
-ExecStart={opts.exe} --config {opts.config} run
+ExecStart={opts.exe} run --config {opts.config}
 Restart=on-failure
 RestartSec=5s
 WatchdogSec={opts.watchdog_s}s

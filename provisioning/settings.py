@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import contextlib
 import json
+import tempfile
 from pathlib import Path
 from typing import Any
 
@@ -55,7 +56,11 @@ def load_draft(config: Path) -> dict[str, Any]:
 
 def validate_partial(values: dict[str, Any]) -> GatewaySettings:
     """Validate settings that may still lack the enrollment ids."""
-    data = {"gateway_id": _PLACEHOLDER, "household_id": _PLACEHOLDER, **values}
+    return validate_settings({"gateway_id": _PLACEHOLDER, "household_id": _PLACEHOLDER, **values})
+
+
+def validate_settings(data: dict[str, Any]) -> GatewaySettings:
+    """GatewaySettings, or one sentence naming the first bad field."""
     try:
         return GatewaySettings.model_validate(data)
     except ValidationError as exc:
@@ -94,6 +99,18 @@ def write_guarded(path: Path, body: bytes, mode: int = 0o640) -> None:
         atomic_write(path, body, mode=mode)
     except PermissionError:
         raise ProvisionError("permission", path=path) from None
+
+
+def ensure_writable(path: Path) -> None:
+    """Fail before an irreversible step (spending a one-time code) if we could not save."""
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        with tempfile.NamedTemporaryFile(dir=path.parent, prefix=f".{path.name}.probe"):
+            pass
+    except PermissionError:
+        raise ProvisionError("permission", path=path) from None
+    except OSError as exc:
+        raise ProvisionError("cannot_write", path=path, error=exc.strerror or exc) from None
 
 
 def remove_draft(config: Path) -> None:

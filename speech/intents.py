@@ -84,6 +84,7 @@ class Phrase:
     negated: str | None
     source: str  # the phrase as written, for evidence and error messages
     spoken: str  # this expansion as written (spaces kept: they mark the model's word pieces)
+    mappable: bool = True  # may stand in for another intent via [expect.*].map
 
     @property
     def core(self) -> str:
@@ -150,6 +151,7 @@ class Lexicon:
         weight = float(group.get("weight", 1.0))
         if not 0.0 < weight <= 1.0:
             raise LexiconError(f"{where}: weight must be in (0, 1], got {weight}")
+        mappable = bool(group.get("mappable", True))
         cancels = self.cancels.setdefault(intent, [])
         cancels[:] = _longest_first({*cancels, *map(fold, group.get("cancel_after", []))})
         for written in group.get("phrases", []):
@@ -158,7 +160,9 @@ class Lexicon:
                 if not folded.strip("^$"):
                     raise LexiconError(f"{where}: phrase {written!r} expands to an empty string")
                 spoken = unicodedata.normalize("NFKC", text.strip("^$")).strip()
-                self.phrases.append(Phrase(folded, intent, weight, negated, written, spoken))
+                self.phrases.append(
+                    Phrase(folded, intent, weight, negated, written, spoken, mappable)
+                )
         for filler in group.get("fillers", []):
             self.fillers = _longest_first({*self.fillers, fold(filler)})
 
@@ -268,6 +272,7 @@ class Hit:
     weight: float
     explicit: bool  # the phrase itself matched, no negation ending added
     evidence: str
+    mappable: bool = True
 
 
 @dataclass(frozen=True)
@@ -311,9 +316,10 @@ def _hit(text: str, start: int, end: int, p: Phrase, lexicon: Lexicon) -> Hit:
         return Hit(start, end + len(cancel), NEUTRAL, p.weight, False, f"{p.core}+{cancel}")
     negation = _ending_at(text, end, lexicon.negations) if p.negated else None
     if negation is None:
-        return Hit(start, end, p.intent, p.weight, True, p.core)
+        return Hit(start, end, p.intent, p.weight, True, p.core, p.mappable)
     intent = NEUTRAL if p.negated == CANCEL else p.negated
-    return Hit(start, end + len(negation), intent, p.weight, False, f"{p.core}+{negation}")
+    evidence = f"{p.core}+{negation}"
+    return Hit(start, end + len(negation), intent, p.weight, False, evidence, p.mappable)
 
 
 def _select(hits: list[Hit], lexicon: Lexicon) -> list[Hit]:
@@ -362,7 +368,7 @@ def _decide(folded: str, chosen: list[Hit], lexicon: Lexicon, expect: str) -> Cl
         allowed = [
             Hit(h.start, h.end, rule.mapping[h.intent], h.weight, h.explicit, h.evidence)
             for h in meaningful
-            if h.intent in rule.mapping
+            if h.intent in rule.mapping and h.mappable
         ]
         scale = rule.map_confidence
     if not allowed:

@@ -27,6 +27,19 @@ _CACHE_FORMAT = 1  # bump when rendering changes, so old files are not reused
 _synth_lock = threading.Lock()  # pyopenjtalk keeps global state
 
 
+def _default_cache_dir() -> Path:
+    """The system cache when it is writable (the gateway service), else the user's cache."""
+    try:
+        DEFAULT_CACHE_DIR.mkdir(parents=True, exist_ok=True)
+        if os.access(DEFAULT_CACHE_DIR, os.W_OK):
+            return DEFAULT_CACHE_DIR
+    except OSError:
+        pass
+    fallback = Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "mimamori/tts"
+    log.info("TTS cache %s not writable; using %s", DEFAULT_CACHE_DIR, fallback)
+    return fallback
+
+
 class PromptRenderer:
     """Text -> path of a cached 16-bit mono WAV.
 
@@ -42,7 +55,7 @@ class PromptRenderer:
         voice: str = DEFAULT_VOICE,
         sample_rate: int = 48000,
     ) -> None:
-        self.cache_dir = Path(cache_dir) if cache_dir is not None else DEFAULT_CACHE_DIR
+        self.cache_dir = Path(cache_dir) if cache_dir is not None else _default_cache_dir()
         self.voice = voice
         self.sample_rate = sample_rate
         self.rendered = 0  # how many times the synthesiser actually ran (cache misses)

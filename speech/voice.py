@@ -128,6 +128,8 @@ class LocalVoice:
         free-form fallback when the grammar result does not classify."""
         from speech.recognition import StreamRecognizer, grammar_phrases
 
+        # "help" (spotting between dialogues) uses the whole lexicon as its grammar, so that
+        # other speech lands on other words instead of being forced onto 助けて.
         expect = expect if expect in EXPECTS else "any"
         phrases = grammar_phrases(self.lang, expect, self.model) if self.use_grammar else None
 
@@ -162,6 +164,26 @@ class LocalVoice:
                     return heard
             heard = rec.finish()
         return heard if heard is not None and is_help_phrase(heard.text, self.lang) else None
+
+
+def build_local_voice(
+    *,
+    lang: str = "ja",
+    input_device: str | int | None = None,
+    output_device: str | int | None = None,
+    model_path: Path | str | None = None,
+    tts_cache_dir: Path | str | None = None,
+    endpoint: EndpointConfig | None = None,
+) -> LocalVoice:
+    """The gateway's real voice from its config. Raises (AudioDeviceError,
+    ModelNotFoundError) with a clear message when the sound card or the model is missing."""
+    from speech.audio import AudioDevice
+    from speech.tts import PromptRenderer
+
+    device = AudioDevice(input_device, output_device)
+    renderer = PromptRenderer(tts_cache_dir)
+    path = Path(model_path) if model_path else None
+    return LocalVoice(device, renderer, lang=lang, model_path=path, endpoint=endpoint)
 
 
 class ReplayDevice:

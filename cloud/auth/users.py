@@ -46,7 +46,10 @@ def create_user(
     office_id: str | None = None,
     municipality_id: str | None = None,
     settings: AuthSettings,
+    password_hash: str | None = None,
 ) -> StaffUser:
+    """Validate and add an account. `password_hash` (already argon2) skips hashing for bulk
+    seeding; the password is still required and still checked for length."""
     email = normalise_email(email)
     if not _EMAIL_RE.match(email):
         raise UserError("invalid_email")
@@ -66,7 +69,7 @@ def create_user(
         role=role_value.value,
         office_id=office_id,
         municipality_id=municipality_id,
-        password_hash=hash_password(password),
+        password_hash=password_hash or hash_password(password),
         active=True,
     )
     session.add(user)
@@ -108,8 +111,8 @@ def authenticate(
         return SignIn(None, "locked")
     ok = verify_password(user.password_hash if user else None, password)
     if not ok or user is None or not user.active:
-        ratelimit.record(session, email, ip, now, success=False)
         failures = ratelimit.recent_failures(session, email, now, settings) + 1
+        ratelimit.record(session, email, ip, now, success=False)
         if user is not None and ratelimit.lock_needed(failures, settings.login_max_failures):
             user.locked_until = now + timedelta(seconds=settings.lockout_s)
             return SignIn(None, "locked")

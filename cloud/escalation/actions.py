@@ -198,13 +198,16 @@ def tell_answered_late(
     ctx: Notifier,
     household: Household,
     incident: Incident,
-    event: v1.Event,
+    answer: dict[str, Any],
     now: datetime,
 ) -> None:
-    """Everyone who got an alert for this incident hears that the resident answered."""
+    """Everyone who got an alert for this incident hears that the resident answered.
+
+    `answer` is the check-in row: occurred_at and intent.
+    """
     contacts = {c.email: c for c in household.contacts}
-    answered = compose.local_hm(event.occurred_at, household.timezone)
-    intent = compose.INTENT_LABELS.get(str(event.payload.get("intent")), "")
+    answered = compose.local_hm(answer["occurred_at"], household.timezone)
+    intent = compose.INTENT_LABELS.get(str(answer.get("intent")), "")
     done: set[str] = set()
     for note in notified_emails(session, incident.id):
         if note.recipient in done:

@@ -103,56 +103,70 @@ def _send_batch(
     try:
         smtp = smtplib.SMTP(settings.smtp_host, settings.smtp_port, timeout=settings.smtp_timeout_s)
     except (OSError, smtplib.SMTPException) as exc:
-        for mail in mails:
-            _record(sessions, settings, clock, mail, f"connect: {exc}", permanent=False, s=summary)
+        outcomes = [(mail, f"connect: {exc}", False) for mail in mails]
+        _record(sessions, settings, clock(), outcomes, summary)
         return
     with smtp:
         for mail in mails:
-            try:
-                smtp.send_message(build_message(mail, settings.smtp_from, clock()))
-            except smtplib.SMTPRecipientsRefused as exc:
-                _record(sessions, settings, clock, mail, str(exc), permanent=True, s=summary)
-            except smtplib.SMTPResponseException as exc:
-                permanent = 500 <= exc.smtp_code < 600
-                _record(sessions, settings, clock, mail, str(exc), permanent=permanent, s=summary)
-            except (OSError, smtplib.SMTPException) as exc:
-                _record(sessions, settings, clock, mail, str(exc), permanent=False, s=summary)
-            else:
-                _record(sessions, settings, clock, mail, None, permanent=False, s=summary)
+            # Recorded right after each send: a crash can repeat at most this one mail.
+            outcome = (mail, *_send_one(smtp, mail, settings, clock))
+            _record(sessions, settings, clock(), [outcome], summary)
+
+
+def _send_one(
+    smtp: smtplib.SMTP, mail: OutboxMail, settings: Settings, clock: Clock
+) -> tuple[str | None, bool]:
+    """-> (error or None, permanent?)"""
+    try:
+        smtp.send_message(build_message(mail, settings.smtp_from, clock()))
+    except smtplib.SMTPRecipientsRefused as exc:
+        return str(exc), True
+    except smtplib.SMTPResponseException as exc:
+        return str(exc), 500 <= exc.smtp_code < 600
+    except (OSError, smtplib.SMTPException) as exc:
+        return str(exc), False
+    return None, False
 
 
 def _record(
     sessions: sessionmaker[Session],
     settings: Settings,
-    clock: Clock,
+    now: datetime,
+    outcomes: list[tuple[OutboxMail, str | None, bool]],
+    summary: SendSummary,
+) -> None:
+    """Write send results (one transaction)."""
+    with transaction(sessions) as session:
+        for mail, error, permanent in outcomes:
+            session.execute(
+                update(OutboxMail)
+                .where(OutboxMail.id == mail.id)
+                .values(**_result_values(settings, now, mail, error, permanent, summary))
+                .execution_options(synchronize_session=False)
+            )
+
+
+def _result_values(
+    settings: Settings,
+    now: datetime,
     mail: OutboxMail,
     error: str | None,
-    *,
     permanent: bool,
-    s: SendSummary,
-) -> None:
-    now = clock()
+    summary: SendSummary,
+) -> dict:
     attempts = mail.attempts + 1
     if error is None:
-        values: dict = {"status": "sent", "sent_at": now, "attempts": attempts, "last_error": None}
-        s.sent += 1
+        summary.sent += 1
         metrics.MAILS.labels("sent").inc()
-    elif permanent or attempts >= settings.mail_max_attempts:
-        values = {"status": "failed", "attempts": attempts, "last_error": error[:2000]}
-        s.failed += 1
+        return {"status": "sent", "sent_at": now, "attempts": attempts, "last_error": None}
+    if permanent or attempts >= settings.mail_max_attempts:
+        summary.failed += 1
         metrics.MAILS.labels("failed").inc()
-    else:
-        values = {
-            "attempts": attempts,
-            "last_error": error[:2000],
-            "next_attempt_at": now + backoff(attempts),
-        }
-        s.retried += 1
-        metrics.MAILS.labels("retry").inc()
-    with transaction(sessions) as session:
-        session.execute(
-            update(OutboxMail)
-            .where(OutboxMail.id == mail.id)
-            .values(**values)
-            .execution_options(synchronize_session=False)
-        )
+        return {"status": "failed", "attempts": attempts, "last_error": error[:2000]}
+    summary.retried += 1
+    metrics.MAILS.labels("retry").inc()
+    return {
+        "attempts": attempts,
+        "last_error": error[:2000],
+        "next_attempt_at": now + backoff(attempts),
+    }

@@ -62,7 +62,7 @@ class Household(Base):
     residents: Mapped[list[Resident]] = relationship(back_populates="household")
     contacts: Mapped[list[FamilyContact]] = relationship(back_populates="household")
     slots: Mapped[list[ScheduleSlot]] = relationship(
-        back_populates="household", order_by="ScheduleSlot.time"
+        back_populates="household", order_by="ScheduleSlot.time", cascade="all, delete-orphan"
     )
     pauses: Mapped[list[Pause]] = relationship(back_populates="household")
     holidays: Mapped[list[Holiday]] = relationship(back_populates="household")

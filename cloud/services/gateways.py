@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
+import json
 import secrets
 from datetime import date, datetime, timedelta
 
-from sqlalchemy import select, update
+from sqlalchemy import select, text, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.orm import Session
@@ -118,10 +119,74 @@ def store_events(
     events: list[v1.Event],
     now: datetime,
 ) -> tuple[list[str], list[str]]:
-    """Insert new events (ON CONFLICT DO NOTHING), apply their effects; -> accepted, duplicates."""
+    """Insert new events (ON CONFLICT DO NOTHING), apply their effects; -> accepted, duplicates.
+
+    A constant, small number of statements per batch whatever its size: ingest cost is
+    round trips, not rows.
+    """
     unique: dict[str, v1.Event] = {}
     for event in events:
         unique.setdefault(event.id, event)
+    inserted = _insert_events(session, list(unique.values()), now)
+    # Ids repeated within one batch count once as accepted, then as duplicates.
+    seen: set[str] = set()
+    accepted: list[str] = []
+    duplicates: list[str] = []
+    for event in events:
+        if event.id in inserted and event.id not in seen:
+            accepted.append(event.id)
+        else:
+            duplicates.append(event.id)
+        seen.add(event.id)
+    fresh = [unique[event_id] for event_id in accepted]
+    if fresh:
+        household = session.get_one(Household, gateway.household_id)
+        _record_checkins(
+            session, ctx, household, [e for e in fresh if e.kind in CHECKIN_KINDS], now
+        )
+        for event in fresh:
+            _apply_other(session, household, event, now)
+    metrics.EVENTS.labels("accepted").inc(len(accepted))
+    metrics.EVENTS.labels("duplicate").inc(len(duplicates))
+    return accepted, duplicates
+
+
+CHECKIN_KINDS = (v1.EventKind.CHECKIN_ANSWERED, v1.EventKind.CHECKIN_NO_RESPONSE)
+
+# PostgreSQL: one short statement with array parameters instead of a multi-row VALUES list,
+# so the statement text is the same for every batch (psycopg caches and prepares it).
+_PG_INSERT_EVENTS = text(
+    """
+    INSERT INTO events
+        (id, household_id, gateway_id, kind, occurred_at, recorded_at, received_at, payload)
+    SELECT u.id, u.household_id, u.gateway_id, u.kind, u.occurred_at, u.recorded_at,
+           :received_at, u.payload
+    FROM unnest(
+        CAST(:ids AS varchar[]), CAST(:households AS varchar[]), CAST(:gateways AS varchar[]),
+        CAST(:kinds AS varchar[]), CAST(:occurred AS timestamptz[]),
+        CAST(:recorded AS timestamptz[]), CAST(:payloads AS jsonb[])
+    ) AS u(id, household_id, gateway_id, kind, occurred_at, recorded_at, payload)
+    ON CONFLICT (id) DO NOTHING
+    RETURNING id
+    """
+)
+
+
+def _insert_events(session: Session, events: list[v1.Event], now: datetime) -> set[str]:
+    if not events:
+        return set()
+    if session.get_bind().dialect.name == "postgresql":
+        params = {
+            "ids": [e.id for e in events],
+            "households": [e.household_id for e in events],
+            "gateways": [e.gateway_id for e in events],
+            "kinds": [e.kind.value for e in events],
+            "occurred": [e.occurred_at for e in events],
+            "recorded": [e.recorded_at for e in events],
+            "payloads": [json.dumps(e.payload, ensure_ascii=False) for e in events],
+            "received_at": now,
+        }
+        return set(session.scalars(_PG_INSERT_EVENTS, params).all())
     rows = [
         {
             "id": e.id,
@@ -133,87 +198,79 @@ def store_events(
             "received_at": now,
             "payload": e.payload,
         }
-        for e in unique.values()
+        for e in events
     ]
-    insert = pg_insert if session.get_bind().dialect.name == "postgresql" else sqlite_insert
-    stmt = insert(EventRecord).on_conflict_do_nothing(index_elements=["id"])
-    inserted = set(session.scalars(stmt.returning(EventRecord.id), rows).all())
-    # Ids repeated within one batch count once as accepted, then as duplicates.
-    seen: set[str] = set()
-    accepted_once: list[str] = []
-    duplicates: list[str] = []
-    for event in events:
-        if event.id in inserted and event.id not in seen:
-            accepted_once.append(event.id)
-        else:
-            duplicates.append(event.id)
-        seen.add(event.id)
-    household = session.get_one(Household, gateway.household_id)
-    for event_id in accepted_once:
-        apply_event(session, ctx, household, unique[event_id], now)
-    metrics.EVENTS.labels("accepted").inc(len(accepted_once))
-    metrics.EVENTS.labels("duplicate").inc(len(duplicates))
-    return accepted_once, duplicates
+    stmt = sqlite_insert(EventRecord).on_conflict_do_nothing(index_elements=["id"])
+    return set(session.scalars(stmt.returning(EventRecord.id), rows).all())
 
 
-def apply_event(
-    session: Session, ctx: Notifier, household: Household, event: v1.Event, now: datetime
-) -> None:
+def _apply_other(session: Session, household: Household, event: v1.Event, now: datetime) -> None:
     kind = event.kind.value
-    if kind in (v1.EventKind.CHECKIN_ANSWERED, v1.EventKind.CHECKIN_NO_RESPONSE):
-        _record_checkin(session, ctx, household, event, now)
     if kind in IMMEDIATE_CAUSE_BY_KIND:
         incidents.open_incident(
             session, household, IMMEDIATE_CAUSE_BY_KIND[kind], now, source_event_id=event.id
         )
-    if kind == v1.EventKind.COMMAND_DONE:
-        command_id = event.payload.get("command_id")
+    elif kind == v1.EventKind.CHECKIN_ANSWERED:
+        cause = IMMEDIATE_CAUSE_BY_INTENT.get(str(event.payload.get("intent")))
+        if cause:
+            incidents.open_incident(session, household, cause, now, source_event_id=event.id)
+    elif kind == v1.EventKind.COMMAND_DONE:
         session.execute(
             update(Command)
-            .where(Command.id == command_id, Command.household_id == household.id)
+            .where(
+                Command.id == event.payload.get("command_id"),
+                Command.household_id == household.id,
+            )
             .values(done_at=event.occurred_at)
         )
 
 
-def _record_checkin(
-    session: Session, ctx: Notifier, household: Household, event: v1.Event, now: datetime
+def _record_checkins(
+    session: Session,
+    ctx: Notifier,
+    household: Household,
+    events: list[v1.Event],
+    now: datetime,
 ) -> None:
-    payload = event.payload
-    slot = slot_for_answer(slot_specs(household), str(payload.get("slot")))
-    slot_name = slot.name if slot else str(payload.get("slot"))
-    slot_date = _slot_date(payload.get("slot_date"), event, household)
-    answered = event.kind == v1.EventKind.CHECKIN_ANSWERED
-    intent = payload.get("intent") if answered else None
-    existing = session.scalar(
-        select(Checkin).where(
-            Checkin.household_id == household.id,
-            Checkin.slot_date == slot_date,
-            Checkin.slot == slot_name,
-        )
-    )
-    if existing is None:
-        session.add(
-            Checkin(
-                household_id=household.id,
-                slot_date=slot_date,
-                slot=slot_name,
-                status="answered" if answered else "no_response",
-                intent=intent,
-                confidence=payload.get("confidence"),
-                occurred_at=event.occurred_at,
-                event_id=event.id,
-            )
-        )
-    elif answered and existing.status != "answered":
-        existing.status, existing.intent, existing.event_id = "answered", intent, event.id
-        existing.occurred_at = event.occurred_at
-    session.flush()
-    if not answered:
+    """Upsert one row per (slot date, slot): an answer overrides a no_response, never the
+    other way round; then close missed-slot incidents that the answers settle."""
+    if not events:
         return
-    _resolve_late(session, ctx, household, slot_name, slot_date, event, now)
-    cause = IMMEDIATE_CAUSE_BY_INTENT.get(str(intent))
-    if cause:
-        incidents.open_incident(session, household, cause, now, source_event_id=event.id)
+    specs = slot_specs(household)
+    rows: dict[tuple[date, str], dict] = {}
+    for event in sorted(events, key=lambda e: e.occurred_at):
+        payload = event.payload
+        slot = slot_for_answer(specs, str(payload.get("slot")))
+        slot_name = slot.name if slot else str(payload.get("slot"))
+        slot_date = _slot_date(payload.get("slot_date"), event, household)
+        answered = event.kind == v1.EventKind.CHECKIN_ANSWERED
+        row = {
+            "household_id": household.id,
+            "slot_date": slot_date,
+            "slot": slot_name,
+            "status": "answered" if answered else "no_response",
+            "intent": payload.get("intent") if answered else None,
+            "confidence": payload.get("confidence"),
+            "occurred_at": event.occurred_at,
+            "event_id": event.id,
+        }
+        current = rows.get((slot_date, slot_name))
+        if current is None or (answered and current["status"] != "answered"):
+            rows[(slot_date, slot_name)] = row
+    insert = pg_insert if session.get_bind().dialect.name == "postgresql" else sqlite_insert
+    stmt = insert(Checkin)
+    stmt = stmt.on_conflict_do_update(
+        index_elements=["household_id", "slot_date", "slot"],
+        set_={
+            col: stmt.excluded[col]
+            for col in ("status", "intent", "confidence", "occurred_at", "event_id")
+        },
+        where=(Checkin.status != "answered") & (stmt.excluded.status == "answered"),
+    )
+    session.execute(stmt, list(rows.values()))
+    answered = {key: row for key, row in rows.items() if row["status"] == "answered"}
+    if answered:
+        _resolve_late(session, ctx, household, answered, now)
 
 
 def _slot_date(reported: object, event: v1.Event, household: Household) -> date:
@@ -229,9 +286,7 @@ def _resolve_late(
     session: Session,
     ctx: Notifier,
     household: Household,
-    slot: str,
-    slot_date: date,
-    event: v1.Event,
+    answered: dict[tuple[date, str], dict],
     now: datetime,
 ) -> None:
     """A late answer closes the missed-slot incident and tells everyone already alarmed."""
@@ -239,12 +294,13 @@ def _resolve_late(
         Incident.household_id == household.id,
         Incident.cause.in_(SLOT_CAUSES),
         Incident.state != "resolved",
-        Incident.slot == slot,
-        Incident.slot_date == slot_date,
     )
     for incident in session.scalars(stmt):
+        row = answered.get((incident.slot_date, incident.slot))  # type: ignore[arg-type]
+        if row is None:
+            continue
         incidents.resolve(session, incident, "answered_late", "応答がありました（自動）", now)
-        tell_answered_late(session, ctx, household, incident, event, now)
+        tell_answered_late(session, ctx, household, incident, row, now)
 
 
 # --- heartbeat and config -------------------------------------------------------------------

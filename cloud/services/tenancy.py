@@ -22,6 +22,7 @@ from cloud.models import (
     PostOffice,
     Resident,
     ScheduleSlot,
+    new_id,
 )
 from cloud.schedule import PauseSpec, SlotSpec, next_deadline
 
@@ -109,47 +110,64 @@ def create_household(
     timezone: str | None = None,
     language: str = "ja",
     address: str | None = None,
+    flush: bool = True,
 ) -> Household:
+    """flush=False lets bulk imports write many households in one batched flush."""
     office = get_or_404(session, PostOffice, office_id)
     zone = check_zone(timezone or office.municipality.timezone)
-    household = Household(office_id=office_id, timezone=zone, language=language, address=address)
-    session.add(household)
-    session.flush()
-    session.add(
-        Resident(household_id=household.id, name=resident_name, kana=kana, birth_year=birth_year)
+    # Built in memory and flushed once: seeding thousands of households stays fast.
+    household = Household(
+        id=new_id(),
+        office_id=office_id,
+        timezone=zone,
+        language=language,
+        address=address,
+        active=True,
+        config_version=0,
+        residents=[Resident(name=resident_name, kana=kana, birth_year=birth_year)],
+        pauses=[],
+        holidays=[],
     )
-    set_slots(session, household, slots or [SlotInput("08:00")], now)
+    household.slots = _slot_rows(slots or [SlotInput("08:00")])
+    changed(session, household, now)
+    session.add(household)
+    if flush:
+        session.flush()
     return household
 
 
 def set_slots(
     session: Session, household: Household, slots: list[SlotInput], now: datetime
 ) -> None:
+    rows = _slot_rows(slots)
+    # Delete first and flush: the unit of work would insert before deleting, and the new
+    # rows may reuse names that are unique per household.
+    household.slots.clear()
+    session.flush()
+    household.slots.extend(rows)
+    changed(session, household, now)
+    session.flush()
+
+
+def _slot_rows(slots: list[SlotInput]) -> list[ScheduleSlot]:
     if not 1 <= len(slots) <= MAX_SLOTS:
         raise Invalid(f"a household has 1 to {MAX_SLOTS} slots")
-    for existing in list(household.slots):
-        session.delete(existing)
-    session.flush()
     names: set[str] = set()
+    rows = []
     for index, slot in enumerate(sorted(slots, key=lambda s: _hhmm(s.time))):
-        name = slot.name or default_slot_name(_hhmm(slot.time))
+        time_ = _hhmm(slot.time)
+        name = slot.name or default_slot_name(time_)
         if name in names and not slot.name:
             name = f"slot{index + 1}"
         if name in names:
             raise Invalid(f"slot name {name!r} used twice")
         names.add(name)
-        session.add(
+        rows.append(
             ScheduleSlot(
-                household_id=household.id,
-                name=name,
-                time=_hhmm(slot.time),
-                window_min=slot.window_min,
-                grace_min=slot.grace_min,
+                name=name, time=time_, window_min=slot.window_min, grace_min=slot.grace_min
             )
         )
-    session.flush()
-    session.refresh(household)
-    changed(session, household, now)
+    return rows
 
 
 def default_slot_name(hhmm: str) -> str:
@@ -169,7 +187,7 @@ def _hhmm(value: str) -> str:
 
 def changed(session: Session, household: Household, now: datetime) -> None:
     """After any schedule change: new config version for the gateway, new next deadline."""
-    household.config_version += 1
+    household.config_version = (household.config_version or 0) + 1
     refresh_deadline(session, household, now)
 
 
@@ -191,7 +209,6 @@ def refresh_deadline(session: Session, household: Household, after: datetime) ->
         household.next_deadline = upcoming.deadline
         household.next_slot_name = upcoming.slot
         household.next_slot_date = upcoming.slot_date
-    session.flush()
 
 
 def add_contact(
@@ -233,21 +250,18 @@ def add_pause(
     household = get_or_404(session, Household, household_id)
     if ends_at is not None and ends_at <= starts_at:
         raise Invalid("a pause must end after it starts")
-    row = Pause(household_id=household_id, starts_at=starts_at, ends_at=ends_at, reason=reason)
-    session.add(row)
-    session.flush()
-    session.refresh(household)
+    row = Pause(starts_at=starts_at, ends_at=ends_at, reason=reason)
+    household.pauses.append(row)
     changed(session, household, now)
+    session.flush()
     return row
 
 
 def end_pause(session: Session, pause_id: str, now: datetime) -> Pause:
     pause = get_or_404(session, Pause, pause_id)
     pause.ends_at = now if pause.ends_at is None or pause.ends_at > now else pause.ends_at
+    changed(session, pause.household, now)
     session.flush()
-    household = get_or_404(session, Household, pause.household_id)
-    session.refresh(household)
-    changed(session, household, now)
     return pause
 
 
@@ -255,11 +269,12 @@ def add_holiday(
     session: Session, household_id: str, day: date, note: str, now: datetime
 ) -> Holiday:
     household = get_or_404(session, Household, household_id)
-    row = Holiday(household_id=household_id, day=day, note=note)
-    session.add(row)
-    session.flush()
-    session.refresh(household)
+    if any(h.day == day for h in household.holidays):
+        raise Invalid(f"{day.isoformat()} is already a holiday")
+    row = Holiday(day=day, note=note)
+    household.holidays.append(row)
     changed(session, household, now)
+    session.flush()
     return row
 
 

@@ -7,10 +7,11 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
-from urllib.parse import quote
+from urllib.parse import quote, urlsplit
 
 from fastapi import Depends, Request
 from sqlalchemy.orm import Session
+from starlette.routing import Match
 
 from cloud.api.deps import state
 from cloud.auth import csrf, sessions
@@ -117,12 +118,20 @@ def anonymous_ctx(request: Request, form: dict[str, str] = Depends(form_data)) -
         yield _base_ctx(request, db, form)
 
 
+def _gettable(request: Request, path: str) -> bool:
+    probe = {"type": "http", "path": path, "method": "GET", "root_path": ""}
+    return any(route.matches(probe)[0] == Match.FULL for route in request.app.routes)
+
+
 def _next_url(request: Request) -> str:
     if request.method in UNSAFE_METHODS:
-        # After login, return to the page the form was on, not to a POST-only URL.
-        referer = request.headers.get("referer", "")
-        base = str(request.base_url)
-        return "/" + referer[len(base) :] if referer.startswith(base) else "/"
+        # After login, return to the page the form was on (a form re-shown with errors sits
+        # at a POST-only URL: then the desk).
+        referer = urlsplit(request.headers.get("referer", ""))
+        same_site = referer.netloc == request.url.netloc
+        if same_site and referer.path and _gettable(request, referer.path):
+            return referer.path + (f"?{referer.query}" if referer.query else "")
+        return "/"
     query = f"?{request.url.query}" if request.url.query else ""
     return request.url.path + query
 

@@ -91,7 +91,8 @@ def test_adapter_appears_disappears_and_returns(make_bridge, collector, clock) -
             await wait_status(bridge, "no_adapter")
             radio.present = True
             await wait_status(bridge, "ok")
-            assert bridge.status()["ble"] == "ok (active)"  # passive refused -> active
+            status = bridge.status()
+            assert (status["ble"], status["ble_mode"]) == ("ok", "active")  # passive refused
             radio.present = False
             await wait_status(bridge, "no_adapter")
             assert radio.stopped == 1  # the dead scanner was shut down

@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import json
 
-from firmware_bridge.events import DeviceSignal
+import pytest
+
+from firmware_bridge.events import DeviceSignal, PairedDevice
 from firmware_bridge.simulate import (
     BATTERY,
     BUTTON,
@@ -17,6 +19,7 @@ from firmware_bridge.simulate import (
     build_frame,
     service_data,
 )
+from mimamori_wire import EnvironmentAlert
 from tests.bridge.conftest import BINDKEY, MAC_BUTTON, MAC_DOOR, MAC_MOTION, MAC_THERMO
 
 
@@ -182,6 +185,9 @@ def test_thermometer_heat_alert_and_health(make_bridge, collector, clock) -> Non
     env = [e for e in collector.events if e.signal is DeviceSignal.ENVIRONMENT]
     assert len(env) == 1 and env[0].data["condition"] == "heat"
     assert env[0].data["temperature_c"] == 29.5
+    # The data must fit the wire contract the gateway forwards it as.
+    alert = EnvironmentAlert(sensor=env[0].device, **env[0].data)
+    assert (alert.condition, alert.duration_s) == ("heat", 1800)
     health = {h.device: h for h in bridge.health()}
     assert health["living-thermo"].battery_pct == 55
     assert health["living-thermo"].last_seen_at is not None
@@ -215,3 +221,9 @@ def test_silence_watchdog_and_back(make_bridge, collector, clock) -> None:
         DeviceSignal.READING,
     ]
     assert {h.device: h.silent for h in bridge.health()}["living-thermo"] is False
+
+
+def test_malformed_bindkey_is_a_clear_configuration_error(make_bridge) -> None:
+    bad = PairedDevice(name="b", transport="ble", address="AA:AA:AA:AA:AA:AA", bindkey="xyz")
+    with pytest.raises(ValueError, match="'b': bindkey must be 32 hex characters"):
+        make_bridge(devices=[bad])

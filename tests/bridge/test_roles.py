@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import json
 from datetime import UTC, datetime, timedelta
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from firmware_bridge.events import DeviceRole, DeviceSignal, PairedDevice
 from firmware_bridge.mqtt import BadPayload, parse_availability, parse_z2m_state
@@ -82,6 +85,8 @@ def test_z2m_state_mapping() -> None:
         (b"42", "mqtt_not_object"),
         (b'{"occupancy": 1}', "mqtt_wrong_type"),
         (b'{"battery": "full"}', "mqtt_wrong_type"),
+        (b'{"battery": true}', "mqtt_wrong_type"),
+        (b'{"temperature": "31"}', "mqtt_wrong_type"),
         (b" " * (70 * 1024), "mqtt_oversize"),
     ],
 )
@@ -95,3 +100,31 @@ def test_availability_formats() -> None:
     assert parse_availability(b'{"state":"offline"}') is False
     with pytest.raises(BadPayload):
         parse_availability(b'{"state": 1}')
+
+
+json_values = st.recursive(
+    st.none() | st.booleans() | st.integers() | st.floats(allow_nan=False) | st.text(max_size=20),
+    lambda children: (
+        st.lists(children, max_size=4) | st.dictionaries(st.text(max_size=12), children, max_size=4)
+    ),
+    max_leaves=12,
+)
+z2m_like = st.dictionaries(
+    st.sampled_from(["occupancy", "contact", "action", "battery", "temperature", "humidity", "x"]),
+    json_values,
+    max_size=5,
+)
+
+
+@settings(max_examples=400, deadline=None, database=None)
+@given(st.one_of(z2m_like.map(json.dumps), json_values.map(json.dumps), st.text(max_size=60)))
+def test_z2m_parser_either_reads_or_names_the_problem(payload: str) -> None:
+    try:
+        obs = parse_z2m_state(payload.encode(), T0)
+    except BadPayload as exc:
+        assert str(exc).startswith("mqtt_")
+        return
+    assert all(isinstance(v, bool) for v in obs.states.values())
+    assert all(
+        isinstance(v, float | int) and not isinstance(v, bool) for v in obs.readings.values()
+    )

@@ -20,7 +20,15 @@ from cloud.app import make_notifier
 from cloud.core.config import Settings
 from cloud.db import make_engine, make_sessionmaker, transaction
 from cloud.migrations import upgrade_head
-from cloud.models import Command, Gateway, Household, Incident, Notification, OutboxMail
+from cloud.models import (
+    Command,
+    FamilyContact,
+    Gateway,
+    Household,
+    Incident,
+    Notification,
+    OutboxMail,
+)
 from cloud.services import gateways, tenancy
 from mimamori_dev.services import stop_process
 from mimamori_wire import v1
@@ -47,6 +55,7 @@ def _seed(url: str, rng: random.Random) -> tuple[datetime, dict[str, str]]:
         office = tenancy.create_office(
             session, muni.id, "港北郵便局", "045-000-1111", "office@example.jp", "boss@example.jp"
         )
+        rows = []
         for i in range(HOUSEHOLDS):
             hh = tenancy.create_household(
                 session,
@@ -54,20 +63,22 @@ def _seed(url: str, rng: random.Random) -> tuple[datetime, dict[str, str]]:
                 f"住民{i}",
                 deadline - timedelta(seconds=1),
                 slots=[tenancy.SlotInput(hhmm)],
+                flush=False,
             )
             assert hh.next_deadline == deadline
-            tenancy.add_contact(session, hh.id, f"家族{i}", f"family{i}@example.jp")
+            hh.contacts.append(FamilyContact(name=f"家族{i}", email=f"family{i}@example.jp"))
             gw = Gateway(
                 household_id=hh.id, token_hash=f"{i:064d}", hardware_id="pi", software_version="t"
             )
-            session.add(gw)
-            session.flush()
-            roll = rng.random()
             alive = rng.random() > 0.1
-            if alive:
-                body = v1.Heartbeat(software_version="t", uptime_s=1, outbox_depth=0)
-                gateways.heartbeat(session, gw, body, deadline - timedelta(minutes=1))
-            if roll < 0.6:  # answered
+            if alive:  # what the heartbeat endpoint records
+                hh.last_heartbeat_at = deadline - timedelta(minutes=1)
+            rows.append((hh, gw, alive, rng.random()))
+        session.flush()  # households first: gateways reference them
+        session.add_all([gw for _, gw, _, _ in rows])
+        session.flush()
+        for hh, gw, alive, roll in rows:
+            if roll < 0.6:  # answered, through the real ingest code
                 event = v1.Event.create(
                     household_id=hh.id,
                     gateway_id=gw.id,
@@ -121,7 +132,7 @@ EXPECTED_STEPS = {
 @pytest.mark.slow
 def test_four_workers_escalate_every_miss_exactly_once(postgres_url, smtp_sink, tmp_path) -> None:
     upgrade_head(postgres_url)
-    deadline, expected = _seed(postgres_url, random.Random(20261127))
+    _deadline, expected = _seed(postgres_url, random.Random(20261127))
     env = {
         **os.environ,
         "MIMAMORI_DATABASE_URL": postgres_url,

@@ -7,7 +7,7 @@ import re
 import sqlite3
 from collections.abc import Iterator
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import httpx
@@ -66,8 +66,23 @@ class SimGateway:
         return v1.HeartbeatResponse.model_validate(response.json())
 
 
-def enroll(server: CloudServer, household_id: str) -> SimGateway:
-    code = server.cli("issue-code", "--household", household_id).strip().splitlines()[-1]
+def issue_code(server: CloudServer, household_id: str) -> str:
+    """The same service `mimamori-cloud issue-code` calls, in-process (a CLI run costs ~1 s)."""
+    engine = make_engine(server.database_url)
+    try:
+        with transaction(make_sessionmaker(engine)) as session:
+            return tenancy.issue_enrollment_code(
+                session, household_id, system_clock(), timedelta(days=7)
+            )[1]
+    finally:
+        engine.dispose()
+
+
+def enroll(server: CloudServer, household_id: str, *, via_cli: bool = False) -> SimGateway:
+    if via_cli:
+        code = server.cli("issue-code", "--household", household_id).strip().splitlines()[-1]
+    else:
+        code = issue_code(server, household_id)
     response = httpx.post(
         f"{server.base_url}/api/v1/gateway/enroll",
         json={
@@ -112,7 +127,12 @@ USER_SPECS = {
 }
 
 RESIDENTS = {
-    "A": [("山田 花子", "中央1-2-3"), ("小林 トメ", "中央2-5-1"), ("加藤 清", "中央3-1-8")],
+    "A": [
+        ("山田 花子", "中央1-2-3"),
+        ("小林 トメ", "中央2-5-1"),
+        ("加藤 清", "中央3-1-8"),
+        ("渡辺 シズ", "中央4-4-4"),
+    ],
     "B": [("松本 ハル", "港町4-4-2")],
     "C": [("井上 茂", "山の手5-9-9")],
 }
@@ -144,9 +164,10 @@ def build_world(server: CloudServer) -> World:
                     ).id
                     for name, address in residents
                 ]
+            password_hash = None
             for key, (role, office, municipality, name) in USER_SPECS.items():
                 email = f"{key}@example.jp"
-                create_user(
+                user = create_user(
                     session,
                     email=email,
                     password=PASSWORD,
@@ -155,7 +176,9 @@ def build_world(server: CloudServer) -> World:
                     office_id=world.offices.get(office or ""),
                     municipality_id=world.municipalities.get(municipality or ""),
                     settings=settings,
+                    password_hash=password_hash,
                 )
+                password_hash = user.password_hash  # argon2 is slow on purpose: hash once
                 world.users[key] = email
     finally:
         engine.dispose()

@@ -352,3 +352,23 @@ def test_status_file_for_the_cli(tmp_path: Path) -> None:
     assert result.exit_code == 0, result.output
     assert "outbox      1 events waiting" in result.output  # the gateway.started event
     assert "morning" in result.output
+
+
+def test_full_disk_is_reported_not_a_crash_and_events_are_retried(tmp_path: Path) -> None:
+    async def scenario() -> None:
+        clock = SimClock(T_0750)
+        gw = await opened(tmp_path, clock, outbox_max_mb=0.0625)  # a 64 KiB "disk"
+        for minute in range(400):
+            await gw.handle_device_event(
+                dev(DeviceSignal.BATTERY_LOW, clock() + timedelta(seconds=minute))
+            )
+        assert gw.counters["outbox_write_errors"] > 0
+        assert gw.status()["unstored_events"] == len(gw._unstored) > 0
+        assert gw.status()["outbox"]["write_errors"] > 0
+        # The uplink frees space; the kept events then go in (what the retry loop does).
+        await gw.outbox.delete(gw.outbox.peek(10_000))
+        await gw.outbox.put_many(gw._unstored[:20])
+        assert gw.outbox.depth() == 20
+        await gw.close()
+
+    asyncio.run(scenario())

@@ -5,11 +5,13 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
+
+from mimamori_dev.services import CloudServer
 
 EXE = Path(sys.executable).parent / "mimamori-provision"
 
@@ -83,9 +85,20 @@ def gw(tmp_path: Path) -> Gateway:
     return Gateway(tmp_path / "gw")
 
 
-@pytest.fixture
-def household_code(cloud_server) -> Callable[[], str]:
-    """Factory: a fresh enrollment code for a new household on the running cloud."""
+@pytest.fixture(scope="module")
+def shared_cloud(tmp_path_factory: pytest.TempPathFactory) -> Iterator[CloudServer]:
+    """One real cloud per test module (starting one costs seconds; each test gets its own
+    household and code, so tests stay independent)."""
+    workdir = tmp_path_factory.mktemp("cloud")
+    server = CloudServer(f"sqlite:///{workdir}/cloud.db", workdir).start()
+    yield server
+    server.stop()
+
+
+@pytest.fixture(scope="module")
+def household_code(shared_cloud: CloudServer) -> Callable[[], str]:
+    """Factory: a fresh enrollment code for a new household on the shared cloud."""
+    cloud_server = shared_cloud
     muni = cloud_server.cli_id("create-municipality", "--name", "見守り市")
     office = cloud_server.cli_id("create-office", "--municipality", muni, "--name", "本町郵便局")
 

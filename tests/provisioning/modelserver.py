@@ -36,7 +36,7 @@ class ModelServer:
             def log_message(self, *args: object) -> None:
                 pass
 
-            def do_GET(self) -> None:  # noqa: N802 (http.server API)
+            def do_GET(self) -> None:
                 owner.serve(self)
 
         self._server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)

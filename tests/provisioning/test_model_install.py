@@ -117,8 +117,9 @@ def test_checksum_mismatch_is_refused_and_the_file_deleted(
 ) -> None:
     server.files["m.zip"] = small_zip
     wrong = "0" * 64
-    result = configured.run("model", "install", "en", "--url", server.url("m.zip"),
-                            "--sha256", wrong)
+    result = configured.run(
+        "model", "install", "en", "--url", server.url("m.zip"), "--sha256", wrong
+    )
     line = assert_one_sentence_error(result)
     assert f"SHA-256 is {sha256(small_zip)}, not the expected {wrong}" in line
     assert not (models_dir(configured) / ".downloads" / "m.zip.part").exists()
@@ -129,8 +130,9 @@ def test_a_zip_that_is_not_a_model_is_refused_after_test_load(
     configured: Gateway, server: ModelServer, small_zip: Path
 ) -> None:
     server.files["m.zip"] = small_zip
-    result = configured.run("model", "install", "en", "--url", server.url("m.zip"),
-                            "--sha256", sha256(small_zip))
+    result = configured.run(
+        "model", "install", "en", "--url", server.url("m.zip"), "--sha256", sha256(small_zip)
+    )
     assert "are not a working vosk model" in assert_one_sentence_error(result)
     assert "SHA-256 verified" in result.stdout
     assert not (models_dir(configured) / "not-a-model").exists()
@@ -147,8 +149,9 @@ def test_pinned_table_without_a_checksum_demands_one(configured: Gateway) -> Non
     assert "There is no speech model for 'fr'" in assert_one_sentence_error(unknown)
 
 
-def test_corrupt_or_missing_local_zip_is_one_sentence(configured: Gateway, tmp_path: Path,
-                                                      small_zip: Path) -> None:
+def test_corrupt_or_missing_local_zip_is_one_sentence(
+    configured: Gateway, tmp_path: Path, small_zip: Path
+) -> None:
     broken = tmp_path / "broken.zip"
     broken.write_bytes(small_zip.read_bytes()[:-200])
     result = configured.run("model", "install", "en", "--file", str(broken))
@@ -160,14 +163,16 @@ def test_corrupt_or_missing_local_zip_is_one_sentence(configured: Gateway, tmp_p
 def test_unreachable_or_missing_download_is_one_sentence(
     configured: Gateway, server: ModelServer
 ) -> None:
-    not_found = configured.run("model", "install", "en", "--url", server.url("nope.zip"),
-                               "--sha256", "1" * 64)
+    not_found = configured.run(
+        "model", "install", "en", "--url", server.url("nope.zip"), "--sha256", "1" * 64
+    )
     assert "answered 404" in assert_one_sentence_error(not_found)
     from tests.helpers import free_port
 
     dead = f"http://127.0.0.1:{free_port()}/m.zip"
-    down = configured.run("model", "install", "en", "--url", dead, "--sha256", "1" * 64,
-                          "--retries", "1")
+    down = configured.run(
+        "model", "install", "en", "--url", dead, "--sha256", "1" * 64, "--retries", "1"
+    )
     assert down.returncode == 1
     assert "run the same command again to resume" in down.stderr.splitlines()[-1]
 

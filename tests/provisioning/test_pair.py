@@ -57,8 +57,16 @@ def enrolled(gw: Gateway) -> Gateway:
 
 def test_scan_table_lists_only_bthome_devices_with_readings(enrolled: Gateway, frames) -> None:
     result = enrolled.run(
-        "pair", "--replay", str(frames), "--address", "1", "--role", "thermometer",
-        "--room", "居間", "--no-interactive",
+        "pair",
+        "--replay",
+        str(frames),
+        "--address",
+        "1",
+        "--role",
+        "thermometer",
+        "--room",
+        "居間",
+        "--no-interactive",
     )
     assert result.returncode == 0, result.stderr
     table = result.stdout
@@ -70,15 +78,26 @@ def test_scan_table_lists_only_bthome_devices_with_readings(enrolled: Gateway, f
     assert "Paired thermometer-0001 (thermometer, 居間)." in table
     [device] = load_config(enrolled.config).devices
     assert (device.address, device.role.value, device.room, device.bindkey) == (
-        THERMO, "thermometer", "居間", None
+        THERMO,
+        "thermometer",
+        "居間",
+        None,
     )
 
 
 def test_encrypted_device_pairs_only_with_the_key_that_decrypts_it(
     enrolled: Gateway, frames
 ) -> None:
-    base = ["pair", "--replay", str(frames), "--address", MOTION_MAC, "--role", "motion",
-            "--no-interactive"]
+    base = [
+        "pair",
+        "--replay",
+        str(frames),
+        "--address",
+        MOTION_MAC,
+        "--role",
+        "motion",
+        "--no-interactive",
+    ]
     wrong = enrolled.run(*base, "--bindkey", "00" * 16)
     assert "does not decrypt this device's frames" in assert_one_sentence_error(wrong)
     missing = enrolled.run(*base)
@@ -99,8 +118,9 @@ def test_encrypted_device_pairs_only_with_the_key_that_decrypts_it(
 
 def test_interactive_pairing_asks_again_after_a_wrong_key(enrolled: Gateway, frames) -> None:
     answers = "\n".join(["7", "2", "00" * 16, KEY, "doorbell", "motion", "寝室", ""]) + "\n"
-    result = enrolled.run("pair", "--replay", str(frames), "--interactive", input=answers,
-                          lang="ja_JP.UTF-8")
+    result = enrolled.run(
+        "pair", "--replay", str(frames), "--interactive", input=answers, lang="ja_JP.UTF-8"
+    )
     assert result.returncode == 0, result.stderr
     assert "'7' は一覧にない番号" in result.stderr
     assert "このバインドキーでは" in result.stderr
@@ -148,15 +168,14 @@ def test_mqtt_pairing_devices_and_unpair(enrolled: Gateway, frames) -> None:
     assert "No paired device is named Hallway-Door" in assert_one_sentence_error(missing)
 
 
-def test_devices_shows_battery_and_last_seen_from_gateway_state(enrolled: Gateway) -> None:
-    from provisioning.gateway_paths import state_path
+def test_devices_shows_battery_and_last_seen_from_gateway_status(enrolled: Gateway) -> None:
+    from gateway.status import write_status
+    from mimamori_wire.v1 import DeviceHealth
 
     enrolled.run("pair", "--mqtt", "Button", "help_button")
-    settings = load_config(enrolled.config)
-    state = {"devices": {"Button": {"battery_pct": 64, "last_seen_at": "2026-11-27T01:00:00Z"}}}
-    path = state_path(settings)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(json.dumps({"state": {"1": state}}))
+    health = DeviceHealth(device="Button", battery_pct=64, last_seen_at="2026-11-27T01:00:00Z")
+    enrolled.data_dir.mkdir(parents=True, exist_ok=True)
+    write_status(enrolled.data_dir, {"devices": [health.model_dump(mode="json")]})
     listing = enrolled.run("devices", TZ="Asia/Tokyo")
     assert "64%" in listing.stdout
     assert "2026-11-27 10:00" in listing.stdout

@@ -43,7 +43,7 @@ def test_playback_writes_the_samples(alsa_file_device, tmp_path):
 def test_device_by_name_and_index_with_clear_errors(alsa_file_device):
     assert AudioDevice(input_device="default").input_index == 0
     assert AudioDevice(input_device=0, output_device="0").output_index == 0
-    with pytest.raises(AudioDeviceError, match="no input device matching 'Jabra'.*default"):
+    with pytest.raises(AudioDeviceError, match=r"no input device matching 'Jabra'.*default"):
         AudioDevice(input_device="Jabra")
     with pytest.raises(AudioDeviceError, match="device 7 has no input"):
         AudioDevice(input_device=7)
@@ -64,9 +64,7 @@ def renderer(tmp_path_factory):
 
 
 @pytest.mark.model
-def test_local_voice_through_the_sound_card_path(
-    alsa_file_device, ko_model, korean_clip, renderer
-):
+def test_local_voice_through_the_sound_card_path(alsa_file_device, ko_model, korean_clip, renderer):
     """Speech injected into the ALSA device -> sounddevice -> vosk -> intent; and a prompt
     rendered by pyopenjtalk comes out of the device."""
     voice = LocalVoice(AudioDevice(), renderer, lang="ko")

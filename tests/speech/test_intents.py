@@ -5,6 +5,8 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from mimamori_wire import Intent
 from speech.intents import (
@@ -173,7 +175,16 @@ def test_bad_lexicon_file_names_the_problem(tmp_path: Path):
         load_lexicon("ja", [bad])
     broken = tmp_path / "broken.toml"
     broken.write_text("[[group]\n", encoding="utf-8")
-    with pytest.raises(LexiconError, match="broken.toml"):
+    with pytest.raises(LexiconError, match=r"broken\.toml"):
         load_lexicon("ja", [broken])
     with pytest.raises(LexiconError, match="no lexicon for language 'xx'"):
         load_lexicon("xx")
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.text(max_size=60), st.sampled_from(["health", "yesno", "safety", "any"]))
+def test_any_text_gets_a_bounded_answer(text, expect):
+    c = classify(text, "ja", expect=expect)
+    assert isinstance(c.intent, Intent)
+    assert 0.0 <= c.confidence <= 1.0
+    assert isinstance(is_help_phrase(text, "ja"), bool)

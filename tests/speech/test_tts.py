@@ -1,4 +1,4 @@
-"""Prompts rendered with pyopenjtalk-plus: plausible audio, cached by (text, voice, speed, volume)."""
+"""Prompts rendered with pyopenjtalk-plus: plausible audio, cached on disk."""
 
 from __future__ import annotations
 

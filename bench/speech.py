@@ -1,0 +1,233 @@
+"""Speech benchmark: recognition speed and latency on the real Korean vosk model (grammar vs
+free-form in one run), peak RSS, intent accuracy on the labelled Japanese set, grammar
+accuracy under noise, help-phrase false triggers.
+
+    .venv/bin/python bench/speech.py [--quick]
+
+Last line: {"bench": "speech", "rtf_grammar", "rtf_free", "latency_ms_p95", "peak_rss_mb",
+"intent_accuracy", "critical_misses", "noise_accuracy": {"20", "10", "5"},
+"false_triggers_per_h", ...}. Goals: intent accuracy >= 97 % with no help/unwell taken as
+fine; end of speech to intent <= 300 ms; grammar RTF <= 0.05.
+
+How figures are made (see docs/benchmarks.md):
+- Speech is espeak-ng Korean at 16 kHz (sox), the only model installable here is Korean.
+- rtf = decode time / audio duration, over all clips, one recognizer per clip (its creation
+  included).
+- latency_ms_p95 = time from the audio chunk at which the endpoint is decided to the intent
+  (decode of that chunk + final result + classification). The deliberate wait for a pause
+  (the model's 0.5 s + EndpointConfig.pause_s) comes on top and is reported separately as
+  endpoint_wait_ms (measured in audio time).
+- false_triggers_per_h: Japanese everyday speech (tests/speech/data/ja_nonhelp.txt and the
+  non-help items of the labelled set) through is_help_phrase; its duration is estimated from
+  the mora count (pyopenjtalk reading) at 7 morae/s. ko_audio_false_triggers_per_h: Korean
+  non-help speech through the real grammar recognizer, then is_help_phrase.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import resource
+import statistics
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from mimamori_wire import Intent
+from speech.evaluation import evaluate, help_false_triggers, load_labelled, load_lines
+from speech.intents import classify, is_help_phrase
+from speech.recognition import (
+    EndpointConfig,
+    StreamRecognizer,
+    get_model,
+    grammar_phrases,
+)
+from speech.testaudio import add_noise, silence, synthesise
+
+DATA = Path(__file__).resolve().parents[1] / "tests" / "speech" / "data"
+CHUNK = 3200  # 0.1 s of 16 kHz int16
+
+# (spoken text, question, expected intent): phrases this model handles in grammar mode.
+KOREAN_CLIPS = [
+    ("네 괜찮아요", "health", Intent.FINE),
+    ("아니요", "yesno", Intent.NO),
+    ("약 먹었어요", "yesno", Intent.YES),
+    ("오늘 기분이 좋아요", "health", Intent.FINE),
+    ("살려주세요", "health", Intent.HELP),
+    ("전화 해주세요", "health", Intent.CALLBACK),
+    ("다시 말해주세요", "yesno", Intent.REPEAT),
+]
+# Everyday Korean that is not a call for help (for audio false triggers).
+KOREAN_NON_HELP = [
+    "오늘 날씨가 좋네요",
+    "점심 먹을까요",
+    "텔레비전을 봤어요",
+    "손자가 다음 주에 와요",
+    "시장에 다녀왔어요",
+    "차 한잔 할까요",
+    "비가 올 것 같아요",
+    "산책하러 갑니다",
+    "신문을 읽고 있어요",
+    "빨래를 널어야 해요",
+    "고양이가 밥을 먹어요",
+    "꽃이 예쁘게 피었어요",
+]
+
+
+def decode(model, pcm: bytes, phrases, endpoint: EndpointConfig):
+    """Stream pcm through a recognizer; (final, decode seconds, endpoint latency s,
+    audio seconds from end of speech to the endpoint)."""
+    speech_end = len(pcm)
+    padded = pcm + silence(4.0)
+    started = time.perf_counter()
+    rec = StreamRecognizer(model, phrases=phrases, endpoint=endpoint, free_fallback=False)
+    heard, latency, fed = None, 0.0, 0
+    for i in range(0, len(padded), CHUNK):
+        chunk_started = time.perf_counter()
+        fed += len(padded[i : i + CHUNK])
+        heard = rec.feed(padded[i : i + CHUNK])
+        if heard is not None:
+            latency = time.perf_counter() - chunk_started
+            break
+    else:
+        chunk_started = time.perf_counter()
+        heard = rec.finish()
+        latency = time.perf_counter() - chunk_started
+    elapsed = time.perf_counter() - started
+    wait_s = max(0, fed - speech_end) / 32000
+    return heard, elapsed, latency, wait_s
+
+
+def recognition_figures(model, cache: Path, rounds: int) -> dict:
+    endpoint = EndpointConfig()
+    audio_s = {"grammar": 0.0, "free": 0.0}
+    spent = {"grammar": 0.0, "free": 0.0}
+    latencies: list[float] = []
+    waits: list[float] = []
+    correct = 0
+    total = 0
+    for _ in range(rounds):
+        for text, expect, intent in KOREAN_CLIPS:
+            pcm = synthesise(text, cache)
+            for mode in ("grammar", "free"):
+                phrases = grammar_phrases("ko", expect, model) if mode == "grammar" else None
+                heard, elapsed, latency, wait_s = decode(model, pcm, phrases, endpoint)
+                audio_s[mode] += (len(pcm) + 32000 * wait_s) / 32000
+                spent[mode] += elapsed
+                if mode == "grammar":
+                    t0 = time.perf_counter()
+                    got = classify(heard.text, "ko", expect=expect).intent if heard else None
+                    latencies.append(latency + time.perf_counter() - t0)
+                    waits.append(wait_s)
+                    correct += got == intent
+                    total += 1
+    return {
+        "rtf_grammar": round(spent["grammar"] / audio_s["grammar"], 4),
+        "rtf_free": round(spent["free"] / audio_s["free"], 4),
+        "latency_ms_p95": round(1000 * _p95(latencies), 1),
+        "latency_ms_median": round(1000 * statistics.median(latencies), 1),
+        "endpoint_wait_ms": round(1000 * statistics.median(waits)),
+        "clean_accuracy": round(correct / total, 4),
+    }
+
+
+def noise_figures(model, cache: Path, seeds: int) -> dict[str, float]:
+    out: dict[str, float] = {}
+    for snr in (20, 10, 5):
+        correct = total = 0
+        for seed in range(seeds):
+            for text, expect, intent in KOREAN_CLIPS:
+                pcm = add_noise(synthesise(text, cache) + silence(0.5), snr, seed=seed)
+                phrases = grammar_phrases("ko", expect, model)
+                heard, *_ = decode(model, pcm, phrases, EndpointConfig())
+                got = classify(heard.text, "ko", expect=expect).intent if heard else None
+                correct += got == intent
+                total += 1
+        out[str(snr)] = round(correct / total, 4)
+    return out
+
+
+def _p95(values: list[float]) -> float:
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, round(0.95 * (len(ordered) - 1)))]
+
+
+def mora_seconds(text: str, morae_per_s: float = 7.0) -> float:
+    import pyopenjtalk
+
+    kana = pyopenjtalk.g2p(text, kana=True)
+    small = set("ャュョァィゥェォ")
+    morae = sum(1 for c in kana if c not in small and c not in "、。?!？！ ")
+    return morae / morae_per_s + 0.3  # + a breath between utterances
+
+
+def false_trigger_figures(model, cache: Path, items) -> dict:
+    non_help = load_lines(DATA / "ja_nonhelp.txt")
+    non_help += [i.text for i in items if i.intent != Intent.HELP]
+    triggers = help_false_triggers(non_help, "ja")
+    hours = sum(mora_seconds(t) for t in non_help) / 3600
+    ko_triggers = 0
+    ko_seconds = 0.0
+    phrases = grammar_phrases("ko", "any", model)
+    for text in KOREAN_NON_HELP:
+        pcm = synthesise(text, cache)
+        ko_seconds += len(pcm) / 32000
+        heard, *_ = decode(model, pcm, phrases, EndpointConfig())
+        ko_triggers += bool(heard and is_help_phrase(heard.text, "ko"))
+    return {
+        "false_triggers_per_h": round(len(triggers) / hours, 2),
+        "non_help_utterances": len(non_help),
+        "non_help_hours": round(hours, 3),
+        "ko_audio_false_triggers_per_h": round(ko_triggers / (ko_seconds / 3600), 1),
+        "ko_audio_false_triggers": f"{ko_triggers}/{len(KOREAN_NON_HELP)}",
+    }
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--quick", action="store_true", help="fewer rounds (< 1 minute)")
+    args = parser.parse_args()
+    rounds, seeds = (1, 1) if args.quick else (5, 5)
+    cache = Path(tempfile.mkdtemp(prefix="bench-speech-"))
+
+    load_started = time.perf_counter()
+    model = get_model("ko")
+    load_s = time.perf_counter() - load_started
+
+    items = load_labelled(DATA / "ja_labelled.tsv")
+    report = evaluate(items, "ja")
+    figures = {
+        "bench": "speech",
+        **recognition_figures(model, cache, rounds),
+        "peak_rss_mb": 0.0,
+        "model_load_s": round(load_s, 2),
+        "intent_accuracy": round(report.accuracy, 4),
+        "intent_accuracy_per_intent": report.per_intent(),
+        "labelled_utterances": len(items),
+        "critical_misses": len(report.critical),
+        "noise_accuracy": noise_figures(model, cache, seeds),
+        **false_trigger_figures(model, cache, items),
+    }
+    figures["peak_rss_mb"] = round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1)
+    for miss, got, conf in report.misses:
+        print(f"miss: {miss.text!r} labelled {miss.intent.value}, got {got.value} ({conf})")
+    order = [
+        "bench",
+        "rtf_grammar",
+        "rtf_free",
+        "latency_ms_p95",
+        "peak_rss_mb",
+        "intent_accuracy",
+        "critical_misses",
+        "noise_accuracy",
+        "false_triggers_per_h",
+    ]
+    ordered = {k: figures[k] for k in order} | {k: v for k, v in figures.items() if k not in order}
+    print(json.dumps(ordered, ensure_ascii=False))
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,50 @@
+"""Accuracy on the labelled Japanese transcript set (tests/speech/data/ja_labelled.tsv)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from mimamori_wire import Intent
+from speech.evaluation import evaluate, help_false_triggers, load_labelled, load_lines
+from speech.intents import is_help_phrase
+
+DATA = Path(__file__).parent / "data"
+
+
+@pytest.fixture(scope="module")
+def report():
+    items = load_labelled(DATA / "ja_labelled.tsv")
+    assert len(items) >= 300
+    return evaluate(items, "ja")
+
+
+def test_set_covers_every_intent(report):
+    assert set(report.total) == set(Intent)
+
+
+def test_overall_accuracy_at_least_97_percent(report):
+    misses = "\n".join(f"{m.text} -> {got} ({m.intent})" for m, got, _ in report.misses)
+    assert report.accuracy >= 0.97, misses
+
+
+@pytest.mark.parametrize("intent", list(Intent))
+def test_per_intent_accuracy(report, intent):
+    # small classes (unknown) may lose one item; the larger ones must stay above 90 %
+    assert report.correct[intent] / report.total[intent] >= 0.9, report.per_intent()
+
+
+def test_no_help_or_unwell_answer_is_taken_as_fine(report):
+    assert report.critical == []
+
+
+def test_no_help_false_triggers_on_everyday_speech():
+    lines = load_lines(DATA / "ja_nonhelp.txt")
+    assert len(lines) >= 100
+    assert help_false_triggers(lines, "ja") == []
+
+
+def test_every_help_answer_is_spotted():
+    items = [i for i in load_labelled(DATA / "ja_labelled.tsv") if i.intent == Intent.HELP]
+    assert [i.text for i in items if not is_help_phrase(i.text, "ja")] == []

@@ -1,0 +1,70 @@
+"""TextVoice (the labelled text-answer simulator) and LocalVoice's help spotting."""
+
+from __future__ import annotations
+
+import asyncio
+import threading
+
+import pytest
+
+from speech.ports import Voice
+from speech.testaudio import silence
+from speech.voice import LocalVoice, ReplayDevice, TextVoice, build_local_voice
+
+
+def test_text_voice_answers_in_order_and_records_what_was_said():
+    voice: Voice = TextVoice(["元気 です", None])
+
+    async def talk():
+        await voice.say("おはようございます。", speed=0.9, volume=1.2)
+        return [await voice.listen(timeout_s=10, expect="health") for _ in range(3)]
+
+    first, second, third = asyncio.run(talk())
+    assert first is not None and first.text == "元気です"  # normalised like ASR output
+    assert second is None and third is None  # scripted silence, then nothing left
+    assert voice.said[0].text == "おはようございます。"
+    assert (voice.said[0].speed, voice.said[0].volume) == (0.9, 1.2)
+    assert voice.listens[0] == (10, "health")
+    assert TextVoice.simulated is True
+
+
+def test_text_voice_takes_answers_added_later():
+    voice = TextVoice()
+    voice.add_answer("助けて")
+    heard = asyncio.run(voice.listen(timeout_s=1))
+    assert heard is not None and heard.text == "助けて"
+    assert voice.remaining == 0
+
+
+@pytest.fixture(scope="module")
+def renderer(tmp_path_factory):
+    from speech.tts import PromptRenderer
+
+    return PromptRenderer(tmp_path_factory.mktemp("tts"))
+
+
+@pytest.mark.model
+def test_help_spotting_between_dialogues(ko_model, korean_clip, renderer):
+    device = ReplayDevice([korean_clip("오늘 기분이 좋아요"), korean_clip("살려주세요")])
+    voice = LocalVoice(device, renderer, lang="ko")
+    stop = threading.Event()
+    assert voice.watch_for_help(stop, chunk_limit_s=8.0) is None  # everyday speech
+    heard = voice.watch_for_help(stop, chunk_limit_s=8.0)
+    assert heard is not None and "살려주세요" in heard.text
+
+
+@pytest.mark.model
+def test_help_spotting_stops_when_asked(ko_model, renderer):
+    voice = LocalVoice(ReplayDevice([silence(5.0)]), renderer, lang="ko")
+    stop = threading.Event()
+    stop.set()
+    assert voice.watch_for_help(stop) is None
+
+
+@pytest.mark.model
+def test_gateway_builds_a_local_voice_from_config(alsa_file_device, ko_model, tmp_path):
+    voice = build_local_voice(
+        lang="ko", input_device="default", output_device=0, tts_cache_dir=tmp_path
+    )
+    assert voice.model is ko_model
+    assert voice.renderer.cache_dir == tmp_path
