@@ -21,8 +21,8 @@ import httpx
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from mimamori_dev.services import CloudServer, PostgresCluster  # noqa: E402
-from mimamori_wire import v1  # noqa: E402
+from mimamori_dev.services import CloudServer, PostgresCluster
+from mimamori_wire import v1
 
 ADMIN = {"Authorization": "Bearer bench-admin"}
 BATCH = 100
@@ -42,8 +42,14 @@ def _gateways(server: CloudServer, count: int) -> list[v1.EnrollResponse]:
     for n in range(count):
         hh = _admin(server, "/households", {"office_id": office["id"], "resident_name": f"住民{n}"})
         code = _admin(server, f"/households/{hh['id']}/enrollment-codes")["code"]
-        r = httpx.post(f"{server.base_url}/api/v1/gateway/enroll", json={
-            "enrollment_code": code, "hardware_id": f"bench-{n}", "software_version": "bench"})
+        r = httpx.post(
+            f"{server.base_url}/api/v1/gateway/enroll",
+            json={
+                "enrollment_code": code,
+                "hardware_id": f"bench-{n}",
+                "software_version": "bench",
+            },
+        )
         r.raise_for_status()
         out.append(v1.EnrollResponse.model_validate(r.json()))
     return out
@@ -58,8 +64,9 @@ def _event(gw: v1.EnrollResponse, rng: random.Random) -> dict:
         payload = {"slot": "morning", "intent": "fine", "confidence": 0.9, "attempts": 1}
     else:
         kind, payload = v1.EventKind.DEVICE_BATTERY_LOW, {"device": "door-1", "battery_pct": 9}
-    return v1.Event.create(household_id=gw.household_id, gateway_id=gw.gateway_id, kind=kind,
-                           payload=payload).to_wire()
+    return v1.Event.create(
+        household_id=gw.household_id, gateway_id=gw.gateway_id, kind=kind, payload=payload
+    ).to_wire()
 
 
 def _bodies(gws: list[v1.EnrollResponse], batches: int, seed: int) -> list[tuple[str, bytes, int]]:
@@ -88,8 +95,11 @@ def measure(server: CloudServer, batches: int, gateways: int, clients: int) -> d
         if not hasattr(local, "client"):
             local.client = httpx.Client(base_url=server.base_url, timeout=60)
         token, body, _fresh = item
-        r = local.client.post("/api/v1/gateway/events", content=body, headers={
-            "Authorization": f"Bearer {token}", "Content-Type": "application/json"})
+        r = local.client.post(
+            "/api/v1/gateway/events",
+            content=body,
+            headers={"Authorization": f"Bearer {token}", "Content-Type": "application/json"},
+        )
         r.raise_for_status()
         result = r.json()
         accepted_total[0] += len(result["accepted"])  # GIL-atomic enough for a tally check
@@ -121,15 +131,17 @@ def main() -> None:
     pg_dir = Path(tempfile.mkdtemp(prefix="mimamori-bench-pg-"))
     cluster = PostgresCluster(pg_dir)
     try:
-        sqlite = CloudServer(f"sqlite:///{work}/bench.db", work / "sqlite", env=env,
-                             workers=workers).start()
+        sqlite = CloudServer(
+            f"sqlite:///{work}/bench.db", work / "sqlite", env=env, workers=workers
+        ).start()
         try:
             results["sqlite"] = measure(sqlite, batches, gateways=20, clients=8)
         finally:
             sqlite.stop()
         cluster.start()
-        pg = CloudServer(cluster.create_database("bench"), work / "pgcloud", env=env,
-                         workers=workers).start()
+        pg = CloudServer(
+            cluster.create_database("bench"), work / "pgcloud", env=env, workers=workers
+        ).start()
         try:
             results["postgresql"] = measure(pg, batches, gateways=20, clients=8)
         finally:
@@ -140,15 +152,19 @@ def main() -> None:
         shutil.rmtree(pg_dir, ignore_errors=True)
     for name, figures in results.items():
         print(f"{name}: {figures['events']} events in {figures['seconds']:.2f} s", file=sys.stderr)
-    print(json.dumps({
-        "bench": "ingest",
-        "sqlite_events_per_s": round(results["sqlite"]["events_per_s"]),
-        "postgresql_events_per_s": round(results["postgresql"]["events_per_s"]),
-        "batch_size": BATCH,
-        "duplicate_share": DUPLICATE_SHARE,
-        "api_workers": workers,
-        "batches": batches,
-    }))
+    print(
+        json.dumps(
+            {
+                "bench": "ingest",
+                "sqlite_events_per_s": round(results["sqlite"]["events_per_s"]),
+                "postgresql_events_per_s": round(results["postgresql"]["events_per_s"]),
+                "batch_size": BATCH,
+                "duplicate_share": DUPLICATE_SHARE,
+                "api_workers": workers,
+                "batches": batches,
+            }
+        )
+    )
 
 
 if __name__ == "__main__":

@@ -20,13 +20,13 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-import httpx  # noqa: E402
-from tinydb import TinyDB  # noqa: E402
+import httpx
+from tinydb import TinyDB
 
-from gateway.outbox import Outbox, read_write_bytes  # noqa: E402
-from gateway.uplink import Backoff, CloudClient, Uploader  # noqa: E402
-from mimamori_dev.services import CloudServer  # noqa: E402
-from mimamori_wire.v1 import Activity, Event, EventKind  # noqa: E402
+from gateway.outbox import Outbox, read_write_bytes
+from gateway.uplink import Backoff, CloudClient, Uploader
+from mimamori_dev.services import CloudServer
+from mimamori_wire.v1 import Activity, Event, EventKind
 
 PRODUCERS = 32
 

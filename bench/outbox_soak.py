@@ -18,11 +18,11 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from gateway.config import save_config  # noqa: E402
-from gateway.status import outbox_depth  # noqa: E402
-from mimamori_dev.services import CloudServer  # noqa: E402
-from tests.gateway.conftest import enroll, make_settings  # noqa: E402
-from tests.gateway.test_power_cut import drain, run_kills  # noqa: E402
+from gateway.config import save_config
+from gateway.status import outbox_depth
+from mimamori_dev.services import CloudServer
+from tests.gateway.conftest import enroll, make_settings
+from tests.gateway.test_power_cut import drain, run_kills
 
 
 def main() -> None:

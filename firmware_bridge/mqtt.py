@@ -258,6 +258,8 @@ class MqttLink:
     def route(self, topic_filter: str, handler: MessageHandler) -> None:
         """Subscribe (now and on every reconnect) and send matching messages to handler."""
         self._routes.append((topic_filter, handler))
+        # paho matches filters with one trie for all callbacks (cheaper than our own loop).
+        self.client.message_callback_add(topic_filter, self._guarded(handler))
         if self.connected.is_set():
             self._subscribe(self.client, topic_filter)
 
@@ -332,13 +334,17 @@ class MqttLink:
         self.subscribed.clear()
         log.info("MQTT disconnected (%s); paho reconnects with backoff", reason_code)
 
+    def _guarded(self, handler: MessageHandler) -> Callable[[Any, Any, paho.MQTTMessage], None]:
+        def call(client: Any, userdata: Any, message: paho.MQTTMessage) -> None:
+            try:
+                handler(message.topic, message.payload)
+            except Exception:
+                log.exception("MQTT handler for %s failed", message.topic)
+                self._on_error("mqtt_handler_error")
+
+        return call
+
     def _handle_message(self, client, userdata, message: paho.MQTTMessage) -> None:
-        topic = message.topic
-        for topic_filter, handler in self._routes:
-            if paho.topic_matches_sub(topic_filter, topic):
-                try:
-                    handler(topic, message.payload)
-                except Exception:
-                    log.exception("MQTT handler for %s failed", topic)
-                    self._on_error("mqtt_handler_error")
-                return
+        # Only messages no route matched land here (e.g. a stale subscription of our
+        # persistent session from an older configuration).
+        self._on_error("mqtt_unrouted")

@@ -259,8 +259,7 @@ class Outbox:
             for op in ops:
                 if op.kind == "insert":
                     cur = conn.executemany(
-                        "INSERT INTO outbox (id, kind, priority, body) "
-                        "VALUES (?, ?, ?, ?)",
+                        "INSERT INTO outbox (id, kind, priority, body) VALUES (?, ?, ?, ?)",
                         op.rows,
                     )
                     inserted += cur.rowcount

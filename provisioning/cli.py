@@ -30,7 +30,7 @@ from rich.table import Table
 
 from gateway.config import ConfigError, config_path, write_token
 from provisioning.errors import ProvisionError
-from provisioning.messages import language, t
+from provisioning.messages import t
 from provisioning.settings import (
     current_values,
     default_token_file,
@@ -59,6 +59,8 @@ app.add_typer(model_app, name="model")
 
 
 class _Module:
+    """A module imported on first attribute access (see _lazy)."""
+
     def __init__(self, name: str) -> None:
         self._name = name
 
@@ -113,8 +115,8 @@ def root(
         bool, typer.Option("--version", callback=_version, is_eager=True, help="Show version.")
     ] = False,
 ) -> None:
+    # --debug itself is read by main() before Typer parses anything; declared here for --help
     _state["config"] = config_path(config)
-    _state["debug"] = debug
 
 
 def cfg() -> Path:
@@ -212,15 +214,19 @@ def init(
     values["cloud_url"] = _answer(
         cloud, t("ask_cloud_url"), _valid_url, values.get("cloud_url"), ask
     )
-    values["language"] = _answer(
-        lang, t("ask_language"), _valid_language, values.get("language", "ja"), ask
-    )
+    old_language = values.get("language", "ja")
+    values["language"] = _answer(lang, t("ask_language"), _valid_language, old_language, ask)
     audio["input_device"] = _answer(
         input_device, t("ask_input"), _valid_device("input"), audio.get("input_device"), ask
     )
     audio["output_device"] = _answer(
         output_device, t("ask_output"), _valid_device("output"), audio.get("output_device"), ask
     )
+    if values["language"] != old_language:
+        # the old language's model would mishear everything: use an installed one, or none
+        data = Path(data_dir or values.get("data_dir") or "/var/lib/mimamori")
+        found = models.model_for(_models_dir(data), values["language"])
+        audio["model_path"] = str(found) if found else None
     values["audio"] = audio
     old = f"{old_mqtt['host']}:{old_mqtt['port']}" if old_mqtt else None
     broker = _answer(mqtt, t("ask_mqtt"), _valid_mqtt, old, ask)
@@ -404,13 +410,20 @@ def audio_test(
         samples, rate = audiocheck.synthesise(text, language_code)
         audiocheck.play(samples, rate, out)
     say("recording", seconds=f"{seconds:g}")
+    held = [-120.0]  # peak hold, so a short word stays visible on the meter
     with Live(console=console, refresh_per_second=10, transient=False) as live:
 
         def show(block: Any) -> None:
-            level = audiocheck.analyse(block)
-            live.update(f"{t('level')} {audiocheck.meter(level.peak_dbfs)}")
+            level = audiocheck.analyse(block).peak_dbfs
+            held[0] = max(held[0], level)
+            live.update(
+                f"{t('level')} {audiocheck.meter(level)}  (max {held[0]:.0f} dBFS)",
+                refresh=True,
+            )
 
         pcm = audiocheck.record(seconds, inp, show)
+    if not console.is_terminal:
+        console.line()
     report = audiocheck.analyse(pcm)
     _report_level(report)
     _recognise(pcm, language_code, model or _model_path(values, language_code), phrase)
@@ -705,4 +718,4 @@ def main(argv: list[str] | None = None) -> None:
     sys.exit(code)
 
 
-__all__ = ["app", "language", "main"]
+__all__ = ["app", "main"]

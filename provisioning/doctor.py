@@ -239,16 +239,23 @@ def check_audio(settings: GatewaySettings | None) -> list[Check]:
     return checks
 
 
+def daemon_model_dir(settings: GatewaySettings) -> Path | None:
+    """The model directory the daemon will load: audio.model_path, else speech's default."""
+    if settings.audio.model_path:
+        return Path(settings.audio.model_path)
+    from speech.recognition import model_dir
+
+    try:
+        return model_dir(settings.language, None)
+    except FileNotFoundError:  # ModelNotFoundError: nothing configured for this language
+        return None
+
+
 def check_model(settings: GatewaySettings) -> Check:
     lang = settings.language
-    configured = settings.audio.model_path
-    path = (
-        Path(configured)
-        if configured
-        else models.model_for(gateway_paths.models_dir(settings), lang)
-    )
+    path = daemon_model_dir(settings)
     if path is None or not path.exists():
-        where = str(path) if path else f"no {lang} model in {gateway_paths.models_dir(settings)}"
+        where = str(path) if path else f"no {lang} model configured"
         return _check("model", False, where, "hint_model", lang=lang)
     try:
         models.test_load(path)

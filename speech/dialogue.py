@@ -53,6 +53,7 @@ DEFAULT_PROMPTS: dict[str, str] = {
     "closing_unwell": "ありがとうございました。どうぞお大事になさってください。",
 }
 
+_FOLLOW_UPS = frozenset({Question.MEDICINE.value, Question.MEAL.value, Question.SLEEP.value})
 _SLOWER_PER_RETRY = 0.15
 _LOUDER_PER_RETRY = 0.25
 MIN_SPEED = 0.6
@@ -251,6 +252,9 @@ class Dialogue:
         if self._is_main():
             self._health = c
             self._main_transcript = text
+            if self._question in _FOLLOW_UPS and c.intent in (Intent.YES, Intent.NO):
+                # A medicine-only slot: the first question is a yes/no one.
+                self._answers[self._question] = c.intent
             return self._next_question(self._prompt(self._ack_key(c.intent)))
         if c.intent == Intent.UNWELL:
             # 食欲がない in answer to a meal question: a no, and a sign the resident is unwell.

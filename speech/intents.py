@@ -85,6 +85,7 @@ class Phrase:
     source: str  # the phrase as written, for evidence and error messages
     spoken: str  # this expansion as written (spaces kept: they mark the model's word pieces)
     mappable: bool = True  # may stand in for another intent via [expect.*].map
+    cancels: tuple[str, ...] = ()  # endings after which the hit does not count, longest first
 
     @property
     def core(self) -> str:
@@ -104,7 +105,6 @@ class Lexicon:
     phrases: list[Phrase] = field(default_factory=list)
     negations: list[str] = field(default_factory=list)  # folded, longest first
     negations_spoken: set[str] = field(default_factory=set)  # as written, for grammars
-    cancels: dict[str, list[str]] = field(default_factory=dict)  # intent -> endings
     fillers: list[str] = field(default_factory=list)
     priority: list[str] = field(default_factory=list)
     conflicts: list[frozenset[str]] = field(default_factory=list)
@@ -152,8 +152,7 @@ class Lexicon:
         if not 0.0 < weight <= 1.0:
             raise LexiconError(f"{where}: weight must be in (0, 1], got {weight}")
         mappable = bool(group.get("mappable", True))
-        cancels = self.cancels.setdefault(intent, [])
-        cancels[:] = _longest_first({*cancels, *map(fold, group.get("cancel_after", []))})
+        cancels = tuple(_longest_first(set(map(fold, group.get("cancel_after", [])))))
         for written in group.get("phrases", []):
             for text in expand(written):
                 folded = _fold_anchored(text)
@@ -161,16 +160,16 @@ class Lexicon:
                     raise LexiconError(f"{where}: phrase {written!r} expands to an empty string")
                 spoken = unicodedata.normalize("NFKC", text.strip("^$")).strip()
                 self.phrases.append(
-                    Phrase(folded, intent, weight, negated, written, spoken, mappable)
+                    Phrase(folded, intent, weight, negated, written, spoken, mappable, cancels)
                 )
         for filler in group.get("fillers", []):
             self.fillers = _longest_first({*self.fillers, fold(filler)})
 
     def _index(self) -> None:
         by_first: dict[str, list[Phrase]] = {}
-        seen: set[tuple[str, str, str | None]] = set()
+        seen: set[tuple] = set()
         for p in self.phrases:
-            key = (p.text, p.intent, p.negated)
+            key = (p.text, p.intent, p.negated, p.weight, p.mappable, p.cancels)
             if key in seen:
                 continue
             seen.add(key)
@@ -283,7 +282,7 @@ class Classification:
     ambiguous: bool
 
 
-def _ending_at(text: str, pos: int, endings: list[str]) -> str | None:
+def _ending_at(text: str, pos: int, endings: Sequence[str]) -> str | None:
     for ending in endings:  # longest first
         if text.startswith(ending, pos):
             return ending
@@ -311,7 +310,7 @@ def _candidates(text: str, lexicon: Lexicon) -> list[Hit]:
 
 
 def _hit(text: str, start: int, end: int, p: Phrase, lexicon: Lexicon) -> Hit:
-    cancel = _ending_at(text, end, lexicon.cancels.get(p.intent, []))
+    cancel = _ending_at(text, end, p.cancels)
     if cancel is not None:
         return Hit(start, end + len(cancel), NEUTRAL, p.weight, False, f"{p.core}+{cancel}")
     negation = _ending_at(text, end, lexicon.negations) if p.negated else None

@@ -8,9 +8,10 @@ already serialises writers. A row whose CAS fails was taken by another worker: s
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 
-from sqlalchemy import Select, select, update
+from sqlalchemy import Select, select, text, update
 from sqlalchemy.orm import Session, selectinload, sessionmaker
 
 from cloud.core import metrics
@@ -37,7 +38,11 @@ def _lock(stmt: Select, session: Session, *entities: object) -> Select:
 def detect_due(
     sessions: sessionmaker[Session], notifier: Notifier, clock: Clock, stale_after: timedelta
 ) -> int:
-    """Handle every household whose next deadline has passed; returns how many."""
+    """Handle every household whose next deadline has passed; returns how many.
+
+    Per batch a fixed number of statements (select, preload, one CAS update, one incident
+    insert), so a pass costs what the due rows cost, not what the table holds.
+    """
     handled = 0
     while True:
         with transaction(sessions) as session:
@@ -52,13 +57,106 @@ def detect_due(
             if not due:
                 return handled
             _preload(session, due)
-            checkins = _checkins_for(session, due)
-            for household in due:
-                handled += _handle_deadline(
-                    session, notifier, household, checkins, clock(), stale_after
-                )
+            handled += _handle_batch(session, notifier, due, clock(), stale_after)
         if len(due) < BATCH:
             return handled
+
+
+@dataclass(frozen=True)
+class _Verdict:
+    household: Household
+    old: datetime
+    slot: str | None
+    slot_date: date | None
+    upcoming: Deadline | None
+    cause: str | None
+
+
+def _handle_batch(
+    session: Session,
+    notifier: Notifier,
+    due: list[Household],
+    now: datetime,
+    stale_after: timedelta,
+) -> int:
+    checkins = _checkins_for(session, due)
+    verdicts = [_verdict(h, checkins, stale_after) for h in due]
+    moved = _advance_deadlines(session, verdicts)
+    mine = [v for v in verdicts if v.household.id in moved]  # others: another worker's
+    incidents.open_many(
+        session,
+        [
+            incidents.NewIncident(
+                v.household, v.cause, base=v.old, slot=v.slot, slot_date=v.slot_date
+            )
+            for v in mine
+            if v.cause is not None
+        ],
+        now,
+    )
+    for v in mine:
+        metrics.DETECTION_LAG.observe(max(0.0, (now - v.old).total_seconds()))
+        if v.slot_date is not None and (v.upcoming is None or v.upcoming.slot_date != v.slot_date):
+            send_daily_reports(session, notifier, v.household, v.slot_date, now)
+    return len(mine)
+
+
+def _verdict(household: Household, checkins: dict[tuple, str], stale_after: timedelta) -> _Verdict:
+    old = household.next_deadline
+    assert old is not None
+    upcoming = next_deadline(
+        slot_specs(household),
+        household.timezone,
+        old,
+        [PauseSpec(p.starts_at, p.ends_at) for p in household.pauses],
+        [h.day for h in household.holidays],
+    )
+    slot, slot_date = household.next_slot_name, household.next_slot_date
+    status = checkins.get((household.id, slot_date, slot))
+    cause = classify_miss(status, household.last_heartbeat_at, old, stale_after)
+    return _Verdict(household, old, slot, slot_date, upcoming, cause)
+
+
+# One compare-and-set for the whole batch: rows whose next_deadline is still the one we read.
+_PG_ADVANCE = text(
+    """
+    UPDATE households AS h
+    SET next_deadline = v.new_deadline, next_slot_name = v.new_slot, next_slot_date = v.new_date
+    FROM unnest(
+        CAST(:ids AS varchar[]), CAST(:olds AS timestamptz[]), CAST(:news AS timestamptz[]),
+        CAST(:slots AS varchar[]), CAST(:dates AS date[])
+    ) AS v(id, old_deadline, new_deadline, new_slot, new_date)
+    WHERE h.id = v.id AND h.next_deadline = v.old_deadline
+    RETURNING h.id
+    """
+)
+
+
+def _advance_deadlines(session: Session, verdicts: list[_Verdict]) -> set[str]:
+    if session.get_bind().dialect.name == "postgresql":
+        params = {
+            "ids": [v.household.id for v in verdicts],
+            "olds": [v.old for v in verdicts],
+            "news": [v.upcoming.deadline if v.upcoming else None for v in verdicts],
+            "slots": [v.upcoming.slot if v.upcoming else None for v in verdicts],
+            "dates": [v.upcoming.slot_date if v.upcoming else None for v in verdicts],
+        }
+        return set(session.scalars(_PG_ADVANCE, params))
+    moved = set()
+    for v in verdicts:  # SQLite: in-process calls, no round trips to save
+        result = session.execute(
+            update(Household)
+            .where(Household.id == v.household.id, Household.next_deadline == v.old)
+            .values(
+                next_deadline=v.upcoming.deadline if v.upcoming else None,
+                next_slot_name=v.upcoming.slot if v.upcoming else None,
+                next_slot_date=v.upcoming.slot_date if v.upcoming else None,
+            )
+            .execution_options(synchronize_session=False)
+        )
+        if result.rowcount == 1:
+            moved.add(v.household.id)
+    return moved
 
 
 def _preload(session: Session, due: list[Household]) -> None:
@@ -86,54 +184,6 @@ def _checkins_for(session: Session, due: list[Household]) -> dict[tuple, str]:
         )
     )
     return {(r.household_id, r.slot_date, r.slot): r.status for r in rows}
-
-
-def _handle_deadline(
-    session: Session,
-    notifier: Notifier,
-    household: Household,
-    checkins: dict[tuple, str],
-    now: datetime,
-    stale_after: timedelta,
-) -> int:
-    old = household.next_deadline
-    slot, slot_date = household.next_slot_name, household.next_slot_date
-    assert old is not None
-    upcoming = next_deadline(
-        slot_specs(household),
-        household.timezone,
-        old,
-        [PauseSpec(p.starts_at, p.ends_at) for p in household.pauses],
-        [h.day for h in household.holidays],
-    )
-    moved = session.execute(
-        update(Household)
-        .where(Household.id == household.id, Household.next_deadline == old)
-        .values(
-            next_deadline=upcoming.deadline if upcoming else None,
-            next_slot_name=upcoming.slot if upcoming else None,
-            next_slot_date=upcoming.slot_date if upcoming else None,
-        )
-        .execution_options(synchronize_session=False)
-    )
-    if moved.rowcount != 1:
-        return 0  # another worker handled this deadline
-    status = checkins.get((household.id, slot_date, slot))
-    cause = classify_miss(status, household.last_heartbeat_at, old, stale_after)
-    metrics.DETECTION_LAG.observe(max(0.0, (now - old).total_seconds()))
-    if cause is not None:
-        incidents.open_incident(
-            session, household, cause, now, base=old, slot=slot, slot_date=slot_date
-        )
-    if slot_date is not None and _is_last_slot_of_day(household, slot, slot_date, upcoming):
-        send_daily_reports(session, notifier, household, slot_date, now)
-    return 1
-
-
-def _is_last_slot_of_day(
-    household: Household, slot: str | None, slot_date: date, upcoming: Deadline | None
-) -> bool:
-    return upcoming is None or upcoming.slot_date != slot_date
 
 
 def escalate_due(sessions: sessionmaker[Session], notifier: Notifier, clock: Clock) -> int:

@@ -2,16 +2,19 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from datetime import date, datetime
 
-from sqlalchemy import select
+from sqlalchemy import select, text
+from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from cloud.core import metrics
 from cloud.escalation.chain import chain_for, step_at
 from cloud.escalation.state import OUTCOMES, can_move
-from cloud.models import Household, Incident, Notification
+from cloud.models import Household, Incident, Notification, new_id
 from cloud.services.errors import ApiError
 
 
@@ -54,6 +57,53 @@ def open_incident(
         return None
     metrics.INCIDENTS_OPENED.labels(cause).inc()
     return incident
+
+
+@dataclass(frozen=True)
+class NewIncident:
+    household: Household
+    cause: str
+    base: datetime | None = None
+    slot: str | None = None
+    slot_date: date | None = None
+    source_event_id: str | None = None
+
+
+def open_many(session: Session, wanted: list[NewIncident], now: datetime) -> list[str]:
+    """Open several incidents in one statement; those already open are skipped by the
+    partial unique index (ON CONFLICT DO NOTHING). Returns the new incident ids."""
+    if not wanted:
+        return []
+    rows = []
+    for item in wanted:
+        chain = chain_for(item.cause, item.household.office.municipality.escalation_chains)
+        base = item.base or now
+        first = step_at(chain, base, 0)
+        rows.append(
+            {
+                "id": new_id(),
+                "household_id": item.household.id,
+                "cause": item.cause,
+                "state": "open",
+                "slot": item.slot,
+                "slot_date": item.slot_date,
+                "deadline_at": base if item.slot else None,
+                "opened_at": now,
+                "source_event_id": item.source_event_id,
+                "chain": chain,
+                "next_step": 0,
+                "next_step_at": first.due_at if first else None,
+            }
+        )
+    insert = pg_insert if session.get_bind().dialect.name == "postgresql" else sqlite_insert
+    stmt = insert(Incident).on_conflict_do_nothing(
+        index_elements=["household_id", "cause"], index_where=text("state != 'resolved'")
+    )
+    opened = list(session.scalars(stmt.returning(Incident.id), rows))
+    by_id = {row["id"]: row["cause"] for row in rows}
+    for incident_id in opened:
+        metrics.INCIDENTS_OPENED.labels(by_id[incident_id]).inc()
+    return opened
 
 
 def open_incidents_of(session: Session, household_id: str) -> list[Incident]:

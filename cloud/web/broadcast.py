@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from sqlalchemy import select
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import Session, selectinload
 
 from cloud.models import Command, EventRecord, Gateway, Household, PostOffice
 from cloud.models.staff import (
@@ -176,6 +176,7 @@ def safety_answers(
         select(Household)
         .join(SafetyCheckResult, SafetyCheckResult.household_id == Household.id)
         .where(SafetyCheckResult.check_id == check.id)
+        .options(selectinload(Household.residents))
     )
     if visible is not None:
         query = query.where(Household.id.in_(visible))
@@ -245,6 +246,7 @@ def announcement_deliveries(
         .join(Household, AnnouncementDelivery.household_id == Household.id)
         .join(Command, AnnouncementDelivery.command_id == Command.id, isouter=True)
         .where(AnnouncementDelivery.announcement_id == announcement.id)
+        .options(selectinload(Household.residents))
     )
     if visible is not None:
         query = query.where(Household.id.in_(visible))

@@ -2,19 +2,20 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from datetime import timedelta
 
 import httpx
 import pytest
+from fastapi.testclient import TestClient
 from sqlalchemy.orm import Session
 
+from cloud.app import create_app
 from cloud.auth import sessions
 from cloud.auth.settings import AuthSettings
 from cloud.auth.users import authenticate, create_user
+from cloud.core.config import Settings
 from cloud.db import make_engine, make_sessionmaker, transaction
 from cloud.models import Base
-from mimamori_dev.services import CloudServer
 from mimamori_wire import v1
 from tests.dashboard.conftest import PASSWORD, World, csrf_of, enroll, login, login_token, utc
 
@@ -149,29 +150,33 @@ def test_no_open_redirect_after_login(shared_world: World) -> None:
         assert response.status_code == 303 and response.headers["location"] == "/"
 
 
-def test_cookies_are_secure_and_httponly_behind_https(
-    start_cloud: Callable[..., CloudServer],
-) -> None:
-    server = start_cloud(env={"MIMAMORI_BASE_URL": "https://desk.example.jp"})
-    server.cli("create-admin", "--email", "root@example.jp", "--password", PASSWORD)
-    with httpx.Client(base_url=server.base_url) as client:
+def test_cookies_are_secure_and_httponly_behind_https(shared_world: World) -> None:
+    """The same app and database, configured for its public https address (in-process:
+    starting a second server only to change one setting costs seconds)."""
+    settings = Settings(
+        database_url=shared_world.server.database_url,
+        base_url="https://desk.example.jp",
+        secret_key="another-secret",
+    )
+    with TestClient(create_app(settings), base_url="https://desk.example.jp") as client:
         page = client.get("/login")
         assert "secure" in page.headers["set-cookie"].lower()
-        token = login_token(client)
-        # httpx (rightly) keeps Secure cookies off plain http: hand the nonce over ourselves,
-        # as a browser would over https.
-        nonce = client.cookies.get("mimamori_prelogin")
         response = client.post(
             "/login",
-            data={"email": "root@example.jp", "password": PASSWORD, "csrf_token": token},
-            headers={"Cookie": f"mimamori_prelogin={nonce}"},
+            data={
+                "email": shared_world.users["admin_m1"],
+                "password": PASSWORD,
+                "csrf_token": login_token(client),
+            },
+            follow_redirects=False,
         )
-    assert response.status_code == 303
-    session_cookie = next(
-        c for c in response.headers.get_list("set-cookie") if c.startswith("mimamori_session=")
-    )
-    flags = {part.strip().lower() for part in session_cookie.split(";")}
-    assert {"secure", "httponly", "samesite=lax"} <= flags
+        assert response.status_code == 303
+        session_cookie = next(
+            c for c in response.headers.get_list("set-cookie") if c.startswith("mimamori_session=")
+        )
+        flags = {part.strip().lower() for part in session_cookie.split(";")}
+        assert {"secure", "httponly", "samesite=lax"} <= flags
+        assert client.get("/board").status_code == 200  # and the browser sends it back
 
 
 def test_idle_and_absolute_session_expiry(tmp_path) -> None:  # type: ignore[no-untyped-def]

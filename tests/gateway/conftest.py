@@ -4,14 +4,18 @@ from __future__ import annotations
 
 import json
 import sqlite3
+from collections.abc import Iterator
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
 
 import httpx
+import pytest
+
 from gateway.config import GatewaySettings, write_token
 from gateway.daemon import Gateway
+from mimamori_dev.services import CloudServer
 from mimamori_wire.v1 import GatewayConfig, PairedDeviceExpectation, QuietHours, Slot
 from speech.dialogue import Dialogue
 from speech.intents import is_help_phrase
@@ -128,15 +132,38 @@ class Enrolled:
 
 
 def enroll(cloud: Any, slot: str = "08:00") -> Enrolled:
-    muni = cloud.cli_id("create-municipality", "--name", "テスト市")
-    office = cloud.cli_id("create-office", "--municipality", muni, "--name", "テスト郵便局")
-    household = cloud.cli_id(
-        "create-household", "--office", office, "--name", "見守 花子", "--slot", slot
+    """Seed a household through the cloud's admin API (one process, unlike four CLI runs)
+    and enroll a gateway for it over HTTP."""
+    admin = httpx.Client(
+        base_url=f"{cloud.base_url}/api/v1",
+        headers={"Authorization": f"Bearer {cloud.full_env()['MIMAMORI_ADMIN_TOKEN']}"},
+        timeout=30,
     )
-    code = cloud.cli_id("issue-code", "--household", household)
+    with admin:
+        muni = admin.post("/admin/municipalities", json={"name": "テスト市"})
+        muni.raise_for_status()
+        office = admin.post(
+            "/admin/offices", json={"municipality_id": muni.json()["id"], "name": "テスト郵便局"}
+        )
+        office.raise_for_status()
+        household = admin.post(
+            "/admin/households",
+            json={
+                "office_id": office.json()["id"],
+                "resident_name": "見守 花子",
+                "slots": [{"time": slot, "name": "morning"}],
+            },
+        )
+        household.raise_for_status()
+        code = admin.post(f"/admin/households/{household.json()['id']}/enrollment-codes")
+        code.raise_for_status()
     response = httpx.post(
         f"{cloud.base_url}/api/v1/gateway/enroll",
-        json={"enrollment_code": code, "hardware_id": "test-hw", "software_version": "test"},
+        json={
+            "enrollment_code": code.json()["code"],
+            "hardware_id": "test-hw",
+            "software_version": "test",
+        },
         timeout=10,
     )
     response.raise_for_status()
@@ -144,3 +171,13 @@ def enroll(cloud: Any, slot: str = "08:00") -> Enrolled:
     return Enrolled(
         cloud.base_url, cloud.database_url, body["gateway_id"], body["household_id"], body["token"]
     )
+
+
+@pytest.fixture(scope="session")
+def gateway_cloud(tmp_path_factory: pytest.TempPathFactory) -> Iterator[CloudServer]:
+    """One real cloud (uvicorn + SQLite) for the gateway tests: each test enrolls its own
+    household, so they do not see each other's events. Saves a server start per test."""
+    workdir = tmp_path_factory.mktemp("gateway-cloud")
+    server = CloudServer(f"sqlite:///{workdir}/cloud.db", workdir / "cloud").start()
+    yield server
+    server.stop()

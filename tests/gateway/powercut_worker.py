@@ -18,9 +18,9 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
 
-from gateway.config import load_config  # noqa: E402
-from gateway.daemon import Gateway  # noqa: E402
-from mimamori_wire.v1 import Activity, AnswerSource, EventKind, HelpRequested  # noqa: E402
+from gateway.config import load_config
+from gateway.daemon import Gateway
+from mimamori_wire.v1 import Activity, AnswerSource, EventKind, HelpRequested
 
 PRODUCERS = 8
 

@@ -12,6 +12,7 @@ import uuid
 from datetime import UTC, datetime, timedelta
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
+from typing import ClassVar
 from zoneinfo import ZoneInfo
 
 from firmware_bridge.events import DeviceEvent, DeviceRole, DeviceSignal
@@ -53,12 +54,12 @@ def motion(at: datetime, room: str) -> DeviceEvent:
 
 
 def test_cloud_down_for_a_day_then_every_event_once_in_order_help_first(
-    cloud_server, tmp_path: Path
+    gateway_cloud, tmp_path: Path
 ) -> None:
     real_now = datetime.now(UTC).replace(second=0, microsecond=0)
     start = real_now - timedelta(hours=26)
     slot_local = (start + timedelta(hours=3)).astimezone(TOKYO).strftime("%H:%M")
-    cloud: Enrolled = enroll(cloud_server, slot=slot_local)
+    cloud: Enrolled = enroll(gateway_cloud, slot=slot_local)
     settings = make_settings(
         tmp_path,
         cloud_url=cloud.base_url,
@@ -75,7 +76,7 @@ def test_cloud_down_for_a_day_then_every_event_once_in_order_help_first(
         await gw.open()
         assert await gw.refresh_config()  # cloud up: the schedule is cached locally
         assert gw.cloud_config.slots and gw.cloud_config.slots[0].time == slot_local
-        cloud_server.stop()  # --- the cloud goes down for a simulated day ---
+        gateway_cloud.stop()  # --- the cloud goes down for a simulated day ---
         uploader = asyncio.create_task(gw.uploader.run())
         help_ids: list[str] = []
         for step in range(24 * 6):  # every 10 simulated minutes
@@ -105,7 +106,7 @@ def test_cloud_down_for_a_day_then_every_event_once_in_order_help_first(
         assert gw.uploader.stats.events_sent == 0
         before = gw.outbox.depth()
         assert before == len(acked)
-        cloud_server.start()  # --- the cloud is back ---
+        gateway_cloud.start()  # --- the cloud is back ---
         gw.uploader.urgent()
         await drain(gw)
         uploader.cancel()
@@ -130,8 +131,8 @@ def test_cloud_down_for_a_day_then_every_event_once_in_order_help_first(
         assert got == made, kind
 
 
-def test_command_round_trip(cloud_server, tmp_path: Path) -> None:
-    cloud = enroll(cloud_server)
+def test_command_round_trip(gateway_cloud, tmp_path: Path) -> None:
+    cloud = enroll(gateway_cloud)
     settings = make_settings(
         tmp_path,
         cloud_url=cloud.base_url,
@@ -187,9 +188,9 @@ def test_command_round_trip(cloud_server, tmp_path: Path) -> None:
 
 
 class _Garbage(BaseHTTPRequestHandler):
-    bodies: list[bytes] = []
+    bodies: ClassVar[list[bytes]] = []
 
-    def do_POST(self) -> None:  # noqa: N802 (http.server API)
+    def do_POST(self) -> None:
         self.rfile.read(int(self.headers.get("content-length", 0)))
         body = self.bodies.pop(0) if self.bodies else b"{}"
         self.send_response(200)

@@ -48,8 +48,8 @@ def publish(broker, topic: str, payload: dict) -> None:
     client.disconnect()
 
 
-def test_daemon_with_cloud_and_mosquitto(cloud_server, mosquitto_broker, tmp_path: Path) -> None:
-    cloud = enroll(cloud_server)
+def test_daemon_with_cloud_and_mosquitto(gateway_cloud, mosquitto_broker, tmp_path: Path) -> None:
+    cloud = enroll(gateway_cloud)
     settings = make_settings(
         tmp_path,
         cloud_url=cloud.base_url,

@@ -1,6 +1,6 @@
 """kill -9 the gateway process at random moments during heavy event production.
 
-40 kills here (keeps the test well under a minute); `bench/outbox_soak.py --kills 200` runs
+30 kills here (keeps the test well under a minute); `bench/outbox_soak.py --kills 200` runs
 the issue's full 200 with the same worker. After each kill the gateway restarts; at the end
 every event whose acknowledgement was logged is at the cloud, and nothing twice.
 """
@@ -20,7 +20,7 @@ from gateway.status import outbox_depth
 from tests.gateway.conftest import enroll, make_settings
 
 WORKER = Path(__file__).with_name("powercut_worker.py")
-KILLS = 40
+KILLS = 30
 
 
 def run_kills(config: Path, ack_log: Path, kills: int, seed: int) -> int:
@@ -60,9 +60,9 @@ def drain(config: Path, ack_log: Path) -> None:
 
 
 def test_kill_9_during_heavy_production_loses_nothing_acknowledged(
-    cloud_server, tmp_path: Path
+    gateway_cloud, tmp_path: Path
 ) -> None:
-    cloud = enroll(cloud_server)
+    cloud = enroll(gateway_cloud)
     settings = make_settings(
         tmp_path,
         cloud_url=cloud.base_url,

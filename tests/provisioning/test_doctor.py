@@ -8,7 +8,13 @@ from pathlib import Path
 
 import pytest
 
-from gateway.config import MqttSettings, load_config, save_config
+from gateway.config import (
+    GatewaySettings,
+    MqttSettings,
+    load_config,
+    save_config,
+    write_token,
+)
 from mimamori_wire.v1 import Activity, Event, EventKind, new_event_id, utcnow
 
 from .conftest import Gateway
@@ -99,16 +105,21 @@ def test_doctor_on_this_machine(
 
 
 def test_doctor_catches_a_rejected_token_and_a_dead_broker(
-    gw: Gateway, shared_cloud, household_code, alsa_file_device, tmp_path: Path
+    gw: Gateway, shared_cloud, alsa_file_device
 ) -> None:
     from tests.helpers import free_port
 
-    gw.init(shared_cloud.base_url, "--no-ble", "--language", "ja")
-    assert gw.run("enroll", household_code()).returncode == 0
-    settings = load_config(gw.config)
-    settings.mqtt = MqttSettings(host="127.0.0.1", port=free_port())
+    settings = GatewaySettings(
+        cloud_url=shared_cloud.base_url,
+        gateway_id="gw-unknown",
+        household_id="hh-unknown",
+        token_file=gw.token_file,
+        data_dir=gw.data_dir,
+        ble_enabled=False,
+        mqtt=MqttSettings(host="127.0.0.1", port=free_port()),  # nothing listens there
+    )
     save_config(settings, gw.config)
-    gw.token_file.write_text("not-the-token\n")
+    write_token(gw.token_file, "not-a-token-the-cloud-issued")
 
     result = gw.run("doctor", "--json", HOME=str(alsa_file_device.home), lang="ja_JP.UTF-8")
     body = json.loads(result.stdout)

@@ -36,6 +36,12 @@ def test_enroll_stores_the_token_0600_and_completes_the_config(
     assert response.status_code == 200
     assert response.json()["household_id"] == settings.household_id
 
+    # init after enrollment edits the real config and keeps the enrollment
+    again = gw.run("init", "--no-interactive", "--language", "en")
+    assert again.returncode == 0, again.stderr
+    updated = load_config(gw.config)
+    assert (updated.gateway_id, updated.language) == (settings.gateway_id, "en")
+
     used = gw.run("enroll", code)
     line = assert_one_sentence_error(used)
     assert f"The enrollment code {code} has already been used" in line

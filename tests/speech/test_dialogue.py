@@ -155,3 +155,11 @@ def test_misuse_is_a_clear_error():
     d.start()
     with pytest.raises(RuntimeError):
         d.heard(None)
+
+
+def test_medicine_only_slot_asks_yes_no_first():
+    result, said = run(Dialogue(["medicine"], slot_name="medicine"), ["はい、飲みました"])
+    assert said[0].text == "こんにちは。お薬は飲みましたか。"
+    assert result.outcome == "answered"
+    assert result.intent == Intent.YES
+    assert result.answers == {"medicine": Intent.YES}
