@@ -165,17 +165,24 @@ def bench_fuzz(n: int, seed: int = 5) -> dict[str, int]:
     }
 
 
-def bench_mqtt(n: int) -> tuple[float, int, float]:
-    """n Zigbee2MQTT messages (QoS 1) -> bridge -> event queue: msgs/s, lost, and the
-    msgs/s of a bare paho subscriber on the same broker (baseline)."""
+def bench_mqtt(n: int) -> dict[str, float]:
+    """n Zigbee2MQTT messages (QoS 1) -> bridge -> event queue, on a fresh broker: live and
+    from a backlog, plus a bare paho subscriber on the same broker as the baseline."""
     workdir = Path(tempfile.mkdtemp(prefix="bench-bridge-mqtt-"))
     broker = MosquittoBroker(workdir).start()
     try:
         baseline = _bare_subscriber_run(broker, n)
-        rate, lost = asyncio.run(_mqtt_run(broker, n))
-        return rate, lost, baseline
+        rate, lost, extra = asyncio.run(_mqtt_run(broker, n))
+        backlog_rate, backlog_lost, backlog_extra = asyncio.run(_mqtt_backlog_run(broker, n))
     finally:
         broker.stop()
+    return {
+        "rate": rate,
+        "lost": lost + backlog_lost,
+        "extra": extra + backlog_extra,
+        "bare": baseline,
+        "backlog_rate": backlog_rate,
+    }
 
 
 def _publish(broker: MosquittoBroker, n: int) -> tuple[paho.Client, list]:
@@ -224,33 +231,49 @@ def _bare_subscriber_run(broker: MosquittoBroker, n: int) -> float:
     return got[0] / elapsed
 
 
-async def _mqtt_run(broker: MosquittoBroker, n: int) -> tuple[float, int]:
-    names = [f"pir-{i}" for i in range(10)]
-    devices = [
-        PairedDevice(name=name, transport="mqtt", mqtt_name=name, role=DeviceRole.MOTION)
-        for name in names
+class CountingSink:
+    """The gateway's event queue, counted; `all_in` is set at the n-th event."""
+
+    def __init__(self, n: int) -> None:
+        self.n = n
+        self.received: queue.SimpleQueue = queue.SimpleQueue()
+        self.all_in = threading.Event()
+        self.count = 0
+
+    def __call__(self, event) -> None:
+        self.received.put(event)
+        self.count += 1
+        if self.count >= self.n:
+            self.all_in.set()
+
+    def lost_and_extra(self) -> tuple[int, int]:
+        delivered = self.received.qsize()
+        return max(0, self.n - delivered), max(0, delivered - self.n)
+
+
+def _motion_devices() -> list[PairedDevice]:
+    return [
+        PairedDevice(
+            name=f"pir-{i}", transport="mqtt", mqtt_name=f"pir-{i}", role=DeviceRole.MOTION
+        )
+        for i in range(10)
     ]
-    received = queue.SimpleQueue()
-    all_in = threading.Event()
-    count = [0]
 
-    def sink(event) -> None:  # the gateway's event queue, counted
-        received.put(event)
-        count[0] += 1
-        if count[0] >= n:
-            all_in.set()
 
+async def _mqtt_run(broker: MosquittoBroker, n: int) -> tuple[float, int, int]:
+    """Live: the bridge is connected while a client publishes n messages."""
+    sink = CountingSink(n)
     settings = MqttSettings(host=broker.host, port=broker.port, client_id="bench-gw")
     with tempfile.TemporaryDirectory() as state:
         bridge = DeviceBridge(
-            devices, sink=sink, state_dir=Path(state), mqtt=settings, ble_enabled=False
+            _motion_devices(), sink=sink, state_dir=Path(state), mqtt=settings, ble_enabled=False
         )
         await bridge.start()
         try:
             await asyncio.to_thread(bridge.link.subscribed.wait, 10)
             start = time.perf_counter()
             publisher, infos = _publish(broker, n)
-            await asyncio.to_thread(all_in.wait, 120)
+            await asyncio.to_thread(sink.all_in.wait, 120)
             elapsed = time.perf_counter() - start
             for info in infos:
                 info.wait_for_publish(5)
@@ -259,8 +282,44 @@ async def _mqtt_run(broker: MosquittoBroker, n: int) -> tuple[float, int]:
             await asyncio.sleep(0.5)  # anything beyond n would be a duplicate
         finally:
             await bridge.stop()
-    delivered = received.qsize()
-    return n / elapsed, n - min(delivered, n)
+    return (n / elapsed, *sink.lost_and_extra())
+
+
+async def _mqtt_backlog_run(broker: MosquittoBroker, n: int) -> tuple[float, int, int]:
+    """Backlog: n messages queued by the broker for the bridge's persistent session while
+    the gateway was down, drained on its restart. Isolates the bridge from the publisher."""
+    sink = CountingSink(n)
+    settings = MqttSettings(host=broker.host, port=broker.port, client_id="bench-gw-backlog")
+    with tempfile.TemporaryDirectory() as state:
+
+        def make() -> DeviceBridge:
+            return DeviceBridge(
+                _motion_devices(),
+                sink=sink,
+                state_dir=Path(state),
+                mqtt=settings,
+                ble_enabled=False,
+            )
+
+        first = make()
+        await first.start()
+        await asyncio.to_thread(first.link.subscribed.wait, 10)
+        await first.stop()
+        publisher, infos = await asyncio.to_thread(_publish, broker, n)
+        for info in infos:
+            await asyncio.to_thread(info.wait_for_publish, 5)
+        publisher.loop_stop()
+        publisher.disconnect()
+        second = make()
+        start = time.perf_counter()
+        await second.start()
+        try:
+            await asyncio.to_thread(sink.all_in.wait, 120)
+            elapsed = time.perf_counter() - start
+            await asyncio.sleep(0.5)
+        finally:
+            await second.stop()
+    return (n / elapsed, *sink.lost_and_extra())
 
 
 def main() -> None:
@@ -285,9 +344,9 @@ def main() -> None:
     repeat_fps = max(bench_ble(ble_n, encrypted=False, repeats=3)[0] for _ in range(ROUNDS))
     fuzz = bench_fuzz(fuzz_n)
     runs = [bench_mqtt(mqtt_n) for _ in range(2)]
-    mqtt_mps = max(r[0] for r in runs)
-    mqtt_lost = max(r[1] for r in runs)
-    bare_mps = max(r[2] for r in runs)
+    mqtt_mps = max(r["rate"] for r in runs)
+    mqtt_lost = max(r["lost"] for r in runs)
+    bare_mps = max(r["bare"] for r in runs)
     figures = {
         "bench": "bridge",
         "ble_frames_per_s": round(plain_fps),
@@ -295,6 +354,8 @@ def main() -> None:
         "mqtt_lost": mqtt_lost,
         "mqtt_messages": mqtt_n,
         "mqtt_runs": len(runs),
+        "mqtt_duplicates": max(r["extra"] for r in runs),
+        "mqtt_backlog_msgs_per_s": round(max(r["backlog_rate"] for r in runs)),
         "ble_frames_per_s_encrypted": round(enc_fps),
         "ble_frames_per_cpu_s": round(plain_cpu_fps),
         "ble_frames_per_cpu_s_encrypted": round(enc_cpu_fps),

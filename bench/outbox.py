@@ -120,7 +120,7 @@ def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--quick", action="store_true", help="small sizes, under a minute")
     args = parser.parse_args()
-    n_outbox, n_tiny, n_drain = (20_000, 1_000, 10_000) if args.quick else (100_000, 3_000, 100_000)
+    n_outbox, n_tiny, n_drain = (20_000, 1_000, 10_000) if args.quick else (100_000, 2_000, 100_000)
     with tempfile.TemporaryDirectory(prefix="bench-outbox-") as tmp:
         workdir = Path(tmp)
         events_per_s, bytes_per_event = bench_outbox(workdir, n_outbox)

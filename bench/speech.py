@@ -163,9 +163,9 @@ def _p95(values: list[float]) -> float:
 
 
 def mora_seconds(text: str, morae_per_s: float = 7.0) -> float:
-    import pyopenjtalk
+    from speech.tts import _import_pyopenjtalk
 
-    kana = pyopenjtalk.g2p(text, kana=True)
+    kana = _import_pyopenjtalk().g2p(text, kana=True)
     small = set("ャュョァィゥェォ")
     morae = sum(1 for c in kana if c not in small and c not in "、。?!？！ ")
     return morae / morae_per_s + 0.3  # + a breath between utterances

@@ -81,7 +81,10 @@ def serve(
 
     from cloud.migrations import upgrade_head
 
-    upgrade_head(_settings(database_url).database_url)
+    settings = _settings(database_url)
+    if settings.secret_key == Settings.model_fields["secret_key"].default:
+        typer.echo("warning: MIMAMORI_SECRET_KEY is not set; family links use a dev key", err=True)
+    upgrade_head(settings.database_url)
     if workers > 1 and "PROMETHEUS_MULTIPROC_DIR" not in os.environ:
         # Counters live in each worker process; the multiprocess collector adds them up.
         import tempfile

@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 import signal
 import threading
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import timedelta
 
@@ -49,6 +50,34 @@ class Worker:
     def close(self) -> None:
         self.engine.dispose()
 
+    def run_until(self, stop: threading.Event, interval: float) -> None:
+        """Detection, escalation and mail each in their own loop (thread), so a slow SMTP
+        server or a burst of escalation steps never delays noticing a missed deadline."""
+        stale = timedelta(seconds=self.settings.heartbeat_stale_s)
+        loops = {
+            "detect": lambda: detect_due(self.sessions, self.notifier, self.clock, stale),
+            "escalate": lambda: escalate_due(self.sessions, self.notifier, self.clock),
+            "mail": lambda: send_due(self.sessions, self.settings, self.clock),
+        }
+        threads = [
+            threading.Thread(target=_loop, args=(name, work, stop, interval), name=name)
+            for name, work in loops.items()
+        ]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join()
+
+
+def _loop(name: str, work: Callable[[], object], stop: threading.Event, interval: float) -> None:
+    while not stop.is_set():
+        try:
+            work()
+        except Exception:
+            # A failing pass (database restart, bad row) must not end the watch.
+            log.exception("%s pass failed; retrying after %.1f s", name, interval)
+        stop.wait(interval)
+
 
 def run_once(settings: Settings, clock: Clock) -> PassSummary:
     worker = Worker(settings, clock)
@@ -65,12 +94,6 @@ def run_forever(settings: Settings, clock: Clock, interval: float) -> None:
         signal.signal(sig, lambda *_: stop.set())
     worker = Worker(settings, clock)
     try:
-        while not stop.is_set():
-            try:
-                worker.run_pass()
-            except Exception:
-                # A failing pass (database restart, bad row) must not end the watch.
-                log.exception("worker pass failed; retrying after %.1f s", interval)
-            stop.wait(interval)
+        worker.run_until(stop, interval)
     finally:
         worker.close()

@@ -102,6 +102,18 @@ def _bindkey(device: PairedDevice) -> bytes | None:
     return key
 
 
+def _describe_no_adapter(exc: BaseException) -> str:
+    """A sentence for `doctor`, not just an errno."""
+    if isinstance(exc, FileNotFoundError):
+        return "no D-Bus system bus (dbus not running, or no access from this container)"
+    if isinstance(exc, PermissionError):
+        return f"no permission to use D-Bus/BlueZ ({exc})"
+    name = type(exc).__name__
+    if name == "BleakDBusError":
+        return f"BlueZ (bluetoothd) not available: {exc}"
+    return f"{name}: {exc}"
+
+
 class DeviceBridge:
     """All paired devices -> one DeviceEventSink.
 
@@ -304,7 +316,7 @@ class DeviceBridge:
             except Exception as exc:
                 if not _is_no_adapter(exc):
                     log.warning("BLE scanner failed to start: %r", exc)
-                self._ble_status = f"no_adapter: {type(exc).__name__}: {exc}"
+                self._ble_status = f"no_adapter: {_describe_no_adapter(exc)}"
                 self.ble_mode = None
                 self._count("ble_adapter_retries")
                 await asyncio.sleep(self._ble_retry_s)

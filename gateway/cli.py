@@ -166,7 +166,8 @@ def _print_status(settings: GatewaySettings, info: dict[str, Any]) -> None:
         f"{outbox.get('bytes_per_event')}; write errors {outbox.get('write_errors', 0)}",
         f"last upload {uplink.get('last_upload_at')} (last error: {uplink.get('last_error')})",
         f"heartbeat   {info.get('last_heartbeat_at')}",
-        f"audio       {info.get('audio')}",
+        f"audio       {info.get('audio')}; model {info.get('model')}",
+        f"bridge      {info.get('bridge')}",
         f"clock       synchronised: {info.get('clock_synchronized')}",
         "devices:",
     ]

@@ -12,9 +12,10 @@ import contextlib
 import logging
 import os
 import signal
+import threading
 import time
 from collections import Counter
-from collections.abc import Callable, Coroutine
+from collections.abc import AsyncIterator, Callable, Coroutine
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -89,6 +90,7 @@ SUMMARY_PERSIST_S = 300.0
 KERNEL_CLOCK_CHECK_S = 600.0
 STATUS_EVERY_S = 10.0
 SEEN_COMMANDS_KEPT = 200
+HELP_SPOT_WINDOW_S = 30.0  # audio per help-spotting turn (a dialogue interrupts it at once)
 SLOT_KEYS_KEPT_DAYS = 9
 
 Payload = BaseModel | dict[str, Any]
@@ -159,6 +161,7 @@ class Gateway:
         self._summary_saved_at = 0.0
         self._tasks: list[asyncio.Task[Any]] = []
         self._status_extra: dict[str, Any] = {}
+        self._spot_stop: threading.Event | None = None
         self.outbox: Outbox
         self.state: SmallState
         self.uploader: Uploader | None = None
@@ -185,6 +188,7 @@ class Gateway:
                 self.cloud_config = GatewayConfig.model_validate(cached)
             except ValueError as exc:
                 self.counters["bad_cached_config"] += 1
+                self.state.update(config_etag=None)  # so the cloud sends it again, not a 304
                 log.error("cached cloud config unusable, using defaults: %s", exc)
         self.summariser = ActivitySummariser.from_state(
             self.cloud_config.timezone, self.state.get("activity")
@@ -238,6 +242,8 @@ class Gateway:
             with contextlib.suppress(asyncio.CancelledError, Exception):
                 await task
         self._tasks.clear()
+        if self._unstored:
+            log.error("shutting down with %d events never stored (disk full)", len(self._unstored))
         self.state.update(activity=self.summariser.to_state(), running=False)
         await asyncio.to_thread(self.outbox.close)
         if self.client is not None:
@@ -431,14 +437,19 @@ class Gateway:
             reason = "paused"
         elif reason == "silent" and raw.get("heard"):
             reason = "not_understood"
+        detail = "clock_jump" if reason == "gateway_down" and jump is not None else None
+        if reason == "silent" and raw.get("audio_failed"):
+            # Nobody was asked: the sound card or model failed. That is the gateway's fault,
+            # and the cloud's "gateway" chain (check the device) is the right one.
+            reason, detail = "gateway_down", "audio_unavailable"
         payload = CheckinNoResponse(
             slot=occ.slot.name,
             slot_date=occ.local_date.isoformat(),
             attempts=progress.attempts,
             reason=reason,  # type: ignore[arg-type]
         )
-        if reason == "gateway_down" and jump is not None:
-            payload = CheckinNoResponse(**payload.model_dump(), detail="clock_jump")
+        if detail is not None:
+            payload = CheckinNoResponse(**payload.model_dump(), detail=detail)
         stored = await self.emit(EventKind.CHECKIN_NO_RESPONSE, payload)
         if stored is not None:
             self._save_progress(occ.key, done=True, outcome=f"no_response:{reason}")
@@ -456,6 +467,7 @@ class Gateway:
             slot_name=occ.slot.name,
         )
         if result is None:
+            self._save_progress(occ.key, audio_failed=True)
             return
         ctx = SlotContext(occ.slot.name, occ.local_date.isoformat(), attempt)
         events = checkin_events(result, ctx)
@@ -464,13 +476,32 @@ class Gateway:
         if events:
             await self._emit_all(events)
             self._save_progress(occ.key, done=True, outcome=str(result.outcome))
+            self._publish_checkin(occ, str(result.outcome), result.intent)
             await self._farewell(result)
+
+    def _publish_checkin(self, occ: SlotOccurrence, outcome: str, intent: Any) -> None:
+        """Mirror the last check-in to MQTT (Home Assistant) via the bridge; best effort."""
+        if self.bridge is None:
+            return
+        try:
+            self.bridge.publish_checkin_state(
+                {
+                    "slot": occ.slot.name,
+                    "slot_date": occ.local_date.isoformat(),
+                    "outcome": outcome,
+                    "intent": str(getattr(intent, "value", intent)) if intent else None,
+                    "at": self.now().isoformat(),
+                }
+            )
+        except Exception as exc:
+            self.counters["checkin_publish_errors"] += 1
+            log.warning("check-in state not published: %s", exc)
 
     async def _farewell(self, result: Any) -> None:
         """After a help request the alarm is raised first; only then reassure the resident."""
         text = getattr(result, "farewell", None)
         if text and self.voice is not None:
-            async with self._voice_lock:
+            async with self._voice_turn():
                 await self.voice.say(text, speed=0.9, volume=self.cloud_config.tts_volume)
 
     async def _converse(self, **kwargs: Any) -> Any:
@@ -482,7 +513,7 @@ class Gateway:
         cfg = self.cloud_config
         prompts = {**cfg.prompts, **kwargs.pop("prompts", {})}
         dialogue = self._dialogue_factory(lang=cfg.language, prompts=prompts, **kwargs)
-        async with self._voice_lock:
+        async with self._voice_turn():
             self._dialogue_active = True
             try:
                 return await run_dialogue(self.voice, dialogue)
@@ -593,11 +624,25 @@ class Gateway:
         return self.settings.help_phrase_spotting and self.settings.voice_mode == "local"
 
     async def help_spot_once(self, timeout_s: float = 5.0) -> bool:
-        """Listen briefly between dialogues; a help phrase becomes help.requested at once."""
+        """Listen between dialogues; a help phrase becomes help.requested at once.
+
+        A LocalVoice streams continuously (`watch_for_help`) until help is heard, the audio
+        limit passes, or a dialogue claims the voice (`_voice_turn` sets the stop flag);
+        any other Voice is polled with short `listen(expect="help")` calls.
+        """
         if self._dialogue_active or self.voice is None or self._help_phrase is None:
             return False
+        watch = getattr(self.voice, "watch_for_help", None)
         async with self._voice_lock:
-            heard = await self.voice.listen(timeout_s=timeout_s, expect="help")
+            if callable(watch):
+                stop = threading.Event()
+                self._spot_stop = stop
+                try:
+                    heard = await asyncio.to_thread(watch, stop, chunk_limit_s=timeout_s)
+                finally:
+                    self._spot_stop = None
+            else:
+                heard = await self.voice.listen(timeout_s=timeout_s, expect="help")
         if heard is None or not self._help_phrase(heard.text, self.cloud_config.language):
             return False
         await self.emit(
@@ -606,10 +651,18 @@ class Gateway:
         )
         return True
 
+    @contextlib.asynccontextmanager
+    async def _voice_turn(self) -> AsyncIterator[None]:
+        """Take the voice for speaking/asking: stop help spotting first, then wait for it."""
+        if self._spot_stop is not None:
+            self._spot_stop.set()
+        async with self._voice_lock:
+            yield
+
     async def _help_spot_loop(self) -> None:
         while True:
             began = time.monotonic()
-            await self.help_spot_once()
+            await self.help_spot_once(timeout_s=HELP_SPOT_WINDOW_S)
             if time.monotonic() - began < 0.5:
                 await asyncio.sleep(0.5)  # a voice that returns at once must not spin
 
@@ -655,6 +708,9 @@ class Gateway:
             clock_synchronized=self._last_kernel_sync,
             gateway_time=self.now(),
             audio_status=self._audio_status(),
+            model_status=self._model_status(),
+            ble_status=self._bridge_status().get("ble"),
+            mqtt_status=self._bridge_status().get("mqtt"),
             outbox_alarm=stats.alarm,
             outbox_write_errors=stats.write_errors,
             counters=dict(self.counters),
@@ -662,8 +718,28 @@ class Gateway:
 
     def _audio_status(self) -> str:
         if self.voice is None:
-            return "none"
-        return self.settings.voice_mode
+            return "unavailable"
+        if getattr(self.voice, "simulated", False):
+            return "text-sim (TEXT-ANSWER SIMULATOR, no microphone)"
+        device = getattr(self.voice, "device", None)
+        return f"local ({type(device).__name__})" if device is not None else "local"
+
+    def _model_status(self) -> str:
+        if self.voice is None:
+            return "unavailable"
+        if getattr(self.voice, "simulated", False):
+            return "none (simulator)"
+        return "loaded" if getattr(self.voice, "model", None) is not None else "unknown"
+
+    def _bridge_status(self) -> dict[str, Any]:
+        if self.bridge is None:
+            return {"ble": "disabled", "mqtt": "disabled"}
+        try:
+            return dict(self.bridge.status())
+        except Exception as exc:
+            self.counters["bad_bridge_status"] += 1
+            log.warning("bridge status unusable: %s", exc)
+            return {}
 
     async def heartbeat_once(self) -> bool:
         assert self.client is not None
@@ -791,7 +867,7 @@ class Gateway:
             await self._finish_command(cmd.id, ok=False, detail="no voice")
             return
         cfg = self.cloud_config
-        async with self._voice_lock:
+        async with self._voice_turn():
             await self.voice.say(text, speed=cfg.tts_speed, volume=cfg.tts_volume)
         await self.emit(
             EventKind.ANNOUNCEMENT_PLAYED,
@@ -825,7 +901,7 @@ class Gateway:
         recent = [
             o
             for o in occurrences(cfg, now - timedelta(hours=24), now + timedelta(seconds=1))
-            if wanted is None or o.slot.name == wanted
+            if wanted is None or wanted in (o.slot.name, o.slot.time)
         ]
         occ = recent[-1] if recent else None
         questions = list(occ.slot.questions) if occ else [Question.HEALTH]
@@ -894,6 +970,8 @@ class Gateway:
             },
             "devices": [d.model_dump(mode="json") for d in self.heartbeat_body().devices],
             "audio": self._audio_status(),
+            "model": self._model_status(),
+            "bridge": self._bridge_status(),
             "clock_synchronized": self._last_kernel_sync,
             "counters": dict(self.counters),
             **self._status_extra,

@@ -77,6 +77,11 @@ def checkin_events(result: Any, ctx: SlotContext) -> list[tuple[EventKind, BaseM
         "callback": Intent.CALLBACK,
         "trouble": Intent.TROUBLE,
     }.get(outcome, _intent(result.intent))
+    health = getattr(result, "health_intent", None)
+    if outcome in ("callback", "trouble") and health is not None:
+        # The health answer given before the request is what the cloud escalates on
+        # (an "unwell" must not turn into a mere callback); the request has its own event.
+        intent = _intent(health)
     events: list[tuple[EventKind, BaseModel]] = []
     if outcome == "help":
         events.append(
@@ -102,6 +107,7 @@ def checkin_events(result: Any, ctx: SlotContext) -> list[tuple[EventKind, BaseM
                 attempts=min(20, ctx.attempt + 1),
                 transcript=transcript,
                 answers=answers,
+                outcome=outcome,
             ),
         )
     )

@@ -15,18 +15,17 @@ from __future__ import annotations
 import asyncio
 import concurrent.futures
 import contextlib
-import json
 import logging
 import queue
 import sqlite3
 import threading
 import time
 from collections.abc import Callable, Iterable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from mimamori_wire.v1 import DEFAULT_PRIORITY, Event, priority_of
+from mimamori_wire.v1 import DEFAULT_PRIORITY, Event, EventKind, priority_of
 
 log = logging.getLogger(__name__)
 
@@ -97,7 +96,19 @@ class OutboxStats:
 class _Op:
     kind: str  # "insert" | "delete" | "reject"
     rows: list[tuple[Any, ...]]
-    future: concurrent.futures.Future[None] = field(default_factory=concurrent.futures.Future)
+    future: concurrent.futures.Future[None] | None = None  # for threads (put_sync)
+    afuture: asyncio.Future[None] | None = None  # for coroutines, settled on their loop
+    loop: asyncio.AbstractEventLoop | None = None
+
+
+def _settle(futures: list[asyncio.Future[None]], error: str | None) -> None:
+    for fut in futures:
+        if fut.done():  # the producer was cancelled meanwhile
+            continue
+        if error is None:
+            fut.set_result(None)
+        else:
+            fut.set_exception(OutboxWriteError(error))
 
 
 def _io_path() -> Path:
@@ -117,9 +128,29 @@ def read_write_bytes(path: Path | None = None) -> int:
     return 0
 
 
+# Kinds the wire contract leaves at the default priority but that must never be evicted:
+# the alarm itself, command acknowledgements (else the cloud re-sends forever), starts
+# (missed-slot reports) and clock reports. They upload after check-ins, before summaries.
+PROTECTED_PRIORITY = 3
+_PROTECTED = frozenset(
+    {
+        EventKind.OUTBOX_ALARM,
+        EventKind.COMMAND_DONE,
+        EventKind.GATEWAY_STARTED,
+        EventKind.GATEWAY_CLOCK_SKEW,
+        EventKind.ANNOUNCEMENT_PLAYED,
+        EventKind.ANNOUNCEMENT_HEARD,
+    }
+)
+
+
+def outbox_priority(kind: EventKind) -> int:
+    return PROTECTED_PRIORITY if kind in _PROTECTED else priority_of(kind)
+
+
 def encode_event(event: Event) -> tuple[str, str, int, str]:
-    body = json.dumps(event.to_wire(), ensure_ascii=False, separators=(",", ":"))
-    return event.id, event.kind.value, priority_of(event.kind), body
+    body = event.model_dump_json(by_alias=True)  # pydantic-core: compact, no dict round trip
+    return event.id, event.kind.value, outbox_priority(event.kind), body
 
 
 class Outbox:
@@ -182,16 +213,24 @@ class Outbox:
 
     def submit(self, events: Iterable[Event]) -> concurrent.futures.Future[None]:
         """Queue events for the next group commit; the future resolves after the commit."""
-        op = _Op("insert", [encode_event(e) for e in events])
+        op = _Op("insert", [encode_event(e) for e in events], concurrent.futures.Future())
         self._queue.put(op)
+        assert op.future is not None
         return op.future
+
+    async def _queue_and_wait(self, kind: str, rows: list[tuple[Any, ...]]) -> None:
+        loop = asyncio.get_running_loop()
+        op = _Op(kind, rows, afuture=loop.create_future(), loop=loop)
+        self._queue.put(op)
+        assert op.afuture is not None
+        await op.afuture
 
     async def put(self, event: Event) -> None:
         """Store one event durably; returns only after its commit (the producer's ack)."""
-        await asyncio.wrap_future(self.submit([event]))
+        await self._queue_and_wait("insert", [encode_event(event)])
 
     async def put_many(self, events: list[Event]) -> None:
-        await asyncio.wrap_future(self.submit(events))
+        await self._queue_and_wait("insert", [encode_event(e) for e in events])
 
     def put_sync(self, events: list[Event], timeout: float | None = None) -> None:
         self.submit(events).result(timeout)
@@ -208,20 +247,19 @@ class Outbox:
         return [PendingEvent(*row) for row in rows]
 
     def delete_async(self, sent: list[PendingEvent]) -> concurrent.futures.Future[None]:
-        op = _Op("delete", [(p.seq,) for p in sent])
+        op = _Op("delete", [(p.seq,) for p in sent], concurrent.futures.Future())
         self._queue.put(op)
+        assert op.future is not None
         return op.future
 
     async def delete(self, sent: list[PendingEvent]) -> None:
         """Remove events the cloud has confirmed (accepted or duplicate)."""
-        await asyncio.wrap_future(self.delete_async(sent))
+        await self._queue_and_wait("delete", [(p.seq,) for p in sent])
 
     async def reject(self, rejected: list[tuple[PendingEvent, str]]) -> None:
         """Move events the cloud refused for good out of the way (kept for inspection)."""
         rows = [(p.seq, p.id, p.kind, p.body, err, time.time()) for p, err in rejected]
-        op = _Op("reject", rows)
-        self._queue.put(op)
-        await asyncio.wrap_future(op.future)
+        await self._queue_and_wait("reject", rows)
 
     def depth(self) -> int:
         return self.stats.depth
@@ -287,8 +325,7 @@ class Outbox:
         self.stats.deleted += deleted
         self.stats.evicted += evicted
         self.stats.depth += inserted - deleted - evicted
-        for op in ops:
-            op.future.set_result(None)
+        self._resolve(ops, None)
         self._check_alarm()
         if self._on_commit is not None and inserted:
             self._on_commit()
@@ -299,8 +336,23 @@ class Outbox:
         self.stats.write_errors += 1
         self.stats.last_write_error = str(exc)
         log.error("outbox commit failed (%s); %d operations not stored", exc, len(ops))
+        self._resolve(ops, str(exc))
+
+    @staticmethod
+    def _resolve(ops: list[_Op], error: str | None) -> None:
+        """Tell the producers; one wake-up per event loop per commit, not one per event."""
+        by_loop: dict[asyncio.AbstractEventLoop, list[asyncio.Future[None]]] = {}
         for op in ops:
-            op.future.set_exception(OutboxWriteError(str(exc)))
+            if op.afuture is not None and op.loop is not None:
+                by_loop.setdefault(op.loop, []).append(op.afuture)
+            elif op.future is not None:
+                if error is None:
+                    op.future.set_result(None)
+                else:
+                    op.future.set_exception(OutboxWriteError(error))
+        for loop, futures in by_loop.items():
+            with contextlib.suppress(RuntimeError):  # the loop was closed meanwhile
+                loop.call_soon_threadsafe(_settle, futures, error)
 
     def _evict_overflow(self, conn: sqlite3.Connection, depth: int) -> int:
         over = depth - self.stats.capacity

@@ -180,10 +180,12 @@ class Uploader:
         batch_size: int = 500,
         backoff: Backoff | None = None,
         idle_wait_s: float = 30.0,
+        max_body_bytes: int = 900_000,
     ) -> None:
         self.outbox = outbox
         self.client = client
         self.batch_size = batch_size
+        self.max_body_bytes = max_body_bytes  # the cloud refuses bodies over 1 MB (413)
         self.backoff = backoff or Backoff()
         self.idle_wait_s = idle_wait_s
         self.stats = UplinkStats()
@@ -213,13 +215,15 @@ class Uploader:
 
     async def upload_once(self) -> int | None:
         """One batch. Returns events handled, 0 when empty, None on failure."""
-        pending = await asyncio.to_thread(self.outbox.peek, self.batch_size)
+        pending = self._fit(await asyncio.to_thread(self.outbox.peek, self.batch_size))
         if not pending:
             return 0
         try:
             result = await self.client.post_events(pending)
             done = self._settle(pending, result)
         except CloudError as exc:
+            if exc.status == 413 and self.batch_size > 1:
+                self.batch_size = max(1, self.batch_size // 2)  # adapt, keep the order
             self.stats.failures += 1
             self.stats.malformed += isinstance(exc, MalformedResponse)
             self.stats.last_error = str(exc)
@@ -241,6 +245,15 @@ class Uploader:
             log.warning("cloud response omitted %d events; will resend", len(done.missing))
             return None
         return len(pending)
+
+    def _fit(self, pending: list[PendingEvent]) -> list[PendingEvent]:
+        """The longest head of the queue whose request body stays under the cloud's limit."""
+        size = 16
+        for i, p in enumerate(pending):
+            size += len(p.body.encode("utf-8")) + 1
+            if size > self.max_body_bytes and i > 0:
+                return pending[:i]
+        return pending
 
     def _settle(self, pending: list[PendingEvent], result: BatchResult) -> _Settled:
         by_id = {p.id: p for p in pending}

@@ -25,7 +25,8 @@ def render_index(maildir: Path) -> str:
     for path in sorted(maildir.glob("*.eml"), reverse=True):
         msg = _read(path)
         rows.append(
-            "<tr><td>{date}</td><td>{to}</td><td><a href='/mail/{name}'>{subject}</a></td></tr>".format(
+            "<tr><td>{date}</td><td>{to}</td>"
+            "<td><a href='/mail/{name}'>{subject}</a></td></tr>".format(
                 date=html.escape(str(msg["Date"] or "")),
                 to=html.escape(str(msg["To"] or "")),
                 name=html.escape(path.name),
@@ -36,7 +37,8 @@ def render_index(maildir: Path) -> str:
     return (
         "<!doctype html><html lang=ja><meta charset=utf-8><meta http-equiv=refresh content=5>"
         "<title>開発用メール受信箱</title><h1>開発用メール受信箱 (demo SMTP sink)</h1>"
-        f"<table border=1 cellpadding=4><tr><th>日時</th><th>宛先</th><th>件名</th></tr>{body}</table>"
+        "<table border=1 cellpadding=4><tr><th>日時</th><th>宛先</th><th>件名</th></tr>"
+        f"{body}</table>"
     )
 
 
@@ -55,7 +57,7 @@ def serve(maildir: Path, host: str, port: int) -> ThreadingHTTPServer:
     """Start the page in a daemon thread and return the server (call .shutdown() to stop)."""
 
     class Handler(BaseHTTPRequestHandler):
-        def do_GET(self) -> None:  # noqa: N802 (http.server API)
+        def do_GET(self) -> None:
             if self.path == "/":
                 self._send(200, render_index(maildir))
                 return
@@ -74,7 +76,7 @@ def serve(maildir: Path, host: str, port: int) -> ThreadingHTTPServer:
             self.end_headers()
             self.wfile.write(data)
 
-        def log_message(self, format: str, *args) -> None:  # noqa: A002
+        def log_message(self, format: str, *args) -> None:
             return
 
     maildir.mkdir(parents=True, exist_ok=True)

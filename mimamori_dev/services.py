@@ -110,7 +110,7 @@ class _CollectingHandler:
     def __init__(self, sink: SmtpSink) -> None:
         self.sink = sink
 
-    async def handle_DATA(self, server, session, envelope):  # noqa: N802 (aiosmtpd API)
+    async def handle_DATA(self, server, session, envelope):
         msg = email.message_from_bytes(envelope.content, policy=email.policy.default)
         self.sink.received(msg, envelope.rcpt_tos)
         return "250 OK"
@@ -198,8 +198,16 @@ class PostgresCluster:
             shutil.chown(self.workdir, "postgres", "postgres")
         subprocess.run(
             _as_postgres(
-                [str(PG_BIN / "initdb"), "-D", str(self.datadir), "-U", "postgres",
-                 "--auth=trust", "--encoding=UTF8", "--locale=C.UTF-8"]
+                [
+                    str(PG_BIN / "initdb"),
+                    "-D",
+                    str(self.datadir),
+                    "-U",
+                    "postgres",
+                    "--auth=trust",
+                    "--encoding=UTF8",
+                    "--locale=C.UTF-8",
+                ]
             ),
             check=True,
             stdout=subprocess.DEVNULL,
@@ -211,8 +219,17 @@ class PostgresCluster:
         )
         subprocess.run(
             _as_postgres(
-                [str(PG_BIN / "pg_ctl"), "-D", str(self.datadir), "-o", opts,
-                 "-l", str(self.workdir / "pg.log"), "-w", "start"]
+                [
+                    str(PG_BIN / "pg_ctl"),
+                    "-D",
+                    str(self.datadir),
+                    "-o",
+                    opts,
+                    "-l",
+                    str(self.workdir / "pg.log"),
+                    "-w",
+                    "start",
+                ]
             ),
             check=True,
             stdout=subprocess.DEVNULL,
@@ -298,8 +315,16 @@ class CloudServer:
         self.workdir.mkdir(parents=True, exist_ok=True)
         log = open(self.workdir / f"cloud-{self.port}.log", "ab")  # noqa: SIM115 (lives with proc)
         self.proc = subprocess.Popen(
-            [str(VENV_BIN / "mimamori-cloud"), "serve", "--host", self.host,
-             "--port", str(self.port), "--workers", str(self.workers)],
+            [
+                str(VENV_BIN / "mimamori-cloud"),
+                "serve",
+                "--host",
+                self.host,
+                "--port",
+                str(self.port),
+                "--workers",
+                str(self.workers),
+            ],
             env=self.full_env(),
             stdout=log,
             stderr=subprocess.STDOUT,
@@ -353,7 +378,7 @@ class AlsaFileDevice:
     def install(self) -> AlsaFileDevice:
         self.home.mkdir(parents=True, exist_ok=True)
         (self.home / ".asoundrc").write_text(
-            "pcm.!default {\n  type file\n  slave.pcm \"null\"\n"
+            'pcm.!default {\n  type file\n  slave.pcm "null"\n'
             f'  file "{self.output_path}"\n  infile "{self.input_path}"\n  format "raw"\n}}\n'
         )
         self.input_path.write_bytes(b"")

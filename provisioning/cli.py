@@ -186,6 +186,15 @@ def _answer(given: str | None, label: str, check: Any, default: str | None, ask:
             warn(str(exc))
 
 
+def _show_audio_devices() -> None:
+    try:
+        devices = audiocheck.list_devices()
+    except ProvisionError as exc:
+        warn(str(exc))
+        return
+    console.print(_devices_table(devices))
+
+
 @app.command()
 def init(
     cloud: Annotated[str | None, typer.Option(help="Cloud URL (https://...).")] = None,
@@ -216,6 +225,8 @@ def init(
     )
     old_language = values.get("language", "ja")
     values["language"] = _answer(lang, t("ask_language"), _valid_language, old_language, ask)
+    if ask and (input_device is None or output_device is None):
+        _show_audio_devices()  # so the installer can answer with a name or number
     audio["input_device"] = _answer(
         input_device, t("ask_input"), _valid_device("input"), audio.get("input_device"), ask
     )
@@ -312,6 +323,9 @@ def pair_cmd(
     room: Annotated[str | None, typer.Option(help="Room, e.g. living.")] = None,
     name: Annotated[str | None, typer.Option(help="Device name (letters, digits, - _).")] = None,
     pace: Annotated[bool, typer.Option(help="Replay at the recorded pace (delay_s).")] = False,
+    record: Annotated[
+        Path | None, typer.Option(help="Also append every advertisement heard to this file.")
+    ] = None,
     interactive: Annotated[
         bool | None,
         typer.Option(
@@ -330,6 +344,7 @@ def pair_cmd(
             replay=replay,
             seconds=seconds,
             pace=pace,
+            record=record,
             address=address,
             bindkey=bindkey,
             role=role,
@@ -338,6 +353,12 @@ def pair_cmd(
             interactive=sys.stdin.isatty() if interactive is None else interactive,
         )
     say("paired", name=device.name, role=device.role.value, room=device.room or "-")
+    _restart_hint()
+
+
+def _restart_hint() -> None:
+    if service.is_active():  # the daemon reads its devices at start
+        warn(t("restart_hint"))
 
 
 @app.command()
@@ -345,6 +366,7 @@ def unpair(name: Annotated[str, typer.Argument(help="The paired device's name.")
     """Forget a paired device."""
     pair.unpair(cfg(), name)
     say("unpaired", name=name)
+    _restart_hint()
 
 
 @app.command()

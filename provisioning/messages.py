@@ -198,6 +198,10 @@ CATALOGUE: dict[str, tuple[str, str]] = {
         "デバイス {address} は {name} としてペアリング済みです。再ペアリングするには先に解除してください。",
     ),
     "paired": ("Paired {name} ({role}, {room}).", "{name}（{role}、{room}）をペアリングしました。"),
+    "restart_hint": (
+        "The gateway service is running; restart it (`sudo systemctl restart mimamori-gateway`) so it uses the change.",
+        "ゲートウェイのサービスが動作中です。変更を反映するため再起動してください（`sudo systemctl restart mimamori-gateway`）。",
+    ),
     "unpaired": ("Unpaired {name}.", "{name} のペアリングを解除しました。"),
     "no_such_device": (
         "No paired device is named {name}; run `mimamori-provision devices` to see the names.",

@@ -23,6 +23,7 @@ from provisioning.pairing import (
     NAME_RE,
     Advertisement,
     Candidate,
+    ReplayWriter,
     ScanSession,
     parse_bindkey,
     read_replay,
@@ -71,11 +72,23 @@ async def _ble_scan(seconds: float, feed: Callable[[Advertisement], None]) -> No
         raise ProvisionError("no_ble", error=type(exc).__name__) from None
 
 
-def scan(console: Console, replay: Path | None, seconds: float, pace: bool) -> ScanSession:
+def scan(
+    console: Console,
+    replay: Path | None,
+    seconds: float,
+    pace: bool,
+    record: Path | None = None,
+) -> ScanSession:
+    """Feed the radio (or a replay file) into a ScanSession under a live table; with
+    `record`, every advertisement heard is also written as a replay line."""
     session = ScanSession()
-    with Live(render_table(session), console=console, refresh_per_second=4) as live:
+    with (
+        Live(render_table(session), console=console, refresh_per_second=4) as live,
+        ReplayWriter(record) as recorder,
+    ):
 
         def feed(adv: Advertisement) -> None:
+            recorder.write(adv)
             if session.observe(adv) is not None:
                 live.update(render_table(session))
 
@@ -128,6 +141,7 @@ def pair_ble(
     replay: Path | None,
     seconds: float,
     pace: bool,
+    record: Path | None = None,
     address: str | None,
     bindkey: str | None,
     role: str | None,
@@ -138,7 +152,7 @@ def pair_ble(
     """Flags answer the questions; what is missing is asked when interactive, else an error
     (or, for room and name, the default)."""
     settings = load_settings(config)
-    session = scan(console, replay, seconds, pace)
+    session = scan(console, replay, seconds, pace, record)
     if not session.candidates:
         raise ProvisionError("no_devices_found")
     if address or not interactive:
@@ -206,7 +220,22 @@ def _store(config: Path, settings: GatewaySettings, device: PairedDevice) -> Pai
     _check_free(settings, device.name, device.address)
     updated = settings.model_copy(update={"devices": [*settings.devices, device]})
     save_settings(updated, config)
+    forget_replay_counter(settings, device.name)
     return device
+
+
+def forget_replay_counter(settings: GatewaySettings, name: str) -> None:
+    """A (re-)paired device starts a fresh encryption counter; a high-water mark left from an
+    earlier pairing under this name would make the bridge drop every frame as a replay.
+    The bridge keeps its counters in <data_dir>/bridge (gateway/cli.py)."""
+    from firmware_bridge.bthome import CounterStore
+    from firmware_bridge.service import COUNTER_FILE
+
+    path = Path(settings.data_dir) / "bridge" / COUNTER_FILE
+    if path.exists():
+        store = CounterStore(path)
+        store.forget(name)
+        store.save()
 
 
 def unpair(config: Path, name: str) -> None:
@@ -215,6 +244,7 @@ def unpair(config: Path, name: str) -> None:
     if len(kept) == len(settings.devices):
         raise ProvisionError("no_such_device", name=name)
     save_settings(settings.model_copy(update={"devices": kept}), config)
+    forget_replay_counter(settings, name)
 
 
 # --- devices ---------------------------------------------------------------------------------

@@ -167,3 +167,50 @@ def _advertisement(record: dict) -> Advertisement:
         rssi=int(rssi) if rssi is not None else None,
         name=record.get("name"),
     )
+
+
+def replay_record(adv: Advertisement, delay_s: float | None = None) -> dict:
+    """One replay line for an advertisement (the inverse of read_replay)."""
+    frame = bthome_frame(adv.service_data)
+    only_bthome = frame is not None and len(adv.service_data) == 1
+    record: dict = {
+        "address": adv.address,
+        "service_data": (
+            bytes(frame).hex()
+            if only_bthome
+            else {uuid: bytes(v).hex() for uuid, v in adv.service_data.items()}
+        ),
+        "rssi": adv.rssi,
+        "name": adv.name,
+    }
+    if delay_s is not None:
+        record["delay_s"] = round(delay_s, 3)
+    return record
+
+
+class ReplayWriter:
+    """Appends what the radio hears to a replay file (no-op without a path)."""
+
+    def __init__(self, path: Path | None) -> None:
+        self.path = path
+        self._handle = None
+        self._last: float | None = None
+
+    def __enter__(self) -> ReplayWriter:
+        if self.path is not None:
+            self._handle = open(self.path, "a", encoding="utf-8")
+        return self
+
+    def write(self, adv: Advertisement) -> None:
+        if self._handle is None:
+            return
+        import time
+
+        now = time.monotonic()
+        delay = 0.0 if self._last is None else now - self._last
+        self._last = now
+        self._handle.write(json.dumps(replay_record(adv, delay), ensure_ascii=False) + "\n")
+
+    def __exit__(self, *exc: object) -> None:
+        if self._handle is not None:
+            self._handle.close()

@@ -159,3 +159,14 @@ def uninstall(unit_dir: Path = UNIT_DIR, stop: bool = True) -> Path:
     if stop:
         _run(["systemctl", "daemon-reload"])
     return path
+
+
+def is_active() -> bool:
+    """Is the gateway unit running (False where there is no systemd)?"""
+    try:
+        out = subprocess.run(
+            ["systemctl", "is-active", "--quiet", UNIT_NAME], capture_output=True, timeout=10
+        )
+    except (OSError, subprocess.TimeoutExpired):
+        return False
+    return out.returncode == 0

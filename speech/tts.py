@@ -7,7 +7,9 @@ Announcements are rendered on demand through the same cache.
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
+import io
 import json
 import logging
 import os
@@ -38,6 +40,20 @@ def _default_cache_dir() -> Path:
     fallback = Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "mimamori/tts"
     log.info("TTS cache %s not writable; using %s", DEFAULT_CACHE_DIR, fallback)
     return fallback
+
+
+def _import_pyopenjtalk():
+    """pyopenjtalk-plus prints an ONNX Runtime notice to stdout on import; stdout may be a
+    JSON log stream or a CLI's output, so the notice goes to the debug log instead."""
+    import sys
+
+    if "pyopenjtalk" not in sys.modules:
+        notice = io.StringIO()
+        with contextlib.redirect_stdout(notice):
+            import pyopenjtalk  # noqa: F401
+        if notice.getvalue().strip():
+            log.debug("pyopenjtalk: %s", notice.getvalue().strip())
+    return sys.modules["pyopenjtalk"]
 
 
 class PromptRenderer:
@@ -92,8 +108,7 @@ class PromptRenderer:
         return path
 
     def _synthesise(self, text: str, speed: float, volume: float) -> bytes:
-        import pyopenjtalk
-
+        pyopenjtalk = _import_pyopenjtalk()
         with _synth_lock:
             if self.voice == DEFAULT_VOICE:
                 wave, rate = pyopenjtalk.tts(text, speed=speed, predict_nani=False)

@@ -28,7 +28,11 @@ def state(request: Request) -> AppState:
 
 
 def db_session(request: Request) -> Iterator[Session]:
-    """A session whose transaction commits when the handler returns without error."""
+    """A session whose transaction commits when the handler returns without error.
+
+    Use as Depends(db_session, scope="function"): with the default scope FastAPI runs the
+    commit after the response is sent, so a client could act on a write not yet durable.
+    """
     factory = state(request).sessions
     with factory() as session, session.begin():
         yield session

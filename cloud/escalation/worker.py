@@ -27,6 +27,14 @@ from cloud.services import incidents
 from cloud.services.tenancy import slot_specs
 
 BATCH = 500
+# What deciding a deadline needs, one query per relation for the whole batch.
+_PRELOAD = (
+    selectinload(Household.slots),
+    selectinload(Household.pauses),
+    selectinload(Household.holidays),
+    selectinload(Household.contacts),
+    selectinload(Household.office).selectinload(PostOffice.municipality),
+)
 
 
 def _lock(stmt: Select, session: Session, *entities: object) -> Select:
@@ -52,11 +60,11 @@ def detect_due(
                 .where(Household.next_deadline <= now)
                 .order_by(Household.next_deadline)
                 .limit(BATCH)
+                .options(*_PRELOAD)
             )
             due = list(session.scalars(_lock(stmt, session, Household)))
             if not due:
                 return handled
-            _preload(session, due)
             handled += _handle_batch(session, notifier, due, clock(), stale_after)
         if len(due) < BATCH:
             return handled
@@ -157,23 +165,6 @@ def _advance_deadlines(session: Session, verdicts: list[_Verdict]) -> set[str]:
         if result.rowcount == 1:
             moved.add(v.household.id)
     return moved
-
-
-def _preload(session: Session, due: list[Household]) -> None:
-    # One query per relation for the whole batch, not per household.
-    ids = [h.id for h in due]
-    session.scalars(
-        select(Household)
-        .where(Household.id.in_(ids))
-        .options(
-            selectinload(Household.slots),
-            selectinload(Household.pauses),
-            selectinload(Household.holidays),
-            selectinload(Household.office).selectinload(PostOffice.municipality),
-            selectinload(Household.contacts),
-            selectinload(Household.residents),
-        )
-    ).all()
 
 
 def _checkins_for(session: Session, due: list[Household]) -> dict[tuple, str]:

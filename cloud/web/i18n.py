@@ -188,6 +188,10 @@ TEXT: dict[str, tuple[str, str]] = {
     "municipality": ("自治体", "Municipality"),
     "all_offices": ("すべての郵便局", "All offices"),
     "safety_title": ("安否確認", "Safety check"),
+    "safety_help_on_desk": (
+        "安否確認で「要支援」の世帯があります",
+        "Safety check: households need help",
+    ),
     "safety_start": ("安否確認を開始", "Start safety check"),
     "safety_name": ("名称（例：台風10号）", "Name (e.g. Typhoon 10)"),
     "safety_question": ("呼びかけの文面", "Question spoken"),

@@ -106,3 +106,19 @@ def test_adapter_appears_disappears_and_returns(make_bridge, collector, clock) -
     assert radio.started == ["active", "active"]
     assert radio.stopped >= 1
     assert len(collector.events) == 2  # one motion frame per scanning session got through
+
+
+def test_no_adapter_reasons_are_sentences_for_doctor() -> None:
+    from bleak.exc import BleakDBusError
+
+    from firmware_bridge.service import _describe_no_adapter, _is_no_adapter
+
+    no_bluez = BleakDBusError(
+        "org.freedesktop.DBus.Error.ServiceUnknown",
+        ["The name org.bluez was not provided by any .service files"],
+    )
+    no_dbus = FileNotFoundError(2, "No such file or directory")
+    assert _is_no_adapter(no_bluez) and _is_no_adapter(no_dbus)
+    assert _describe_no_adapter(no_bluez).startswith("BlueZ (bluetoothd) not available: ")
+    assert "org.bluez" in _describe_no_adapter(no_bluez)
+    assert _describe_no_adapter(no_dbus).startswith("no D-Bus system bus")

@@ -12,6 +12,8 @@ import paho.mqtt.client as paho
 
 from firmware_bridge.events import DeviceSignal
 from firmware_bridge.mqtt import MqttSettings
+from firmware_bridge.simulate import HUMIDITY, TEMPERATURE, build_frame, service_data
+from tests.bridge.conftest import MAC_THERMO
 
 
 def client_for(broker) -> paho.Client:
@@ -130,6 +132,8 @@ def test_home_assistant_discovery_is_retained(mosquitto_broker, make_bridge) -> 
         await bridge.start()
         await asyncio.to_thread(wait_until, bridge.link.subscribed.is_set)
         bridge.publish_checkin_state({"state": "answered", "slot": "morning", "intent": "fine"})
+        frame = build_frame([(TEMPERATURE, 24.5), (HUMIDITY, 61.0)], packet_id=1, mac=MAC_THERMO)
+        bridge.feed_ble_advertisement(MAC_THERMO, service_data(frame))
         await asyncio.sleep(0.3)
         await bridge.stop()
 
@@ -147,6 +151,9 @@ def test_home_assistant_discovery_is_retained(mosquitto_broker, make_bridge) -> 
     assert not any("kitchen" in topic for topic in configs)  # Zigbee2MQTT announces its own
     state = retained(mosquitto_broker, "mimamori/mimamori/checkin_today/state", expect=1)
     assert json.loads(state["mimamori/mimamori/checkin_today/state"])["state"] == "answered"
+    thermo_state = retained(mosquitto_broker, "mimamori/mimamori/living-thermo/state", expect=1)
+    reading = json.loads(thermo_state["mimamori/mimamori/living-thermo/state"])
+    assert (reading["temperature"], reading["humidity"]) == (24.5, 61.0)
     availability = retained(mosquitto_broker, "mimamori/mimamori/availability", expect=1)
     assert availability["mimamori/mimamori/availability"] == b"offline"  # clean stop
 
@@ -194,3 +201,35 @@ def test_reconnects_after_broker_restart(mosquitto_broker, make_bridge, collecto
 
     assert asyncio.run(scenario()) >= 2
     assert collector.signals("kitchen-motion") == [DeviceSignal.ACTIVITY]
+
+
+def test_messages_sent_while_the_gateway_is_down_arrive_after_restart(
+    mosquitto_broker, make_bridge, collector
+) -> None:
+    """Persistent session (clean_start=False, session expiry): the broker keeps QoS 1
+    messages for the gateway's client id while it is down; nothing is lost on a restart."""
+    settings = settings_for(mosquitto_broker)
+
+    async def run_once(expect_events: int) -> dict:
+        bridge = make_bridge(mqtt=settings)
+        await bridge.start()
+        try:
+            await asyncio.to_thread(wait_until, bridge.link.subscribed.is_set)
+            if expect_events:
+                await asyncio.to_thread(collector.wait_for, expect_events)
+            return bridge.status()["counters"]
+        finally:
+            await bridge.stop()
+
+    asyncio.run(run_once(0))  # creates the session, then the gateway goes away
+    publish_all(
+        mosquitto_broker,
+        [
+            ("zigbee2mqtt/kitchen pir", '{"occupancy": true}'),
+            ("zigbee2mqtt/button", '{"action": "long"}'),
+        ],
+    )
+    assert collector.events == []
+    counters = asyncio.run(run_once(2))
+    assert sorted(collector.signals()) == sorted([DeviceSignal.ACTIVITY, DeviceSignal.HELP])
+    assert counters["mqtt_accepted"] == 2

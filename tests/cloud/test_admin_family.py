@@ -21,6 +21,15 @@ def test_admin_api_needs_the_token(live_cloud) -> None:
     assert live_cloud.admin("GET", "/households").status_code == 200
 
 
+def test_revoked_gateway_token_is_refused(live_cloud) -> None:
+    hh = live_cloud.household()
+    gw = live_cloud.enroll(hh["id"])
+    assert gw.answer("morning").status_code == 200
+    live_cloud.admin_ok("POST", f"/gateways/{gw.gateway_id}/revoke")
+    r = gw.answer("morning")
+    assert r.status_code == 401 and r.json()["error"] == "invalid_token"
+
+
 def test_admin_validation_errors_are_clear(live_cloud) -> None:
     hh = live_cloud.household()
     r = live_cloud.admin(

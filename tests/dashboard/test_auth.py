@@ -225,3 +225,127 @@ def test_authenticate_gives_same_answer_for_unknown_email(tmp_path) -> None:  # 
         )
         assert result.user is None and result.error == "bad_credentials"
     engine.dispose()
+
+
+def test_cli_creates_first_admin_and_staff(shared_world: World) -> None:
+    server = shared_world.server
+    admin_id = server.cli_id(
+        "create-admin",
+        "--email",
+        "First@Example.jp",
+        "--password",
+        PASSWORD,
+        "--name",
+        "初代 管理者",
+    )
+    staff_id = server.cli_id(
+        "create-staff",
+        "--email",
+        "clerk@example.jp",
+        "--password",
+        PASSWORD,
+        "--office",
+        shared_world.offices["C"],
+        "--name",
+        "窓口 係",
+    )
+    rows = dict(
+        shared_world.sql(
+            "SELECT id, role FROM staff_users WHERE id IN (?, ?)", (admin_id, staff_id)
+        )
+    )
+    assert rows == {admin_id: "system_admin", staff_id: "staff"}
+    login(server.base_url, "first@example.jp")  # e-mail is case-insensitive
+    clerk = login(server.base_url, "clerk@example.jp")
+    assert "井上 茂" in clerk.get("/board").text
+    bad = server.cli(
+        "create-staff",
+        "--email",
+        "x@example.jp",
+        "--password",
+        "short",
+        "--office",
+        shared_world.offices["C"],
+        "--name",
+        "x",
+        check=False,
+    )
+    assert bad == ""  # refused: nothing printed on stdout, the error goes to stderr
+
+
+def test_admin_creates_staff_in_own_municipality_only(
+    shared_world: World, clients: dict[str, httpx.Client]
+) -> None:
+    admin = clients["admin_m1"]
+    token = csrf_of(admin)
+    made = admin.post(
+        "/users",
+        data={
+            "csrf_token": token,
+            "name": "新人 職員",
+            "email": "newbie@example.jp",
+            "password": PASSWORD,
+            "role": "staff",
+            "office": shared_world.offices["B"],
+        },
+    )
+    assert made.status_code == 303
+    audit = shared_world.sql(
+        "SELECT user_email, detail FROM audit_log WHERE action = 'admin.create_user'"
+    )
+    assert audit and audit[-1][0] == "admin_m1@example.jp" and "newbie@example.jp" in audit[-1][1]
+    assert (
+        "松本 ハル" in login(shared_world.server.base_url, "newbie@example.jp").get("/board").text
+    )
+    foreign = admin.post(
+        "/users",
+        data={
+            "csrf_token": token,
+            "name": "越境",
+            "email": "cross@example.jp",
+            "password": PASSWORD,
+            "role": "staff",
+            "office": shared_world.offices["C"],
+        },
+    )
+    assert foreign.status_code == 422 and "所属の郵便局を選んでください" in foreign.text
+    escalate = admin.post(
+        "/users",
+        data={
+            "csrf_token": token,
+            "name": "昇格",
+            "email": "root2@example.jp",
+            "password": PASSWORD,
+            "role": "system_admin",
+        },
+    )
+    assert escalate.status_code == 422 and "権限を選んでください" in escalate.text
+    assert not shared_world.sql(
+        "SELECT 1 FROM staff_users WHERE email IN ('cross@example.jp', 'root2@example.jp')"
+    )
+
+
+def test_address_ceiling_stops_password_spraying(tmp_path) -> None:  # type: ignore[no-untyped-def]
+    engine = make_engine(f"sqlite:///{tmp_path}/auth.db")
+    Base.metadata.create_all(engine)
+    settings = AuthSettings(login_max_per_ip=3)
+    now = utc(2026, 11, 27, 1, 0)
+    with Session(engine) as db, db.begin():
+        create_user(
+            db,
+            email="real@example.jp",
+            password=PASSWORD,
+            name="r",
+            role="system_admin",
+            settings=settings,
+        )
+        for n in range(3):  # three different accounts, one address
+            result = authenticate(db, f"guess{n}@example.jp", "x" * 12, "10.0.0.9", now, settings)
+            assert result.error == "bad_credentials"
+        blocked = authenticate(db, "real@example.jp", PASSWORD, "10.0.0.9", now, settings)
+        assert blocked.user is None and blocked.error == "too_many_attempts"
+        other = authenticate(db, "real@example.jp", PASSWORD, "10.0.0.10", now, settings)
+        assert other.user is not None
+        later = now + timedelta(seconds=settings.login_window_s + 1)
+        assert authenticate(db, "real@example.jp", PASSWORD, "10.0.0.9", later, settings).user
+    engine.dispose()

@@ -120,6 +120,9 @@ def test_desk_acknowledge_note_resolve_with_live_alert_and_expired_session(
     draft = "13時に電話、応答なし。14時に訪問予定。"
     card.locator("textarea[name=text]").fill(draft)
     world.sql("DELETE FROM staff_sessions")
+    # The next poll notices and says so, without touching the text being typed.
+    expect(page.locator("#session-banner")).to_be_visible(timeout=20_000)
+    expect(card.locator("textarea[name=text]")).to_have_value(draft)
     card.locator(".note-form button").click()
     expect(page).to_have_url(re.compile(r"/login\?next=.*expired=1"))
     expect(page.locator(".notice")).to_contain_text("セッションの有効期限が切れました")
@@ -290,3 +293,8 @@ def test_safety_check_live_tally_and_csv(world: World, page: Page) -> None:
     assert statuses == sorted(["無事", "要支援", "確認中", "見守り機 通信途絶"])
     exports = world.sql("SELECT count(*) FROM audit_log WHERE action = 'export.safety_check'")
     assert exports[0][0] == 1
+
+    # "Needs help" reaches the desk as well, as a link to the check.
+    page.click("nav >> text=対応デスク")
+    expect(page.locator(".safety-help")).to_contain_text("要支援")
+    expect(page.locator(".safety-help")).to_contain_text(": 1")

@@ -12,7 +12,7 @@ from pathlib import Path
 from firmware_bridge.events import DeviceEvent, DeviceRole, DeviceSignal
 from gateway.daemon import Gateway
 from gateway.state import SmallState
-from mimamori_wire.v1 import Command, CommandKind, GatewayConfig
+from mimamori_wire.v1 import Command, CommandKind, EventKind, GatewayConfig, RequestTrouble
 from tests.gateway.conftest import SimClock, cloud_config, kinds, make_gateway, make_settings
 from tests.gateway.conftest import pending as pending_events
 
@@ -369,6 +369,59 @@ def test_full_disk_is_reported_not_a_crash_and_events_are_retried(tmp_path: Path
         await gw.outbox.delete(gw.outbox.peek(10_000))
         await gw.outbox.put_many(gw._unstored[:20])
         assert gw.outbox.depth() == 20
+        await gw.close()
+
+    asyncio.run(scenario())
+
+
+def test_outbox_alarm_becomes_an_event_and_checkins_survive(tmp_path: Path) -> None:
+    async def scenario() -> None:
+        clock = SimClock(SLOT + timedelta(minutes=1))
+        gw = await opened(tmp_path, clock, outbox_capacity=10)
+        await gw.handle_device_event(
+            dev(DeviceSignal.CHECKIN_FINE, clock(), device="button", role=DeviceRole.HELP_BUTTON)
+        )
+        for second in range(30):
+            await gw.handle_device_event(
+                dev(DeviceSignal.BATTERY_LOW, clock() + timedelta(seconds=second))
+            )
+        for _ in range(20):
+            await asyncio.sleep(0.01)  # the alarm event is emitted from the writer's callback
+        assert "gateway.outbox_alarm" in kinds(gw)
+        assert len(of_kind(gw, "checkin.answered")) == 1  # never evicted
+        assert gw.status()["outbox"]["alarm"] is True
+        assert gw.outbox.stats.evicted > 0
+        await gw.close()
+
+    asyncio.run(scenario())
+
+
+def test_batches_stay_under_the_cloud_body_limit(tmp_path: Path) -> None:
+    async def scenario() -> None:
+        gw = await opened(tmp_path, SimClock(T_0750))
+        long_text = "買い物をお願いしたいです。" * 150  # ~6 KB of UTF-8 per event
+        for _ in range(300):
+            await gw.emit(EventKind.REQUEST_TROUBLE, RequestTrouble(text=long_text))
+        batch = gw.uploader._fit(gw.outbox.peek(500))
+        assert 0 < len(batch) < 300
+        assert sum(len(p.body.encode()) + 1 for p in batch) <= gw.uploader.max_body_bytes
+        await gw.close()
+
+    asyncio.run(scenario())
+
+
+def test_no_sound_card_is_reported_as_the_gateways_fault(tmp_path: Path) -> None:
+    async def scenario() -> None:
+        clock = SimClock(SLOT)
+        gw = await opened(tmp_path, clock)
+        gw.voice = None  # e.g. build_local_voice failed: no USB speakerphone
+        for minutes in (0, 10, 20):
+            clock.t = SLOT + timedelta(minutes=minutes)
+            await gw.schedule_tick()
+        (missed,) = of_kind(gw, "checkin.no_response")
+        assert missed["payload"]["reason"] == "gateway_down"
+        assert missed["payload"]["detail"] == "audio_unavailable"
+        assert gw.counters["dialogue_unavailable"] == 3
         await gw.close()
 
     asyncio.run(scenario())

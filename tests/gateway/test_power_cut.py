@@ -33,9 +33,12 @@ def run_kills(config: Path, ack_log: Path, kills: int, seed: int) -> int:
             stderr=subprocess.DEVNULL,
         )
         assert proc.stdout is not None
-        line = proc.stdout.readline()
-        assert line.strip() == b"READY", line
-        time.sleep(rng.uniform(0.0, 0.4))
+        if rng.random() < 0.2:
+            time.sleep(rng.uniform(0.0, 1.0))  # sometimes while it starts up / recovers
+        else:
+            line = proc.stdout.readline()
+            assert line.strip() == b"READY", line
+            time.sleep(rng.uniform(0.0, 0.4))
         os.kill(proc.pid, signal.SIGKILL)  # the power cut: no cleanup of any kind
         proc.wait()
         killed += 1
@@ -85,5 +88,5 @@ def test_kill_9_during_heavy_production_loses_nothing_acknowledged(
     assert len(stored_ids) == len(set(stored_ids))
     missing = set(acked) - set(stored_ids)
     assert not missing, f"{len(missing)} acknowledged events lost, e.g. {sorted(missing)[:3]}"
-    # One gateway.started per (re)start, all delivered.
-    assert sum(e["kind"] == "gateway.started" for e in stored) == KILLS + 1
+    # At most one gateway.started per (re)start (a kill during start-up may precede it).
+    assert sum(e["kind"] == "gateway.started" for e in stored) <= KILLS + 1

@@ -85,9 +85,9 @@ def gw(tmp_path: Path) -> Gateway:
     return Gateway(tmp_path / "gw")
 
 
-@pytest.fixture(scope="module")
+@pytest.fixture(scope="session")
 def shared_cloud(tmp_path_factory: pytest.TempPathFactory) -> Iterator[CloudServer]:
-    """One real cloud per test module (starting one costs seconds; each test gets its own
+    """One real cloud for this area's tests (starting one costs seconds; each test gets its own
     household and code, so tests stay independent)."""
     workdir = tmp_path_factory.mktemp("cloud")
     server = CloudServer(f"sqlite:///{workdir}/cloud.db", workdir).start()
@@ -95,7 +95,7 @@ def shared_cloud(tmp_path_factory: pytest.TempPathFactory) -> Iterator[CloudServ
     server.stop()
 
 
-@pytest.fixture(scope="module")
+@pytest.fixture(scope="session")
 def household_code(shared_cloud: CloudServer) -> Callable[[], str]:
     """Factory: a fresh enrollment code for a new household on the shared cloud."""
     cloud_server = shared_cloud

@@ -64,8 +64,13 @@ def test_unknown_code_in_japanese(gw: Gateway, shared_cloud) -> None:
 def test_expired_code(gw: Gateway, shared_cloud, household_code) -> None:
     code = household_code()
     db = shared_cloud.database_url.removeprefix("sqlite:///")
-    with sqlite3.connect(db) as conn:  # seven days have passed
-        conn.execute("UPDATE enrollment_codes SET expires_at = '2000-01-01 00:00:00'")
+    from cloud.services.tenancy import hash_secret, normalise_code
+
+    with sqlite3.connect(db) as conn:  # seven days have passed for this code
+        conn.execute(
+            "UPDATE enrollment_codes SET expires_at = '2000-01-01 00:00:00' WHERE code_hash = ?",
+            (hash_secret(normalise_code(code)),),
+        )
     result = gw.run("enroll", code, "--cloud", shared_cloud.base_url)
     assert f"The enrollment code {code} has expired" in assert_one_sentence_error(result)
 

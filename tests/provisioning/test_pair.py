@@ -179,3 +179,63 @@ def test_devices_shows_battery_and_last_seen_from_gateway_status(enrolled: Gatew
     listing = enrolled.run("devices", TZ="Asia/Tokyo")
     assert "64%" in listing.stdout
     assert "2026-11-27 10:00" in listing.stdout
+
+
+def test_recorded_scan_replays_to_the_same_result(enrolled: Gateway, frames, tmp_path) -> None:
+    recording = tmp_path / "recorded.jsonl"
+    first = enrolled.run(
+        "pair",
+        "--replay",
+        str(frames),
+        "--record",
+        str(recording),
+        "--address",
+        "1",
+        "--role",
+        "thermometer",
+        "--no-interactive",
+    )
+    assert first.returncode == 0, first.stderr
+    assert len(recording.read_text().splitlines()) == len(frames.read_text().splitlines())
+    enrolled.run("unpair", "thermometer-0001")
+    second = enrolled.run(
+        "pair",
+        "--replay",
+        str(recording),
+        "--address",
+        "1",
+        "--role",
+        "thermometer",
+        "--no-interactive",
+    )
+    assert second.returncode == 0, second.stderr
+    assert second.stdout == first.stdout
+
+
+def test_pairing_forgets_an_old_encryption_counter(enrolled: Gateway, frames) -> None:
+    """Re-pairing under the same name must not inherit the old key's counter high-water mark
+    (the bridge would reject every frame of the reset device as a replay)."""
+    from firmware_bridge.bthome import CounterStore
+    from firmware_bridge.service import COUNTER_FILE
+
+    path = enrolled.data_dir / "bridge" / COUNTER_FILE
+    store = CounterStore(path)
+    store.set("living-motion", 9_999)
+    store.set("kitchen-motion", 42)
+    store.save()
+    result = enrolled.run(
+        "pair",
+        "--replay",
+        str(frames),
+        "--address",
+        MOTION_MAC,
+        "--bindkey",
+        KEY,
+        "--role",
+        "motion",
+        "--name",
+        "living-motion",
+        "--no-interactive",
+    )
+    assert result.returncode == 0, result.stderr
+    assert CounterStore(path).counters == {"kitchen-motion": 42}

@@ -98,14 +98,18 @@ def _now(request: Request) -> datetime:
 
 
 @router.post("/municipalities", status_code=201)
-def create_municipality(body: MunicipalityIn, session: Session = Depends(db_session)) -> dict:
+def create_municipality(
+    body: MunicipalityIn, session: Session = Depends(db_session, scope="function")
+) -> dict:
     row = tenancy.create_municipality(session, body.name, body.timezone, body.email)
     return {"id": row.id, "name": row.name, "timezone": row.timezone}
 
 
 @router.put("/municipalities/{municipality_id}/escalation-chains")
 def set_chains(
-    municipality_id: str, body: dict[str, Any], session: Session = Depends(db_session)
+    municipality_id: str,
+    body: dict[str, Any],
+    session: Session = Depends(db_session, scope="function"),
 ) -> dict:
     row = tenancy.get_or_404(session, Municipality, municipality_id)
     for cause, chain in body.items():
@@ -120,7 +124,7 @@ def set_chains(
 
 
 @router.post("/offices", status_code=201)
-def create_office(body: OfficeIn, session: Session = Depends(db_session)) -> dict:
+def create_office(body: OfficeIn, session: Session = Depends(db_session, scope="function")) -> dict:
     row = tenancy.create_office(
         session, body.municipality_id, body.name, body.phone, body.email, body.manager_email
     )
@@ -129,7 +133,7 @@ def create_office(body: OfficeIn, session: Session = Depends(db_session)) -> dic
 
 @router.post("/households", status_code=201)
 def create_household(
-    body: HouseholdIn, request: Request, session: Session = Depends(db_session)
+    body: HouseholdIn, request: Request, session: Session = Depends(db_session, scope="function")
 ) -> dict:
     household = tenancy.create_household(
         session,
@@ -150,7 +154,7 @@ def create_household(
 def list_households(
     office_id: str | None = None,
     limit: int = Query(default=100, le=1000),
-    session: Session = Depends(db_session),
+    session: Session = Depends(db_session, scope="function"),
 ) -> list[dict]:
     stmt = select(Household).order_by(Household.created_at).limit(limit)
     if office_id:
@@ -159,7 +163,9 @@ def list_households(
 
 
 @router.get("/households/{household_id}")
-def get_household(household_id: str, session: Session = Depends(db_session)) -> dict:
+def get_household(
+    household_id: str, session: Session = Depends(db_session, scope="function")
+) -> dict:
     return household_json(session, tenancy.get_or_404(session, Household, household_id))
 
 
@@ -168,7 +174,7 @@ def put_slots(
     household_id: str,
     body: list[SlotIn],
     request: Request,
-    session: Session = Depends(db_session),
+    session: Session = Depends(db_session, scope="function"),
 ) -> dict:
     household = tenancy.get_or_404(session, Household, household_id)
     slots = [tenancy.SlotInput(**s.model_dump()) for s in body]
@@ -177,7 +183,9 @@ def put_slots(
 
 
 @router.post("/households/{household_id}/contacts", status_code=201)
-def add_contact(household_id: str, body: ContactIn, session: Session = Depends(db_session)) -> dict:
+def add_contact(
+    household_id: str, body: ContactIn, session: Session = Depends(db_session, scope="function")
+) -> dict:
     row = tenancy.add_contact(
         session,
         household_id,
@@ -192,7 +200,10 @@ def add_contact(household_id: str, body: ContactIn, session: Session = Depends(d
 
 @router.post("/households/{household_id}/pauses", status_code=201)
 def add_pause(
-    household_id: str, body: PauseIn, request: Request, session: Session = Depends(db_session)
+    household_id: str,
+    body: PauseIn,
+    request: Request,
+    session: Session = Depends(db_session, scope="function"),
 ) -> dict:
     row = tenancy.add_pause(
         session, household_id, body.starts_at, body.ends_at, body.reason, _now(request)
@@ -201,7 +212,9 @@ def add_pause(
 
 
 @router.post("/pauses/{pause_id}/end")
-def end_pause(pause_id: str, request: Request, session: Session = Depends(db_session)) -> dict:
+def end_pause(
+    pause_id: str, request: Request, session: Session = Depends(db_session, scope="function")
+) -> dict:
     tenancy.get_or_404(session, Pause, pause_id)
     row = tenancy.end_pause(session, pause_id, _now(request))
     return {"id": row.id, "ends_at": row.ends_at}
@@ -209,17 +222,32 @@ def end_pause(pause_id: str, request: Request, session: Session = Depends(db_ses
 
 @router.post("/households/{household_id}/holidays", status_code=201)
 def add_holiday(
-    household_id: str, body: HolidayIn, request: Request, session: Session = Depends(db_session)
+    household_id: str,
+    body: HolidayIn,
+    request: Request,
+    session: Session = Depends(db_session, scope="function"),
 ) -> dict:
     row = tenancy.add_holiday(session, household_id, body.day, body.note, _now(request))
     return {"id": row.id, "day": row.day.isoformat()}
 
 
 @router.post("/households/{household_id}/enrollment-codes", status_code=201)
-def issue_code(household_id: str, request: Request, session: Session = Depends(db_session)) -> dict:
+def issue_code(
+    household_id: str, request: Request, session: Session = Depends(db_session, scope="function")
+) -> dict:
     ttl = timedelta(seconds=state(request).settings.enrollment_code_ttl_s)
     row, code = tenancy.issue_enrollment_code(session, household_id, _now(request), ttl)
     return {"code": code, "expires_at": row.expires_at}
+
+
+@router.post("/gateways/{gateway_id}/revoke")
+def revoke_gateway(
+    gateway_id: str, request: Request, session: Session = Depends(db_session, scope="function")
+) -> dict:
+    """A lost or replaced gateway: its token stops working at once."""
+    gateway = tenancy.get_or_404(session, Gateway, gateway_id)
+    gateway.revoked_at = gateway.revoked_at or _now(request)
+    return {"id": gateway.id, "revoked_at": gateway.revoked_at}
 
 
 @router.get("/incidents")
@@ -227,7 +255,7 @@ def list_incidents(
     state_filter: str | None = Query(default=None, alias="state"),
     household_id: str | None = None,
     limit: int = Query(default=100, le=1000),
-    session: Session = Depends(db_session),
+    session: Session = Depends(db_session, scope="function"),
 ) -> list[dict]:
     stmt = select(Incident).order_by(Incident.opened_at.desc()).limit(limit)
     if state_filter:
@@ -238,7 +266,9 @@ def list_incidents(
 
 
 @router.get("/incidents/{incident_id}")
-def get_incident(incident_id: str, session: Session = Depends(db_session)) -> dict:
+def get_incident(
+    incident_id: str, session: Session = Depends(db_session, scope="function")
+) -> dict:
     incident = tenancy.get_or_404(session, Incident, incident_id)
     notes = session.scalars(
         select(Notification)
@@ -267,7 +297,7 @@ def acknowledge(
     body: AckIn,
     request: Request,
     principal: Principal = Depends(admin_principal),
-    session: Session = Depends(db_session),
+    session: Session = Depends(db_session, scope="function"),
 ) -> dict:
     incident = tenancy.get_or_404(session, Incident, incident_id)
     changed = incidents.acknowledge(session, incident, body.by, _now(request))
@@ -276,7 +306,10 @@ def acknowledge(
 
 @router.post("/incidents/{incident_id}/resolve")
 def resolve(
-    incident_id: str, body: ResolveIn, request: Request, session: Session = Depends(db_session)
+    incident_id: str,
+    body: ResolveIn,
+    request: Request,
+    session: Session = Depends(db_session, scope="function"),
 ) -> dict:
     incident = tenancy.get_or_404(session, Incident, incident_id)
     incidents.resolve(session, incident, body.outcome, body.note, _now(request))
@@ -287,7 +320,7 @@ def resolve(
 def list_mail(
     status: str = "failed",
     limit: int = Query(default=100, le=1000),
-    session: Session = Depends(db_session),
+    session: Session = Depends(db_session, scope="function"),
 ) -> list[dict]:
     stmt = (
         select(OutboxMail)

@@ -65,7 +65,7 @@ def _load(session: Session, claim: AckClaim) -> tuple[Incident, FamilyContact, H
 
 @router.get("/ack/{token}")
 def ack_confirm(
-    token: str, request: Request, session: Session = Depends(db_session)
+    token: str, request: Request, session: Session = Depends(db_session, scope="function")
 ) -> HTMLResponse:
     try:
         claim = state(request).notifier.signer.read_ack(token)
@@ -97,7 +97,9 @@ def ack_confirm(
 
 
 @router.post("/ack/{token}")
-def ack(token: str, request: Request, session: Session = Depends(db_session)) -> HTMLResponse:
+def ack(
+    token: str, request: Request, session: Session = Depends(db_session, scope="function")
+) -> HTMLResponse:
     try:
         claim = state(request).notifier.signer.read_ack(token)
     except (LinkExpired, LinkInvalid) as exc:
@@ -148,7 +150,7 @@ def unsubscribe_confirm(token: str, request: Request) -> HTMLResponse:
 
 @router.post("/unsubscribe/{token}")
 def unsubscribe(
-    token: str, request: Request, session: Session = Depends(db_session)
+    token: str, request: Request, session: Session = Depends(db_session, scope="function")
 ) -> HTMLResponse:
     """Also the RFC 8058 one-click target (List-Unsubscribe-Post)."""
     try:

@@ -21,7 +21,9 @@ router = APIRouter(prefix=f"{v1.API_PREFIX}/gateway", tags=["gateway"])
 
 @router.post("/enroll", response_model=v1.EnrollResponse)
 def enroll(
-    body: v1.EnrollRequest, request: Request, session: Session = Depends(db_session)
+    body: v1.EnrollRequest,
+    request: Request,
+    session: Session = Depends(db_session, scope="function"),
 ) -> v1.EnrollResponse:
     return gateways.enroll(session, body, state(request).clock())
 
@@ -81,7 +83,7 @@ def heartbeat(
     body: v1.Heartbeat,
     request: Request,
     authorization: str | None = Header(None),
-    session: Session = Depends(db_session),
+    session: Session = Depends(db_session, scope="function"),
 ) -> v1.HeartbeatResponse:
     gateway = gateways.authenticate(session, authorization)
     return gateways.heartbeat(session, gateway, body, state(request).clock())
@@ -93,7 +95,7 @@ def config(
     response: Response,
     authorization: str | None = Header(None),
     if_none_match: str | None = Header(None),
-    session: Session = Depends(db_session),
+    session: Session = Depends(db_session, scope="function"),
 ) -> v1.GatewayConfig | Response:
     gateway = gateways.authenticate(session, authorization)
     current = gateways.gateway_config(session, gateway)

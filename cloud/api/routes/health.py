@@ -15,7 +15,7 @@ router = APIRouter()
 
 
 @router.get("/healthz")
-def healthz(session: Session = Depends(db_session)) -> dict[str, str]:
+def healthz(session: Session = Depends(db_session, scope="function")) -> dict[str, str]:
     session.execute(text("SELECT 1"))
     return {"status": "ok"}
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from datetime import timedelta
 from typing import Any
 
 from fastapi import APIRouter
@@ -11,7 +12,7 @@ from sqlalchemy import select
 
 from cloud.auth.roles import Capability, Scope
 from cloud.escalation.state import OUTCOMES
-from cloud.models import Household, Incident, Notification, PostOffice, Resident
+from cloud.models import EventRecord, Household, Incident, Notification, PostOffice, Resident
 from cloud.models.staff import IncidentNote
 from cloud.services import incidents as incident_service
 from cloud.services.errors import ApiError
@@ -20,12 +21,14 @@ from cloud.web.deps import Ctx, needs, not_found
 from cloud.web.ordering import desk_key, is_urgent, last_step_done, severity
 from cloud.web.render import page, templates
 from cloud.web.scoping import offices_in_scope, selected_office
+from mimamori_wire import v1
 
 router = APIRouter()
 
 NOTE_KINDS = ("call", "visit", "other")
 NOTE_MAX = 2000
 RECENT_RESOLVED = 20
+SAFETY_ON_DESK = timedelta(hours=48)
 
 
 @dataclass
@@ -99,9 +102,37 @@ def _attach_details(ctx: Ctx, rows: list[IncidentRow]) -> None:
         by_incident[notification.incident_id].notified.append(notification)
 
 
+def safety_needs_help(ctx: Ctx, office_id: str | None) -> dict[str, int]:
+    """check id -> households in scope whose latest answer to a recent safety check is
+    "needs help": in a disaster those belong on the desk, not only on the check's page."""
+    since = ctx.now - SAFETY_ON_DESK
+    query = (
+        select(EventRecord.household_id, EventRecord.payload)
+        .join(Household, EventRecord.household_id == Household.id)
+        .where(
+            EventRecord.kind == v1.EventKind.SAFETY_CHECK_ANSWERED.value,
+            EventRecord.occurred_at >= since,
+            ctx.scope.household_filter(),
+        )
+        .order_by(EventRecord.occurred_at)
+    )
+    if office_id:
+        query = query.where(Household.office_id == office_id)
+    latest: dict[tuple[str, str], str] = {}
+    for household_id, payload in ctx.db.execute(query):
+        check_id = str((payload or {}).get("check_id", ""))
+        latest[(check_id, household_id)] = str((payload or {}).get("status", ""))
+    counts: dict[str, int] = {}
+    for (check_id, _), status in latest.items():
+        if status == "needs_help":
+            counts[check_id] = counts.get(check_id, 0) + 1
+    return counts
+
+
 def _desk_vars(ctx: Ctx, **extra: Any) -> dict[str, Any]:
     office_id = selected_office(ctx)
     return {
+        "safety_help": safety_needs_help(ctx, office_id),
         "rows": load_incidents(ctx, ctx.scope, office_id),
         "resolved_rows": load_incidents(ctx, ctx.scope, office_id, resolved=True),
         "offices": offices_in_scope(ctx),

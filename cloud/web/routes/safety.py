@@ -7,14 +7,20 @@ from typing import Any
 
 from fastapi import APIRouter
 from fastapi.responses import JSONResponse, RedirectResponse, Response
-from sqlalchemy import or_, select
+from sqlalchemy import Select, or_, select
 
 from cloud.api.deps import state
 from cloud.auth.roles import OFFICE_ROLES, Capability
 from cloud.models import PostOffice
 from cloud.models.staff import SafetyCheck
 from cloud.web import audit
-from cloud.web.broadcast import households_of, safety_answers, start_safety_check, tally
+from cloud.web.broadcast import (
+    HouseholdAnswer,
+    households_of,
+    safety_answers,
+    start_safety_check,
+    tally,
+)
 from cloud.web.csvout import csv_response
 from cloud.web.deps import Ctx, needs, not_found
 from cloud.web.forms import FieldError, required_text
@@ -26,7 +32,7 @@ router = APIRouter()
 LIST_LIMIT = 30
 
 
-def _checks_in_scope(ctx: Ctx):  # type: ignore[no-untyped-def]
+def _checks_in_scope(ctx: Ctx) -> Select[tuple[SafetyCheck]]:
     query = select(SafetyCheck).order_by(SafetyCheck.started_at.desc())
     if ctx.scope.role in OFFICE_ROLES:
         query = query.where(
@@ -103,7 +109,7 @@ def safety_start(ctx: Ctx = needs(Capability.SAFETY_START)) -> Response:
     return RedirectResponse(f"/safety/{check.id}", status_code=303)
 
 
-def _answers(ctx: Ctx, check: SafetyCheck):  # type: ignore[no-untyped-def]
+def _answers(ctx: Ctx, check: SafetyCheck) -> list[HouseholdAnswer]:
     return safety_answers(ctx.db, check, visible_household_ids(ctx), ctx.now, _stale(ctx))
 
 

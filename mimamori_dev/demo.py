@@ -1,0 +1,384 @@
+"""`make demo`: the whole system on embedded defaults, on this machine.
+
+Starts the cloud on SQLite (API + escalation worker), a local mosquitto, an SMTP sink whose mail
+can be read (files in demo-data/mail and a dev-only page), seeds a municipality, a post office,
+staff logins and five households, and runs a simulated home for four of them (the real gateway
+code with a simulated resident and simulated BTHome sensors). Ctrl-C stops everything.
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import json
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import time
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from pathlib import Path
+from zoneinfo import ZoneInfo
+
+import httpx
+
+from firmware_bridge.events import DeviceRole, PairedDevice
+from gateway.config import GatewaySettings, MqttSettings, save_config, write_token
+from mimamori_dev import mailview
+from mimamori_dev.services import (
+    VENV_BIN,
+    CloudServer,
+    MosquittoBroker,
+    SmtpSink,
+    free_port,
+    stop_process,
+)
+from mimamori_wire import API_PREFIX, EnrollRequest, EnrollResponse
+
+TZ = ZoneInfo("Asia/Tokyo")
+ADMIN_TOKEN = "demo-admin-token"
+STAFF_PASSWORD = "mimamori-demo-2026"
+
+
+@dataclass(frozen=True)
+class DemoHousehold:
+    name: str
+    kana: str
+    birth_year: int
+    family: tuple[str, str, str]  # name, relationship, e-mail
+    persona: dict  # mimamori_dev.simhome.Persona fields; None = this gateway stays offline
+    online: bool = True
+
+
+HOUSEHOLDS = [
+    DemoHousehold(
+        "山田 花子",
+        "やまだ はなこ",
+        1938,
+        ("山田 美咲", "長女", "misaki@example.jp"),
+        {"answers": ["はい、元気です", "はい", "飲みました"]},
+    ),
+    DemoHousehold(
+        "佐藤 一郎",
+        "さとう いちろう",
+        1941,
+        ("佐藤 健", "長男", "ken@example.jp"),
+        {"answers": ["まあ、いつも通りやね", "はい"]},
+    ),
+    DemoHousehold(
+        "鈴木 トメ",
+        "すずき とめ",
+        1933,
+        ("鈴木 和子", "次女", "kazuko@example.jp"),
+        {"answers": [None]},  # does not answer: a missed check-in escalates
+    ),
+    DemoHousehold(
+        "高橋 キヨ",
+        "たかはし きよ",
+        1936,
+        ("高橋 誠", "長男", "makoto@example.jp"),
+        {"answers": ["ちょっとしんどいわ"], "help_button_after_s": 45},
+    ),
+    DemoHousehold(
+        "田中 正",
+        "たなか ただし",
+        1940,
+        ("田中 由美", "長女", "yumi@example.jp"),
+        {},
+        online=False,  # the gateway is unplugged: "gateway offline", not "resident silent"
+    ),
+]
+
+
+def _port(preferred: int) -> int:
+    with socket.socket() as sock:
+        try:
+            sock.bind(("127.0.0.1", preferred))
+        except OSError:
+            return free_port()
+    return preferred
+
+
+class Demo:
+    def __init__(
+        self,
+        root: Path,
+        first_slot_in_min: int,
+        households: list[DemoHousehold] = HOUSEHOLDS,
+    ) -> None:
+        self.root = root
+        self.first_slot_in_min = first_slot_in_min
+        self.households = households
+        self.procs: list[subprocess.Popen] = []
+        self.broker = MosquittoBroker(root / "mosquitto", port=_port(1883))
+        self.smtp = SmtpSink(port=free_port(), maildir=root / "mail")
+        self.mail_port = _port(8025)
+        self.mail_page = None
+        self.cloud = CloudServer(
+            f"sqlite:///{root / 'cloud.db'}",
+            root / "cloud",
+            port=_port(8000),
+            env={
+                "MIMAMORI_ADMIN_TOKEN": ADMIN_TOKEN,
+                "MIMAMORI_SECRET_KEY": "demo-secret-key-change-me-in-production",
+                "MIMAMORI_SMTP_HOST": self.smtp.host,
+                "MIMAMORI_SMTP_PORT": str(self.smtp.port),
+                "MIMAMORI_HEARTBEAT_STALE_S": "90",
+                "MIMAMORI_COOKIE_SECURE": "false",
+            },
+        )
+
+    # --- services ------------------------------------------------------------------------
+
+    def start_services(self) -> None:
+        self.broker.start()
+        self.smtp.start()
+        self.mail_page = mailview.serve(self.root / "mail", "127.0.0.1", self.mail_port)
+        self.cloud.start()
+        log = open(self.root / "worker.log", "ab")  # noqa: SIM115 (lives with the process)
+        self.procs.append(
+            subprocess.Popen(
+                [str(VENV_BIN / "mimamori-cloud"), "worker", "--interval", "1"],
+                env=self.cloud.full_env(),
+                stdout=log,
+                stderr=subprocess.STDOUT,
+            )
+        )
+
+    def stop(self) -> None:
+        for proc in reversed(self.procs):
+            stop_process(proc)
+        self.cloud.stop()
+        if self.mail_page is not None:
+            self.mail_page.shutdown()
+        self.smtp.stop()
+        self.broker.stop()
+
+    # --- seed ----------------------------------------------------------------------------
+
+    def api(self, method: str, path: str, body: dict | list | None = None) -> dict:
+        response = httpx.request(
+            method,
+            f"{self.cloud.base_url}{API_PREFIX}/admin{path}",
+            json=body,
+            headers={"Authorization": f"Bearer {ADMIN_TOKEN}"},
+            timeout=30,
+        )
+        response.raise_for_status()
+        return response.json()
+
+    def seed(self) -> tuple[str, list[tuple[DemoHousehold, str]]]:
+        cli = self.cloud.cli_id
+        muni = cli("create-municipality", "--name", "さくら市")
+        office = cli(
+            "create-office",
+            "--municipality",
+            muni,
+            "--name",
+            "さくら中央郵便局",
+            "--phone",
+            "0120-000-310",
+            "--email",
+            "desk@sakura-post.example.jp",
+        )
+        self.cloud.cli(
+            "create-admin",
+            "--email",
+            "admin@sakura.example.jp",
+            "--password",
+            STAFF_PASSWORD,
+            "--name",
+            "市役所 管理者",
+            "--role",
+            "municipality_admin",
+            "--municipality",
+            muni,
+        )
+        self.cloud.cli(
+            "create-staff",
+            "--email",
+            "staff@sakura-post.example.jp",
+            "--password",
+            STAFF_PASSWORD,
+            "--office",
+            office,
+            "--name",
+            "郵便局 職員",
+        )
+        first = datetime.now(TZ) + timedelta(minutes=self.first_slot_in_min)
+        demo_slot = first.strftime("%H:%M")
+        households = []
+        for index, hh in enumerate(self.households):
+            household = self.api(
+                "POST",
+                "/households",
+                {
+                    "office_id": office,
+                    "resident_name": hh.name,
+                    "kana": hh.kana,
+                    "birth_year": hh.birth_year,
+                    # demo speed: the shortest answer window the product allows
+                    "slots": [{"time": demo_slot, "window_min": 5, "grace_min": 0}],
+                    "address": f"さくら市中央{index + 1}丁目",
+                },
+            )
+            name, relationship, email = hh.family
+            self.api(
+                "POST",
+                f"/households/{household['id']}/contacts",
+                {
+                    "name": name,
+                    "email": email,
+                    "relationship": relationship,
+                    "daily_report": index == 0,
+                },
+            )
+            households.append((hh, household["id"]))
+        return demo_slot, households
+
+    # --- simulated homes -----------------------------------------------------------------
+
+    def enroll(self, household_id: str, hardware_id: str) -> EnrollResponse:
+        code = self.cloud.cli_id("issue-code", "--household", household_id)
+        body = EnrollRequest(enrollment_code=code, hardware_id=hardware_id, software_version="demo")
+        response = httpx.post(
+            f"{self.cloud.base_url}{API_PREFIX}/gateway/enroll",
+            json=body.model_dump(),
+            timeout=30,
+        )
+        response.raise_for_status()
+        return EnrollResponse.model_validate(response.json())
+
+    def start_home(self, index: int, hh: DemoHousehold, household_id: str) -> None:
+        home = self.root / "homes" / f"home{index + 1}"
+        home.mkdir(parents=True, exist_ok=True)
+        enrolled = self.enroll(household_id, f"demo-pi-{index + 1:02d}")
+        token_file = home / "token"
+        write_token(token_file, enrolled.token)
+        mac = f"A4:C1:38:00:{index + 1:02X}"
+        devices = [
+            PairedDevice(
+                name="居間の人感センサー",
+                transport="ble",
+                address=f"{mac}:01",
+                role=DeviceRole.MOTION,
+                room="居間",
+                bindkey=os.urandom(16).hex(),
+            ),
+            PairedDevice(
+                name="寝室の温湿度計",
+                transport="ble",
+                address=f"{mac}:02",
+                role=DeviceRole.THERMOMETER,
+                room="寝室",
+                bindkey=os.urandom(16).hex(),
+            ),
+            PairedDevice(
+                name="見守りボタン",
+                transport="ble",
+                address=f"{mac}:03",
+                role=DeviceRole.HELP_BUTTON,
+                room="居間",
+                bindkey=os.urandom(16).hex(),
+            ),
+        ]
+        settings = GatewaySettings(
+            cloud_url=self.cloud.base_url,
+            gateway_id=enrolled.gateway_id,
+            household_id=enrolled.household_id,
+            token_file=token_file,
+            data_dir=home / "data",
+            voice_mode="text-sim",
+            ble_enabled=False,  # no radio here: the simulator feeds the real decoder
+            mqtt=MqttSettings(host=self.broker.host, port=self.broker.port),
+            devices=devices,
+            heartbeat_interval_s=15,
+            max_backoff_s=10,
+        )
+        config = home / "gateway.json"
+        save_config(settings, config)
+        persona = home / "persona.json"
+        persona.write_text(json.dumps({**hh.persona, "seed": index}, ensure_ascii=False))
+        log = open(home / "gateway.log", "ab")  # noqa: SIM115 (lives with the process)
+        self.procs.append(
+            subprocess.Popen(
+                [
+                    sys.executable,
+                    "-m",
+                    "mimamori_dev.simhome",
+                    "--config",
+                    str(config),
+                    "--persona",
+                    str(persona),
+                ],
+                stdout=log,
+                stderr=subprocess.STDOUT,
+            )
+        )
+
+    def banner(self, demo_slot: str) -> str:
+        return f"""
+==============================================================================
+ Mimamori demo is running (embedded defaults: cloud on SQLite, simulated homes)
+------------------------------------------------------------------------------
+ Staff dashboard   {self.cloud.base_url}/
+   staff login     staff@sakura-post.example.jp / {STAFF_PASSWORD}  (さくら中央郵便局)
+   admin login     admin@sakura.example.jp / {STAFF_PASSWORD}  (さくら市)
+ Mail (dev only)   http://127.0.0.1:{self.mail_port}/   files: {self.root / "mail"}
+ MQTT broker       {self.broker.host}:{self.broker.port}
+ Logs              {self.root}/homes/*/gateway.log, {self.root}/worker.log
+
+ Today's demo check-in slot is {demo_slot} (Asia/Tokyo), answer window 5 min:
+   山田 花子  answers 「はい、元気です」            -> 元気, no alarm
+   佐藤 一郎  answers 「まあ、いつも通りやね」      -> いつも通り, no alarm
+   鈴木 トメ  does not answer                       -> missed check-in, family mail, staff
+   高橋 キヨ  long-presses the help button (~45 s)  -> help: family + staff at once
+   田中 正    gateway unplugged                     -> "gateway offline", not "resident silent"
+ Residents are the TEXT-ANSWER SIMULATOR; sensors are simulated BTHome frames
+ decoded by the real bridge. Press Ctrl-C to stop everything.
+==============================================================================
+"""
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(description="Run the Mimamori demo.")
+    parser.add_argument("--dir", type=Path, default=Path("demo-data"))
+    parser.add_argument("--first-slot-in-min", type=int, default=2)
+    parser.add_argument("--exit-after", type=float, default=None, help="seconds (for tests)")
+    args = parser.parse_args(argv)
+    root = args.dir.resolve()
+    shutil.rmtree(root, ignore_errors=True)
+    root.mkdir(parents=True)
+    demo = Demo(root, args.first_slot_in_min)
+    stop = False
+
+    def _stop(*_: object) -> None:
+        nonlocal stop
+        stop = True
+
+    signal.signal(signal.SIGTERM, _stop)
+    signal.signal(signal.SIGINT, _stop)
+    try:
+        demo.start_services()
+        demo_slot, households = demo.seed()
+        for index, (hh, household_id) in enumerate(households):
+            if hh.online:
+                demo.start_home(index, hh, household_id)
+        print(demo.banner(demo_slot), flush=True)
+        started = time.monotonic()
+        while not stop:
+            if args.exit_after is not None and time.monotonic() - started > args.exit_after:
+                break
+            time.sleep(0.2)
+    finally:
+        print("stopping the demo ...", flush=True)
+        with contextlib.suppress(Exception):
+            demo.stop()
+        print("stopped.", flush=True)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,534 @@
+"""Simulated homes over the real gateway HTTP API, for scenario tests and the e2e benchmark.
+
+A SimGateway behaves like the gateway daemon's uplink as seen from the cloud: it keeps an
+outbox of wire events, posts them in batches, deletes them only after a 200 that lists them
+as accepted or duplicate, retries the same batch after a lost response, heartbeats and
+answers commands. It talks to any httpx-style client: an `httpx.Client` for a cloud in
+another process, or FastAPI's `TestClient` for an in-process app on a settable clock.
+
+The expected escalation helpers are deliberately written from ARCHITECTURE.md section 4
+(and the documented gateway-offline chain), not imported from the cloud, so the scenario
+tests compare the cloud against an independent statement of what should happen.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from typing import Any, Protocol
+
+from mimamori_wire import v1
+
+ADMIN_PREFIX = f"{v1.API_PREFIX}/admin"
+GATEWAY_PREFIX = f"{v1.API_PREFIX}/gateway"
+
+
+class HttpClient(Protocol):
+    def post(self, url: str, **kw: Any) -> Any: ...
+
+    def get(self, url: str, **kw: Any) -> Any: ...
+
+
+@dataclass
+class Admin:
+    """The authenticated JSON admin API (bearer admin token)."""
+
+    http: HttpClient
+    token: str
+
+    @property
+    def headers(self) -> dict[str, str]:
+        return {"Authorization": f"Bearer {self.token}"}
+
+    def call(self, method: str, path: str, **kw: Any) -> Any:
+        response = getattr(self.http, method.lower())(
+            f"{ADMIN_PREFIX}{path}", headers=self.headers, **kw
+        )
+        if response.status_code >= 300:
+            raise RuntimeError(f"{method} {path} -> {response.status_code}: {response.text}")
+        return response.json()
+
+
+@dataclass
+class Tenancy:
+    municipality_id: str
+    office_id: str
+
+
+def seed_area(admin: Admin, name: str = "横浜市") -> Tenancy:
+    muni = admin.call("POST", "/municipalities", json={"name": name, "email": "city@example.jp"})
+    office = admin.call(
+        "POST",
+        "/offices",
+        json={
+            "municipality_id": muni["id"],
+            "name": "港北郵便局",
+            "phone": "045-000-1111",
+            "email": "office@example.jp",
+            "manager_email": "boss@example.jp",
+        },
+    )
+    return Tenancy(muni["id"], office["id"])
+
+
+def seed_household(
+    admin: Admin, office_id: str, index: int, slots: Iterable[str], contacts: int = 1
+) -> str:
+    household = admin.call(
+        "POST",
+        "/households",
+        json={
+            "office_id": office_id,
+            "resident_name": f"見守り 太郎{index}",
+            "kana": "みまもり たろう",
+            "address": f"横浜市港北区{index}丁目",
+            "slots": [{"time": t} for t in slots],
+        },
+    )
+    for n in range(contacts):
+        admin.call(
+            "POST",
+            f"/households/{household['id']}/contacts",
+            json={
+                "name": f"家族{index}-{n}",
+                "email": family_email(index, n),
+                "relationship": "長男",
+            },
+        )
+    return household["id"]
+
+
+def family_email(index: int, n: int = 0) -> str:
+    return f"family{index}-{n}@example.jp"
+
+
+def enroll(http: HttpClient, admin: Admin, household_id: str, name: str = "sim") -> SimGateway:
+    code = admin.call("POST", f"/households/{household_id}/enrollment-codes")["code"]
+    response = http.post(
+        f"{GATEWAY_PREFIX}/enroll",
+        json={"enrollment_code": code, "hardware_id": name, "software_version": "sim"},
+    )
+    if response.status_code != 200:
+        raise RuntimeError(f"enroll -> {response.status_code}: {response.text}")
+    body = v1.EnrollResponse.model_validate(response.json())
+    return SimGateway(http, body.household_id, body.gateway_id, body.token)
+
+
+@dataclass
+class SimGateway:
+    """One home's uplink: outbox, batches, retries, heartbeat, commands."""
+
+    http: HttpClient
+    household_id: str
+    gateway_id: str
+    token: str
+    outbox: list[v1.Event] = field(default_factory=list)
+    # Every event id the cloud confirmed (accepted or duplicate) in a 200 we saw.
+    acknowledged: set[str] = field(default_factory=set)
+    accepted: list[str] = field(default_factory=list)
+    duplicates: list[str] = field(default_factory=list)
+    done_commands: set[str] = field(default_factory=set)
+
+    @property
+    def headers(self) -> dict[str, str]:
+        return {"Authorization": f"Bearer {self.token}"}
+
+    def record(
+        self,
+        kind: v1.EventKind,
+        payload: dict[str, Any],
+        occurred_at: datetime,
+        recorded_at: datetime | None = None,
+    ) -> v1.Event:
+        event = v1.Event.create(
+            household_id=self.household_id,
+            gateway_id=self.gateway_id,
+            kind=kind,
+            payload=payload,
+            occurred_at=occurred_at,
+            recorded_at=recorded_at or occurred_at,
+        )
+        self.outbox.append(event)
+        return event
+
+    def upload(self, *, lose_response: bool = False, resend: bool = False) -> int:
+        """Post the outbox in priority order, batches of up to MAX_BATCH_EVENTS.
+
+        lose_response: the 200 never reaches us (network cut): keep the events, resend later.
+        resend: post the same batch again right away (a retry after a timeout).
+        Returns the number of batches posted.
+        """
+        posted = 0
+        while self.outbox:
+            ordered = sorted(self.outbox, key=lambda e: v1.priority_of(e.kind))
+            batch = ordered[: v1.MAX_BATCH_EVENTS]
+            result = self._post(batch)
+            posted += 1
+            if resend:
+                again = self._post(batch)
+                assert set(again.duplicates) == {e.id for e in batch}, again
+            if lose_response:
+                return posted
+            self._confirm(result)
+        return posted
+
+    def _post(self, batch: list[v1.Event]) -> v1.BatchResult:
+        response = self.http.post(
+            f"{GATEWAY_PREFIX}/events",
+            json={"events": [e.to_wire() for e in batch]},
+            headers=self.headers,
+        )
+        if response.status_code != 200:
+            raise RuntimeError(f"events -> {response.status_code}: {response.text}")
+        return v1.BatchResult.model_validate(response.json())
+
+    def _confirm(self, result: v1.BatchResult) -> None:
+        if result.rejected:
+            raise RuntimeError(f"cloud rejected events: {result.rejected}")
+        self.accepted.extend(result.accepted)
+        self.duplicates.extend(result.duplicates)
+        done = set(result.accepted) | set(result.duplicates)
+        self.acknowledged |= done
+        self.outbox = [e for e in self.outbox if e.id not in done]
+
+    def heartbeat(self, outbox_depth: int | None = None) -> list[v1.Command]:
+        body = {
+            "software_version": "sim",
+            "uptime_s": 60,
+            "outbox_depth": len(self.outbox) if outbox_depth is None else outbox_depth,
+        }
+        response = self.http.post(f"{GATEWAY_PREFIX}/heartbeat", json=body, headers=self.headers)
+        if response.status_code != 200:
+            raise RuntimeError(f"heartbeat -> {response.status_code}: {response.text}")
+        return v1.HeartbeatResponse.model_validate(response.json()).commands
+
+    def finish_commands(self, commands: list[v1.Command], now: datetime) -> list[v1.Command]:
+        """Report command.done once per command (the daemon does the same); -> the new ones."""
+        new = [c for c in commands if c.id not in self.done_commands]
+        for command in new:
+            self.done_commands.add(command.id)
+            self.record(v1.EventKind.COMMAND_DONE, {"command_id": command.id, "ok": True}, now)
+        return new
+
+
+# --- what should happen, from the specification ----------------------------------------------
+
+# ARCHITECTURE.md section 4 (missed check-in, help, unwell) and the cloud's documented
+# gateway-offline chain: (minutes after the base time, action); then a reminder every hour.
+SPEC_CHAINS: dict[str, list[tuple[int, str]]] = {
+    "missed_checkin": [(0, "reprompt"), (5, "family"), (15, "staff"), (60, "manager")],
+    "gateway_offline": [(0, "dashboard"), (15, "family"), (30, "staff"), (90, "manager")],
+    "help_requested": [(0, "family"), (0, "staff"), (60, "manager")],
+    "unwell": [(0, "family"), (0, "staff"), (60, "manager")],
+}
+REMINDER_EVERY = timedelta(minutes=60)
+
+
+@dataclass(frozen=True)
+class ExpectedStep:
+    index: int
+    action: str
+    due_at: datetime
+
+
+def steps_run(cause: str, base: datetime, last_pass: datetime) -> list[ExpectedStep]:
+    """Steps of the spec chain due at or before the last worker pass before the incident
+    stopped (acknowledged or resolved)."""
+    spec = SPEC_CHAINS[cause]
+    steps = [ExpectedStep(i, a, base + timedelta(minutes=m)) for i, (m, a) in enumerate(spec)]
+    due = base + timedelta(minutes=spec[-1][0]) + REMINDER_EVERY
+    while due <= last_pass:
+        steps.append(ExpectedStep(len(steps), "staff_reminder", due))
+        due += REMINDER_EVERY
+    return [s for s in steps if s.due_at <= last_pass]
+
+
+@dataclass(frozen=True)
+class Recipients:
+    family: tuple[str, ...]
+    office_id: str
+    office_email: str = "office@example.jp"
+    manager_emails: tuple[str, ...] = ("boss@example.jp", "city@example.jp")
+
+
+def step_notifications(step: ExpectedStep, to: Recipients) -> list[tuple[str, str]]:
+    """(recipient, channel) rows the notification log must hold for this step."""
+    office = f"office:{to.office_id}"
+    if step.action == "reprompt":
+        return [("gateway", "gateway")]
+    if step.action == "dashboard":
+        return [(office, "dashboard")]
+    if step.action == "family":
+        return [(address, "email") for address in to.family]
+    if step.action in ("staff", "staff_reminder"):
+        return [(office, "dashboard"), (to.office_email, "email")]
+    if step.action == "manager":
+        return [(address, "email") for address in to.manager_emails]
+    raise ValueError(step.action)
+
+
+# --- a time-compressed month -------------------------------------------------------------------
+
+
+class Worker(Protocol):
+    def run_pass(self) -> Any: ...
+
+
+class Sink(Protocol):
+    def start(self) -> Any: ...
+
+    def stop(self) -> Any: ...
+
+
+class Clock(Protocol):
+    def __call__(self) -> datetime: ...
+
+    def set(self, when: datetime) -> None: ...
+
+
+TICK = timedelta(minutes=5)
+DAY_START = timedelta(hours=7)  # local time of the first tick of a simulated day
+RESOLVE_AT = timedelta(hours=11, minutes=15)  # staff close whatever is still open
+CATCH_UP = (timedelta(hours=12), timedelta(hours=15), timedelta(hours=20))  # mail retries
+SLOT_TIMES = ("07:30", "08:00", "08:30")
+SLOT_SPAN = timedelta(minutes=35)  # default window 30 + grace 5
+HEARTBEAT_EVERY = 6  # ticks (30 simulated minutes)
+OUTCOMES = (
+    ("fine", 0.62),
+    ("unwell", 0.05),
+    ("no_response", 0.08),
+    ("silent", 0.06),
+    ("late", 0.07),
+    ("outage", 0.12),
+)
+
+
+# The resident did not answer in time; with a stale heartbeat it is the gateway that is silent.
+MISS_CAUSE = {
+    "no_response": "missed_checkin",
+    "silent": "missed_checkin",
+    "late": "missed_checkin",
+    "outage": "gateway_offline",
+}
+
+
+@dataclass
+class Home:
+    index: int
+    gateway: SimGateway
+    slot: str
+    recipients: Recipients
+
+
+def deadline_of(home: Home, midnight: datetime) -> datetime:
+    hours, minutes = (int(p) for p in home.slot.split(":"))
+    return midnight + timedelta(hours=hours, minutes=minutes) + SLOT_SPAN
+
+
+@dataclass
+class HomeDay:
+    """What really happens in one home on one day (the simulated truth)."""
+
+    outcome: str
+    answer_at: datetime | None = None  # when the resident answers (fine, unwell, late, outage)
+    no_response_at: datetime | None = None  # when the gateway gives up asking
+    back_at: datetime | None = None  # outage: when the gateway is online again
+    help_at: datetime | None = None
+    device_fail_at: datetime | None = None
+
+
+@dataclass
+class ExpectedIncident:
+    household_id: str
+    cause: str
+    day: Any  # local date
+    base: datetime
+    last_pass: datetime | None = None  # set when the incident stops
+    late_answer: bool = False
+
+
+@dataclass
+class MonthSimulation:
+    """Drives homes, the worker and the SMTP server on one settable clock, tick by tick.
+
+    Order within a tick: gateways act (heartbeats, uploads), then one worker pass, then staff
+    act. So an upload that resolves an incident stops it before that tick's pass, staff
+    resolution after it: `ExpectedIncident.last_pass` follows from that.
+    """
+
+    http: HttpClient
+    admin: Admin
+    clock: Clock
+    worker: Worker
+    smtp: Sink
+    zone: Any  # ZoneInfo
+    rng: Any  # random.Random
+    homes: list[Home] = field(default_factory=list)
+    expected: dict[tuple[str, str, Any], ExpectedIncident] = field(default_factory=dict)
+    smtp_down_ticks: int = 0
+    resends: int = 0
+    lost_responses: int = 0
+    passes: int = 0
+
+    def seed(self, count: int) -> None:
+        area = seed_area(self.admin)
+        self.office_id = area.office_id
+        for index in range(count):
+            slot = SLOT_TIMES[index % len(SLOT_TIMES)]
+            contacts = 1 + index % 2
+            household_id = seed_household(self.admin, area.office_id, index, [slot], contacts)
+            gateway = enroll(self.http, self.admin, household_id, f"pi-{index}")
+            family = tuple(family_email(index, n) for n in range(contacts))
+            self.homes.append(Home(index, gateway, slot, Recipients(family, area.office_id)))
+
+    # -- truth ------------------------------------------------------------------------------
+
+    def _plan(self, home: Home, midnight: datetime) -> HomeDay:
+        deadline = deadline_of(home, midnight)
+        slot_at = deadline - SLOT_SPAN
+        roll, outcome = self.rng.random(), OUTCOMES[-1][0]
+        for name, share in OUTCOMES:
+            if roll < share:
+                outcome = name
+                break
+            roll -= share
+        day = HomeDay(outcome)
+        if outcome in ("fine", "unwell"):
+            day.answer_at = slot_at + TICK * self.rng.randint(0, 5)
+        elif outcome == "no_response":
+            day.no_response_at = slot_at + TICK * 5
+        elif outcome == "late":
+            day.no_response_at = slot_at + TICK * 5
+            day.answer_at = deadline + TICK * self.rng.randint(1, 16)
+        elif outcome == "outage":
+            day.back_at = deadline + TICK * self.rng.randint(2, 24)
+            if self.rng.random() < 0.5:
+                day.answer_at = slot_at + TICK * self.rng.randint(0, 4)
+            else:
+                day.no_response_at = slot_at + TICK * 5
+        if outcome != "outage" and self.rng.random() < 0.03:
+            day.help_at = midnight + DAY_START + TICK * self.rng.randint(0, 36)
+        if self.rng.random() < 0.04:
+            day.device_fail_at = midnight + DAY_START + TICK * self.rng.randint(0, 40)
+        return day
+
+    # -- running ----------------------------------------------------------------------------
+
+    def run_day(self, local_day: Any, smtp_outage: tuple[timedelta, timedelta] | None) -> None:
+        from datetime import datetime as _dt
+
+        midnight = _dt.combine(local_day, _dt.min.time(), tzinfo=self.zone)
+        plans = {home.index: self._plan(home, midnight) for home in self.homes}
+        ticks = int((RESOLVE_AT - DAY_START) / TICK) + 1
+        for n in range(ticks):
+            now = midnight + DAY_START + TICK * n
+            self.clock.set(now)
+            self._smtp(midnight, now, smtp_outage)
+            for home in self.homes:
+                if now == deadline_of(home, midnight):
+                    self._expect_miss(home, plans[home.index], local_day, now)
+                self._home_tick(home, plans[home.index], local_day, now, n)
+            self._pass()
+            if now - midnight == RESOLVE_AT:
+                self._staff_resolve(now)
+        for offset in CATCH_UP:
+            self.clock.set(midnight + offset)
+            self._smtp(midnight, midnight + offset, smtp_outage)
+            self._pass()
+
+    def _smtp(self, midnight: datetime, now: datetime, outage: tuple | None) -> None:
+        down = outage is not None and midnight + outage[0] <= now < midnight + outage[1]
+        running = getattr(self.smtp, "running", True)
+        if down and running:
+            self.smtp.stop()
+        elif not down and not running:
+            self.smtp.start()
+        if down:
+            self.smtp_down_ticks += 1
+
+    def _pass(self) -> None:
+        self.worker.run_pass()
+        self.passes += 1
+
+    def _home_tick(self, home: Home, day: HomeDay, local_day: Any, now: datetime, n: int) -> None:
+        gw = home.gateway
+        online = day.back_at is None or now >= day.back_at
+        slot_payload = {"slot": home.slot, "slot_date": local_day.isoformat()}
+        if day.answer_at == now:
+            intent = "unwell" if day.outcome == "unwell" else self.rng.choice(["fine", "usual"])
+            gw.record(
+                v1.EventKind.CHECKIN_ANSWERED,
+                {**slot_payload, "intent": intent, "confidence": 0.9, "attempts": 1},
+                now,
+            )
+        if day.no_response_at == now:
+            gw.record(v1.EventKind.CHECKIN_NO_RESPONSE, {**slot_payload, "attempts": 3}, now)
+        if day.help_at == now:
+            gw.record(v1.EventKind.HELP_REQUESTED, {"source": "button"}, now)
+        if day.device_fail_at == now:
+            device = {"device": f"door-{home.index}", "role": "door"}
+            gw.record(v1.EventKind.DEVICE_SILENT, device, now)
+            gw.record(v1.EventKind.DEVICE_BATTERY_LOW, {**device, "battery_pct": 3}, now)
+        if not online:
+            return
+        if n % HEARTBEAT_EVERY == home.index % HEARTBEAT_EVERY or day.back_at == now:
+            gw.finish_commands(gw.heartbeat(), now)
+        if gw.outbox:
+            self._upload(home, day, local_day, now)
+
+    def _upload(self, home: Home, day: HomeDay, local_day: Any, now: datetime) -> None:
+        fresh = [e for e in home.gateway.outbox]
+        roll = self.rng.random()
+        lose, resend = roll < 0.04, 0.04 <= roll < 0.10
+        self.lost_responses += lose
+        self.resends += resend
+        already = set(home.gateway.acknowledged)
+        home.gateway.upload(lose_response=lose, resend=resend)
+        # The cloud has these events now (even when we lost its answer): note what they start.
+        for event in fresh:
+            if event.id in already or event.id in self._seen:
+                continue
+            self._seen.add(event.id)
+            self._expect_from(home, day, local_day, event, now)
+
+    def __post_init__(self) -> None:
+        self._seen: set[str] = set()
+
+    def _expect_from(
+        self, home: Home, day: HomeDay, local_day: Any, event: v1.Event, now: datetime
+    ) -> None:
+        hid = home.gateway.household_id
+        if event.kind == v1.EventKind.HELP_REQUESTED:
+            self._open(hid, "help_requested", local_day, now)
+        elif event.kind == v1.EventKind.CHECKIN_ANSWERED:
+            if event.payload["intent"] == "unwell":
+                self._open(hid, "unwell", local_day, now)
+            for cause in ("missed_checkin", "gateway_offline"):
+                late = self.expected.get((hid, cause, local_day))
+                if late is not None and late.last_pass is None:
+                    late.last_pass, late.late_answer = now - TICK, True
+
+    def _open(self, household_id: str, cause: str, local_day: Any, base: datetime) -> None:
+        self.expected[(household_id, cause, local_day)] = ExpectedIncident(
+            household_id, cause, local_day, base
+        )
+
+    def _expect_miss(self, home: Home, day: HomeDay, local_day: Any, now: datetime) -> None:
+        """At a slot's deadline: what the truth says the cloud must conclude."""
+        cause = MISS_CAUSE.get(day.outcome)
+        if cause is not None:
+            self._open(home.gateway.household_id, cause, local_day, now)
+
+    def _staff_resolve(self, now: datetime) -> None:
+        for incident in self.admin.call(
+            "GET", "/incidents", params={"state": "open", "limit": 1000}
+        ):
+            self.admin.call(
+                "POST",
+                f"/incidents/{incident['id']}/resolve",
+                json={"outcome": "safe", "note": "訪問で確認しました"},
+            )
+        for expected in self.expected.values():
+            if expected.last_pass is None:
+                expected.last_pass = now
