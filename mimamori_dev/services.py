@@ -124,12 +124,14 @@ class SmtpSink:
     port: int = field(default_factory=free_port)
     maildir: Path | None = None
     messages: list[EmailMessage] = field(default_factory=list)
+    arrived_at: list[float] = field(default_factory=list)  # time.time() of each message
     _controller: object | None = None
     _cond: threading.Condition = field(default_factory=threading.Condition)
 
     def received(self, msg: EmailMessage, rcpt_tos: list[str]) -> None:
         with self._cond:
             self.messages.append(msg)
+            self.arrived_at.append(time.time())
             if self.maildir is not None:
                 self.maildir.mkdir(parents=True, exist_ok=True)
                 name = f"{time.time_ns()}-{len(self.messages):05d}.eml"

@@ -45,12 +45,10 @@ def _cli(*args: str, env: dict[str, str] | None = None) -> subprocess.CompletedP
     )
 
 
-def test_cli_help_version_and_create_commands(tmp_path: Path) -> None:
-    assert _cli("--help").returncode == 0
+def test_cli_contract_in_subprocesses(tmp_path: Path) -> None:
+    """The exact commands other areas' tests and the demo run, as real processes."""
     version = _cli("--version")
     assert version.returncode == 0 and version.stdout.startswith("mimamori-cloud ")
-    for command in ("serve", "worker", "create-household", "issue-code"):
-        assert _cli(command, "--help").returncode == 0
     url = f"sqlite:///{tmp_path}/cli.db"
     db = ["--database-url", url]
     assert _cli("migrate", *db).returncode == 0
@@ -60,7 +58,7 @@ def test_cli_help_version_and_create_commands(tmp_path: Path) -> None:
         assert result.returncode == 0, result.stderr
         return result.stdout.strip().splitlines()[-1]
 
-    muni = last_line("create-municipality", "--name", "横浜市")
+    muni = last_line("create-municipality", "--name", "横浜市", "--timezone", "Asia/Tokyo")
     office = last_line(
         "create-office",
         "--municipality",
@@ -106,28 +104,47 @@ def test_cli_help_version_and_create_commands(tmp_path: Path) -> None:
     code = last_line("issue-code", "--household", household)
     assert len({muni, office, household, contact}) == 4
     assert len(code) == 10 and code.isalnum()
-    # Env var instead of the option.
-    env_run = _cli("create-municipality", "--name", "川崎市", env={"MIMAMORI_DATABASE_URL": url})
-    assert env_run.returncode == 0
-    # Clear errors for bad input.
-    bad = _cli("create-household", "--office", "nope", "--name", "x", *db)
-    assert bad.returncode == 2 and "not found" in bad.stderr
-    four = _cli(
-        "create-household",
-        "--office",
-        office,
-        "--name",
-        "x",
-        "--slot",
-        "01:00",
-        "--slot",
-        "02:00",
-        "--slot",
-        "03:00",
-        "--slot",
-        "04:00",
-        *db,
+
+
+def test_cli_env_url_errors_and_worker_once(tmp_path: Path, monkeypatch) -> None:
+    """Same entry point in-process (typer's runner) for the remaining behaviour."""
+    from typer.testing import CliRunner
+
+    from cloud.cli import app
+
+    runner = CliRunner()
+    url = f"sqlite:///{tmp_path}/cli2.db"
+    monkeypatch.setenv("MIMAMORI_DATABASE_URL", url)
+    for command in ("--help", "serve --help", "worker --help", "create-household --help"):
+        assert runner.invoke(app, command.split()).exit_code == 0
+    assert runner.invoke(app, ["migrate"]).exit_code == 0
+    made = runner.invoke(app, ["create-municipality", "--name", "川崎市"])
+    assert made.exit_code == 0
+    muni = made.stdout.strip().splitlines()[-1]
+    office = runner.invoke(app, ["create-office", "--municipality", muni, "--name", "x"])
+    office_id = office.stdout.strip().splitlines()[-1]
+    bad = runner.invoke(app, ["create-household", "--office", "nope", "--name", "x"])
+    assert bad.exit_code == 2 and "not found" in bad.stderr
+    four = runner.invoke(
+        app,
+        [
+            "create-household",
+            "--office",
+            office_id,
+            "--name",
+            "x",
+            "--slot",
+            "01:00",
+            "--slot",
+            "02:00",
+            "--slot",
+            "03:00",
+            "--slot",
+            "04:00",
+        ],
     )
-    assert four.returncode == 2 and "1 to 3 slots" in four.stderr
-    once = _cli("worker", "--once", *db)
-    assert once.returncode == 0 and "deadlines=0" in once.stdout
+    assert four.exit_code == 2 and "1 to 3 slots" in four.stderr
+    zone = runner.invoke(app, ["create-municipality", "--name", "y", "--timezone", "Mars/Base"])
+    assert zone.exit_code == 2 and "time zone" in zone.stderr
+    once = runner.invoke(app, ["worker", "--once"])
+    assert once.exit_code == 0 and "deadlines=0" in once.stdout
