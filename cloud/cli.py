@@ -74,9 +74,17 @@ def serve(
     host: Annotated[str, typer.Option()] = "127.0.0.1",
     port: Annotated[int, typer.Option()] = 8000,
     workers: Annotated[int, typer.Option(min=1)] = 1,
+    with_worker: Annotated[
+        bool,
+        typer.Option("--with-worker", help="Also run the escalation worker in this process."),
+    ] = False,
     database_url: DbUrl = None,
 ) -> None:
     """Run migrations, then the HTTP API under uvicorn."""
+    import shutil
+    import tempfile
+    import threading
+
     import uvicorn
 
     from cloud.migrations import upgrade_head
@@ -85,20 +93,32 @@ def serve(
     if settings.secret_key == Settings.model_fields["secret_key"].default:
         typer.echo("warning: MIMAMORI_SECRET_KEY is not set; family links use a dev key", err=True)
     upgrade_head(settings.database_url)
+    metrics_dir = None
     if workers > 1 and "PROMETHEUS_MULTIPROC_DIR" not in os.environ:
         # Counters live in each worker process; the multiprocess collector adds them up.
-        import tempfile
+        metrics_dir = tempfile.mkdtemp(prefix="mimamori-metrics-")
+        os.environ["PROMETHEUS_MULTIPROC_DIR"] = metrics_dir
+    stop = threading.Event()
+    if with_worker:
+        # The embedded single-process setup (ARCHITECTURE.md section 8).
+        from cloud.worker import Worker
 
-        os.environ["PROMETHEUS_MULTIPROC_DIR"] = tempfile.mkdtemp(prefix="mimamori-metrics-")
-    uvicorn.run(
-        "cloud.app:create_app",
-        factory=True,
-        host=host,
-        port=port,
-        workers=workers,
-        log_level="warning",
-        access_log=False,
-    )
+        background = Worker(settings, system_clock)
+        threading.Thread(target=background.run_until, args=(stop, 1.0), daemon=True).start()
+    try:
+        uvicorn.run(
+            "cloud.app:create_app",
+            factory=True,
+            host=host,
+            port=port,
+            workers=workers,
+            log_level="warning",
+            access_log=False,
+        )
+    finally:
+        stop.set()
+        if metrics_dir:
+            shutil.rmtree(metrics_dir, ignore_errors=True)
 
 
 @app.command()

@@ -72,7 +72,9 @@ class Worker:
 def _loop(name: str, work: Callable[[], object], stop: threading.Event, interval: float) -> None:
     while not stop.is_set():
         try:
-            work()
+            done = work()
+            if done:
+                log.info("%s: %s", name, done)
         except Exception:
             # A failing pass (database restart, bad row) must not end the watch.
             log.exception("%s pass failed; retrying after %.1f s", name, interval)

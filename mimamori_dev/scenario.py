@@ -293,14 +293,18 @@ RESOLVE_AT = timedelta(hours=11, minutes=15)  # staff close whatever is still op
 CATCH_UP = (timedelta(hours=12), timedelta(hours=15), timedelta(hours=20))  # mail retries
 SLOT_TIMES = ("07:30", "08:00", "08:30")
 SLOT_SPAN = timedelta(minutes=35)  # default window 30 + grace 5
-HEARTBEAT_EVERY = 6  # ticks (30 simulated minutes)
+# Heartbeats, compressed: one when the slot's dialogue starts (the cloud must see the gateway
+# alive before the deadline) and one after the deadline (to fetch re-prompt commands); a real
+# gateway sends one every 60 s. The scenario sets heartbeat_stale_s to match (40 min).
+HEARTBEAT_AFTER = timedelta(minutes=10)
+# Shares of a home-day: most residents answer; each kind of trouble is present every day.
 OUTCOMES = (
-    ("fine", 0.62),
-    ("unwell", 0.05),
-    ("no_response", 0.08),
-    ("silent", 0.06),
-    ("late", 0.07),
-    ("outage", 0.12),
+    ("fine", 0.80),
+    ("unwell", 0.03),
+    ("no_response", 0.04),
+    ("silent", 0.03),
+    ("late", 0.03),
+    ("outage", 0.07),
 )
 
 
@@ -407,7 +411,7 @@ class MonthSimulation:
                 day.answer_at = slot_at + TICK * self.rng.randint(0, 4)
             else:
                 day.no_response_at = slot_at + TICK * 5
-        if outcome != "outage" and self.rng.random() < 0.03:
+        if outcome != "outage" and self.rng.random() < 0.02:
             day.help_at = midnight + DAY_START + TICK * self.rng.randint(0, 36)
         if self.rng.random() < 0.04:
             day.device_fail_at = midnight + DAY_START + TICK * self.rng.randint(0, 40)
@@ -426,9 +430,10 @@ class MonthSimulation:
             self.clock.set(now)
             self._smtp(midnight, now, smtp_outage)
             for home in self.homes:
-                if now == deadline_of(home, midnight):
+                deadline = deadline_of(home, midnight)
+                if now == deadline:
                     self._expect_miss(home, plans[home.index], local_day, now)
-                self._home_tick(home, plans[home.index], local_day, now, n)
+                self._home_tick(home, plans[home.index], local_day, now, deadline)
             self._pass()
             if now - midnight == RESOLVE_AT:
                 self._staff_resolve(now)
@@ -451,7 +456,9 @@ class MonthSimulation:
         self.worker.run_pass()
         self.passes += 1
 
-    def _home_tick(self, home: Home, day: HomeDay, local_day: Any, now: datetime, n: int) -> None:
+    def _home_tick(
+        self, home: Home, day: HomeDay, local_day: Any, now: datetime, deadline: datetime
+    ) -> None:
         gw = home.gateway
         online = day.back_at is None or now >= day.back_at
         slot_payload = {"slot": home.slot, "slot_date": local_day.isoformat()}
@@ -472,7 +479,7 @@ class MonthSimulation:
             gw.record(v1.EventKind.DEVICE_BATTERY_LOW, {**device, "battery_pct": 3}, now)
         if not online:
             return
-        if n % HEARTBEAT_EVERY == home.index % HEARTBEAT_EVERY or day.back_at == now:
+        if now in (deadline - SLOT_SPAN, deadline + HEARTBEAT_AFTER) or day.back_at == now:
             gw.finish_commands(gw.heartbeat(), now)
         if gw.outbox:
             self._upload(home, day, local_day, now)

@@ -131,10 +131,34 @@ def ensure_user(user: str, data_dir: Path) -> None:
     os.chmod(data_dir, 0o750)
 
 
+def grant_service_access(user: str, config: Path, token_file: Path | None) -> None:
+    """Let the unprivileged service user read what `enroll` (run as root) wrote.
+
+    The config stays owned by root but readable by the user's group (0640); the token belongs
+    to the user alone (0600), so nobody else on the box can read it.
+    """
+    if config.exists():
+        shutil.chown(config, "root", user)
+        os.chmod(config, 0o640)
+    if token_file is not None and token_file.exists():
+        shutil.chown(token_file, user, user)
+        os.chmod(token_file, 0o600)
+
+
+def _token_file(config: Path) -> Path | None:
+    from gateway.config import ConfigError, load_config
+
+    try:
+        return load_config(config).token_file
+    except ConfigError:
+        return None  # not enrolled yet: enroll later as the same user, or re-run this
+
+
 def install(opts: UnitOptions, unit_dir: Path = UNIT_DIR, start: bool = True) -> Path:
     if os.geteuid() != 0:
         raise ProvisionError("needs_root")
     ensure_user(opts.user, opts.data_dir)
+    grant_service_access(opts.user, opts.config, _token_file(opts.config))
     path = unit_dir / UNIT_NAME
     try:
         path.write_text(render_unit(opts), encoding="utf-8")

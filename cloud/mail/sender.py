@@ -38,6 +38,9 @@ class SendSummary:
     retried: int = 0
     failed: int = 0
 
+    def __bool__(self) -> bool:
+        return bool(self.sent or self.retried or self.failed)
+
 
 def build_message(mail: OutboxMail, sender: str, now: datetime) -> EmailMessage:
     msg = EmailMessage()

@@ -113,9 +113,9 @@ def check_invariants(cloud, sim: MonthSimulation, smtp_sink) -> None:  # type: i
     assert sim.smtp_down_ticks > 0
 
 
-def test_week_for_200_households(inprocess_cloud, smtp_sink) -> None:
-    """Seven simulated days (the full month runs in the slow variant below)."""
-    run_month(inprocess_cloud, smtp_sink, days=7, seed=20261127)
+def test_three_days_for_200_households(inprocess_cloud, smtp_sink) -> None:
+    """Three simulated days (the full 30-day month is the slow variant below)."""
+    run_month(inprocess_cloud, smtp_sink, days=3, seed=20261127)
 
 
 @pytest.mark.slow

@@ -85,3 +85,32 @@ def test_unit_leaves_out_groups_this_machine_lacks() -> None:
     assert "SupplementaryGroups=audio\n" in unit
     assert "# Groups not on this machine, left out: no-such-group-xyz" in unit
     assert "ExecStart=/usr/bin/mimamori-gateway run --config /etc/mimamori/gateway.toml" in unit
+
+
+def test_service_user_gets_read_access_to_config_and_token(tmp_path) -> None:
+    """`enroll` runs as root; the service runs as its own user and must still read both."""
+    import grp
+    import os
+    import pwd
+    import stat
+
+    import pytest
+
+    from provisioning.service import grant_service_access
+
+    try:
+        user = pwd.getpwnam("postgres")  # an unprivileged system user this machine has
+    except KeyError:
+        pytest.skip("no unprivileged 'postgres' user on this machine to act as the service user")
+    if os.geteuid() != 0:
+        pytest.skip("chown to another user needs root")
+    config = tmp_path / "gateway.toml"
+    token = tmp_path / "token"
+    config.write_text("x")
+    token.write_text("secret")
+    os.chmod(config, 0o600)
+    grant_service_access("postgres", config, token)
+    assert stat.S_IMODE(config.stat().st_mode) == 0o640
+    assert config.stat().st_gid == grp.getgrnam("postgres").gr_gid
+    assert token.stat().st_uid == user.pw_uid
+    assert stat.S_IMODE(token.stat().st_mode) == 0o600

@@ -131,6 +131,7 @@ def load_board(ctx: Ctx, office_id: str | None) -> list[BoardRow]:
     ):
         homes[row.household_id][0].names.append(row.name)
     slots: dict[str, list[SlotSpec]] = {}
+    specs: dict[tuple[str, str, int, int], SlotSpec] = {}
     for row in conn.execute(
         select(
             ScheduleSlot.household_id,
@@ -142,7 +143,10 @@ def load_board(ctx: Ctx, office_id: str | None) -> list[BoardRow]:
         .where(ScheduleSlot.household_id.in_(scoped))
         .order_by(ScheduleSlot.time)
     ):
-        spec = SlotSpec(row.name, row.time, row.window_min, row.grace_min)
+        key = (row.name, row.time, row.window_min, row.grace_min)
+        spec = specs.get(key)
+        if spec is None:  # a few distinct slot settings shared by thousands of households
+            spec = specs[key] = SlotSpec(*key)
         slots.setdefault(row.household_id, []).append(spec)
     paused = set(
         conn.scalars(
