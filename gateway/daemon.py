@@ -469,7 +469,9 @@ class Gateway:
         if result is None:
             self._save_progress(occ.key, audio_failed=True)
             return
-        ctx = SlotContext(occ.slot.name, occ.local_date.isoformat(), attempt)
+        ctx = SlotContext(
+            occ.slot.name, occ.local_date.isoformat(), attempt, self.cloud_config.share_transcripts
+        )
         events = checkin_events(result, ctx)
         if heard_anything(result):
             self._save_progress(occ.key, heard=True)
@@ -647,7 +649,10 @@ class Gateway:
             return False
         await self.emit(
             EventKind.HELP_REQUESTED,
-            HelpRequested(source=AnswerSource.VOICE, transcript=heard.text[:2000]),
+            HelpRequested(
+                source=AnswerSource.VOICE,
+                transcript=heard.text[:2000] if self.cloud_config.share_transcripts else None,
+            ),
         )
         return True
 
@@ -890,7 +895,9 @@ class Gateway:
         if result is None:
             await self._finish_command(cmd.id, ok=False, detail="speech unavailable")
             return
-        await self._emit_all(safety_events(result, check_id, cmd.id, send_transcript=False))
+        await self._emit_all(
+            safety_events(result, check_id, cmd.id, self.cloud_config.share_transcripts)
+        )
         await self._finish_command(cmd.id, ok=True, detail=str(result.outcome))
 
     async def _reprompt(self, cmd: Command) -> None:
@@ -915,7 +922,12 @@ class Gateway:
         if result is None:
             await self._finish_command(cmd.id, ok=False, detail="speech unavailable")
             return
-        ctx = SlotContext(slot_name, occ.local_date.isoformat() if occ else None, attempt)
+        ctx = SlotContext(
+            slot_name,
+            occ.local_date.isoformat() if occ else None,
+            attempt,
+            self.cloud_config.share_transcripts,
+        )
         events = checkin_events(result, ctx)
         await self._emit_all(events)
         if occ is not None and events:

@@ -42,9 +42,9 @@ def korean(cache: Path, text: str) -> bytes:
     return synthesise(text, cache) + silence(3.0)
 
 
-async def gateway_with(tmp_path: Path, voice) -> Gateway:
+async def gateway_with(tmp_path: Path, voice, share_transcripts: bool = False) -> Gateway:
     settings = make_settings(tmp_path, language="ko")
-    prime(settings, cloud_config(language="ko", slots=[]))
+    prime(settings, cloud_config(language="ko", slots=[], share_transcripts=share_transcripts))
     gw = Gateway(
         settings,
         voice=voice,
@@ -64,11 +64,12 @@ def test_help_phrase_heard_between_dialogues(local_voice_parts, tmp_path: Path) 
     voice = LocalVoice(device, renderer, lang="ko")
 
     async def scenario() -> None:
-        gw = await gateway_with(tmp_path, voice)
+        gw = await gateway_with(tmp_path, voice, share_transcripts=True)
         assert await gw.help_spot_once(timeout_s=8.0) is False  # everyday speech
         assert await gw.help_spot_once(timeout_s=8.0) is True
         (event,) = of_kind(gw, "help.requested")
         assert event["payload"]["source"] == "voice"
+        # the household opted in to transcripts; otherwise only the intent leaves the home
         assert "살려" in event["payload"]["transcript"]
         await gw.close()
 
