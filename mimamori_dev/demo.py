@@ -93,6 +93,13 @@ HOUSEHOLDS = [
 ]
 
 
+DEMO_DEVICES = [
+    ("居間の人感センサー", DeviceRole.MOTION, "居間"),
+    ("寝室の温湿度計", DeviceRole.THERMOMETER, "寝室"),
+    ("見守りボタン", DeviceRole.HELP_BUTTON, "居間"),
+]
+
+
 def _port(preferred: int) -> int:
     with socket.socket() as sock:
         try:
@@ -261,29 +268,14 @@ class Demo:
         mac = f"A4:C1:38:00:{index + 1:02X}"
         devices = [
             PairedDevice(
-                name="居間の人感センサー",
+                name=name,
                 transport="ble",
-                address=f"{mac}:01",
-                role=DeviceRole.MOTION,
-                room="居間",
+                address=f"{mac}:{n:02X}",
+                role=role,
+                room=room,
                 bindkey=os.urandom(16).hex(),
-            ),
-            PairedDevice(
-                name="寝室の温湿度計",
-                transport="ble",
-                address=f"{mac}:02",
-                role=DeviceRole.THERMOMETER,
-                room="寝室",
-                bindkey=os.urandom(16).hex(),
-            ),
-            PairedDevice(
-                name="見守りボタン",
-                transport="ble",
-                address=f"{mac}:03",
-                role=DeviceRole.HELP_BUTTON,
-                room="居間",
-                bindkey=os.urandom(16).hex(),
-            ),
+            )
+            for n, (name, role, room) in enumerate(DEMO_DEVICES, start=1)
         ]
         settings = GatewaySettings(
             cloud_url=self.cloud.base_url,
