@@ -86,6 +86,7 @@ class HermesSatellite:
         self._loop = asyncio.get_running_loop()
         self._frames: asyncio.Queue[bytes] = asyncio.Queue(maxsize=max_queued_frames)
         self._pending: dict[str, asyncio.Future[None]] = {}
+        self._flush_on_finish: set[str] = set()  # request ids whose echo is to be dropped
         base = f"hermes/audioServer/{site_id}"
         link.route(f"{base}/audioFrame", self._on_audio_frame)
         link.route(f"{base}/playFinished", self._on_play_finished)
@@ -130,14 +131,19 @@ class HermesSatellite:
 
     # --- audio out ------------------------------------------------------------------------------
 
-    async def play(self, wav: bytes, *, timeout_s: float = 60.0) -> str:
+    async def play(self, wav: bytes, *, timeout_s: float = 60.0, flush_echo: bool = False) -> str:
         """Publish playBytes and wait for the satellite's playFinished; returns the request id.
 
+        flush_echo: forget the audio that arrived while the satellite was playing (its own
+        microphone hears the prompt), exactly at playFinished in message order, so that the
+        first frame kept is the first one recorded after playback.
         Raises TimeoutError when the satellite does not confirm in time.
         """
         request_id = uuid.uuid4().hex
         done: asyncio.Future[None] = self._loop.create_future()
         self._pending[request_id] = done
+        if flush_echo:
+            self._flush_on_finish.add(request_id)
         try:
             self.link.publish_bytes(
                 f"hermes/audioServer/{self.site_id}/playBytes/{request_id}", wav
@@ -145,6 +151,7 @@ class HermesSatellite:
             await asyncio.wait_for(done, timeout_s)
         finally:
             self._pending.pop(request_id, None)
+            self._flush_on_finish.discard(request_id)
         return request_id
 
     def _on_play_finished(self, topic: str, payload: bytes) -> None:  # paho thread
@@ -160,4 +167,7 @@ class HermesSatellite:
         if future is None:
             self.counters["play_finished_unknown"] += 1
         elif not future.done():
+            if request_id in self._flush_on_finish:
+                self.counters["echo_frames_dropped"] += self._frames.qsize()
+                self.drain()
             future.set_result(None)

@@ -55,13 +55,16 @@ def _load(config: Path | None) -> GatewaySettings:
         raise typer.Exit(2) from None
 
 
-def build_voice(settings: GatewaySettings) -> Any:
-    """The resident's voice: the local sound card, or the labelled text-answer simulator."""
+def build_voice(settings: GatewaySettings, bridge: Any = None) -> Any:
+    """The resident's voice: the local sound card, a Hermes satellite speaker reached through
+    the bridge's MQTT link (call inside the running loop), or the labelled text simulator."""
     if settings.voice_mode == "text-sim":
         from speech.voice import TextVoice
 
         log.warning("voice mode text-sim: TEXT-ANSWER SIMULATOR, no microphone is used")
         return TextVoice(settings.text_sim_answers)
+    if settings.voice_mode == "satellite":
+        return build_satellite(settings, bridge)
     try:
         from speech.voice import build_local_voice
 
@@ -73,6 +76,24 @@ def build_voice(settings: GatewaySettings) -> Any:
         )
     except Exception as exc:  # no sound card / no model: run on, check-ins are reported
         log.error("local voice unavailable (%s): check-ins will be reported unanswered", exc)
+        return None
+
+
+def build_satellite(settings: GatewaySettings, bridge: Any) -> Any:
+    """SatelliteVoice on the bridge's MQTT link; None (logged) when it cannot be built."""
+    if bridge is None or getattr(bridge, "link", None) is None:
+        log.error("voice mode satellite needs the MQTT bridge: check-ins will be unanswered")
+        return None
+    try:
+        from speech.satellite_voice import build_satellite_voice
+
+        return build_satellite_voice(
+            bridge.hermes_satellite(settings.satellite_site_id),
+            lang=settings.language,
+            model_path=settings.audio.model_path,
+        )
+    except Exception as exc:  # no model: run on, check-ins are reported
+        log.error("satellite voice unavailable (%s): check-ins will be reported unanswered", exc)
         return None
 
 
@@ -111,11 +132,12 @@ async def run_gateway(settings: GatewaySettings) -> None:
 
     gateway = Gateway(
         settings,
-        voice=build_voice(settings),
         dialogue_factory=Dialogue,
         help_phrase=lambda text, lang: is_help_phrase(text, lang),
     )
     gateway.bridge = build_bridge(settings, gateway.device_sink)
+    # After the bridge: a satellite voice speaks through the bridge's MQTT link.
+    gateway.voice = build_voice(settings, gateway.bridge)
     await gateway.run()
 
 

@@ -21,7 +21,14 @@ from pathlib import Path
 from typing import Any, Literal
 
 import tomli_w
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
 
 from firmware_bridge.events import PairedDevice
 
@@ -68,7 +75,10 @@ class GatewaySettings(BaseModel):
     ble_enabled: bool = True
     data_dir: Path = Path("/var/lib/mimamori")
     devices: list[PairedDevice] = Field(default_factory=list)
-    voice_mode: Literal["local", "text-sim"] = "local"
+    # local: this box's sound card; satellite: a Rhasspy Hermes satellite speaker over the
+    # local MQTT broker (needs `mqtt` and `satellite_site_id`); text-sim: labelled simulator
+    voice_mode: Literal["local", "satellite", "text-sim"] = "local"
+    satellite_site_id: str | None = Field(default=None, min_length=1, pattern=r"^[^/#+]+$")
     # text-sim only: scripted answers (None = silence), a clearly labelled simulator
     text_sim_answers: list[str | None] = Field(default_factory=list)
     help_phrase_spotting: bool = True
@@ -85,6 +95,15 @@ class GatewaySettings(BaseModel):
         if not value.startswith(("https://", "http://")):
             raise ValueError("cloud_url must start with https:// (http:// only for local tests)")
         return value.rstrip("/")
+
+    @model_validator(mode="after")
+    def _satellite_needs_mqtt(self) -> GatewaySettings:
+        if self.voice_mode == "satellite":
+            if self.mqtt is None:
+                raise ValueError("voice_mode 'satellite' needs the [mqtt] broker settings")
+            if not self.satellite_site_id:
+                raise ValueError("voice_mode 'satellite' needs satellite_site_id (Hermes siteId)")
+        return self
 
 
 def config_path(explicit: str | Path | None = None) -> Path:

@@ -623,7 +623,8 @@ class Gateway:
     def _help_spotting_enabled(self) -> bool:
         if self.voice is None or self._help_phrase is None:
             return False
-        return self.settings.help_phrase_spotting and self.settings.voice_mode == "local"
+        # A satellite streams its microphone all the time, so it can listen for help too.
+        return self.settings.help_phrase_spotting and self.settings.voice_mode != "text-sim"
 
     async def help_spot_once(self, timeout_s: float = 5.0) -> bool:
         """Listen between dialogues; a help phrase becomes help.requested at once.
@@ -726,6 +727,9 @@ class Gateway:
             return "unavailable"
         if getattr(self.voice, "simulated", False):
             return "text-sim (TEXT-ANSWER SIMULATOR, no microphone)"
+        site = getattr(self.voice, "site_id", None)
+        if site is not None:
+            return f"satellite (Hermes site {site})"
         device = getattr(self.voice, "device", None)
         return f"local ({type(device).__name__})" if device is not None else "local"
 

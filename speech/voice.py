@@ -4,6 +4,8 @@
   it is given the resident's answers as text up front and records what it was told to say.
 - LocalVoice: the real thing on a gateway: sounddevice capture and playback, vosk
   recognition, pyopenjtalk prompts. Blocking work runs in worker threads.
+- SatelliteVoice (speech/satellite_voice.py): the same recognition and prompts, with a Rhasspy
+  Hermes satellite speaker in another room as microphone and loudspeaker.
 """
 
 from __future__ import annotations
@@ -124,24 +126,14 @@ class LocalVoice:
         return await asyncio.to_thread(self._listen_blocking, timeout_s, expect)
 
     def recognizer(self, expect: str = "any") -> StreamRecognizer:
-        """A fresh recognizer for one answer: grammar from the lexicon for `expect`, with the
-        free-form fallback when the grammar result does not classify."""
-        from speech.recognition import StreamRecognizer, grammar_phrases
-
-        # "help" (spotting between dialogues) uses the whole lexicon as its grammar, so that
-        # other speech lands on other words instead of being forced onto 助けて.
-        expect = expect if expect in EXPECTS else "any"
-        phrases = grammar_phrases(self.lang, expect, self.model) if self.use_grammar else None
-
-        def usable(text: str) -> bool:
-            return is_acceptable(classify(text, self.lang, expect=expect))
-
-        return StreamRecognizer(
+        """A fresh recognizer for one answer (see answer_recognizer)."""
+        return answer_recognizer(
             self.model,
+            self.lang,
+            expect,
             sample_rate=self.device.sample_rate,
-            phrases=phrases,
             endpoint=self.endpoint,
-            usable=usable,
+            use_grammar=self.use_grammar,
         )
 
     def _listen_blocking(self, timeout_s: float, expect: str) -> Heard | None:
@@ -213,6 +205,33 @@ class ReplayDevice:
 
     def play_wav(self, path: Path | str) -> None:
         self.played.append(Path(path))
+
+
+def answer_recognizer(
+    model,
+    lang: str,
+    expect: str = "any",
+    *,
+    sample_rate: int = 16000,
+    endpoint: EndpointConfig | None = None,
+    use_grammar: bool = True,
+) -> StreamRecognizer:
+    """A fresh recognizer for one answer: grammar from the lexicon for `expect`, with the
+    free-form fallback when the grammar result does not classify. Shared by every voice that
+    recognises audio (LocalVoice, SatelliteVoice)."""
+    from speech.recognition import StreamRecognizer, grammar_phrases
+
+    # "help" (spotting between dialogues) uses the whole lexicon as its grammar, so that
+    # other speech lands on other words instead of being forced onto 助けて.
+    expect = expect if expect in EXPECTS else "any"
+    phrases = grammar_phrases(lang, expect, model) if use_grammar else None
+
+    def usable(text: str) -> bool:
+        return is_acceptable(classify(text, lang, expect=expect))
+
+    return StreamRecognizer(
+        model, sample_rate=sample_rate, phrases=phrases, endpoint=endpoint, usable=usable
+    )
 
 
 def listen_on(chunks: Iterable[bytes], rec: StreamRecognizer, timeout_s: float) -> Heard | None:
