@@ -55,10 +55,14 @@ def test_ulid_ids_are_accepted() -> None:
         ({"occurred_at": "2026-11-27T08:02:00"}, "timezone"),
         ({"id": "not-an-id-at-all-but-long-enough"}, "UUID"),
         ({"schema": 2}, "schema"),
-        ({"payload": {"slot": "morning", "intent": "happy", "confidence": 1, "attempts": 1}},
-         "intent"),
-        ({"payload": {"slot": "morning", "intent": "fine", "confidence": 3, "attempts": 1}},
-         "confidence"),
+        (
+            {"payload": {"slot": "morning", "intent": "happy", "confidence": 1, "attempts": 1}},
+            "intent",
+        ),
+        (
+            {"payload": {"slot": "morning", "intent": "fine", "confidence": 3, "attempts": 1}},
+            "confidence",
+        ),
         ({"surprise": True}, "surprise"),
     ],
 )
@@ -112,15 +116,20 @@ def test_heartbeat_and_commands() -> None:
             "config_version": 4,
             "server_time": datetime.now(UTC).isoformat(),
             "commands": [
-                {"id": "c1", "kind": "reprompt", "issued_at": "2026-11-27T00:00:00Z",
-                 "payload": {"slot": "morning"}}
+                {
+                    "id": "c1",
+                    "kind": "reprompt",
+                    "issued_at": "2026-11-27T00:00:00Z",
+                    "payload": {"slot": "morning"},
+                }
             ],
         }
     )
     assert resp.commands[0].kind is wire.CommandKind.REPROMPT
     with pytest.raises(ValidationError):
-        wire.Command.model_validate({"id": "c", "kind": "self_destruct",
-                                     "issued_at": "2026-11-27T00:00:00Z"})
+        wire.Command.model_validate(
+            {"id": "c", "kind": "self_destruct", "issued_at": "2026-11-27T00:00:00Z"}
+        )
 
 
 def test_slot_time_and_config_limits() -> None:
