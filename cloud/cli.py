@@ -232,6 +232,56 @@ def issue_code(
     typer.echo(_run(database_url, action))
 
 
+@app.command("set-household")
+def set_household(
+    household: Annotated[str, typer.Option("--household")],
+    tts_speed: Annotated[
+        float | None, typer.Option("--tts-speed", help="Speaking speed 0.5-1.5 (1.0 normal).")
+    ] = None,
+    tts_volume: Annotated[
+        float | None, typer.Option("--tts-volume", help="Volume 0.1-2.0 (1.0 normal).")
+    ] = None,
+    share_transcripts: Annotated[
+        bool | None,
+        typer.Option(
+            "--share-transcripts/--no-share-transcripts",
+            help="Send what the resident said to the cloud (opt-in).",
+        ),
+    ] = None,
+    quiet_hours: Annotated[
+        str | None, typer.Option("--quiet-hours", help="START-END local, e.g. 21:00-06:30.")
+    ] = None,
+    inactivity_deadline: Annotated[
+        str | None,
+        typer.Option("--inactivity-deadline", help="Local HH:MM, or none to switch off."),
+    ] = None,
+    database_url: DbUrl = None,
+) -> None:
+    """Change a household's voice and watch settings; prints the new config version."""
+    from cloud.models import Household
+    from cloud.services import household_settings as hs
+
+    def action(session, _settings):  # type: ignore[no-untyped-def]
+        row = tenancy.get_or_404(session, Household, household)
+        start, end = hs.quiet_range(quiet_hours) if quiet_hours is not None else (None, None)
+        change = hs.SettingsChange(
+            tts_speed=tts_speed,
+            tts_volume=tts_volume,
+            share_transcripts=share_transcripts,
+            quiet_start=start,
+            quiet_end=end,
+            inactivity_deadline=(
+                hs.deadline_or_none(inactivity_deadline)
+                if inactivity_deadline is not None
+                else None
+            ),
+        )
+        hs.apply(session, row, change, system_clock())
+        return row.config_version
+
+    typer.echo(_run(database_url, action))
+
+
 # Dashboard accounts (create-admin, create-staff) live with the dashboard's auth code.
 from cloud.auth.cli import register as register_staff_commands  # noqa: E402
 

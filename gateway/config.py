@@ -88,6 +88,8 @@ class GatewaySettings(BaseModel):
     inactivity_span_h: float | None = Field(default=None, gt=0, le=72)
     upload_batch_size: int = Field(default=500, ge=1, le=500)
     max_backoff_s: float = Field(default=300.0, ge=0.1)
+    # Prometheus /metrics on loopback (None = off); see gateway/metrics.py.
+    metrics_port: int | None = Field(default=9105, ge=1, le=65535)
 
     @field_validator("cloud_url")
     @classmethod

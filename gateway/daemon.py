@@ -92,6 +92,7 @@ STATUS_EVERY_S = 10.0
 SEEN_COMMANDS_KEPT = 200
 HELP_SPOT_WINDOW_S = 30.0  # audio per help-spotting turn (a dialogue interrupts it at once)
 SLOT_KEYS_KEPT_DAYS = 9
+FAREWELL_SPEED = 0.9  # after a help request: calm and a little slow
 
 Payload = BaseModel | dict[str, Any]
 Clock = Callable[[], datetime]
@@ -274,6 +275,7 @@ class Gateway:
         self._tasks = [asyncio.create_task(self._guard(n, f), name=n) for n, f in loops]
         if self.bridge is not None:
             await self._start_bridge()
+        metrics = self._start_metrics()
         notify("READY=1")
         log.info("gateway %s running", self.settings.gateway_id)
         await stop.wait()
@@ -282,7 +284,22 @@ class Gateway:
         if self.bridge is not None:
             with contextlib.suppress(Exception):
                 await self.bridge.stop()
+        if metrics is not None:
+            metrics.shutdown()
         await self.close()
+
+    def _start_metrics(self) -> Any:
+        port = self.settings.metrics_port
+        if port is None:
+            return None
+        from gateway.metrics import serve_metrics
+
+        try:
+            return serve_metrics(self.status, port)
+        except OSError as exc:  # port taken: monitoring is nice to have, check-ins are not
+            self.counters["metrics_start_failed"] += 1
+            log.error("metrics endpoint on 127.0.0.1:%d not started: %s", port, exc)
+            return None
 
     async def _start_bridge(self) -> None:
         try:
@@ -504,7 +521,9 @@ class Gateway:
         text = getattr(result, "farewell", None)
         if text and self.voice is not None:
             async with self._voice_turn():
-                await self.voice.say(text, speed=0.9, volume=self.cloud_config.tts_volume)
+                # Calm and a little slow, never faster than this resident's own setting.
+                speed = min(FAREWELL_SPEED, self.cloud_config.tts_speed)
+                await self.voice.say(text, speed=speed, volume=self.cloud_config.tts_volume)
 
     async def _converse(self, **kwargs: Any) -> Any:
         """One dialogue over the voice; None (counted) when speech is not available."""

@@ -116,7 +116,8 @@ def quiet_hours_end(quiet: QuietHours, at: datetime, tz: str) -> datetime:
 
 def attempt_voice(speed: float, volume: float, attempt: int, quiet: bool) -> tuple[float, float]:
     """Re-asks are slower and louder; in quiet hours slower only (never louder at night)."""
-    slower = max(MIN_SPEED, speed * (1 - SLOWER_PER_ATTEMPT * attempt))
+    # The floor never lifts a speed staff set lower for the resident (cloud tts_speed 0.5).
+    slower = max(min(MIN_SPEED, speed), speed * (1 - SLOWER_PER_ATTEMPT * attempt))
     louder = volume if quiet else min(MAX_VOLUME, volume * (1 + LOUDER_PER_ATTEMPT * attempt))
     return round(slower, 3), round(louder, 3)
 

@@ -15,7 +15,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta
+from datetime import datetime, time, timedelta
 from typing import Any, Protocol
 
 from mimamori_wire import v1
@@ -375,6 +375,9 @@ class MonthSimulation:
     lost_responses: int = 0
     passes: int = 0
 
+    def __post_init__(self) -> None:
+        self._seen: set[str] = set()
+
     def seed(self, count: int) -> None:
         area = seed_area(self.admin)
         self.office_id = area.office_id
@@ -420,9 +423,7 @@ class MonthSimulation:
     # -- running ----------------------------------------------------------------------------
 
     def run_day(self, local_day: Any, smtp_outage: tuple[timedelta, timedelta] | None) -> None:
-        from datetime import datetime as _dt
-
-        midnight = _dt.combine(local_day, _dt.min.time(), tzinfo=self.zone)
+        midnight = datetime.combine(local_day, time.min, tzinfo=self.zone)
         plans = {home.index: self._plan(home, midnight) for home in self.homes}
         ticks = int((RESOLVE_AT - DAY_START) / TICK) + 1
         for n in range(ticks):
@@ -485,7 +486,7 @@ class MonthSimulation:
             self._upload(home, day, local_day, now)
 
     def _upload(self, home: Home, day: HomeDay, local_day: Any, now: datetime) -> None:
-        fresh = [e for e in home.gateway.outbox]
+        fresh = list(home.gateway.outbox)
         roll = self.rng.random()
         lose, resend = roll < 0.04, 0.04 <= roll < 0.10
         self.lost_responses += lose
@@ -498,9 +499,6 @@ class MonthSimulation:
                 continue
             self._seen.add(event.id)
             self._expect_from(home, day, local_day, event, now)
-
-    def __post_init__(self) -> None:
-        self._seen: set[str] = set()
 
     def _expect_from(
         self, home: Home, day: HomeDay, local_day: Any, event: v1.Event, now: datetime

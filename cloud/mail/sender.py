@@ -10,7 +10,7 @@ import smtplib
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from email.message import EmailMessage
-from email.utils import format_datetime, make_msgid
+from email.utils import format_datetime
 
 from sqlalchemy import select, update
 from sqlalchemy.orm import Session, sessionmaker
@@ -49,7 +49,7 @@ def build_message(mail: OutboxMail, sender: str, now: datetime) -> EmailMessage:
     msg["To"] = mail.to_addr
     msg["Date"] = format_datetime(now)
     # Stable per outbox row: a receiving system can drop a duplicate after a crash.
-    msg["Message-ID"] = make_msgid(idstring=mail.id, domain="mimamori.invalid")
+    msg["Message-ID"] = f"<{mail.id}@mimamori.invalid>"
     for name, value in (mail.headers or {}).items():
         msg[name] = value
     msg.set_content(mail.text_body)

@@ -5,10 +5,17 @@ from __future__ import annotations
 from datetime import date, datetime
 from typing import Any
 
-from sqlalchemy import Boolean, Date, ForeignKey, Integer, String, Text, UniqueConstraint
+from sqlalchemy import Boolean, Date, Float, ForeignKey, Integer, String, Text, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
-from cloud.models.base import Base, created_at_column, id_column
+from cloud.models.base import Base, JSONType, created_at_column, id_column
+
+# Defaults shared with the migration (0003) and mimamori_wire.v1.GatewayConfig.
+DEFAULT_QUIET_START = "21:00"
+DEFAULT_QUIET_END = "06:30"
+DEFAULT_INACTIVITY_DEADLINE = "10:00"
+DEFAULT_QUESTIONS = ("health",)
+DEFAULT_REASK_OFFSETS_MIN = (10, 20)
 
 
 class Municipality(Base):
@@ -56,6 +63,17 @@ class Household(Base):
     next_slot_name: Mapped[str | None] = mapped_column(String(32))
     next_slot_date: Mapped[date | None] = mapped_column(Date)
     last_heartbeat_at: Mapped[datetime | None]
+    # How the gateway speaks and watches (cloud.services.household_settings); every change
+    # bumps config_version so the gateway fetches the new config.
+    tts_speed: Mapped[float] = mapped_column(Float, default=1.0)
+    tts_volume: Mapped[float] = mapped_column(Float, default=1.0)
+    share_transcripts: Mapped[bool] = mapped_column(Boolean, default=False)
+    quiet_start: Mapped[str] = mapped_column(String(5), default=DEFAULT_QUIET_START)
+    quiet_end: Mapped[str] = mapped_column(String(5), default=DEFAULT_QUIET_END)
+    # Local HH:MM by which some activity is expected; None switches the check off.
+    inactivity_deadline: Mapped[str | None] = mapped_column(
+        String(5), default=DEFAULT_INACTIVITY_DEADLINE
+    )
     created_at: Mapped[datetime] = created_at_column()
 
     office: Mapped[PostOffice] = relationship(back_populates="households")
@@ -107,6 +125,11 @@ class ScheduleSlot(Base):
     time: Mapped[str] = mapped_column(String(5))  # local HH:MM
     window_min: Mapped[int] = mapped_column(Integer, default=30)
     grace_min: Mapped[int] = mapped_column(Integer, default=5)
+    # mimamori_wire.v1.Question values, health first; minutes after the slot to ask again.
+    questions: Mapped[list[str]] = mapped_column(JSONType, default=lambda: list(DEFAULT_QUESTIONS))
+    reask_offsets_min: Mapped[list[int]] = mapped_column(
+        JSONType, default=lambda: list(DEFAULT_REASK_OFFSETS_MIN)
+    )
 
     household: Mapped[Household] = relationship(back_populates="slots")
 

@@ -343,13 +343,25 @@ def gateway_config(session: Session, gateway: Gateway) -> v1.GatewayConfig:
         timezone=household.timezone,
         language=household.language,  # type: ignore[arg-type]
         slots=[
-            v1.Slot(name=s.name, time=s.time, window_min=s.window_min, grace_min=s.grace_min)
+            v1.Slot(
+                name=s.name,
+                time=s.time,
+                window_min=s.window_min,
+                grace_min=s.grace_min,
+                questions=s.questions,  # type: ignore[arg-type]
+                reask_offsets_min=s.reask_offsets_min,
+            )
             for s in household.slots
         ],
         pauses=[
             v1.Pause(starts_at=p.starts_at, ends_at=p.ends_at, reason=p.reason)
             for p in household.pauses
         ],
+        quiet_hours=v1.QuietHours(start=household.quiet_start, end=household.quiet_end),
+        tts_speed=household.tts_speed,
+        tts_volume=household.tts_volume,
+        inactivity_deadline=household.inactivity_deadline,
+        share_transcripts=household.share_transcripts,
         resident_names=[r.name for r in household.residents],
         holidays=[h.day.isoformat() for h in household.holidays],
     )

@@ -6,6 +6,7 @@ import hashlib
 import secrets
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
+from itertools import pairwise
 from typing import TypeVar
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
@@ -24,9 +25,12 @@ from cloud.models import (
     ScheduleSlot,
     new_id,
 )
+from cloud.models.tenancy import DEFAULT_REASK_OFFSETS_MIN
 from cloud.schedule import PauseSpec, SlotSpec, next_deadline
+from mimamori_wire.v1 import Question
 
 MAX_SLOTS = 3
+MAX_REASKS = 3
 MAX_CONTACTS = 4
 # Default slot names by local hour: the gateway and staff talk about "the morning check-in".
 SLOT_NAMES_BY_HOUR = ((11, "morning"), (16, "noon"), (24, "evening"))
@@ -96,6 +100,9 @@ class SlotInput:
     name: str | None = None
     window_min: int = 30
     grace_min: int = 5
+    # None: health only / the default re-asks that fit in the window.
+    questions: list[str] | None = None
+    reask_offsets_min: list[int] | None = None
 
 
 def create_household(
@@ -164,10 +171,41 @@ def _slot_rows(slots: list[SlotInput]) -> list[ScheduleSlot]:
         names.add(name)
         rows.append(
             ScheduleSlot(
-                name=name, time=time_, window_min=slot.window_min, grace_min=slot.grace_min
+                name=name,
+                time=time_,
+                window_min=slot.window_min,
+                grace_min=slot.grace_min,
+                questions=checked_questions(slot.questions),
+                reask_offsets_min=checked_reask_offsets(slot.reask_offsets_min, slot.window_min),
             )
         )
     return rows
+
+
+def checked_questions(questions: list[str] | None) -> list[str]:
+    """Known questions without repeats, health always asked and always first."""
+    known = {q.value for q in Question}
+    result = [Question.HEALTH.value]
+    for question in questions or []:
+        if question not in known:
+            raise Invalid(f"unknown question {question!r} (one of {', '.join(sorted(known))})")
+        if str(question) not in result:
+            result.append(str(question))
+    return result
+
+
+def checked_reask_offsets(offsets: list[int] | None, window_min: int) -> list[int]:
+    """Minutes after the slot to ask again: increasing, inside the answer window (the cloud's
+    deadline follows the window; a later re-ask could not prevent the alarm)."""
+    if offsets is None:
+        return [o for o in DEFAULT_REASK_OFFSETS_MIN if o < window_min]
+    if len(offsets) > MAX_REASKS:
+        raise Invalid(f"at most {MAX_REASKS} re-asks per slot")
+    if any(not 0 < o < window_min for o in offsets):
+        raise Invalid(f"re-ask offsets must be between 1 and {window_min - 1} minutes")
+    if any(b <= a for a, b in pairwise(offsets)):
+        raise Invalid("re-ask offsets must be increasing")
+    return list(offsets)
 
 
 def default_slot_name(hhmm: str) -> str:

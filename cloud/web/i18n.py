@@ -255,6 +255,58 @@ TEXT: dict[str, tuple[str, str]] = {
     "ev_gateway_started": ("見守り機の起動", "Gateway started"),
     "ev_gateway_clock_skew": ("見守り機の時計のずれ", "Gateway clock skew"),
     "ev_gateway_outbox_alarm": ("見守り機の送信待ち増加", "Gateway outbox alarm"),
+    # 音声・見守り設定 (household page; cloud/web/settings_form.py)
+    "voice_settings": ("音声・見守り設定", "Voice and watch settings"),
+    "tts_speed": ("話す速さ", "Speaking speed"),
+    "tts_speed_hint": (
+        "1.0 がふつう、小さいほどゆっくり（0.5〜1.5）",
+        "1.0 is normal, smaller is slower (0.5-1.5)",
+    ),
+    "tts_volume": ("音量", "Volume"),
+    "tts_volume_hint": (
+        "1.0 がふつう、大きいほど大きな声（0.1〜2.0）",
+        "1.0 is normal, larger is louder (0.1-2.0)",
+    ),
+    "slot_questions": ("質問項目", "Questions"),
+    "question_health": ("体調", "Health"),
+    "question_medicine": ("お薬", "Medicine"),
+    "question_meal": ("お食事", "Meals"),
+    "question_sleep": ("睡眠", "Sleep"),
+    "always_asked": ("毎回おたずねします", "always asked"),
+    "quiet_hours": ("静かな時間帯", "Quiet hours"),
+    "quiet_hours_hint": (
+        "この時間帯はお知らせを控え、声を大きくしません",
+        "No announcements and no louder voice in these hours",
+    ),
+    "inactivity_deadline": ("朝の生活反応の確認時刻", "Morning activity deadline"),
+    "inactivity_deadline_hint": ("空欄にすると確認しません", "Leave empty to switch off"),
+    "share_transcripts": ("文字起こしの共有", "Share transcripts"),
+    "share_transcripts_hint": (
+        "ご本人の話した言葉をクラウドに送ります（ご本人・ご家族の同意が必要です）",
+        "Send what the resident said to the cloud (needs consent)",
+    ),
+    "settings_saved": (
+        "設定を保存しました。見守り機には次回の接続時に反映されます。",
+        "Settings saved; the gateway picks them up at its next contact.",
+    ),
+    "settings_unchanged": ("設定に変更はありませんでした。", "Nothing was changed."),
+    "err_setting_tts_speed": (
+        "話す速さは 0.5〜1.5 の数値で入力してください。",
+        "Speaking speed must be a number from 0.5 to 1.5.",
+    ),
+    "err_setting_tts_volume": (
+        "音量は 0.1〜2.0 の数値で入力してください。",
+        "Volume must be a number from 0.1 to 2.0.",
+    ),
+    "err_setting_quiet_hours": (
+        "静かな時間帯は「21:00」のような時刻で、開始と終了を別の時刻にしてください。",
+        "Quiet hours need two different HH:MM times.",
+    ),
+    "err_setting_inactivity_deadline": (
+        "確認時刻は「10:00」のように入力してください（空欄で確認しません）。",
+        "Enter the deadline as HH:MM, or leave it empty.",
+    ),
+    "err_setting_questions": ("質問項目を選び直してください。", "Choose the questions again."),
 }
 
 

@@ -3,7 +3,7 @@ the real worker on the same clock, and the real SMTP sink (from tests/conftest.p
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
@@ -32,7 +32,7 @@ class InProcessCloud:
 
 
 @pytest.fixture
-def inprocess_cloud(tmp_path: Path, smtp_sink: SmtpSink) -> Iterator[callable]:  # type: ignore[valid-type]
+def inprocess_cloud(tmp_path: Path, smtp_sink: SmtpSink) -> Iterator[Callable[..., InProcessCloud]]:
     """Factory: inprocess_cloud(start, **settings) -> InProcessCloud on a fresh SQLite file."""
     made: list[InProcessCloud] = []
 

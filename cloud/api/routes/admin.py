@@ -9,7 +9,7 @@ from datetime import date, datetime, timedelta
 from typing import Any
 
 from fastapi import APIRouter, Depends, Query, Request
-from pydantic import AwareDatetime, BaseModel, Field
+from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
@@ -24,7 +24,7 @@ from cloud.models import (
     OutboxMail,
     Pause,
 )
-from cloud.services import incidents, tenancy
+from cloud.services import household_settings, incidents, tenancy
 from cloud.services.errors import ApiError
 from mimamori_wire import v1
 
@@ -52,6 +52,38 @@ class SlotIn(BaseModel):
     name: str | None = Field(default=None, max_length=32)
     window_min: int = Field(default=30, ge=5, le=240)
     grace_min: int = Field(default=5, ge=0, le=120)
+    # Omitted: health only / default re-asks (cloud.services.tenancy.SlotInput).
+    questions: list[v1.Question] | None = Field(default=None, max_length=4)
+    reask_offsets_min: list[int] | None = Field(default=None, max_length=3)
+
+
+class QuietHoursIn(BaseModel):
+    start: str
+    end: str
+
+
+class SettingsIn(BaseModel):
+    """PATCH: only the fields sent change; inactivity_deadline null switches the check off."""
+
+    model_config = ConfigDict(extra="forbid")
+    tts_speed: float | None = None
+    tts_volume: float | None = None
+    share_transcripts: bool | None = None
+    quiet_hours: QuietHoursIn | None = None
+    inactivity_deadline: str | None = None
+
+    def change(self) -> household_settings.SettingsChange:
+        deadline = None
+        if "inactivity_deadline" in self.model_fields_set:
+            deadline = self.inactivity_deadline or ""
+        return household_settings.SettingsChange(
+            tts_speed=self.tts_speed,
+            tts_volume=self.tts_volume,
+            share_transcripts=self.share_transcripts,
+            quiet_start=self.quiet_hours.start if self.quiet_hours else None,
+            quiet_end=self.quiet_hours.end if self.quiet_hours else None,
+            inactivity_deadline=deadline,
+        )
 
 
 class HouseholdIn(BaseModel):
@@ -180,6 +212,18 @@ def put_slots(
     slots = [tenancy.SlotInput(**s.model_dump()) for s in body]
     tenancy.set_slots(session, household, slots, _now(request))
     return household_json(session, household)
+
+
+@router.patch("/households/{household_id}/settings")
+def patch_settings(
+    household_id: str,
+    body: SettingsIn,
+    request: Request,
+    session: Session = Depends(db_session, scope="function"),
+) -> dict:
+    household = tenancy.get_or_404(session, Household, household_id)
+    changed = household_settings.apply(session, household, body.change(), _now(request))
+    return {**household_json(session, household), "changed": changed}
 
 
 @router.post("/households/{household_id}/contacts", status_code=201)
@@ -385,9 +429,17 @@ def household_json(session: Session, household: Household) -> dict:
             for r in household.residents
         ],
         "slots": [
-            {"name": s.name, "time": s.time, "window_min": s.window_min, "grace_min": s.grace_min}
+            {
+                "name": s.name,
+                "time": s.time,
+                "window_min": s.window_min,
+                "grace_min": s.grace_min,
+                "questions": s.questions,
+                "reask_offsets_min": s.reask_offsets_min,
+            }
             for s in household.slots
         ],
+        "settings": household_settings.settings_json(household),
         "contacts": [
             {
                 "id": c.id,

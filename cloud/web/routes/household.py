@@ -15,8 +15,9 @@ from cloud.api.deps import state
 from cloud.auth.roles import Capability
 from cloud.models import Checkin, EnrollmentCode, EventRecord, Gateway, Household, Incident
 from cloud.schedule import local_date_of
+from cloud.services import household_settings
 from cloud.services.tenancy import issue_enrollment_code
-from cloud.web import audit
+from cloud.web import audit, settings_form
 from cloud.web.deps import Ctx, needs
 from cloud.web.render import page
 from cloud.web.routes.board import gateway_health
@@ -97,7 +98,7 @@ def _codes(ctx: Ctx, household: Household) -> list[EnrollmentCode]:
     )
 
 
-def _render(ctx: Ctx, household: Household, **extra: Any) -> Response:
+def _render(ctx: Ctx, household: Household, status: int = 200, **extra: Any) -> Response:
     since = ctx.now - timedelta(days=TIMELINE_DAYS)
     today = local_date_of(ctx.now, household.timezone)
     first = today - timedelta(days=TIMELINE_DAYS - 1)
@@ -125,9 +126,12 @@ def _render(ctx: Ctx, household: Household, **extra: Any) -> Response:
         "codes": _codes(ctx, household),
         "new_code": None,
         "message": None,
+        "settings_form": settings_form.values_of(household),
+        "settings_errors": {},
+        "questions": settings_form.OPTIONAL_QUESTIONS,
         **extra,
     }
-    return page(ctx, "household.html", **variables)
+    return page(ctx, "household.html", status=status, **variables)
 
 
 @router.get("/households/{household_id}")
@@ -190,3 +194,31 @@ def revoke_codes(household_id: str, ctx: Ctx = needs(Capability.DESK)) -> Respon
         detail={"revoked": result.rowcount},
     )
     return _render(ctx, household, message="codes_revoked")
+
+
+@router.post("/households/{household_id}/settings")
+def save_settings(household_id: str, ctx: Ctx = needs(Capability.DESK)) -> Response:
+    """音声・見守り設定: staff who may open the household page may adapt it to the resident."""
+    household = household_or_404(ctx, household_id)
+    change, errors = settings_form.parse(ctx.form, ctx.form_list, household)
+    if errors:
+        return _render(
+            ctx,
+            household,
+            status=422,
+            settings_form=settings_form.values_from_form(ctx.form, ctx.form_list, household),
+            settings_errors=errors,
+        )
+    changed = household_settings.apply(ctx.db, household, change, ctx.now)
+    audit.record(
+        ctx.db,
+        ctx.user,
+        "household.settings",
+        ctx.now,
+        target_type="household",
+        target_id=household.id,
+        household=household,
+        ip=ctx.ip,
+        detail={"changed": changed, "config_version": household.config_version},
+    )
+    return _render(ctx, household, message="settings_saved" if changed else "settings_unchanged")
