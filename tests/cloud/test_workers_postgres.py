@@ -1,5 +1,6 @@
-"""Four `mimamori-cloud worker` processes on one PostgreSQL database, 1,000 households with
-random answers: every miss escalated exactly once per step, nothing for answered slots."""
+"""Four `mimamori-cloud worker` processes on one PostgreSQL database, 1,000 households
+with random answers: every miss escalated exactly once per step, nothing for
+answered slots."""
 
 from __future__ import annotations
 
@@ -33,13 +34,12 @@ from cloud.services import gateways, tenancy
 from mimamori_dev.services import stop_process
 from mimamori_wire import v1
 
-HOUSEHOLDS = 1000
 WORKERS = 4
 CLI = str(Path(sys.executable).parent / "mimamori-cloud")
 TOKYO = ZoneInfo("Asia/Tokyo")
 
 
-def _seed(url: str, rng: random.Random) -> tuple[datetime, dict[str, str]]:
+def _seed(url: str, rng: random.Random, households: int) -> tuple[datetime, dict[str, str]]:
     """Households whose 35-min deadline passed 70 min ago; returns deadline and expected cause."""
     now = datetime.now(UTC)
     slot_at = (now - timedelta(minutes=105)).astimezone(TOKYO).replace(second=0, microsecond=0)
@@ -56,7 +56,7 @@ def _seed(url: str, rng: random.Random) -> tuple[datetime, dict[str, str]]:
             session, muni.id, "港北郵便局", "045-000-1111", "office@example.jp", "boss@example.jp"
         )
         rows = []
-        for i in range(HOUSEHOLDS):
+        for i in range(households):
             hh = tenancy.create_household(
                 session,
                 office.id,
@@ -129,10 +129,13 @@ EXPECTED_STEPS = {
 
 
 @pytest.mark.postgres
-@pytest.mark.slow
-def test_four_workers_escalate_every_miss_exactly_once(postgres_url, smtp_sink, tmp_path) -> None:
+# 1,000 households as the issue asks: 33 s at load 3.6 on this shared 2-core VM.
+@pytest.mark.parametrize("households", [1000])
+def test_four_workers_escalate_every_miss_exactly_once(
+    postgres_url, smtp_sink, tmp_path, households
+) -> None:
     upgrade_head(postgres_url)
-    _deadline, expected = _seed(postgres_url, random.Random(20261127))
+    _deadline, expected = _seed(postgres_url, random.Random(20261127), households)
     env = {
         **os.environ,
         "MIMAMORI_DATABASE_URL": postgres_url,
@@ -167,9 +170,9 @@ def test_four_workers_escalate_every_miss_exactly_once(postgres_url, smtp_sink, 
         due_left = session.scalar(
             select(func.count()).where(Household.next_deadline <= datetime.now(UTC))
         )
-        households = list(session.scalars(select(Household)))
-        names = {h.id: h.contacts[0].email for h in households}
-        offices = {h.id: h.office_id for h in households}
+        homes = list(session.scalars(select(Household)))
+        names = {h.id: h.contacts[0].email for h in homes}
+        offices = {h.id: h.office_id for h in homes}
     engine.dispose()
 
     assert due_left == 0 and unsent == 0
@@ -192,4 +195,6 @@ def test_four_workers_escalate_every_miss_exactly_once(postgres_url, smtp_sink, 
     )
     assert len(seen) == expected_mail and set(seen.values()) == {1}
     assert len(smtp_sink.messages) == expected_mail
-    assert 150 < len(expected) < 600  # the random mix really has misses and answers
+    # The random mix really has misses (both causes) and answers.
+    assert 0.15 * households < len(expected) < 0.6 * households
+    assert set(expected.values()) == {"missed_checkin", "gateway_offline"}
