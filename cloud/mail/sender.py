@@ -1,7 +1,9 @@
 """The outbox sender: claim due mails, send over SMTP, retry with exponential backoff.
 
 A claimed mail's next_attempt_at moves a lease ahead, so a sender that dies mid-send leaves
-the mail to be retried later, never lost. SMTP down = every mail waits and retries.
+the mail to be retried later, never lost. SMTP down = every mail waits and retries. Right
+before each send the sender renews its lease with compare-and-set: a sender slower than its
+lease finds the mail taken over by another worker and skips it, so it is never sent twice.
 """
 
 from __future__ import annotations
@@ -81,8 +83,29 @@ def _claim(sessions: sessionmaker[Session], now: datetime) -> list[OutboxMail]:
                 .execution_options(synchronize_session=False)
             )
             if took.rowcount == 1:
+                mail.next_attempt_at = now + LEASE  # our lease: renewed before the send
                 claimed.append(mail)
         return claimed
+
+
+def _renew_lease(sessions: sessionmaker[Session], mail: OutboxMail, now: datetime) -> bool:
+    """True when the mail is still ours (and now leased for another LEASE)."""
+    with transaction(sessions) as session:
+        took = session.execute(
+            update(OutboxMail)
+            .where(
+                OutboxMail.id == mail.id,
+                OutboxMail.status == "pending",
+                OutboxMail.next_attempt_at == mail.next_attempt_at,
+            )
+            .values(next_attempt_at=now + LEASE)
+            .execution_options(synchronize_session=False)
+        )
+    if took.rowcount != 1:
+        metrics.MAILS.labels("lease_lost").inc()
+        return False
+    mail.next_attempt_at = now + LEASE
+    return True
 
 
 def send_due(sessions: sessionmaker[Session], settings: Settings, clock: Clock) -> SendSummary:
@@ -111,6 +134,8 @@ def _send_batch(
         return
     with smtp:
         for mail in mails:
+            if not _renew_lease(sessions, mail, clock()):
+                continue  # our lease ran out and another worker took the mail over
             # Recorded right after each send: a crash can repeat at most this one mail.
             outcome = (mail, *_send_one(smtp, mail, settings, clock))
             _record(sessions, settings, clock(), [outcome], summary)
