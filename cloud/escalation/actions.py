@@ -205,28 +205,50 @@ def tell_answered_late(
 
     `answer` is the check-in row: occurred_at and intent.
     """
+    extra = {
+        "answered_at": compose.local_hm(answer["occurred_at"], household.timezone),
+        "intent_label": compose.INTENT_LABELS.get(str(answer.get("intent")), ""),
+    }
+    tell_notified(session, ctx, household, incident, "answered_late", extra, now)
+
+
+def tell_gateway_back(
+    session: Session, ctx: Notifier, household: Household, incident: Incident, now: datetime
+) -> None:
+    """Everyone alarmed about a silent gateway hears that it is connected again."""
+    extra = {"back_at": compose.local_hm(now, household.timezone)}
+    tell_notified(session, ctx, household, incident, "gateway_back", extra, now)
+
+
+def tell_notified(
+    session: Session,
+    ctx: Notifier,
+    household: Household,
+    incident: Incident,
+    template: str,
+    extra: dict[str, Any],
+    now: datetime,
+) -> None:
+    """One follow-up mail (template) to each address that got an alert for the incident."""
     contacts = {c.email: c for c in household.contacts}
-    answered = compose.local_hm(answer["occurred_at"], household.timezone)
-    intent = compose.INTENT_LABELS.get(str(answer.get("intent")), "")
+    slot_time = next((s.time for s in household.slots if s.name == incident.slot), None)
     done: set[str] = set()
     for note in notified_emails(session, incident.id):
         if note.recipient in done:
             continue
         done.add(note.recipient)
         contact = contacts.get(note.recipient)
-        slot_time = next((s.time for s in household.slots if s.name == incident.slot), None)
         rendered = compose.render(
-            "answered_late",
+            template,
             {
                 "audience": "family" if contact else "staff",
                 "recipient_name": contact.name if contact else household.office.name,
                 "resident_name": resident_name(household),
                 "slot_time": compose.slot_time_label(slot_time),
-                "answered_at": answered,
-                "intent_label": intent,
                 "office_name": household.office.name,
                 "office_phone": household.office.phone or "",
                 "unsubscribe_url": ctx.signer.unsubscribe_url(contact.id) if contact else "",
+                **extra,
             },
         )
         if contact is not None:
@@ -235,7 +257,7 @@ def tell_answered_late(
             session,
             to_addr=note.recipient,
             rendered=rendered,
-            kind="answered_late",
+            kind=template,
             now=now,
             incident_id=incident.id,
         )

@@ -15,7 +15,17 @@ from datetime import datetime, timedelta
 from typing import Any
 
 ACTIONS = ("reprompt", "family", "staff", "manager", "staff_reminder", "dashboard")
-CAUSES = ("missed_checkin", "gateway_offline", "help_requested", "unwell", "callback")
+CAUSES = (
+    "missed_checkin",
+    "gateway_offline",
+    "help_requested",
+    "unwell",
+    "callback",
+    "safety_needs_help",
+)
+# A cause without its own municipality override borrows this cause's override: "needs help"
+# in a disaster safety check is a help request and escalates exactly like one.
+OVERRIDE_FALLBACK = {"safety_needs_help": "help_requested"}
 
 _REMINDERS = {"every_min": 60, "action": "staff_reminder"}
 
@@ -57,6 +67,15 @@ DEFAULT_CHAINS: dict[str, dict[str, Any]] = {
         ],
         "repeat": _REMINDERS,
     },
+    # "Needs help" answered to a disaster safety check (安否確認): family and staff at once.
+    "safety_needs_help": {
+        "steps": [
+            {"after_min": 0, "action": "family"},
+            {"after_min": 0, "action": "staff"},
+            {"after_min": 60, "action": "manager"},
+        ],
+        "repeat": _REMINDERS,
+    },
     # The resident asked the office to call: staff only, reminded until someone takes it.
     "callback": {"steps": [{"after_min": 0, "action": "staff"}], "repeat": _REMINDERS},
 }
@@ -71,7 +90,12 @@ class Step:
 
 def chain_for(cause: str, overrides: dict[str, Any] | None) -> dict[str, Any]:
     """The chain to snapshot onto a new incident: municipality override or the default."""
-    chain = (overrides or {}).get(cause) or DEFAULT_CHAINS[cause]
+    overrides = overrides or {}
+    chain = (
+        overrides.get(cause)
+        or overrides.get(OVERRIDE_FALLBACK.get(cause, cause))
+        or DEFAULT_CHAINS[cause]
+    )
     validate_chain(chain)
     return copy.deepcopy(chain)
 

@@ -9,6 +9,8 @@ IMMEDIATE_CAUSE_BY_KIND = {
     "request.callback": "callback",
 }
 IMMEDIATE_CAUSE_BY_INTENT = {"unwell": "unwell", "help": "help_requested", "callback": "callback"}
+# safety_check.answered payload status -> cause.
+IMMEDIATE_CAUSE_BY_SAFETY_STATUS = {"needs_help": "safety_needs_help"}
 # Causes a late answer to the same slot closes by itself.
 SLOT_CAUSES = ("missed_checkin", "gateway_offline")
 
@@ -17,7 +19,15 @@ TRANSITIONS = {
     "acknowledged": {"resolved"},
     "resolved": set(),
 }
-OUTCOMES = ("safe", "answered_late", "hospital", "unreachable", "false_alarm", "other")
+OUTCOMES = (
+    "safe",
+    "answered_late",
+    "gateway_back",
+    "hospital",
+    "unreachable",
+    "false_alarm",
+    "other",
+)
 
 
 def classify_miss(

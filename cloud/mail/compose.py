@@ -22,6 +22,7 @@ CAUSE_HEADLINES = {
     "help_requested": "助けを求める連絡がありました",
     "unwell": "「元気がない」とのお答えがありました",
     "callback": "郵便局からの折り返し電話をご希望です",
+    "safety_needs_help": "安否確認で「助けが必要」とのお答えがありました",
 }
 INTENT_LABELS = {
     "fine": "元気",

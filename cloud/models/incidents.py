@@ -30,7 +30,7 @@ class Incident(Base):
 
     id: Mapped[str] = id_column()
     household_id: Mapped[str] = mapped_column(ForeignKey("households.id"))
-    # missed_checkin | gateway_offline | help_requested | unwell | callback
+    # missed_checkin | gateway_offline | help_requested | unwell | callback | safety_needs_help
     cause: Mapped[str] = mapped_column(String(32))
     state: Mapped[str] = mapped_column(String(16), default="open")
     slot: Mapped[str | None] = mapped_column(String(32))

@@ -12,8 +12,13 @@ from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.orm import Session
 
 from cloud.core import metrics
-from cloud.escalation.actions import Notifier, tell_answered_late
-from cloud.escalation.state import IMMEDIATE_CAUSE_BY_INTENT, IMMEDIATE_CAUSE_BY_KIND, SLOT_CAUSES
+from cloud.escalation.actions import Notifier, tell_answered_late, tell_gateway_back
+from cloud.escalation.state import (
+    IMMEDIATE_CAUSE_BY_INTENT,
+    IMMEDIATE_CAUSE_BY_KIND,
+    IMMEDIATE_CAUSE_BY_SAFETY_STATUS,
+    SLOT_CAUSES,
+)
 from cloud.models import (
     Checkin,
     Command,
@@ -24,6 +29,7 @@ from cloud.models import (
     Household,
     Incident,
 )
+from cloud.models.staff import IncidentNote
 from cloud.schedule import local_date_of, slot_for_answer
 from cloud.services import incidents
 from cloud.services.errors import ApiError
@@ -214,6 +220,11 @@ def _apply_other(session: Session, household: Household, event: v1.Event, now: d
         cause = IMMEDIATE_CAUSE_BY_INTENT.get(str(event.payload.get("intent")))
         if cause:
             incidents.open_incident(session, household, cause, now, source_event_id=event.id)
+    elif kind == v1.EventKind.SAFETY_CHECK_ANSWERED:
+        # "Needs help" in a disaster check escalates like a help request, not only a banner.
+        cause = IMMEDIATE_CAUSE_BY_SAFETY_STATUS.get(str(event.payload.get("status")))
+        if cause:
+            incidents.open_incident(session, household, cause, now, source_event_id=event.id)
     elif kind == v1.EventKind.COMMAND_DONE:
         session.execute(
             update(Command)
@@ -306,8 +317,11 @@ def _resolve_late(
 # --- heartbeat and config -------------------------------------------------------------------
 
 
+GATEWAY_BACK_NOTE = "見守り機器が再接続しました（自動）"
+
+
 def heartbeat(
-    session: Session, gateway: Gateway, body: v1.Heartbeat, now: datetime
+    session: Session, ctx: Notifier, gateway: Gateway, body: v1.Heartbeat, now: datetime
 ) -> v1.HeartbeatResponse:
     data = body.model_dump(mode="json")
     gateway.last_heartbeat_at = now
@@ -316,6 +330,7 @@ def heartbeat(
     household = session.get_one(Household, gateway.household_id)
     household.last_heartbeat_at = now
     session.add(HeartbeatRecord(gateway_id=gateway.id, received_at=now, body=data))
+    _settle_gateway_back(session, ctx, household, now)
     pending = session.scalars(
         select(Command)
         .where(Command.household_id == household.id, Command.done_at.is_(None))
@@ -333,6 +348,32 @@ def heartbeat(
             for c in pending
         ],
     )
+
+
+def _settle_gateway_back(
+    session: Session, ctx: Notifier, household: Household, now: datetime
+) -> None:
+    """A heartbeat proves the gateway is back: its offline incident is over. Close it, note
+    it for the desk and tell whoever was alarmed. Whether the resident answered the slot
+    missed meanwhile is the check-in logic's business (a no_response opens missed_checkin)."""
+    stmt = select(Incident).where(
+        Incident.household_id == household.id,
+        Incident.cause == "gateway_offline",
+        Incident.state != "resolved",
+    )
+    for incident in session.scalars(stmt):
+        session.add(
+            IncidentNote(
+                incident_id=incident.id,
+                kind="system",
+                text="見守り機器が再接続しました",
+                author_name="システム",
+                created_at=now,
+            )
+        )
+        incidents.resolve(session, incident, "gateway_back", GATEWAY_BACK_NOTE, now)
+        tell_gateway_back(session, ctx, household, incident, now)
+        metrics.GATEWAYS_BACK.inc()
 
 
 def gateway_config(session: Session, gateway: Gateway) -> v1.GatewayConfig:

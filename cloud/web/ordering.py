@@ -9,13 +9,14 @@ from typing import Any
 # resident's wish, not a sign of danger, so it comes after the silent-gateway case.
 SEVERITY: dict[str, int] = {
     "help_requested": 0,
+    "safety_needs_help": 0,
     "unwell": 1,
     "missed_checkin": 2,
     "gateway_offline": 3,
     "callback": 4,
 }
 DEVICE_SEVERITY = 5
-URGENT_CAUSES = frozenset({"help_requested", "unwell"})
+URGENT_CAUSES = frozenset({"help_requested", "safety_needs_help", "unwell"})
 
 
 def severity(cause: str) -> int:

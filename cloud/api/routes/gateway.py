@@ -86,7 +86,8 @@ def heartbeat(
     session: Session = Depends(db_session, scope="function"),
 ) -> v1.HeartbeatResponse:
     gateway = gateways.authenticate(session, authorization)
-    return gateways.heartbeat(session, gateway, body, state(request).clock())
+    app = state(request)
+    return gateways.heartbeat(session, app.notifier, gateway, body, app.clock())
 
 
 @router.get("/config", response_model=v1.GatewayConfig)
