@@ -18,3 +18,9 @@ DETECTION_LAG = Histogram(
     "Deadline to incident (or to 'answered' verdict) in the detection worker",
     buckets=(0.1, 0.5, 1, 2, 5, 10, 30, 60, 300),
 )
+GATEWAYS_BACK = Counter(
+    "mimamori_gateways_back_total", "Gateway-offline incidents closed by a new heartbeat"
+)
+HEARTBEATS_PRUNED = Counter(
+    "mimamori_heartbeats_pruned_total", "Heartbeat rows deleted by the retention pass"
+)

@@ -282,6 +282,16 @@ def _record_checkins(
     answered = {key: row for key, row in rows.items() if row["status"] == "answered"}
     if answered:
         _resolve_late(session, ctx, household, answered, now)
+    # A later answer in the same batch shows the resident is fine: no alarm for the old slot.
+    last_answer = max((row["occurred_at"] for row in answered.values()), default=None)
+    silent = [
+        key
+        for key, row in rows.items()
+        if row["status"] == "no_response"
+        and (last_answer is None or row["occurred_at"] > last_answer)
+    ]
+    if silent:
+        _open_missed_while_offline(session, household, silent, now)
 
 
 def _slot_date(reported: object, event: v1.Event, household: Household) -> date:
@@ -312,6 +322,27 @@ def _resolve_late(
             continue
         incidents.resolve(session, incident, "answered_late", "応答がありました（自動）", now)
         tell_answered_late(session, ctx, household, incident, row, now)
+
+
+def _open_missed_while_offline(
+    session: Session, household: Household, silent: list[tuple[date, str]], now: datetime
+) -> None:
+    """The gateway was offline at a slot's deadline (cause gateway_offline), yet it asked and
+    the resident did not answer: now that we know, that is a missed check-in, as it would
+    have been at the deadline. Its chain starts now (re-prompt first)."""
+    offline = session.execute(
+        select(Incident.slot_date, Incident.slot).where(
+            Incident.household_id == household.id,
+            Incident.cause == "gateway_offline",
+            Incident.slot.is_not(None),
+        )
+    )
+    covered = {(row.slot_date, row.slot) for row in offline}
+    for slot_date, slot in silent:
+        if (slot_date, slot) in covered:
+            incidents.open_incident(
+                session, household, "missed_checkin", now, slot=slot, slot_date=slot_date
+            )
 
 
 # --- heartbeat and config -------------------------------------------------------------------
