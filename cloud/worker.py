@@ -15,6 +15,7 @@ from cloud.core.config import Settings
 from cloud.db import make_engine, make_sessionmaker
 from cloud.escalation.worker import detect_due, escalate_due
 from cloud.mail.sender import SendSummary, send_due
+from cloud.services.retention import HeartbeatPruner
 
 log = logging.getLogger("mimamori.worker")
 
@@ -24,11 +25,13 @@ class PassSummary:
     deadlines: int
     steps: int
     mail: SendSummary
+    heartbeats_pruned: int = 0
 
     def describe(self) -> str:
         return (
             f"deadlines={self.deadlines} steps={self.steps} mail_sent={self.mail.sent} "
-            f"mail_retried={self.mail.retried} mail_failed={self.mail.failed}"
+            f"mail_retried={self.mail.retried} mail_failed={self.mail.failed} "
+            f"heartbeats_pruned={self.heartbeats_pruned}"
         )
 
 
@@ -39,25 +42,34 @@ class Worker:
         self.engine = make_engine(settings.database_url, pool_size=2)
         self.sessions = make_sessionmaker(self.engine)
         self.notifier = make_notifier(settings)
+        self.pruner = HeartbeatPruner(
+            keep=timedelta(days=settings.heartbeat_retention_days),
+            every=timedelta(seconds=settings.heartbeat_prune_every_s),
+        )
+
+    def prune(self) -> int:
+        return self.pruner.run(self.sessions, self.clock())
 
     def run_pass(self) -> PassSummary:
         stale = timedelta(seconds=self.settings.heartbeat_stale_s)
         deadlines = detect_due(self.sessions, self.notifier, self.clock, stale)
         steps = escalate_due(self.sessions, self.notifier, self.clock)
         mail = send_due(self.sessions, self.settings, self.clock)
-        return PassSummary(deadlines, steps, mail)
+        return PassSummary(deadlines, steps, mail, self.prune())
 
     def close(self) -> None:
         self.engine.dispose()
 
     def run_until(self, stop: threading.Event, interval: float) -> None:
-        """Detection, escalation and mail each in their own loop (thread), so a slow SMTP
+        """Detection, escalation, mail and retention each in their own loop (thread), so a slow SMTP
         server or a burst of escalation steps never delays noticing a missed deadline."""
         stale = timedelta(seconds=self.settings.heartbeat_stale_s)
         loops = {
             "detect": lambda: detect_due(self.sessions, self.notifier, self.clock, stale),
             "escalate": lambda: escalate_due(self.sessions, self.notifier, self.clock),
             "mail": lambda: send_due(self.sessions, self.settings, self.clock),
+            # Housekeeping in its own loop: a long prune never delays detection or mail.
+            "retention": self.prune,
         }
         threads = [
             threading.Thread(target=_loop, args=(name, work, stop, interval), name=name)

@@ -482,6 +482,7 @@ class MonthSimulation:
             return
         if now in (deadline - SLOT_SPAN, deadline + HEARTBEAT_AFTER) or day.back_at == now:
             gw.finish_commands(gw.heartbeat(), now)
+            self._expect_back(home, now)
         if gw.outbox:
             self._upload(home, day, local_day, now)
 
@@ -513,6 +514,24 @@ class MonthSimulation:
                 late = self.expected.get((hid, cause, local_day))
                 if late is not None and late.last_pass is None:
                     late.last_pass, late.late_answer = now - TICK, True
+        elif (
+            event.kind == v1.EventKind.CHECKIN_NO_RESPONSE
+            and (hid, "gateway_offline", local_day) in self.expected
+        ):
+            # Asked while the uplink was down and nobody answered: once the cloud hears of
+            # it, the slot is a missed check-in after all, escalating from now.
+            self._open(hid, "missed_checkin", local_day, now)
+
+    def _expect_back(self, home: Home, now: datetime) -> None:
+        """A heartbeat closes an open gateway-offline incident before this tick's pass, and
+        everyone mailed about it gets one follow-up mail (like a late answer)."""
+        for expected in self.expected.values():
+            if (
+                expected.household_id == home.gateway.household_id
+                and expected.cause == "gateway_offline"
+                and expected.last_pass is None
+            ):
+                expected.last_pass, expected.late_answer = now - TICK, True
 
     def _open(self, household_id: str, cause: str, local_day: Any, base: datetime) -> None:
         self.expected[(household_id, cause, local_day)] = ExpectedIncident(

@@ -26,6 +26,10 @@ class Settings(BaseSettings):
     enrollment_code_ttl_s: int = Field(default=7 * 24 * 3600, ge=60)
     # A gateway whose last heartbeat is older than this at a deadline counts as offline.
     heartbeat_stale_s: int = Field(default=10 * 60, ge=30)
+    # Heartbeat history older than this is deleted by the worker (the gateway row keeps the
+    # latest heartbeat); the pruning pass runs at most once per heartbeat_prune_every_s.
+    heartbeat_retention_days: int = Field(default=30, ge=1)
+    heartbeat_prune_every_s: int = Field(default=15 * 60, ge=1)
     max_body_bytes: int = Field(default=1_000_000, ge=1024)
     # Future occurred_at beyond this is a clock-skewed gateway: rejected per event.
     max_clock_skew_s: int = Field(default=300, ge=0)

@@ -1,4 +1,4 @@
-"""The outbox sender: claim due mails, send over SMTP, retry with exponential backoff.
+"""The outbox sender: claim due mails, send over SMTP, retry with jittered exponential backoff.
 
 A claimed mail's next_attempt_at moves a lease ahead, so a sender that dies mid-send leaves
 the mail to be retried later, never lost. SMTP down = every mail waits and retries. Right
@@ -8,7 +8,9 @@ lease finds the mail taken over by another worker and skips it, so it is never s
 
 from __future__ import annotations
 
+import random
 import smtplib
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from email.message import EmailMessage
@@ -29,9 +31,22 @@ BACKOFF_FIRST_S = 5
 BACKOFF_MAX_S = 3600
 
 
-def backoff(attempts: int) -> timedelta:
-    """5 s, 10 s, 20 s, ... capped at an hour."""
+Rng = Callable[[], float]  # uniform in [0, 1), e.g. random.random or random.Random(seed).random
+
+
+def backoff_ceiling(attempts: int) -> timedelta:
+    """5 s, 10 s, 20 s, ... capped at an hour: the longest wait after `attempts` failures."""
     return timedelta(seconds=min(BACKOFF_FIRST_S * 2 ** max(0, attempts - 1), BACKOFF_MAX_S))
+
+
+def backoff(attempts: int, rng: Rng = random.random) -> timedelta:
+    """Equal jitter: between half the ceiling and the ceiling.
+
+    Thousands of mails queued during an SMTP outage fail together; without jitter they would
+    retry together forever, hitting the recovering server in bursts. Half the delay stays
+    fixed so a retry is never immediate."""
+    ceiling = backoff_ceiling(attempts)
+    return ceiling / 2 + ceiling / 2 * rng()
 
 
 @dataclass
@@ -108,13 +123,15 @@ def _renew_lease(sessions: sessionmaker[Session], mail: OutboxMail, now: datetim
     return True
 
 
-def send_due(sessions: sessionmaker[Session], settings: Settings, clock: Clock) -> SendSummary:
+def send_due(
+    sessions: sessionmaker[Session], settings: Settings, clock: Clock, rng: Rng = random.random
+) -> SendSummary:
     summary = SendSummary()
     while True:
         mails = _claim(sessions, clock())
         if not mails:
             return summary
-        _send_batch(sessions, settings, clock, mails, summary)
+        _send_batch(sessions, settings, clock, mails, summary, rng)
         if len(mails) < BATCH:
             return summary
 
@@ -125,12 +142,13 @@ def _send_batch(
     clock: Clock,
     mails: list[OutboxMail],
     summary: SendSummary,
+    rng: Rng = random.random,
 ) -> None:
     try:
         smtp = smtplib.SMTP(settings.smtp_host, settings.smtp_port, timeout=settings.smtp_timeout_s)
     except (OSError, smtplib.SMTPException) as exc:
         outcomes = [(mail, f"connect: {exc}", False) for mail in mails]
-        _record(sessions, settings, clock(), outcomes, summary)
+        _record(sessions, settings, clock(), outcomes, summary, rng)
         return
     with smtp:
         for mail in mails:
@@ -138,7 +156,7 @@ def _send_batch(
                 continue  # our lease ran out and another worker took the mail over
             # Recorded right after each send: a crash can repeat at most this one mail.
             outcome = (mail, *_send_one(smtp, mail, settings, clock))
-            _record(sessions, settings, clock(), [outcome], summary)
+            _record(sessions, settings, clock(), [outcome], summary, rng)
 
 
 def _send_one(
@@ -162,6 +180,7 @@ def _record(
     now: datetime,
     outcomes: list[tuple[OutboxMail, str | None, bool]],
     summary: SendSummary,
+    rng: Rng = random.random,
 ) -> None:
     """Write send results (one transaction)."""
     with transaction(sessions) as session:
@@ -169,7 +188,7 @@ def _record(
             session.execute(
                 update(OutboxMail)
                 .where(OutboxMail.id == mail.id)
-                .values(**_result_values(settings, now, mail, error, permanent, summary))
+                .values(**_result_values(settings, now, mail, error, permanent, summary, rng))
                 .execution_options(synchronize_session=False)
             )
 
@@ -181,6 +200,7 @@ def _result_values(
     error: str | None,
     permanent: bool,
     summary: SendSummary,
+    rng: Rng = random.random,
 ) -> dict:
     attempts = mail.attempts + 1
     if error is None:
@@ -196,5 +216,5 @@ def _result_values(
     return {
         "attempts": attempts,
         "last_error": error[:2000],
-        "next_attempt_at": now + backoff(attempts),
+        "next_attempt_at": now + backoff(attempts, rng),
     }

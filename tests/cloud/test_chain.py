@@ -33,6 +33,18 @@ def test_help_and_unwell_go_to_family_and_staff_at_once() -> None:
         ] == [("family", BASE), ("staff", BASE)]
 
 
+def test_safety_needs_help_escalates_like_help_and_follows_its_override() -> None:
+    assert DEFAULT_CHAINS["safety_needs_help"] == DEFAULT_CHAINS["help_requested"]
+    custom = {"steps": [{"after_min": 0, "action": "staff"}], "repeat": None}
+    # A municipality that changed its help chain gets the same for "needs help" answers...
+    assert chain_for("safety_needs_help", {"help_requested": custom}) == custom
+    # ...unless it set one for the safety cause itself.
+    own = {"steps": [{"after_min": 0, "action": "family"}], "repeat": None}
+    both = {"help_requested": custom, "safety_needs_help": own}
+    assert chain_for("safety_needs_help", both) == own
+    assert chain_for("unwell", {"help_requested": custom}) == DEFAULT_CHAINS["unwell"]
+
+
 def test_chain_without_repeat_ends() -> None:
     chain = {"steps": [{"after_min": 0, "action": "family"}], "repeat": None}
     assert step_at(chain, BASE, 1) is None
