@@ -95,6 +95,15 @@ class DeviceState:
     def __init__(self, device: PairedDevice, started_at: datetime) -> None:
         self.device = device
         self.options = device.options
+        # Thresholds read once: observe() runs for every frame (tens of thousands a second).
+        opts = self.options
+        self.battery_low_pct = _float_option(opts, "battery_low_pct", 20)
+        self.heat_c = _float_option(opts, "heat_c", 28.0)
+        self.cold_c = _float_option(opts, "cold_c", 18.0)
+        self.hysteresis_c = _float_option(opts, "hysteresis_c", 1.0)
+        self.heat_span_s = _float_option(opts, "heat_span_s", 1800)
+        self.cold_span_s = _float_option(opts, "cold_span_s", 3600)
+        self.reading_every = timedelta(seconds=_float_option(opts, "reading_every_s", 600))
         self.started_at = started_at
         self.last_seen: datetime | None = None
         self.silent = False
@@ -150,7 +159,7 @@ class DeviceState:
         if not isinstance(value, int | float) or not 0 <= value <= 100:
             return []
         self.battery_pct = int(value)
-        threshold = _float_option(self.options, "battery_low_pct", 20)
+        threshold = self.battery_low_pct
         if value >= threshold + 10:
             self.battery_alerted = False  # replaced: alert again next time it runs low
         if value >= threshold or self.battery_alerted:
@@ -203,18 +212,15 @@ class DeviceState:
         if not isinstance(temp, int | float):
             return []
         humidity = obs.readings.get("humidity")
-        opts = self.options
-        heat_c = _float_option(opts, "heat_c", 28.0)
-        cold_c = _float_option(opts, "cold_c", 18.0)
-        hyst = _float_option(opts, "hysteresis_c", 1.0)
+        heat_c, cold_c, hyst = self.heat_c, self.cold_c, self.hysteresis_c
         events = []
         detail = {"temperature_c": float(temp)}
         if isinstance(humidity, int | float):
             detail["humidity_pct"] = float(humidity)
-        heat_span = _float_option(opts, "heat_span_s", 1800)
+        heat_span = self.heat_span_s
         if self._heat.update(temp >= heat_c, temp < heat_c - hyst, obs.at, heat_span):
             events.append(self._environment("heat", obs.at, heat_c, heat_span, detail))
-        cold_span = _float_option(opts, "cold_span_s", 3600)
+        cold_span = self.cold_span_s
         if self._cold.update(temp <= cold_c, temp > cold_c + hyst, obs.at, cold_span):
             events.append(self._environment("cold", obs.at, cold_c, cold_span, detail))
         events += self._reading(obs, detail)
@@ -233,7 +239,7 @@ class DeviceState:
         )
 
     def _reading(self, obs: Observation, detail: dict) -> list[DeviceEvent]:
-        every = timedelta(seconds=_float_option(self.options, "reading_every_s", 600))
+        every = self.reading_every
         last = self._last_reading_event
         if last is not None and obs.at - last < every:
             return []
