@@ -176,7 +176,7 @@ def _to_decoded(update: Any, header: Header, address: str) -> Decoded | DropReas
     packet_id: int | None = None
     for key, value in update.entity_values.items():
         if key.key == "signal_strength":
-            continue  # our placeholder RSSI; the real one comes from the radio
+            continue  # the fixed RSSI we hand the library; the radio's value is added later
         if key.key == "packet_id":
             packet_id = int(value.native_value)
         elif isinstance(value.native_value, int | float | str):

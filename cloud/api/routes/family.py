@@ -63,26 +63,39 @@ def _load(session: Session, claim: AckClaim) -> tuple[Incident, FamilyContact, H
     return incident, contact, session.get_one(Household, incident.household_id)
 
 
-@router.get("/ack/{token}")
-def ack_confirm(
-    token: str, request: Request, session: Session = Depends(db_session, scope="function")
-) -> HTMLResponse:
+def _claimed(
+    token: str, request: Request, session: Session
+) -> tuple[Incident, FamilyContact, Household] | HTMLResponse:
+    """The incident, contact and household a signed ack link names, or the error page."""
     try:
         claim = state(request).notifier.signer.read_ack(token)
     except (LinkExpired, LinkInvalid) as exc:
         return _bad_link(exc)
     loaded = _load(session, claim)
-    if loaded is None:
-        return _bad_link(LinkInvalid())
+    return _bad_link(LinkInvalid()) if loaded is None else loaded
+
+
+def _already_handled(incident: Incident, household: Household) -> HTMLResponse:
+    office = household.office
+    return page(
+        "ご連絡ありがとうございます",
+        [_state_line(incident)],
+        office_name=office.name,
+        office_phone=office.phone or "",
+    )
+
+
+@router.get("/ack/{token}")
+def ack_confirm(
+    token: str, request: Request, session: Session = Depends(db_session, scope="function")
+) -> HTMLResponse:
+    loaded = _claimed(token, request, session)
+    if isinstance(loaded, HTMLResponse):
+        return loaded
     incident, contact, household = loaded
     office = household.office
     if incident.state != "open":
-        return page(
-            "ご連絡ありがとうございます",
-            [_state_line(incident)],
-            office_name=office.name,
-            office_phone=office.phone or "",
-        )
+        return _already_handled(incident, household)
     return page(
         "連絡がとれましたか？",
         [
@@ -100,24 +113,15 @@ def ack_confirm(
 def ack(
     token: str, request: Request, session: Session = Depends(db_session, scope="function")
 ) -> HTMLResponse:
-    try:
-        claim = state(request).notifier.signer.read_ack(token)
-    except (LinkExpired, LinkInvalid) as exc:
-        return _bad_link(exc)
-    loaded = _load(session, claim)
-    if loaded is None:
-        return _bad_link(LinkInvalid())
+    loaded = _claimed(token, request, session)
+    if isinstance(loaded, HTMLResponse):
+        return loaded
     incident, contact, household = loaded
     office = household.office
     if not incidents.acknowledge(
         session, incident, f"family:{contact.email}", state(request).clock()
     ):
-        return page(
-            "ご連絡ありがとうございます",
-            [_state_line(incident)],
-            office_name=office.name,
-            office_phone=office.phone or "",
-        )
+        return _already_handled(incident, household)
     return page(
         "ありがとうございました",
         [
