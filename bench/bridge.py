@@ -11,6 +11,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
+import multiprocessing
 import queue
 import random
 import sys
@@ -20,6 +21,7 @@ import time
 import uuid
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
@@ -185,20 +187,51 @@ def bench_mqtt(n: int) -> dict[str, float]:
     }
 
 
-def _publish(broker: MosquittoBroker, n: int) -> tuple[paho.Client, list]:
+def _publish_all(host: str, port: int, n: int, ready: Any, go: Any) -> None:
+    """Publish n Zigbee2MQTT messages (QoS 1) and wait for every PUBACK. Runs in its own
+    process, as Zigbee2MQTT does, so the publisher does not share the bridge's GIL."""
     publisher = paho.Client(
         paho.CallbackAPIVersion.VERSION2, client_id=f"bench-pub-{uuid.uuid4().hex}"
     )
     publisher.max_inflight_messages_set(1000)
-    publisher.connect(broker.host, broker.port)
+    publisher.connect(host, port)
     publisher.loop_start()
+    ready.set()
+    go.wait(60)
     infos = [
         publisher.publish(
             f"zigbee2mqtt/pir-{i % 10}", '{"occupancy": true, "linkquality": 120}', qos=1
         )
         for i in range(n)
     ]
-    return publisher, infos
+    for info in infos:
+        info.wait_for_publish(30)
+    publisher.loop_stop()
+    publisher.disconnect()
+
+
+class Publisher:
+    """A publisher process, connected and waiting; `go()` starts it (start the clock first)."""
+
+    def __init__(self, broker: MosquittoBroker, n: int) -> None:
+        ctx = multiprocessing.get_context("spawn")
+        self._ready, self._go = ctx.Event(), ctx.Event()
+        self._process = ctx.Process(
+            target=_publish_all,
+            args=(broker.host, broker.port, n, self._ready, self._go),
+            daemon=True,
+        )
+        self._process.start()
+        if not self._ready.wait(60):
+            raise RuntimeError("publisher process did not connect")
+
+    def go(self) -> None:
+        self._go.set()
+
+    def finish(self) -> None:
+        self._process.join(60)
+        if self._process.exitcode != 0:
+            raise RuntimeError(f"publisher process ended with {self._process.exitcode}")
 
 
 def _bare_subscriber_run(broker: MosquittoBroker, n: int) -> float:
@@ -218,14 +251,12 @@ def _bare_subscriber_run(broker: MosquittoBroker, n: int) -> float:
     sub.subscribe("zigbee2mqtt/+", qos=1)
     sub.loop_start()
     ready.wait(10)
+    publisher = Publisher(broker, n)
     start = time.perf_counter()
-    publisher, infos = _publish(broker, n)
+    publisher.go()
     done.wait(120)
     elapsed = time.perf_counter() - start
-    for info in infos:
-        info.wait_for_publish(5)
-    publisher.loop_stop()
-    publisher.disconnect()
+    publisher.finish()
     sub.loop_stop()
     sub.disconnect()
     return got[0] / elapsed
@@ -271,14 +302,12 @@ async def _mqtt_run(broker: MosquittoBroker, n: int) -> tuple[float, int, int]:
         await bridge.start()
         try:
             await asyncio.to_thread(bridge.link.subscribed.wait, 10)
+            publisher = await asyncio.to_thread(Publisher, broker, n)
             start = time.perf_counter()
-            publisher, infos = _publish(broker, n)
+            publisher.go()
             await asyncio.to_thread(sink.all_in.wait, 120)
             elapsed = time.perf_counter() - start
-            for info in infos:
-                info.wait_for_publish(5)
-            publisher.loop_stop()
-            publisher.disconnect()
+            await asyncio.to_thread(publisher.finish)
             await asyncio.sleep(0.5)  # anything beyond n would be a duplicate
         finally:
             await bridge.stop()
@@ -305,11 +334,9 @@ async def _mqtt_backlog_run(broker: MosquittoBroker, n: int) -> tuple[float, int
         await first.start()
         await asyncio.to_thread(first.link.subscribed.wait, 10)
         await first.stop()
-        publisher, infos = await asyncio.to_thread(_publish, broker, n)
-        for info in infos:
-            await asyncio.to_thread(info.wait_for_publish, 5)
-        publisher.loop_stop()
-        publisher.disconnect()
+        publisher = await asyncio.to_thread(Publisher, broker, n)
+        publisher.go()
+        await asyncio.to_thread(publisher.finish)
         second = make()
         start = time.perf_counter()
         await second.start()

@@ -102,6 +102,11 @@ def _bindkey(device: PairedDevice) -> bytes | None:
     return key
 
 
+def _button_actions(events: tuple[tuple[str, str], ...]) -> tuple[str, ...]:
+    """("button", "long_press") -> "long_press"; multi-button devices say "button_2"."""
+    return tuple(kind for key, kind in events if key.startswith("button"))
+
+
 def _describe_no_adapter(exc: BaseException) -> str:
     """A sentence for `doctor`, not just an errno."""
     if isinstance(exc, FileNotFoundError):
@@ -269,22 +274,21 @@ class DeviceBridge:
         if device is None:
             return self._drop(DropReason.UNKNOWN_DEVICE, address, frame)
         now = self._clock()
+        timestamp = now.timestamp()
         with self._lock:
             verdict = self._guard.precheck_counter(device.name, header.counter)
-            if verdict is None and self._guard.is_repeat(device.name, frame, now.timestamp()):
+            if verdict is None and self._guard.is_repeat(device.name, frame, timestamp):
                 verdict = DropReason.DUPLICATE
             if verdict is not None:
                 return self._drop(verdict, address, frame)
             decoded = self._decoders[device.name].decode(address, frame, header, name=name)
             if isinstance(decoded, DropReason):
                 return self._drop(decoded, address, frame)
-            verdict = self._guard.accept(device.name, decoded, now.timestamp(), frame)
+            verdict = self._guard.accept(device.name, decoded, timestamp, frame)
             if verdict is not None:
                 return self._drop(verdict, address, frame)
-            readings = dict(decoded.readings)
-            if rssi is not None:
-                readings["rssi"] = rssi
-            actions = tuple(kind for key, kind in decoded.events if key.startswith("button"))
+            readings = decoded.readings if rssi is None else {**decoded.readings, "rssi": rssi}
+            actions = _button_actions(decoded.events) if decoded.events else ()
             obs = Observation(at=now, readings=readings, states=decoded.states, actions=actions)
             events = self._states[device.name].observe(obs)
             self.counters["ble_accepted"] += 1

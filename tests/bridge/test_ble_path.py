@@ -194,6 +194,14 @@ def test_thermometer_heat_alert_and_health(make_bridge, collector, clock) -> Non
     assert health["help-button"].last_seen_at is None
 
 
+def test_battery_heartbeat_after_motion_is_not_activity(make_bridge, collector) -> None:
+    bridge = make_bridge()
+    for packet_id, objects in enumerate([[(MOTION, 1)], [(BATTERY, 90)], [(BATTERY, 90)]], 1):
+        frame = build_frame(objects, packet_id=packet_id, mac=MAC_MOTION)
+        bridge.feed_ble_advertisement(MAC_MOTION, service_data(frame))
+    assert collector.signals("living-motion") == [DeviceSignal.ACTIVITY]
+    assert bridge.status()["counters"]["ble_accepted"] == 3
+
 def test_contact_change_is_activity_but_repeated_state_is_not(make_bridge, collector) -> None:
     bridge = make_bridge()
     for counter, is_open in enumerate([0, 0, 1, 1, 0], start=1):

@@ -73,6 +73,26 @@ def test_encrypted_frame_with_wrong_address_fails_authentication() -> None:
     assert verdict is DropReason.WRONG_KEY
 
 
+
+def test_each_frame_reports_only_its_own_objects() -> None:
+    # bthome-ble merges entity values across updates; a battery-only frame must not repeat
+    # the previous frame's motion (a stale "motion" would hide a resident's inactivity).
+    decoder = FrameDecoder(None)
+    frames = [
+        build_frame([(0x02, 21.5), (0x21, 1)], packet_id=1, mac=MAC_BUTTON),
+        build_frame([(0x01, 80)], packet_id=2, mac=MAC_BUTTON),
+        build_frame([(0x3A, 4)], packet_id=3, mac=MAC_BUTTON),
+        build_frame([(0x01, 79)], packet_id=4, mac=MAC_BUTTON),
+    ]
+    decoded = [decoder.decode(MAC_BUTTON, f, parse_header(f)) for f in frames]
+    assert all(isinstance(d, Decoded) for d in decoded), decoded
+    assert [(d.readings, d.states, d.events) for d in decoded] == [
+        ({"temperature": 21.5}, {"motion": True}, ()),
+        ({"battery": 80}, {}, ()),
+        ({}, {}, (("button", "long_press"),)),
+        ({"battery": 79}, {}, ()),
+    ]
+
 @pytest.mark.parametrize(
     ("frame", "reason"),
     [
