@@ -7,8 +7,10 @@ environment variable MIMAMORI_LEXICON_EXTRA (paths separated by os.pathsep).
 Matching, in short: normalise (NFKC, katakana -> hiragana, drop spaces and punctuation), find
 every lexicon phrase in the text, extend each hit by a negation ending that follows it
 (元気 + じゃない), keep the longest non-overlapping hits, then decide by a priority list
-(help and unwell beat reassurance). Confidence grows with how much of the utterance the hits
-explain; an utterance with words we do not understand gets a lower confidence.
+(help and unwell beat reassurance). A reassurance qualified by "but" and words we do not know
+(元気だけど目がかすむ) is read as the lexicon's [qualify] intent (unwell): safety first.
+Confidence grows with how much of the utterance the hits explain; an utterance with words we
+do not understand gets a lower confidence.
 """
 
 from __future__ import annotations
@@ -99,16 +101,30 @@ class ExpectRule:
     map_confidence: float
 
 
+@dataclass(frozen=True)
+class QualifyRule:
+    """元気だけど + words we do not know: the reassurance is qualified (see [qualify])."""
+
+    after: frozenset[str]  # intents that can be qualified (fine, usual)
+    connectors: tuple[str, ...]  # folded, longest first
+    intent: str
+    weight: float
+    max_gap: int  # characters allowed between the reassurance and the connector
+    min_unknown: int  # unexplained characters after the connector needed to qualify
+
+
 @dataclass
 class Lexicon:
     lang: str
     phrases: list[Phrase] = field(default_factory=list)
     negations: list[str] = field(default_factory=list)  # folded, longest first
+    bridges: list[str] = field(default_factory=list)  # folded, longest first (が全然, はもう)
     negations_spoken: set[str] = field(default_factory=set)  # as written, for grammars
     fillers: list[str] = field(default_factory=list)
     priority: list[str] = field(default_factory=list)
     conflicts: list[frozenset[str]] = field(default_factory=list)
     expects: dict[str, ExpectRule] = field(default_factory=dict)
+    qualify: QualifyRule | None = None
     files: list[Path] = field(default_factory=list)
     _by_first: dict[str, list[Phrase]] = field(default_factory=dict, repr=False)
 
@@ -127,6 +143,11 @@ class Lexicon:
         neg = data.get("negation", {}).get("suffixes", [])
         self.negations = _longest_first({*self.negations, *map(fold, neg)})
         self.negations_spoken.update(unicodedata.normalize("NFKC", n).strip() for n in neg)
+        bridges = [
+            b for written in data.get("negation", {}).get("bridges", []) for b in expand(written)
+        ]
+        self.bridges = _longest_first({*self.bridges, *map(fold, bridges)})
+        self.negations_spoken.update(unicodedata.normalize("NFKC", b).strip() for b in bridges)
         prio = data.get("priority", {})
         if "order" in prio:
             self.priority = list(prio["order"])
@@ -137,6 +158,8 @@ class Lexicon:
                 mapping=dict(rule.get("map", {})),
                 map_confidence=float(rule.get("map_confidence", 0.6)),
             )
+        if "qualify" in data:
+            self.qualify = _qualify_rule(data["qualify"], self.qualify, path)
         for i, group in enumerate(data.get("group", [])):
             self._add_group(group, f"{path.name} group {i + 1}")
 
@@ -199,6 +222,27 @@ class Lexicon:
 
     def expect_rule(self, expect: str) -> ExpectRule:
         return self.expects.get(expect) or self.expects["any"]
+
+
+def _qualify_rule(data: dict, old: QualifyRule | None, path: Path) -> QualifyRule:
+    """Merge a [qualify] table; an extension file may add connectors or change settings."""
+    valid = {i.value for i in Intent}
+    intent = data.get("intent", old.intent if old else Intent.UNWELL.value)
+    after = set(data.get("after", old.after if old else ()))
+    if intent not in valid or not after <= valid:
+        raise LexiconError(f"{path.name} [qualify]: unknown intent in {intent!r} / {sorted(after)}")
+    weight = float(data.get("weight", old.weight if old else 0.75))
+    if not 0.0 < weight <= 1.0:
+        raise LexiconError(f"{path.name} [qualify]: weight must be in (0, 1], got {weight}")
+    connectors = {*(old.connectors if old else ()), *map(fold, data.get("connectors", []))}
+    return QualifyRule(
+        after=frozenset(after),
+        connectors=tuple(_longest_first(connectors)),
+        intent=intent,
+        weight=weight,
+        max_gap=int(data.get("max_gap", old.max_gap if old else 4)),
+        min_unknown=int(data.get("min_unknown", old.min_unknown if old else 2)),
+    )
 
 
 def _fold_anchored(text: str) -> str:
@@ -313,12 +357,29 @@ def _hit(text: str, start: int, end: int, p: Phrase, lexicon: Lexicon) -> Hit:
     cancel = _ending_at(text, end, p.cancels)
     if cancel is not None:
         return Hit(start, end + len(cancel), NEUTRAL, p.weight, False, f"{p.core}+{cancel}")
-    negation = _ending_at(text, end, lexicon.negations) if p.negated else None
+    negation = _negation_at(text, end, p, lexicon) if p.negated else None
     if negation is None:
         return Hit(start, end, p.intent, p.weight, True, p.core, p.mappable)
     intent = NEUTRAL if p.negated == CANCEL else p.negated
     evidence = f"{p.core}+{negation}"
     return Hit(start, end + len(negation), intent, p.weight, False, evidence, p.mappable)
+
+
+def _negation_at(text: str, pos: int, p: Phrase, lexicon: Lexicon) -> str | None:
+    """The negation ending at `pos`, directly or after a bridge (元気 + が全然 + ない).
+
+    Bridges only flip (元気 -> unwell, 熱 -> fine); they never cancel a help phrase, so a
+    call for help is not lost to a word that happens to follow it.
+    """
+    negation = _ending_at(text, pos, lexicon.negations)
+    if negation is not None or p.negated == CANCEL:
+        return negation
+    for bridge in lexicon.bridges:  # longest first
+        if text.startswith(bridge, pos):
+            negation = _ending_at(text, pos + len(bridge), lexicon.negations)
+            if negation is not None:
+                return bridge + negation
+    return None
 
 
 def _select(hits: list[Hit], lexicon: Lexicon) -> list[Hit]:
@@ -353,7 +414,51 @@ def classify(
     if not folded:
         return Classification(Intent.UNKNOWN, 0.0, (), False)
     chosen = _select(_candidates(folded, lexicon), lexicon)
+    qualified = _qualified(folded, chosen, lexicon.qualify, lexicon.expect_rule(expect).allow)
+    if qualified is not None:
+        chosen = sorted([*chosen, qualified], key=lambda h: h.start)
     return _decide(folded, chosen, lexicon, expect)
+
+
+def _qualified(
+    folded: str, chosen: list[Hit], rule: QualifyRule | None, allow: frozenset[str]
+) -> Hit | None:
+    """A zero-width hit of `rule.intent` when a reassurance is followed by a connector
+    (けど, ばってん, ...) and then by words the lexicon does not explain, else None.
+
+    元気だけど膝が痛い needs no rule (痛 is known and unwell wins); 元気だけど目がかすむ would
+    otherwise be read as fine. Known words after the connector decide as usual; words that
+    do not answer this question (ご飯は食べた to 体調は) are explained but decide nothing.
+    """
+    if rule is None:
+        return None
+    meaningful = [h for h in chosen if h.intent != NEUTRAL and h.intent in allow]
+    for h in (h for h in chosen if h.intent in rule.after):  # also a fine mapped to yes
+        connector = _connector_after(folded, h, meaningful, rule)
+        if connector is None:
+            continue
+        start, end = connector
+        if any(m.end > end for m in meaningful):
+            return None  # known words after the connector decide
+        covered = set().union(*(range(c.start, c.end) for c in chosen))
+        unknown = sum(1 for i in range(end, len(folded)) if i not in covered)
+        if unknown >= rule.min_unknown:
+            evidence = f"{h.evidence}+{folded[start:end]}+?"
+            return Hit(end, end, rule.intent, rule.weight, False, evidence)
+    return None
+
+
+def _connector_after(
+    folded: str, hit: Hit, meaningful: list[Hit], rule: QualifyRule
+) -> tuple[int, int] | None:
+    """Where a connector starts within `max_gap` after `hit` with nothing meaningful between."""
+    for pos in range(hit.end, min(hit.end + rule.max_gap, len(folded)) + 1):
+        if any(m is not hit and m.start < pos and m.end > hit.end for m in meaningful):
+            return None
+        connector = _ending_at(folded, pos, rule.connectors)
+        if connector is not None:
+            return pos, pos + len(connector)
+    return None
 
 
 def _decide(folded: str, chosen: list[Hit], lexicon: Lexicon, expect: str) -> Classification:

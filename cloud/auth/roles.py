@@ -5,7 +5,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from enum import StrEnum
 
-from sqlalchemy import ColumnElement, false, select, true
+from sqlalchemy import ColumnElement, and_, false, or_, select, true
+from sqlalchemy.orm import InstrumentedAttribute
 
 from cloud.models import Household, PostOffice
 
@@ -88,3 +89,20 @@ class Scope:
         if self.role in OFFICE_ROLES:
             return office_id is not None and office_id == self.office_id
         return municipality_id is not None and municipality_id == self.municipality_id
+
+    def sent_to_area_filter(
+        self,
+        municipality_id: InstrumentedAttribute[str],
+        office_id: InstrumentedAttribute[str | None],
+    ) -> ColumnElement[bool]:
+        """WHERE clause on something sent to a whole municipality or to one of its offices
+        (announcements, safety checks: pass their two columns). Office staff see their own
+        office's and the whole municipality's; municipality admins all of their own."""
+        if self.everything:
+            return true()
+        if self.role in OFFICE_ROLES:
+            return and_(
+                municipality_id == self.municipality_id,
+                or_(office_id.is_(None), office_id == self.office_id),
+            )
+        return municipality_id == self.municipality_id

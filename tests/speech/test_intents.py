@@ -153,6 +153,73 @@ def test_help_spotting(text, is_help):
     assert is_help_phrase(text, "ja") is is_help
 
 
+# The general rules added after the 2026-11-27 held-out batch, on sentences NOT in that batch.
+@pytest.mark.parametrize(
+    ("text", "intent"),
+    [
+        # a reassurance qualified by "but" + words we do not know is not "fine"
+        ("元気やけど耳が遠うなってな", Intent.UNWELL),
+        ("まあまあだけど手が震える", Intent.UNWELL),
+        ("元気じゃが、近頃は物がよう見えん", Intent.UNWELL),
+        # ... but a qualification made of known or empty words decides as usual
+        ("元気だけど大丈夫", Intent.FINE),
+        ("元気だけどね", Intent.FINE),
+        ("元気ですけど、あなたは?", Intent.FINE),
+        ("元気だけど、ご飯は食べた", Intent.FINE),
+        ("元気だけど転んで起き上がれない", Intent.HELP),
+        # negation across a particle and a degree adverb
+        ("元気が全然ない", Intent.UNWELL),
+        ("元気はあんまり出ん", Intent.UNWELL),
+        ("熱はもうありません", Intent.FINE),
+        ("痛みはもうないです", Intent.FINE),
+        # dialect negatives and adjective stems
+        ("元気がでらんと", Intent.UNWELL),
+        ("さびしかー", Intent.UNWELL),
+        ("よだきいわ", Intent.UNWELL),
+        ("どうも気が重くてね", Intent.UNWELL),
+        ("ねむれねがった", Intent.UNWELL),
+        ("咳は止まりました", Intent.FINE),
+    ],
+)
+def test_general_rules_on_new_sentences(text, intent):
+    assert classify(text, "ja", expect="health").intent == intent
+
+
+@pytest.mark.parametrize(
+    ("text", "intent"),
+    [
+        ("んだんだ", Intent.YES),
+        ("いんや、まだ", Intent.NO),
+        ("まだ飲んどらんかった", Intent.NO),
+        ("寝れへんかった", Intent.NO),
+    ],
+)
+def test_dialect_yes_no_on_new_sentences(text, intent):
+    assert classify(text, "ja", expect="yesno").intent == intent
+
+
+def test_qualified_reassurance_is_unwell_but_less_sure_than_a_named_symptom():
+    qualified = classify("元気だけど目がかすむ", "ja", expect="health")
+    named = classify("元気だけど膝が痛い", "ja", expect="health")
+    assert qualified.intent == named.intent == Intent.UNWELL
+    assert qualified.evidence == ("元気+けど+?",)
+    assert qualified.confidence < named.confidence
+
+
+def test_a_bridge_never_cancels_a_call_for_help():
+    # 助けて + もう + ない must not read as a refusal: cancel_after lists refusals explicitly.
+    assert is_help_phrase("助けてもうないわ", "ja")
+    assert classify("すみません", "ja", expect="yesno").intent != Intent.NO
+
+
+def test_municipality_file_can_add_a_connector(tmp_path: Path):
+    extra = tmp_path / "kagoshima.toml"
+    extra.write_text('lang = "ja"\n[qualify]\nconnectors = ["じゃっどん"]\n', encoding="utf-8")
+    text = "元気じゃっどん目がかすむ"
+    assert classify(text, "ja", lexicon=load_lexicon("ja")).intent == Intent.FINE
+    assert classify(text, "ja", lexicon=load_lexicon("ja", [extra])).intent == Intent.UNWELL
+
+
 def test_municipality_file_adds_dialect_without_python(tmp_path: Path):
     extra = tmp_path / "tsugaru.toml"
     extra.write_text(

@@ -12,12 +12,12 @@ from cloud.auth import users
 from cloud.auth.roles import OFFICE_ROLES, Capability, Role
 from cloud.escalation.chain import CAUSES
 from cloud.models.staff import AuditLog, StaffUser
-from cloud.web import audit
 from cloud.web.csvout import csv_response
 from cloud.web.deps import Ctx, needs
 from cloud.web.forms import FieldError, month
 from cloud.web.render import local, page
-from cloud.web.reports import monthly_report
+from cloud.web.reports import OfficeMonth, monthly_report
+from cloud.web.route_helpers import record_action
 from cloud.web.scoping import offices_in_scope
 
 router = APIRouter()
@@ -34,10 +34,9 @@ def _month_param(ctx: Ctx) -> tuple[str, tuple[int, int] | None, str | None]:
         return raw, None, exc.key
 
 
-@router.get("/reports")
-def report_page(ctx: Ctx = needs(Capability.REPORTS)) -> Response:
-    raw, parsed, error = _month_param(ctx)
-    rows = monthly_report(ctx.db, ctx.scope.office_filter(), *parsed) if parsed else []
+def _report_page(
+    ctx: Ctx, raw: str, rows: list[OfficeMonth], error: str | None, printable: bool
+) -> Response:
     status = 422 if error else 200
     return page(
         ctx,
@@ -47,33 +46,28 @@ def report_page(ctx: Ctx = needs(Capability.REPORTS)) -> Response:
         month=raw,
         error=error,
         causes=CAUSES,
-        printable=ctx.request.query_params.get("print") == "1",
+        printable=printable,
     )
+
+
+@router.get("/reports")
+def report_page(ctx: Ctx = needs(Capability.REPORTS)) -> Response:
+    raw, parsed, error = _month_param(ctx)
+    rows = monthly_report(ctx.db, ctx.scope.office_filter(), *parsed) if parsed else []
+    return _report_page(ctx, raw, rows, error, ctx.request.query_params.get("print") == "1")
 
 
 @router.get("/reports/monthly.csv")
 def report_csv(ctx: Ctx = needs(Capability.REPORTS)) -> Response:
     raw, parsed, error = _month_param(ctx)
     if parsed is None:
-        return page(
-            ctx,
-            "report.html",
-            status=422,
-            rows=[],
-            month=raw,
-            error=error,
-            causes=CAUSES,
-            printable=False,
-        )
+        return _report_page(ctx, raw, [], error, printable=False)
     rows = monthly_report(ctx.db, ctx.scope.office_filter(), *parsed)
-    audit.record(
-        ctx.db,
-        ctx.user,
+    record_action(
+        ctx,
         "export.monthly_report",
-        ctx.now,
         target_type="report",
         target_id=raw,
-        ip=ctx.ip,
         detail={"offices": len(rows)},
     )
     t = ctx.t
@@ -169,15 +163,12 @@ def create_user(ctx: Ctx = needs(Capability.USERS)) -> Response:
     if error is not None:
         values = {k: v for k, v in ctx.form.items() if k != "password"}
         return _users_page(ctx, 422, errors={"form": f"err_{error}"}, values=values)
-    audit.record(
-        ctx.db,
-        ctx.user,
+    record_action(
+        ctx,
         "admin.create_user",
-        ctx.now,
         target_type="user",
         target_id=user.id,
         municipality_id=user.municipality_id,
-        ip=ctx.ip,
         detail={"email": user.email, "role": user.role, "office_id": user.office_id},
     )
     return RedirectResponse("/users?created=1", status_code=303)

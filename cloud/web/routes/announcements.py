@@ -2,22 +2,20 @@
 
 from __future__ import annotations
 
-from datetime import timedelta
 from typing import Any
 
 from fastapi import APIRouter
 from fastapi.responses import RedirectResponse, Response
-from sqlalchemy import or_, select
+from sqlalchemy import ColumnElement, select
 
-from cloud.api.deps import state
-from cloud.auth.roles import OFFICE_ROLES, Capability
+from cloud.auth.roles import Capability
 from cloud.models import Household, Municipality
 from cloud.models.staff import Announcement
-from cloud.web import audit
 from cloud.web.broadcast import announcement_deliveries, households_of, send_announcement
 from cloud.web.deps import Ctx, needs, not_found
 from cloud.web.forms import FieldError, local_datetime, required_text
 from cloud.web.render import page
+from cloud.web.route_helpers import heartbeat_stale, record_action
 from cloud.web.scoping import area_options, parse_area, visible_household_ids
 
 router = APIRouter()
@@ -27,15 +25,17 @@ LIST_LIMIT = 50
 CHOOSABLE_LIMIT = 500
 
 
+def _visible(ctx: Ctx) -> ColumnElement[bool]:
+    return ctx.scope.sent_to_area_filter(Announcement.municipality_id, Announcement.office_id)
+
+
 def _announcements_in_scope(ctx: Ctx) -> list[Announcement]:
-    query = select(Announcement).order_by(Announcement.created_at.desc()).limit(LIST_LIMIT)
-    if ctx.scope.role in OFFICE_ROLES:
-        query = query.where(
-            Announcement.municipality_id == ctx.scope.municipality_id,
-            or_(Announcement.office_id.is_(None), Announcement.office_id == ctx.scope.office_id),
-        )
-    elif not ctx.scope.everything:
-        query = query.where(Announcement.municipality_id == ctx.scope.municipality_id)
+    query = (
+        select(Announcement)
+        .where(_visible(ctx))
+        .order_by(Announcement.created_at.desc())
+        .limit(LIST_LIMIT)
+    )
     return list(ctx.db.scalars(query))
 
 
@@ -106,15 +106,12 @@ def send(ctx: Ctx = needs(Capability.ANNOUNCE)) -> Response:
         by=ctx.user.email,
         now=ctx.now,
     )
-    audit.record(
-        ctx.db,
-        ctx.user,
+    record_action(
+        ctx,
         "announcement.send",
-        ctx.now,
         target_type="announcement",
         target_id=announcement.id,
         municipality_id=area[0],
-        ip=ctx.ip,
         detail={"households": len(targets), "target": target_kind},
     )
     return RedirectResponse(f"/announcements/{announcement.id}?sent=1", status_code=303)
@@ -123,9 +120,8 @@ def send(ctx: Ctx = needs(Capability.ANNOUNCE)) -> Response:
 @router.get("/announcements/{announcement_id}")
 def announcement_detail(announcement_id: str, ctx: Ctx = needs(Capability.ANNOUNCE)) -> Response:
     announcement = _scoped_announcement(ctx, announcement_id)
-    stale_s = state(ctx.request).settings.heartbeat_stale_s
     deliveries = announcement_deliveries(
-        ctx.db, announcement, visible_household_ids(ctx), ctx.now, timedelta(seconds=stale_s)
+        ctx.db, announcement, visible_household_ids(ctx), ctx.now, heartbeat_stale(ctx)
     )
     return page(
         ctx,
@@ -137,14 +133,9 @@ def announcement_detail(announcement_id: str, ctx: Ctx = needs(Capability.ANNOUN
 
 
 def _scoped_announcement(ctx: Ctx, announcement_id: str) -> Announcement:
-    announcement = ctx.db.get(Announcement, announcement_id)
+    announcement = ctx.db.scalar(
+        select(Announcement).where(Announcement.id == announcement_id, _visible(ctx))
+    )
     if announcement is None:
-        raise not_found()
-    scope = ctx.scope
-    if scope.everything:
-        return announcement
-    if announcement.municipality_id != scope.municipality_id:
-        raise not_found()
-    if scope.role in OFFICE_ROLES and announcement.office_id not in (None, scope.office_id):
         raise not_found()
     return announcement

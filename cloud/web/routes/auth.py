@@ -15,6 +15,7 @@ from cloud.web import audit
 from cloud.web.deps import Ctx, anonymous_ctx, needs
 from cloud.web.i18n import LANG_COOKIE, LANGS
 from cloud.web.render import page
+from cloud.web.route_helpers import record_action
 
 router = APIRouter()
 
@@ -36,6 +37,13 @@ def cookie_secure(ctx: Ctx) -> bool:
     return base.startswith("https://") or ctx.request.url.scheme == "https"
 
 
+def _set_private_cookie(ctx: Ctx, response: Response, name: str, value: str, max_age: int) -> None:
+    """Session and pre-login tokens: never readable by scripts, HTTPS-only where served so."""
+    response.set_cookie(
+        name, value, max_age=max_age, httponly=True, secure=cookie_secure(ctx), samesite="lax"
+    )
+
+
 def _login_page(ctx: Ctx, error: str | None, email: str = "", status: int = 200) -> Response:
     nonce = secrets.token_urlsafe(16)
     secret = state(ctx.request).settings.secret_key
@@ -49,14 +57,7 @@ def _login_page(ctx: Ctx, error: str | None, email: str = "", status: int = 200)
         next_url=safe_next(ctx.request.query_params.get("next") or ctx.form.get("next")),
         expired=ctx.request.query_params.get("expired") == "1",
     )
-    response.set_cookie(
-        csrf.PRELOGIN_COOKIE,
-        nonce,
-        max_age=csrf.PRELOGIN_MAX_AGE_S,
-        httponly=True,
-        secure=cookie_secure(ctx),
-        samesite="lax",
-    )
+    _set_private_cookie(ctx, response, csrf.PRELOGIN_COOKIE, nonce, csrf.PRELOGIN_MAX_AGE_S)
     return response
 
 
@@ -91,14 +92,7 @@ def login(request: Request, ctx: Ctx = Depends(anonymous_ctx, scope="function"))
     token = sessions.start(ctx.db, result.user, ctx.now, ctx.auth)
     audit.record(ctx.db, result.user, "login", ctx.now, ip=ctx.ip)
     response = RedirectResponse(safe_next(ctx.form.get("next")), status_code=303)
-    response.set_cookie(
-        sessions.COOKIE,
-        token,
-        max_age=ctx.auth.session_max_s,
-        httponly=True,
-        secure=cookie_secure(ctx),
-        samesite="lax",
-    )
+    _set_private_cookie(ctx, response, sessions.COOKIE, token, ctx.auth.session_max_s)
     response.delete_cookie(csrf.PRELOGIN_COOKIE)
     return response
 
@@ -106,7 +100,7 @@ def login(request: Request, ctx: Ctx = Depends(anonymous_ctx, scope="function"))
 @router.post("/logout")
 def logout(request: Request, ctx: Ctx = needs(Capability.DESK)) -> Response:
     sessions.end(ctx.db, request.cookies.get(sessions.COOKIE))
-    audit.record(ctx.db, ctx.user, "logout", ctx.now, ip=ctx.ip)
+    record_action(ctx, "logout")
     response = RedirectResponse("/login", status_code=303)
     response.delete_cookie(sessions.COOKIE)
     return response
@@ -134,15 +128,7 @@ def password_change(request: Request, ctx: Ctx = needs(Capability.DESK)) -> Resp
         field = "current" if exc.code == "current_password_wrong" else "new"
         return page(ctx, "password.html", status=422, errors={field: f"err_{exc.code}"}, done=False)
     sessions.end_all_for(ctx.db, ctx.user.id, keep_token=request.cookies.get(sessions.COOKIE))
-    audit.record(
-        ctx.db,
-        ctx.user,
-        "admin.password_change",
-        ctx.now,
-        ip=ctx.ip,
-        target_type="user",
-        target_id=ctx.user.id,
-    )
+    record_action(ctx, "admin.password_change", target_type="user", target_id=ctx.user.id)
     return page(ctx, "password.html", errors={}, done=True)
 
 

@@ -12,12 +12,12 @@ from fastapi import APIRouter
 from fastapi.responses import Response
 from sqlalchemy import or_, select
 
-from cloud.api.deps import state
 from cloud.auth.roles import Capability
 from cloud.models import Checkin, Gateway, Household, Pause, Resident, ScheduleSlot
 from cloud.schedule import SlotSpec, local_date_of, slot_deadline
 from cloud.web.deps import Ctx, needs
 from cloud.web.render import page
+from cloud.web.route_helpers import heartbeat_stale
 from cloud.web.scoping import offices_in_scope, selected_office
 
 router = APIRouter()
@@ -182,7 +182,7 @@ def load_board(ctx: Ctx, office_id: str | None) -> list[BoardRow]:
         ).where(Gateway.household_id.in_(scoped), Gateway.revoked_at.is_(None))
     ):
         gateways.setdefault(row.household_id, []).append(row)
-    stale = timedelta(seconds=state(ctx.request).settings.heartbeat_stale_s)
+    stale = heartbeat_stale(ctx)
     rows = []
     for household_id, (line, zone) in homes.items():
         statuses = [

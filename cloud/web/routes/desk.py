@@ -16,10 +16,10 @@ from cloud.models import EventRecord, Household, Incident, Notification, PostOff
 from cloud.models.staff import IncidentNote
 from cloud.services import incidents as incident_service
 from cloud.services.errors import ApiError
-from cloud.web import audit
 from cloud.web.deps import Ctx, needs, not_found
 from cloud.web.ordering import desk_key, is_urgent, last_step_done, severity
 from cloud.web.render import page, templates
+from cloud.web.route_helpers import record_action
 from cloud.web.scoping import offices_in_scope, selected_office
 from mimamori_wire import v1
 
@@ -185,6 +185,23 @@ def _back(ctx: Ctx, **params: str) -> RedirectResponse:
     return RedirectResponse("/" + suffix, status_code=303)
 
 
+def _audit(
+    ctx: Ctx,
+    action: str,
+    incident: Incident,
+    household: Household,
+    detail: dict[str, Any] | None = None,
+) -> None:
+    record_action(
+        ctx,
+        action,
+        target_type="incident",
+        target_id=incident.id,
+        household=household,
+        detail=detail,
+    )
+
+
 def _form_error(ctx: Ctx, incident_id: str, field_name: str, key: str) -> Response:
     variables = _desk_vars(
         ctx, errors={incident_id: {field_name: key}}, values={incident_id: dict(ctx.form)}
@@ -197,16 +214,7 @@ def acknowledge(incident_id: str, ctx: Ctx = needs(Capability.DESK)) -> Response
     incident, household = _incident_in_scope(ctx, incident_id)
     assert ctx.user is not None
     if incident_service.acknowledge(ctx.db, incident, ctx.user.email, ctx.now):
-        audit.record(
-            ctx.db,
-            ctx.user,
-            "incident.acknowledge",
-            ctx.now,
-            target_type="incident",
-            target_id=incident.id,
-            household=household,
-            ip=ctx.ip,
-        )
+        _audit(ctx, "incident.acknowledge", incident, household)
     return _back(ctx)
 
 
@@ -234,17 +242,7 @@ def add_note(incident_id: str, ctx: Ctx = needs(Capability.DESK)) -> Response:
     )
     # Writing down a call means someone has taken the case: the chain stops too.
     incident_service.acknowledge(ctx.db, incident, ctx.user.email, ctx.now)
-    audit.record(
-        ctx.db,
-        ctx.user,
-        "incident.note",
-        ctx.now,
-        target_type="incident",
-        target_id=incident.id,
-        household=household,
-        ip=ctx.ip,
-        detail={"kind": kind},
-    )
+    _audit(ctx, "incident.note", incident, household, {"kind": kind})
     return _back(ctx, saved=incident.id)
 
 
@@ -264,15 +262,5 @@ def resolve(incident_id: str, ctx: Ctx = needs(Capability.DESK)) -> Response:
         incident_service.resolve(ctx.db, incident, outcome, note or None, ctx.now)
     except ApiError:
         return _form_error(ctx, incident.id, "outcome", "err_already_resolved")
-    audit.record(
-        ctx.db,
-        ctx.user,
-        "incident.resolve",
-        ctx.now,
-        target_type="incident",
-        target_id=incident.id,
-        household=household,
-        ip=ctx.ip,
-        detail={"outcome": outcome},
-    )
+    _audit(ctx, "incident.resolve", incident, household, {"outcome": outcome})
     return _back(ctx, saved=incident.id)

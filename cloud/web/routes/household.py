@@ -17,9 +17,10 @@ from cloud.models import Checkin, EnrollmentCode, EventRecord, Gateway, Househol
 from cloud.schedule import local_date_of
 from cloud.services import household_settings
 from cloud.services.tenancy import issue_enrollment_code
-from cloud.web import audit, settings_form
+from cloud.web import settings_form
 from cloud.web.deps import Ctx, needs
 from cloud.web.render import page
+from cloud.web.route_helpers import heartbeat_stale, record_action
 from cloud.web.routes.board import gateway_health
 from cloud.web.scoping import household_or_404
 
@@ -108,7 +109,6 @@ def _render(ctx: Ctx, household: Household, status: int = 200, **extra: Any) -> 
         )
     )
     gateways = list(ctx.db.scalars(select(Gateway).where(Gateway.household_id == household.id)))
-    stale = timedelta(seconds=state(ctx.request).settings.heartbeat_stale_s)
     live = [g for g in gateways if g.revoked_at is None]
     devices = (
         (max(live, key=lambda g: g.enrolled_at).last_heartbeat or {}).get("devices", [])
@@ -118,7 +118,7 @@ def _render(ctx: Ctx, household: Household, status: int = 200, **extra: Any) -> 
     variables: dict[str, Any] = {
         "household": household,
         "gateways": gateways,
-        "health": gateway_health(gateways, ctx.now, stale),
+        "health": gateway_health(gateways, ctx.now, heartbeat_stale(ctx)),
         "devices": devices,
         "timeline": _timeline(ctx, household, since),
         "trend": trend(checkins, first, TIMELINE_DAYS),
@@ -134,19 +134,23 @@ def _render(ctx: Ctx, household: Household, status: int = 200, **extra: Any) -> 
     return page(ctx, "household.html", status=status, **variables)
 
 
-@router.get("/households/{household_id}")
-def household_page(household_id: str, ctx: Ctx = needs(Capability.DESK)) -> Response:
-    household = household_or_404(ctx, household_id)
-    audit.record(
-        ctx.db,
-        ctx.user,
-        "household.view",
-        ctx.now,
+def _audit(
+    ctx: Ctx, action: str, household: Household, detail: dict[str, Any] | None = None
+) -> None:
+    record_action(
+        ctx,
+        action,
         target_type="household",
         target_id=household.id,
         household=household,
-        ip=ctx.ip,
+        detail=detail,
     )
+
+
+@router.get("/households/{household_id}")
+def household_page(household_id: str, ctx: Ctx = needs(Capability.DESK)) -> Response:
+    household = household_or_404(ctx, household_id)
+    _audit(ctx, "household.view", household)
     return _render(ctx, household)
 
 
@@ -155,17 +159,7 @@ def issue_code(household_id: str, ctx: Ctx = needs(Capability.DESK)) -> Response
     household = household_or_404(ctx, household_id)
     ttl = timedelta(seconds=state(ctx.request).settings.enrollment_code_ttl_s)
     row, code = issue_enrollment_code(ctx.db, household.id, ctx.now, ttl)
-    audit.record(
-        ctx.db,
-        ctx.user,
-        "enrollment.issue",
-        ctx.now,
-        target_type="household",
-        target_id=household.id,
-        household=household,
-        ip=ctx.ip,
-        detail={"code_id": row.id},
-    )
+    _audit(ctx, "enrollment.issue", household, {"code_id": row.id})
     return _render(ctx, household, new_code=code)
 
 
@@ -182,17 +176,7 @@ def revoke_codes(household_id: str, ctx: Ctx = needs(Capability.DESK)) -> Respon
         )
         .values(expires_at=ctx.now)
     )
-    audit.record(
-        ctx.db,
-        ctx.user,
-        "enrollment.revoke",
-        ctx.now,
-        target_type="household",
-        target_id=household.id,
-        household=household,
-        ip=ctx.ip,
-        detail={"revoked": result.rowcount},
-    )
+    _audit(ctx, "enrollment.revoke", household, {"revoked": result.rowcount})
     return _render(ctx, household, message="codes_revoked")
 
 
@@ -210,15 +194,10 @@ def save_settings(household_id: str, ctx: Ctx = needs(Capability.DESK)) -> Respo
             settings_errors=errors,
         )
     changed = household_settings.apply(ctx.db, household, change, ctx.now)
-    audit.record(
-        ctx.db,
-        ctx.user,
+    _audit(
+        ctx,
         "household.settings",
-        ctx.now,
-        target_type="household",
-        target_id=household.id,
-        household=household,
-        ip=ctx.ip,
-        detail={"changed": changed, "config_version": household.config_version},
+        household,
+        {"changed": changed, "config_version": household.config_version},
     )
     return _render(ctx, household, message="settings_saved" if changed else "settings_unchanged")

@@ -2,18 +2,15 @@
 
 from __future__ import annotations
 
-from datetime import timedelta
 from typing import Any
 
 from fastapi import APIRouter
 from fastapi.responses import JSONResponse, RedirectResponse, Response
-from sqlalchemy import Select, or_, select
+from sqlalchemy import Select, select
 
-from cloud.api.deps import state
-from cloud.auth.roles import OFFICE_ROLES, Capability
+from cloud.auth.roles import Capability
 from cloud.models import PostOffice
 from cloud.models.staff import SafetyCheck
-from cloud.web import audit
 from cloud.web.broadcast import (
     HouseholdAnswer,
     households_of,
@@ -25,6 +22,7 @@ from cloud.web.csvout import csv_response
 from cloud.web.deps import Ctx, needs, not_found
 from cloud.web.forms import FieldError, required_text
 from cloud.web.render import local, page, templates
+from cloud.web.route_helpers import heartbeat_stale, record_action
 from cloud.web.scoping import area_options, parse_area, visible_household_ids
 
 router = APIRouter()
@@ -33,15 +31,8 @@ LIST_LIMIT = 30
 
 
 def _checks_in_scope(ctx: Ctx) -> Select[tuple[SafetyCheck]]:
-    query = select(SafetyCheck).order_by(SafetyCheck.started_at.desc())
-    if ctx.scope.role in OFFICE_ROLES:
-        query = query.where(
-            SafetyCheck.municipality_id == ctx.scope.municipality_id,
-            or_(SafetyCheck.office_id.is_(None), SafetyCheck.office_id == ctx.scope.office_id),
-        )
-    elif not ctx.scope.everything:
-        query = query.where(SafetyCheck.municipality_id == ctx.scope.municipality_id)
-    return query
+    visible = ctx.scope.sent_to_area_filter(SafetyCheck.municipality_id, SafetyCheck.office_id)
+    return select(SafetyCheck).where(visible).order_by(SafetyCheck.started_at.desc())
 
 
 def _check_or_404(ctx: Ctx, check_id: str) -> SafetyCheck:
@@ -49,10 +40,6 @@ def _check_or_404(ctx: Ctx, check_id: str) -> SafetyCheck:
     if check is None:
         raise not_found()
     return check
-
-
-def _stale(ctx: Ctx) -> timedelta:
-    return timedelta(seconds=state(ctx.request).settings.heartbeat_stale_s)
 
 
 def _list(ctx: Ctx, status: int = 200, **extra: Any) -> Response:
@@ -95,22 +82,19 @@ def safety_start(ctx: Ctx = needs(Capability.SAFETY_START)) -> Response:
         by=ctx.user.email,
         now=ctx.now,
     )
-    audit.record(
-        ctx.db,
-        ctx.user,
+    record_action(
+        ctx,
         "safety_check.start",
-        ctx.now,
         target_type="safety_check",
         target_id=check.id,
         municipality_id=area[0],
-        ip=ctx.ip,
         detail={"households": len(targets), "office_id": area[1]},
     )
     return RedirectResponse(f"/safety/{check.id}", status_code=303)
 
 
 def _answers(ctx: Ctx, check: SafetyCheck) -> list[HouseholdAnswer]:
-    return safety_answers(ctx.db, check, visible_household_ids(ctx), ctx.now, _stale(ctx))
+    return safety_answers(ctx.db, check, visible_household_ids(ctx), ctx.now, heartbeat_stale(ctx))
 
 
 @router.get("/safety/{check_id}")
@@ -137,15 +121,12 @@ def safety_tally(check_id: str, ctx: Ctx = needs(Capability.SAFETY_VIEW)) -> Res
 def safety_csv(check_id: str, ctx: Ctx = needs(Capability.SAFETY_VIEW)) -> Response:
     check = _check_or_404(ctx, check_id)
     answers = _answers(ctx, check)
-    audit.record(
-        ctx.db,
-        ctx.user,
+    record_action(
+        ctx,
         "export.safety_check",
-        ctx.now,
         target_type="safety_check",
         target_id=check.id,
         municipality_id=check.municipality_id,
-        ip=ctx.ip,
         detail={"rows": len(answers)},
     )
     t = ctx.t

@@ -1,0 +1,42 @@
+"""Small helpers the dashboard's route handlers share: writing the audit entry for what the
+signed-in user of a request did, and the request-time settings several pages read."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+from typing import Any
+
+from cloud.api.deps import state
+from cloud.models import Household
+from cloud.web import audit
+from cloud.web.deps import Ctx
+
+
+def record_action(
+    ctx: Ctx,
+    action: str,
+    *,
+    target_type: str | None = None,
+    target_id: str | None = None,
+    household: Household | None = None,
+    municipality_id: str | None = None,
+    detail: dict[str, Any] | None = None,
+) -> None:
+    """One audit row for what this request's signed-in user did, at its time and address."""
+    audit.record(
+        ctx.db,
+        ctx.user,
+        action,
+        ctx.now,
+        target_type=target_type,
+        target_id=target_id,
+        household=household,
+        municipality_id=municipality_id,
+        ip=ctx.ip,
+        detail=detail,
+    )
+
+
+def heartbeat_stale(ctx: Ctx) -> timedelta:
+    """A gateway silent for longer than this shows as offline."""
+    return timedelta(seconds=state(ctx.request).settings.heartbeat_stale_s)

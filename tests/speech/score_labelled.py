@@ -1,0 +1,55 @@
+"""Score the intent matcher on one labelled transcript file and print the figures as JSON.
+
+Used to record first-pass accuracy on a newly written held-out batch before any lexicon
+change (docs/benchmarks.md, speech). Usage:
+    .venv/bin/python tests/speech/score_labelled.py tests/speech/data/ja_heldout_2026-11-27.tsv
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[2]
+if str(ROOT) not in sys.path:  # run as a plain script from the repository root
+    sys.path.insert(0, str(ROOT))
+
+from speech.evaluation import evaluate, load_labelled  # noqa: E402
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("path", type=Path)
+    parser.add_argument("--lang", default="ja")
+    parser.add_argument("--misses", action="store_true", help="list every miss on stderr")
+    args = parser.parse_args(argv)
+    items = load_labelled(args.path)
+    report = evaluate(items, args.lang)
+    if args.misses:
+        critical_lines = {item.line for item, _ in report.critical}
+        for item, got, confidence in report.misses:
+            flag = " CRITICAL" if item.line in critical_lines else ""
+            print(
+                f"{item.line}: {item.text!r} labelled {item.intent.value}, "
+                f"got {got.value} ({confidence:.2f}){flag}",
+                file=sys.stderr,
+            )
+    figures = {
+        "file": str(args.path),
+        "utterances": len(items),
+        "accuracy": round(report.accuracy, 4),
+        "per_intent": report.per_intent(),
+        "per_intent_counts": {
+            k.value: f"{report.correct[k]}/{n}" for k, n in sorted(report.total.items())
+        },
+        "critical_misses": len(report.critical),
+        "critical": [f"{item.text} -> {got.value}" for item, got in report.critical],
+    }
+    print(json.dumps(figures, ensure_ascii=False))
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
