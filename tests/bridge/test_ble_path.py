@@ -202,6 +202,7 @@ def test_battery_heartbeat_after_motion_is_not_activity(make_bridge, collector) 
     assert collector.signals("living-motion") == [DeviceSignal.ACTIVITY]
     assert bridge.status()["counters"]["ble_accepted"] == 3
 
+
 def test_contact_change_is_activity_but_repeated_state_is_not(make_bridge, collector) -> None:
     bridge = make_bridge()
     for counter, is_open in enumerate([0, 0, 1, 1, 0], start=1):

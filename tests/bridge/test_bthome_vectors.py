@@ -73,7 +73,6 @@ def test_encrypted_frame_with_wrong_address_fails_authentication() -> None:
     assert verdict is DropReason.WRONG_KEY
 
 
-
 def test_each_frame_reports_only_its_own_objects() -> None:
     # bthome-ble merges entity values across updates; a battery-only frame must not repeat
     # the previous frame's motion (a stale "motion" would hide a resident's inactivity).
@@ -92,6 +91,7 @@ def test_each_frame_reports_only_its_own_objects() -> None:
         ({}, {}, (("button", "long_press"),)),
         ({"battery": 79}, {}, ()),
     ]
+
 
 @pytest.mark.parametrize(
     ("frame", "reason"),

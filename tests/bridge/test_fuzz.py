@@ -1,8 +1,8 @@
 """Property-based fuzz of the BLE frame path: random and mutated frames never crash it.
 
 FUZZ_FRAMES (env) sets the number of frames. The default (5,000) keeps this test near 10 s;
-FUZZ_FRAMES=100000 passed in 215 s on 2026-11-27 (one-frame decoder). bench/bridge.py also pushes 100,000
-random frames through the same path on every run.
+FUZZ_FRAMES=100000 passed in 215 s on 2026-11-27 (one-frame decoder). bench/bridge.py also
+pushes 100,000 random frames through the same path on every run.
 """
 
 from __future__ import annotations
