@@ -45,6 +45,16 @@ def test_button_single_is_fine_and_long_or_triple_is_help(make_bridge, collector
     assert bridge.status()["counters"]["ble_accepted"] == 3
 
 
+def test_second_button_of_a_multi_button_device_counts(make_bridge, collector) -> None:
+    # Wall switches send one button object per key: bthome-ble names them button_1, button_2.
+    bridge = make_bridge()
+    frame = build_frame(
+        [(BUTTON, 0), (BUTTON, BUTTON_LONG)], bindkey=BINDKEY, counter=20, mac=MAC_BUTTON
+    )
+    bridge.feed_ble_advertisement(MAC_BUTTON, service_data(frame))
+    assert collector.signals("help-button") == [DeviceSignal.HELP]
+
+
 def test_replayed_frame_is_rejected_after_a_restart(make_bridge, collector) -> None:
     frame = build_frame([(BUTTON, BUTTON_LONG)], bindkey=BINDKEY, counter=500, mac=MAC_BUTTON)
     first = make_bridge()
