@@ -6,7 +6,7 @@ import logging
 import signal
 import threading
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import timedelta
 
 from cloud.app import make_notifier
@@ -15,7 +15,7 @@ from cloud.core.config import Settings
 from cloud.db import make_engine, make_sessionmaker
 from cloud.escalation.worker import detect_due, escalate_due
 from cloud.mail.sender import SendSummary, send_due
-from cloud.services.retention import HeartbeatPruner
+from cloud.services.retention import RetentionCounts, RetentionPolicy, RetentionPruner
 
 log = logging.getLogger("mimamori.worker")
 
@@ -25,13 +25,12 @@ class PassSummary:
     deadlines: int
     steps: int
     mail: SendSummary
-    heartbeats_pruned: int = 0
+    retention: RetentionCounts = field(default_factory=RetentionCounts)
 
     def describe(self) -> str:
         return (
             f"deadlines={self.deadlines} steps={self.steps} mail_sent={self.mail.sent} "
-            f"mail_retried={self.mail.retried} mail_failed={self.mail.failed} "
-            f"heartbeats_pruned={self.heartbeats_pruned}"
+            f"mail_retried={self.mail.retried} mail_failed={self.mail.failed} {self.retention}"
         )
 
 
@@ -42,12 +41,12 @@ class Worker:
         self.engine = make_engine(settings.database_url, pool_size=2)
         self.sessions = make_sessionmaker(self.engine)
         self.notifier = make_notifier(settings)
-        self.pruner = HeartbeatPruner(
-            keep=timedelta(days=settings.heartbeat_retention_days),
-            every=timedelta(seconds=settings.heartbeat_prune_every_s),
+        self.pruner = RetentionPruner(
+            RetentionPolicy.from_settings(settings),
+            every=timedelta(seconds=settings.retention_every_s),
         )
 
-    def prune(self) -> int:
+    def prune(self) -> RetentionCounts:
         return self.pruner.run(self.sessions, self.clock())
 
     def run_pass(self) -> PassSummary:

@@ -26,10 +26,22 @@ class Settings(BaseSettings):
     enrollment_code_ttl_s: int = Field(default=7 * 24 * 3600, ge=60)
     # A gateway whose last heartbeat is older than this at a deadline counts as offline.
     heartbeat_stale_s: int = Field(default=10 * 60, ge=30)
-    # Heartbeat history older than this is deleted by the worker (the gateway row keeps the
-    # latest heartbeat); the pruning pass runs at most once per heartbeat_prune_every_s.
+    # Retention (docs/operations.md "Data retention", docs/privacy.md): the worker deletes
+    # rows older than these spans, one pass of every rule at most once per retention_every_s.
+    # Heartbeat history (the gateway row keeps the latest heartbeat).
     heartbeat_retention_days: int = Field(default=30, ge=1)
-    heartbeat_prune_every_s: int = Field(default=15 * 60, ge=1)
+    # Gateway events. The dashboard looks back 30 days (household page); 400 days keep a full
+    # year plus a month for year-on-year questions and the fiscal-year report. Safety-check
+    # answers and announcement receipts are kept with their check / announcement.
+    event_retention_days: int = Field(default=400, ge=31)
+    # Words the resident spoke (transcripts, trouble-request text) are removed from events
+    # older than this; the event itself stays until event_retention_days.
+    transcript_retention_days: int = Field(default=90, ge=1)
+    # Sent or failed outbox mail (never mail still pending, nor mail of an open incident).
+    mail_retention_days: int = Field(default=90, ge=1)
+    # Escalation notifications, counted from the resolution of their incident.
+    notification_retention_days: int = Field(default=400, ge=31)
+    retention_every_s: int = Field(default=15 * 60, ge=1)
     max_body_bytes: int = Field(default=1_000_000, ge=1024)
     # Future occurred_at beyond this is a clock-skewed gateway: rejected per event.
     max_clock_skew_s: int = Field(default=300, ge=0)

@@ -21,6 +21,9 @@ DETECTION_LAG = Histogram(
 GATEWAYS_BACK = Counter(
     "mimamori_gateways_back_total", "Gateway-offline incidents closed by a new heartbeat"
 )
-HEARTBEATS_PRUNED = Counter(
-    "mimamori_heartbeats_pruned_total", "Heartbeat rows deleted by the retention pass"
+RETENTION_ROWS = Counter(
+    "mimamori_retention_rows_total",
+    "Rows deleted by the retention pass, by rule (heartbeats, events, mail, notifications; "
+    "transcripts: events whose speech text was removed)",
+    ["rule"],
 )

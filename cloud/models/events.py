@@ -5,17 +5,44 @@ from __future__ import annotations
 from datetime import date, datetime
 from typing import Any
 
-from sqlalchemy import Date, Float, ForeignKey, Index, String, UniqueConstraint
+from sqlalchemy import Date, Float, ForeignKey, Index, String, UniqueConstraint, text
 from sqlalchemy.orm import Mapped, mapped_column
 
 from cloud.models.base import Base
+
+# "This event still carries words the resident spoke": a transcript (shared for quality
+# review) or the free text of a trouble request. Retention blanks them after a shorter span
+# than the event; the partial index below holds only such events, so finding the next ones
+# to blank never rereads the events already blanked. The query must repeat this exact text
+# for the index to be usable (cloud/services/retention.py; migration 0004 has a copy).
+SPEECH_PRESENT = {
+    "sqlite": (
+        "json_extract(payload, '$.transcript') IS NOT NULL OR (kind = 'request.trouble' "
+        "AND json_extract(payload, '$.text') IS NOT NULL)"
+    ),
+    "postgresql": (
+        "(payload ->> 'transcript') IS NOT NULL OR (kind = 'request.trouble' "
+        "AND (payload ->> 'text') IS NOT NULL)"
+    ),
+}
 
 
 class EventRecord(Base):
     """One row per gateway event id: the primary key makes ingest idempotent."""
 
     __tablename__ = "events"
-    __table_args__ = (Index("ix_events_household_occurred", "household_id", "occurred_at"),)
+    __table_args__ = (
+        Index("ix_events_household_occurred", "household_id", "occurred_at"),
+        # Retention deletes old events of the prunable kinds: a seek per kind, never a scan
+        # of the kinds that are kept longer (cloud/services/retention.py).
+        Index("ix_events_kind_occurred", "kind", "occurred_at"),
+        Index(
+            "ix_events_speech_occurred",
+            "occurred_at",
+            sqlite_where=text(SPEECH_PRESENT["sqlite"]),
+            postgresql_where=text(SPEECH_PRESENT["postgresql"]),
+        ),
+    )
 
     id: Mapped[str] = mapped_column(String(36), primary_key=True)
     household_id: Mapped[str] = mapped_column(ForeignKey("households.id"))

@@ -69,7 +69,11 @@ class OutboxMail(Base):
     """Mail waiting to be sent; a sender claims due rows, retries with backoff."""
 
     __tablename__ = "mail_outbox"
-    __table_args__ = (Index("ix_mail_outbox_due", "status", "next_attempt_at"),)
+    __table_args__ = (
+        Index("ix_mail_outbox_due", "status", "next_attempt_at"),
+        # Retention finds finished (sent/failed) mail by age without scanning the outbox.
+        Index("ix_mail_outbox_status_created", "status", "created_at"),
+    )
 
     id: Mapped[str] = id_column()
     to_addr: Mapped[str] = mapped_column(String(320))
