@@ -112,7 +112,7 @@ def _mail(
     logged = log_notification(session, incident, step, address, "email", now)
     if logged is None:
         return
-    context = alert_context(ctx, incident, household, step, contact)
+    context = alert_context(ctx, incident, household, step, contact, now)
     rendered = compose.render("alert", context)
     if contact is not None:
         _unsubscribe_headers(ctx, rendered, contact)
@@ -147,11 +147,13 @@ def alert_context(
     household: Household,
     step: Step,
     contact: FamilyContact | None,
+    now: datetime,
 ) -> dict[str, Any]:
     zone = household.timezone
     slot_time = next((s.time for s in household.slots if s.name == incident.slot), None)
     headline = compose.CAUSE_HEADLINES[incident.cause].format(
-        slot_time=compose.slot_time_label(slot_time)
+        slot_day=compose.day_label(incident.slot_date, now, zone),
+        slot_time=compose.slot_time_label(slot_time),
     )
     return {
         "audience": "family" if contact is not None else "staff",

@@ -132,3 +132,19 @@ def step_at(chain: dict[str, Any], base: datetime, index: int) -> Step | None:
     last = int(steps[-1]["after_min"])
     due = base + timedelta(minutes=last + rounds * int(repeat["every_min"]))
     return Step(index, repeat["action"], due)
+
+
+def skip_missed_reminders(chain: dict[str, Any], base: datetime, index: int, now: datetime) -> int:
+    """The step to run now: reminders missed while no worker ran collapse into the latest one.
+
+    After a worker outage an old open incident would otherwise send one reminder per missed
+    interval in a single burst (72 mails after three days). Regular steps (family, staff,
+    manager) are never skipped: each still happens once, late.
+    """
+    repeat = chain.get("repeat")
+    if index < len(chain["steps"]) or not repeat:
+        return index
+    step = step_at(chain, base, index)
+    if step is None or step.due_at > now:
+        return index
+    return index + (now - step.due_at) // timedelta(minutes=int(repeat["every_min"]))

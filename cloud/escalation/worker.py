@@ -18,7 +18,7 @@ from cloud.core import metrics
 from cloud.core.clock import Clock
 from cloud.db import transaction
 from cloud.escalation.actions import Notifier, run_step
-from cloud.escalation.chain import step_at
+from cloud.escalation.chain import skip_missed_reminders, step_at
 from cloud.escalation.state import classify_miss
 from cloud.mail.daily_report import send_daily_reports
 from cloud.models import Checkin, Household, Incident, PostOffice
@@ -198,12 +198,13 @@ def escalate_due(sessions: sessionmaker[Session], notifier: Notifier, clock: Clo
 
 def _advance(session: Session, notifier: Notifier, incident: Incident, now: datetime) -> int:
     base = incident.deadline_at or incident.opened_at
-    index = incident.next_step
+    claimed = incident.next_step
+    index = skip_missed_reminders(incident.chain, base, claimed, now)
     step = step_at(incident.chain, base, index)
     following = step_at(incident.chain, base, index + 1)
     moved = session.execute(
         update(Incident)
-        .where(Incident.id == incident.id, Incident.next_step == index, Incident.state == "open")
+        .where(Incident.id == incident.id, Incident.next_step == claimed, Incident.state == "open")
         .values(next_step=index + 1, next_step_at=following.due_at if following else None)
         .execution_options(synchronize_session=False)
     )

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import date, datetime
 from functools import lru_cache
 from pathlib import Path
 from typing import Any
@@ -17,7 +17,7 @@ from cloud.models import OutboxMail
 TEMPLATES = Path(__file__).resolve().parent / "templates"
 
 CAUSE_HEADLINES = {
-    "missed_checkin": "本日{slot_time}の見守りに応答がありません",
+    "missed_checkin": "{slot_day}{slot_time}の見守りに応答がありません",
     "gateway_offline": "見守り機器からの連絡が途絶えています",
     "help_requested": "助けを求める連絡がありました",
     "unwell": "「元気がない」とのお答えがありました",
@@ -75,6 +75,14 @@ def local_hm(instant: datetime | None, zone: str) -> str:
 def local_datetime_label(instant: datetime, zone: str) -> str:
     local = instant.astimezone(ZoneInfo(zone))
     return f"{local.month}月{local.day}日 {local.hour}:{local.minute:02d}"
+
+
+def day_label(day: date | None, now: datetime, zone: str) -> str:
+    """'本日' for today in the household's zone, else '11月27日' (a reminder the next morning,
+    or a mail sent late after an outage, must not say "today" about yesterday)."""
+    if day is None or day == now.astimezone(ZoneInfo(zone)).date():
+        return "本日"
+    return f"{day.month}月{day.day}日"
 
 
 def slot_time_label(hhmm: str | None) -> str:

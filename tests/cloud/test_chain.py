@@ -6,7 +6,13 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from cloud.escalation.chain import DEFAULT_CHAINS, chain_for, step_at, validate_chain
+from cloud.escalation.chain import (
+    DEFAULT_CHAINS,
+    chain_for,
+    skip_missed_reminders,
+    step_at,
+    validate_chain,
+)
 from cloud.escalation.state import can_move, classify_miss
 
 BASE = datetime(2026, 11, 26, 23, 35, tzinfo=UTC)
@@ -23,6 +29,23 @@ def test_default_missed_chain_matches_architecture() -> None:
         ("staff_reminder", timedelta(minutes=120)),
         ("staff_reminder", timedelta(minutes=180)),
     ]
+
+
+def test_missed_reminders_collapse_into_the_latest_but_regular_steps_never_skip() -> None:
+    chain = DEFAULT_CHAINS["missed_checkin"]  # steps 0-3, reminders from +120 min hourly
+    late = BASE + timedelta(days=3)
+    # Regular steps: each still runs once, however late.
+    assert [skip_missed_reminders(chain, BASE, i, late) for i in range(4)] == [0, 1, 2, 3]
+    # First reminder, three days late: jump to the last one due (+120 min + 70 h).
+    index = skip_missed_reminders(chain, BASE, 4, late)
+    assert step_at(chain, BASE, index).due_at == BASE + timedelta(minutes=120 + 70 * 60)
+    assert step_at(chain, BASE, index + 1).due_at > late
+    # On time, or not yet due: unchanged.
+    on_time = BASE + timedelta(minutes=120, seconds=30)
+    assert skip_missed_reminders(chain, BASE, 4, on_time) == 4
+    assert skip_missed_reminders(chain, BASE, 5, on_time) == 5
+    no_repeat = {"steps": [{"after_min": 0, "action": "family"}], "repeat": None}
+    assert skip_missed_reminders(no_repeat, BASE, 1, late) == 1
 
 
 def test_help_and_unwell_go_to_family_and_staff_at_once() -> None:

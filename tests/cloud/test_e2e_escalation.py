@@ -126,6 +126,36 @@ def test_unacknowledged_chain_reaches_staff_manager_and_reminders(
     assert [n["step"] for n in detail["notifications"] if n["channel"] == "gateway"] == [0]
 
 
+def test_worker_back_after_three_days_sends_each_step_once_and_one_reminder(
+    live_cloud_factory, smtp_sink
+) -> None:
+    cloud = live_cloud_factory(smtp_port=smtp_sink.port)
+    hh = cloud.household(slots=["08:00"], contacts=1)
+    gw = cloud.enroll(hh["id"])
+    cloud.travel(JST_0835 - timedelta(minutes=1))
+    gw.heartbeat()
+    cloud.travel(JST_0835 + timedelta(seconds=1))
+    cloud.run_worker()  # the incident opens; then no worker runs for three days
+    cloud.travel(JST_0835 + timedelta(days=3, minutes=30))
+    cloud.run_worker()
+    cloud.run_worker()
+    # Two incidents by now: the missed check-in, and the silent gateway at the next deadlines.
+    # Each: family, staff, manager + municipality once (late), and one reminder instead of
+    # the ~70 missed while no worker ran.
+    mails = smtp_sink.wait_for(10, timeout=10)
+    sent = [(m["To"], m["Subject"]) for m in mails]
+    assert len(set(sent)) == len(sent) == 10, sent
+    assert [m["To"] for m in mails if "再通知" in m["Subject"]] == ["office@example.jp"] * 2
+    assert len(_incidents(cloud, hh["id"])) == 2
+    # Sent three days late, the mail names the day instead of saying "today".
+    missed = [m["Subject"] for m in mails if "見守りに応答がありません" in m["Subject"]]
+    assert missed and all("11月27日8時の見守り" in subject for subject in missed), missed
+    # Reminders then follow the hourly rhythm again: one per incident an hour later.
+    cloud.travel(JST_0835 + timedelta(days=3, minutes=125))
+    cloud.run_worker()
+    assert len(smtp_sink.wait_for(12, timeout=10)) == 12
+
+
 def test_answer_in_time_means_no_incident_and_next_day_deadline(live_cloud) -> None:
     hh = live_cloud.household(slots=["08:00", "19:00"])
     gw = live_cloud.enroll(hh["id"])
