@@ -15,7 +15,7 @@ from cloud.web.broadcast import classify_safety
 from cloud.web.forms import FieldError, local_datetime, month
 from cloud.web.ordering import desk_key, last_step_done
 from cloud.web.routes.auth import safe_next
-from cloud.web.routes.board import gateway_health, slot_status
+from cloud.web.routes.board import current_gateway, gateway_health, slot_status
 from cloud.web.routes.household import trend
 
 NOW = datetime(2026, 11, 27, 3, 0, tzinfo=UTC)  # 12:00 in Tokyo
@@ -116,6 +116,29 @@ def test_gateway_health_uses_the_newest_live_gateway() -> None:
     new.revoked_at = NOW
     assert gateway_health([new], NOW, STALE).status == "none"
     assert gateway_health([], NOW, STALE).status == "none"
+
+
+def test_current_gateway_is_the_one_heard_from_last_not_the_newest_enrolled() -> None:
+    # A spare box enrolled yesterday but never plugged in must not hide the working one's
+    # devices (the household page lists devices from the same gateway the badge describes).
+    working = Gateway(
+        id="a",
+        enrolled_at=NOW - timedelta(days=9),
+        revoked_at=None,
+        last_heartbeat_at=NOW - timedelta(minutes=1),
+        last_heartbeat={"devices": [{"device": "pir"}]},
+    )
+    spare = Gateway(
+        id="b",
+        enrolled_at=NOW - timedelta(days=1),
+        revoked_at=None,
+        last_heartbeat_at=None,
+        last_heartbeat=None,
+    )
+    assert current_gateway([working, spare]) is working
+    assert gateway_health([working, spare], NOW, STALE).status == "online"
+    assert current_gateway([spare]) is spare
+    assert current_gateway([]) is None
 
 
 @pytest.mark.parametrize(

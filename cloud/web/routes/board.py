@@ -91,13 +91,20 @@ def _local_day(now: datetime, zone: str) -> date:
     return local_date_of(now, zone)
 
 
-def gateway_health(gateways: list[Any], now: datetime, stale: timedelta) -> GatewayHealth:
-    """Pure: health of the household's newest working gateway from its last heartbeat
-    (`gateways`: rows or objects with revoked_at, enrolled_at, last_heartbeat_at/_heartbeat)."""
+def current_gateway(gateways: list[Any]) -> Any | None:
+    """Pure: the household's working gateway that was heard from last (a replaced one that
+    was never revoked stops sending heartbeats), or None. Health and device lists both
+    read this one, so they never describe two different boxes."""
     live = [g for g in gateways if g.revoked_at is None]
-    if not live:
+    return max(live, key=lambda g: g.last_heartbeat_at or g.enrolled_at) if live else None
+
+
+def gateway_health(gateways: list[Any], now: datetime, stale: timedelta) -> GatewayHealth:
+    """Pure: health of `current_gateway` from its last heartbeat (`gateways`: rows or objects
+    with revoked_at, enrolled_at, last_heartbeat_at, last_heartbeat)."""
+    gateway = current_gateway(gateways)
+    if gateway is None:
         return GatewayHealth("none")
-    gateway = max(live, key=lambda g: g.last_heartbeat_at or g.enrolled_at)
     last = gateway.last_heartbeat_at
     health = GatewayHealth("online" if last and now - last <= stale else "offline", last)
     for device in (gateway.last_heartbeat or {}).get("devices") or []:

@@ -21,7 +21,7 @@ from cloud.web import settings_form
 from cloud.web.deps import Ctx, needs
 from cloud.web.render import page
 from cloud.web.route_helpers import heartbeat_stale, record_action
-from cloud.web.routes.board import gateway_health
+from cloud.web.routes.board import current_gateway, gateway_health
 from cloud.web.scoping import household_or_404
 
 router = APIRouter()
@@ -109,12 +109,8 @@ def _render(ctx: Ctx, household: Household, status: int = 200, **extra: Any) -> 
         )
     )
     gateways = list(ctx.db.scalars(select(Gateway).where(Gateway.household_id == household.id)))
-    live = [g for g in gateways if g.revoked_at is None]
-    devices = (
-        (max(live, key=lambda g: g.enrolled_at).last_heartbeat or {}).get("devices", [])
-        if live
-        else []
-    )
+    current = current_gateway(gateways)
+    devices = (current.last_heartbeat or {}).get("devices", []) if current else []
     variables: dict[str, Any] = {
         "household": household,
         "gateways": gateways,
