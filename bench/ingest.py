@@ -22,6 +22,7 @@ import httpx
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from mimamori_dev.services import CloudServer, PostgresCluster
+from mimamori_dev.simgateway import OneShotClient, enroll_gateway
 from mimamori_wire import v1
 
 ADMIN = {"Authorization": "Bearer bench-admin"}
@@ -42,16 +43,8 @@ def _gateways(server: CloudServer, count: int) -> list[v1.EnrollResponse]:
     for n in range(count):
         hh = _admin(server, "/households", {"office_id": office["id"], "resident_name": f"住民{n}"})
         code = _admin(server, f"/households/{hh['id']}/enrollment-codes")["code"]
-        r = httpx.post(
-            f"{server.base_url}/api/v1/gateway/enroll",
-            json={
-                "enrollment_code": code,
-                "hardware_id": f"bench-{n}",
-                "software_version": "bench",
-            },
-        )
-        r.raise_for_status()
-        out.append(v1.EnrollResponse.model_validate(r.json()))
+        http = OneShotClient(server.base_url)
+        out.append(enroll_gateway(http, code, hardware_id=f"bench-{n}", software_version="bench"))
     return out
 
 

@@ -20,12 +20,12 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-import httpx
 from tinydb import TinyDB
 
 from gateway.outbox import Outbox, read_write_bytes
 from gateway.uplink import Backoff, CloudClient, Uploader
 from mimamori_dev.services import CloudServer
+from mimamori_dev.simgateway import OneShotClient, enroll_gateway
 from mimamori_wire.v1 import Activity, Event, EventKind
 
 PRODUCERS = 32
@@ -87,19 +87,17 @@ def bench_drain(workdir: Path, n: int) -> float:
         office = cloud.cli_id("create-office", "--municipality", muni, "--name", "ベンチ局")
         household = cloud.cli_id("create-household", "--office", office, "--name", "試験 太郎")
         code = cloud.cli_id("issue-code", "--household", household)
-        enrolled = httpx.post(
-            f"{cloud.base_url}/api/v1/gateway/enroll",
-            json={"enrollment_code": code, "hardware_id": "bench", "software_version": "bench"},
-            timeout=30,
-        ).json()
+        enrolled = enroll_gateway(
+            OneShotClient(cloud.base_url), code, hardware_id="bench", software_version="bench"
+        )
         box = Outbox(workdir / "backlog.sqlite3", capacity=10 * n)
         box.open()
-        backlog = events(n, enrolled["household_id"], enrolled["gateway_id"])
+        backlog = events(n, enrolled.household_id, enrolled.gateway_id)
         for i in range(0, n, 5000):
             box.put_sync(backlog[i : i + 5000])
 
         async def drain() -> float:
-            client = CloudClient(cloud.base_url, enrolled["token"])
+            client = CloudClient(cloud.base_url, enrolled.token)
             uploader = Uploader(box, client, batch_size=500, backoff=Backoff(max_s=1.0))
             start = time.perf_counter()
             while box.depth() > 0:

@@ -36,7 +36,8 @@ from mimamori_dev.services import (
     free_port,
     stop_process,
 )
-from mimamori_wire import API_PREFIX, EnrollRequest, EnrollResponse
+from mimamori_dev.simgateway import OneShotClient, enroll_gateway
+from mimamori_wire import API_PREFIX, EnrollResponse
 
 TZ = ZoneInfo("Asia/Tokyo")
 ADMIN_TOKEN = "demo-admin-token"
@@ -250,14 +251,12 @@ class Demo:
 
     def enroll(self, household_id: str, hardware_id: str) -> EnrollResponse:
         code = self.cloud.cli_id("issue-code", "--household", household_id)
-        body = EnrollRequest(enrollment_code=code, hardware_id=hardware_id, software_version="demo")
-        response = httpx.post(
-            f"{self.cloud.base_url}{API_PREFIX}/gateway/enroll",
-            json=body.model_dump(),
-            timeout=30,
+        return enroll_gateway(
+            OneShotClient(self.cloud.base_url),
+            code,
+            hardware_id=hardware_id,
+            software_version="demo",
         )
-        response.raise_for_status()
-        return EnrollResponse.model_validate(response.json())
 
     def start_home(self, index: int, hh: DemoHousehold, household_id: str) -> None:
         home = self.root / "homes" / f"home{index + 1}"

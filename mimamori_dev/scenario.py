@@ -1,10 +1,8 @@
 """Simulated homes over the real gateway HTTP API, for scenario tests and the e2e benchmark.
 
-A SimGateway behaves like the gateway daemon's uplink as seen from the cloud: it keeps an
-outbox of wire events, posts them in batches, deletes them only after a 200 that lists them
-as accepted or duplicate, retries the same batch after a lost response, heartbeats and
-answers commands. It talks to any httpx-style client: an `httpx.Client` for a cloud in
-another process, or FastAPI's `TestClient` for an in-process app on a settable clock.
+Each home's uplink is a `mimamori_dev.simgateway.SimGateway` (outbox, batches, retries,
+heartbeats, commands); this module seeds the cloud through its admin API and drives a
+time-compressed month of homes, worker passes and staff.
 
 The expected escalation helpers are deliberately written from ARCHITECTURE.md section 4
 (and the documented gateway-offline chain), not imported from the cloud, so the scenario
@@ -18,16 +16,10 @@ from dataclasses import dataclass, field
 from datetime import datetime, time, timedelta
 from typing import Any, Protocol
 
+from mimamori_dev.simgateway import HttpClient, SimGateway
 from mimamori_wire import v1
 
 ADMIN_PREFIX = f"{v1.API_PREFIX}/admin"
-GATEWAY_PREFIX = f"{v1.API_PREFIX}/gateway"
-
-
-class HttpClient(Protocol):
-    def post(self, url: str, **kw: Any) -> Any: ...
-
-    def get(self, url: str, **kw: Any) -> Any: ...
 
 
 @dataclass
@@ -104,112 +96,9 @@ def family_email(index: int, n: int = 0) -> str:
 
 
 def enroll(http: HttpClient, admin: Admin, household_id: str, name: str = "sim") -> SimGateway:
+    """Issue a code through the admin API and enroll a simulated gateway with it."""
     code = admin.call("POST", f"/households/{household_id}/enrollment-codes")["code"]
-    response = http.post(
-        f"{GATEWAY_PREFIX}/enroll",
-        json={"enrollment_code": code, "hardware_id": name, "software_version": "sim"},
-    )
-    if response.status_code != 200:
-        raise RuntimeError(f"enroll -> {response.status_code}: {response.text}")
-    body = v1.EnrollResponse.model_validate(response.json())
-    return SimGateway(http, body.household_id, body.gateway_id, body.token)
-
-
-@dataclass
-class SimGateway:
-    """One home's uplink: outbox, batches, retries, heartbeat, commands."""
-
-    http: HttpClient
-    household_id: str
-    gateway_id: str
-    token: str
-    outbox: list[v1.Event] = field(default_factory=list)
-    # Every event id the cloud confirmed (accepted or duplicate) in a 200 we saw.
-    acknowledged: set[str] = field(default_factory=set)
-    accepted: list[str] = field(default_factory=list)
-    duplicates: list[str] = field(default_factory=list)
-    done_commands: set[str] = field(default_factory=set)
-
-    @property
-    def headers(self) -> dict[str, str]:
-        return {"Authorization": f"Bearer {self.token}"}
-
-    def record(
-        self,
-        kind: v1.EventKind,
-        payload: dict[str, Any],
-        occurred_at: datetime,
-        recorded_at: datetime | None = None,
-    ) -> v1.Event:
-        event = v1.Event.create(
-            household_id=self.household_id,
-            gateway_id=self.gateway_id,
-            kind=kind,
-            payload=payload,
-            occurred_at=occurred_at,
-            recorded_at=recorded_at or occurred_at,
-        )
-        self.outbox.append(event)
-        return event
-
-    def upload(self, *, lose_response: bool = False, resend: bool = False) -> int:
-        """Post the outbox in priority order, batches of up to MAX_BATCH_EVENTS.
-
-        lose_response: the 200 never reaches us (network cut): keep the events, resend later.
-        resend: post the same batch again right away (a retry after a timeout).
-        Returns the number of batches posted.
-        """
-        posted = 0
-        while self.outbox:
-            ordered = sorted(self.outbox, key=lambda e: v1.priority_of(e.kind))
-            batch = ordered[: v1.MAX_BATCH_EVENTS]
-            result = self._post(batch)
-            posted += 1
-            if resend:
-                again = self._post(batch)
-                assert set(again.duplicates) == {e.id for e in batch}, again
-            if lose_response:
-                return posted
-            self._confirm(result)
-        return posted
-
-    def _post(self, batch: list[v1.Event]) -> v1.BatchResult:
-        response = self.http.post(
-            f"{GATEWAY_PREFIX}/events",
-            json={"events": [e.to_wire() for e in batch]},
-            headers=self.headers,
-        )
-        if response.status_code != 200:
-            raise RuntimeError(f"events -> {response.status_code}: {response.text}")
-        return v1.BatchResult.model_validate(response.json())
-
-    def _confirm(self, result: v1.BatchResult) -> None:
-        if result.rejected:
-            raise RuntimeError(f"cloud rejected events: {result.rejected}")
-        self.accepted.extend(result.accepted)
-        self.duplicates.extend(result.duplicates)
-        done = set(result.accepted) | set(result.duplicates)
-        self.acknowledged |= done
-        self.outbox = [e for e in self.outbox if e.id not in done]
-
-    def heartbeat(self, outbox_depth: int | None = None) -> list[v1.Command]:
-        body = {
-            "software_version": "sim",
-            "uptime_s": 60,
-            "outbox_depth": len(self.outbox) if outbox_depth is None else outbox_depth,
-        }
-        response = self.http.post(f"{GATEWAY_PREFIX}/heartbeat", json=body, headers=self.headers)
-        if response.status_code != 200:
-            raise RuntimeError(f"heartbeat -> {response.status_code}: {response.text}")
-        return v1.HeartbeatResponse.model_validate(response.json()).commands
-
-    def finish_commands(self, commands: list[v1.Command], now: datetime) -> list[v1.Command]:
-        """Report command.done once per command (the daemon does the same); -> the new ones."""
-        new = [c for c in commands if c.id not in self.done_commands]
-        for command in new:
-            self.done_commands.add(command.id)
-            self.record(v1.EventKind.COMMAND_DONE, {"command_id": command.id, "ok": True}, now)
-        return new
+    return SimGateway.enroll(http, code, hardware_id=name, software_version="sim")
 
 
 # --- what should happen, from the specification ----------------------------------------------
@@ -462,26 +351,33 @@ class MonthSimulation:
     ) -> None:
         gw = home.gateway
         online = day.back_at is None or now >= day.back_at
-        slot_payload = {"slot": home.slot, "slot_date": local_day.isoformat()}
+        slot, slot_date = home.slot, local_day.isoformat()
         if day.answer_at == now:
-            intent = "unwell" if day.outcome == "unwell" else self.rng.choice(["fine", "usual"])
-            gw.record(
-                v1.EventKind.CHECKIN_ANSWERED,
-                {**slot_payload, "intent": intent, "confidence": 0.9, "attempts": 1},
-                now,
+            intent = (
+                v1.Intent.UNWELL
+                if day.outcome == "unwell"
+                else self.rng.choice([v1.Intent.FINE, v1.Intent.USUAL])
             )
+            answered = v1.CheckinAnswered(
+                slot=slot, slot_date=slot_date, intent=intent, confidence=0.9, attempts=1
+            )
+            gw.record(v1.EventKind.CHECKIN_ANSWERED, answered, now)
         if day.no_response_at == now:
-            gw.record(v1.EventKind.CHECKIN_NO_RESPONSE, {**slot_payload, "attempts": 3}, now)
+            silent = v1.CheckinNoResponse(slot=slot, slot_date=slot_date, attempts=3)
+            gw.record(v1.EventKind.CHECKIN_NO_RESPONSE, silent, now)
         if day.help_at == now:
-            gw.record(v1.EventKind.HELP_REQUESTED, {"source": "button"}, now)
+            gw.record(
+                v1.EventKind.HELP_REQUESTED, v1.HelpRequested(source=v1.AnswerSource.BUTTON), now
+            )
         if day.device_fail_at == now:
-            device = {"device": f"door-{home.index}", "role": "door"}
-            gw.record(v1.EventKind.DEVICE_SILENT, device, now)
-            gw.record(v1.EventKind.DEVICE_BATTERY_LOW, {**device, "battery_pct": 3}, now)
+            device = f"door-{home.index}"
+            gw.record(v1.EventKind.DEVICE_SILENT, v1.DeviceEvent(device=device, role="door"), now)
+            low = v1.DeviceEvent(device=device, role="door", battery_pct=3)
+            gw.record(v1.EventKind.DEVICE_BATTERY_LOW, low, now)
         if not online:
             return
         if now in (deadline - SLOT_SPAN, deadline + HEARTBEAT_AFTER) or day.back_at == now:
-            gw.finish_commands(gw.heartbeat(), now)
+            gw.finish_commands(gw.heartbeat().commands, now)
             self._expect_back(home, now)
         if gw.outbox:
             self._upload(home, day, local_day, now)

@@ -26,6 +26,7 @@ from cloud.db import make_engine, make_sessionmaker
 from cloud.migrations import upgrade_head
 from cloud.worker import PassSummary, Worker
 from mimamori_dev.services import free_port
+from mimamori_dev.simgateway import OneShotClient, SimGateway
 from mimamori_wire import v1
 
 ADMIN = "test-admin-token"
@@ -33,46 +34,17 @@ ADMIN = "test-admin-token"
 START = datetime(2026, 11, 26, 22, 0, tzinfo=UTC)
 
 
-@dataclass
-class GatewayClient:
-    base_url: str
-    gateway_id: str
-    household_id: str
-    token: str
-    clock: SettableClock
-
-    @property
-    def headers(self) -> dict[str, str]:
-        return {"Authorization": f"Bearer {self.token}"}
-
-    def event(self, kind: v1.EventKind, payload: dict[str, Any], **kw: Any) -> v1.Event:
-        now = self.clock()
-        return v1.Event.create(
-            household_id=self.household_id,
-            gateway_id=self.gateway_id,
-            kind=kind,
-            payload=payload,
-            occurred_at=kw.get("occurred_at", now),
-            recorded_at=now,
-        )
+class GatewayClient(SimGateway):
+    """A simulated gateway with raw responses, for tests that assert status codes."""
 
     def post(self, *events: v1.Event) -> httpx.Response:
-        body = {"events": [e.to_wire() for e in events]}
-        return httpx.post(
-            f"{self.base_url}/api/v1/gateway/events", json=body, headers=self.headers, timeout=30
-        )
+        return self.post_events(events)
 
-    def answer(self, slot: str, intent: str = "fine", **kw: Any) -> httpx.Response:
-        payload = {"slot": slot, "intent": intent, "confidence": 0.9, "attempts": 1, **kw}
-        return self.post(self.event(v1.EventKind.CHECKIN_ANSWERED, payload))
-
-    def heartbeat(self) -> v1.HeartbeatResponse:
-        body = {"software_version": "test", "uptime_s": 1, "outbox_depth": 0}
-        r = httpx.post(
-            f"{self.base_url}/api/v1/gateway/heartbeat", json=body, headers=self.headers, timeout=30
+    def answer(self, slot: str, intent: str = "fine", **fields: Any) -> httpx.Response:
+        answered = v1.CheckinAnswered(
+            slot=slot, intent=v1.Intent(intent), confidence=0.9, attempts=1, **fields
         )
-        r.raise_for_status()
-        return v1.HeartbeatResponse.model_validate(r.json())
+        return self.post(self.event(v1.EventKind.CHECKIN_ANSWERED, answered))
 
 
 @dataclass
@@ -152,18 +124,12 @@ class LiveCloud:
 
     def enroll(self, household_id: str) -> GatewayClient:
         code = self.admin_ok("POST", f"/households/{household_id}/enrollment-codes")["code"]
-        r = httpx.post(
-            f"{self.base_url}/api/v1/gateway/enroll",
-            json={
-                "enrollment_code": code,
-                "hardware_id": "pi-test",
-                "software_version": "test",
-            },
-        )
-        assert r.status_code == 200, r.text
-        body = v1.EnrollResponse.model_validate(r.json())
-        return GatewayClient(
-            self.base_url, body.gateway_id, body.household_id, body.token, self.clock
+        return GatewayClient.enroll(
+            OneShotClient(self.base_url),
+            code,
+            hardware_id="pi-test",
+            software_version="test",
+            clock=self.clock,
         )
 
     def start(self) -> LiveCloud:

@@ -5,13 +5,14 @@ from __future__ import annotations
 
 import re
 import sqlite3
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import httpx
 import pytest
+from pydantic import BaseModel
 
 from cloud.auth.settings import AuthSettings
 from cloud.auth.users import create_user
@@ -19,51 +20,17 @@ from cloud.core.clock import system_clock
 from cloud.db import make_engine, make_sessionmaker, transaction
 from cloud.services import tenancy
 from mimamori_dev.services import CloudServer
+from mimamori_dev.simgateway import OneShotClient, SimGateway
 from mimamori_wire import v1
 
 PASSWORD = "correct horse battery staple"
 
 
-@dataclass
-class SimGateway:
-    """A gateway as the cloud sees it: enrolled with a real code, posting real events."""
+class DashboardGateway(SimGateway):
+    """A simulated gateway whose `post` sends one event now and insists on a 200."""
 
-    base_url: str
-    household_id: str
-    gateway_id: str
-    token: str
-
-    def _headers(self) -> dict[str, str]:
-        return {"Authorization": f"Bearer {self.token}"}
-
-    def post(self, kind: v1.EventKind, payload: dict[str, Any]) -> dict[str, Any]:
-        event = v1.Event.create(
-            household_id=self.household_id, gateway_id=self.gateway_id, kind=kind, payload=payload
-        )
-        response = httpx.post(
-            f"{self.base_url}/api/v1/gateway/events",
-            json={"events": [event.to_wire()]},
-            headers=self._headers(),
-            timeout=10,
-        )
-        response.raise_for_status()
-        return response.json()
-
-    def heartbeat(self, devices: list[dict[str, Any]] | None = None) -> v1.HeartbeatResponse:
-        body = {
-            "software_version": "test",
-            "uptime_s": 10,
-            "outbox_depth": 0,
-            "devices": devices or [],
-        }
-        response = httpx.post(
-            f"{self.base_url}/api/v1/gateway/heartbeat",
-            json=body,
-            headers=self._headers(),
-            timeout=10,
-        )
-        response.raise_for_status()
-        return v1.HeartbeatResponse.model_validate(response.json())
+    def post(self, kind: v1.EventKind, payload: BaseModel | Mapping[str, Any]) -> v1.BatchResult:
+        return self.send(self.event(kind, payload))
 
 
 def issue_code(server: CloudServer, household_id: str) -> str:
@@ -78,23 +45,17 @@ def issue_code(server: CloudServer, household_id: str) -> str:
         engine.dispose()
 
 
-def enroll(server: CloudServer, household_id: str, *, via_cli: bool = False) -> SimGateway:
+def enroll(server: CloudServer, household_id: str, *, via_cli: bool = False) -> DashboardGateway:
     if via_cli:
         code = server.cli("issue-code", "--household", household_id).strip().splitlines()[-1]
     else:
         code = issue_code(server, household_id)
-    response = httpx.post(
-        f"{server.base_url}/api/v1/gateway/enroll",
-        json={
-            "enrollment_code": code,
-            "hardware_id": f"hw-{household_id[:8]}",
-            "software_version": "test",
-        },
-        timeout=10,
+    return DashboardGateway.enroll(
+        OneShotClient(server.base_url),
+        code,
+        hardware_id=f"hw-{household_id[:8]}",
+        software_version="test",
     )
-    response.raise_for_status()
-    body = v1.EnrollResponse.model_validate(response.json())
-    return SimGateway(server.base_url, body.household_id, body.gateway_id, body.token)
 
 
 @dataclass

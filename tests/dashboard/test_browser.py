@@ -13,7 +13,7 @@ import pytest
 from playwright.sync_api import Browser, Page, expect, sync_playwright
 
 from mimamori_wire import v1
-from tests.dashboard.conftest import PASSWORD, SimGateway, World, enroll
+from tests.dashboard.conftest import PASSWORD, DashboardGateway, World, enroll
 
 pytestmark = pytest.mark.browser
 
@@ -59,7 +59,7 @@ def sign_in(page: Page, world: World, user: str) -> None:
     page.click("button[type=submit].primary")
 
 
-def gateways_for(world: World, office: str, count: int) -> list[SimGateway]:
+def gateways_for(world: World, office: str, count: int) -> list[DashboardGateway]:
     return [enroll(world.server, h) for h in world.households[office][:count]]
 
 
