@@ -1,5 +1,5 @@
 # The two commands a fresh Debian 12 machine needs: `make demo` and `make test`.
-.PHONY: demo test lint format bench bench-quick setup clean
+.PHONY: demo test lint format bench bench-quick screenshots setup clean
 
 PY := .venv/bin/python
 
@@ -25,6 +25,10 @@ bench: setup
 
 bench-quick: setup
 	@for b in bench/*.py; do echo "== $$b" >&2; $(PY) $$b --quick || exit 1; done
+
+# Re-take the README's dashboard screenshots (the browser tests, writing into docs/).
+screenshots: setup
+	MIMAMORI_SCREENSHOTS=docs/screenshots $(PY) -m pytest -q tests/dashboard/test_browser.py
 
 clean:
 	rm -rf .venv .pytest_cache .ruff_cache demo-data

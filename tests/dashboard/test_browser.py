@@ -1,11 +1,15 @@
 """The dashboard in the real Debian Chromium (playwright), against the real server, with
-simulated gateways posting over the real gateway API. Saves README screenshots."""
+simulated gateways posting over the real gateway API. Takes the README's screenshots: into
+a temporary folder, or into docs/screenshots with MIMAMORI_SCREENSHOTS=docs/screenshots (so
+an ordinary test run never rewrites tracked files)."""
 
 from __future__ import annotations
 
 import csv
 import io
+import os
 import re
+import tempfile
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -27,7 +31,9 @@ CHROMIUM_ARGS = [
     "--disable-component-update",
     "--disable-sync",
 ]
-SCREENSHOTS = Path(__file__).resolve().parents[2] / "docs" / "screenshots"
+SCREENSHOTS = Path(
+    os.environ.get("MIMAMORI_SCREENSHOTS") or Path(tempfile.gettempdir()) / "mimamori-screenshots"
+)
 LAPTOP = {"width": 1280, "height": 860}
 TABLET = {"width": 820, "height": 1180}
 

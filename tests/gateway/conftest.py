@@ -16,6 +16,7 @@ import pytest
 from gateway.config import GatewaySettings, write_token
 from gateway.daemon import Gateway
 from mimamori_dev.services import CloudServer
+from mimamori_dev.simgateway import OneShotClient, enroll_gateway
 from mimamori_wire.v1 import GatewayConfig, PairedDeviceExpectation, QuietHours, Slot
 from speech.dialogue import Dialogue
 from speech.intents import is_help_phrase
@@ -157,19 +158,14 @@ def enroll(cloud: Any, slot: str = "08:00") -> Enrolled:
         household.raise_for_status()
         code = admin.post(f"/admin/households/{household.json()['id']}/enrollment-codes")
         code.raise_for_status()
-    response = httpx.post(
-        f"{cloud.base_url}/api/v1/gateway/enroll",
-        json={
-            "enrollment_code": code.json()["code"],
-            "hardware_id": "test-hw",
-            "software_version": "test",
-        },
-        timeout=10,
+    body = enroll_gateway(
+        OneShotClient(cloud.base_url),
+        code.json()["code"],
+        hardware_id="test-hw",
+        software_version="test",
     )
-    response.raise_for_status()
-    body = response.json()
     return Enrolled(
-        cloud.base_url, cloud.database_url, body["gateway_id"], body["household_id"], body["token"]
+        cloud.base_url, cloud.database_url, body.gateway_id, body.household_id, body.token
     )
 
 
