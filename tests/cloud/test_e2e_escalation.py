@@ -27,6 +27,16 @@ def _text(msg) -> str:  # type: ignore[no-untyped-def]
     return msg.get_body(preferencelist=("plain",)).get_content()
 
 
+def _heard_from_before_the_deadline(cloud, contacts: int) -> dict:  # type: ignore[no-untyped-def]
+    """An 08:00 household whose gateway sent a heartbeat a minute before the deadline, so
+    the miss is a missed check-in, not a silent gateway."""
+    hh = cloud.household(slots=["08:00"], contacts=contacts)
+    gw = cloud.enroll(hh["id"])
+    cloud.travel(JST_0835 - timedelta(minutes=1))
+    gw.heartbeat()
+    return hh
+
+
 def test_missed_slot_family_ack_then_late_answer(live_cloud_factory, smtp_sink) -> None:
     cloud = live_cloud_factory(smtp_port=smtp_sink.port)
     hh = cloud.household(slots=["08:00"], contacts=1)
@@ -99,10 +109,7 @@ def test_unacknowledged_chain_reaches_staff_manager_and_reminders(
     live_cloud_factory, smtp_sink
 ) -> None:
     cloud = live_cloud_factory(smtp_port=smtp_sink.port)
-    hh = cloud.household(slots=["08:00"], contacts=2)
-    gw = cloud.enroll(hh["id"])
-    cloud.travel(JST_0835 - timedelta(minutes=1))
-    gw.heartbeat()
+    hh = _heard_from_before_the_deadline(cloud, contacts=2)
     for minutes in (0, 5, 15, 60, 120, 180):
         cloud.travel(JST_0835 + timedelta(minutes=minutes, seconds=1))
         cloud.run_worker()
@@ -130,10 +137,7 @@ def test_worker_back_after_three_days_sends_each_step_once_and_one_reminder(
     live_cloud_factory, smtp_sink
 ) -> None:
     cloud = live_cloud_factory(smtp_port=smtp_sink.port)
-    hh = cloud.household(slots=["08:00"], contacts=1)
-    gw = cloud.enroll(hh["id"])
-    cloud.travel(JST_0835 - timedelta(minutes=1))
-    gw.heartbeat()
+    hh = _heard_from_before_the_deadline(cloud, contacts=1)
     cloud.travel(JST_0835 + timedelta(seconds=1))
     cloud.run_worker()  # the incident opens; then no worker runs for three days
     cloud.travel(JST_0835 + timedelta(days=3, minutes=30))
