@@ -28,8 +28,8 @@ pytestmark = pytest.mark.model
 # normalised transcript must contain (any one of them) and the intent. Others (e.g. 기분이 안
 # 좋아요) it gets wrong. Kaldi dithers its input with random noise, so the same clip decodes
 # differently from run to run: a leading 네 is now and then heard as 이, and espeak's
-# 괜찮아요 as 좋아요 (measured 2026-11-27: 2 of 6 decodes; always, with dither off). Both mean
-# "fine", so that case accepts either word; the intent is asserted exactly.
+# 괜찮아요 as 좋아요 (2026-11-27: 1 of 10 decodes here, and in CI; every time with dither off).
+# Both mean "fine", so that case accepts either word; the intent is asserted exactly.
 KOREAN_CASES = [
     ("네 괜찮아요", "health", ("괜찮아요", "좋아요"), Intent.FINE),
     ("아니요", "yesno", ("아니요",), Intent.NO),
