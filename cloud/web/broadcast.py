@@ -43,6 +43,31 @@ def households_of(
     return list(session.scalars(query))
 
 
+def _command_per_household(
+    session: Session,
+    households: list[Household],
+    kind: v1.CommandKind,
+    payload: dict,
+    now: datetime,
+    expires_at: datetime,
+) -> list[Command]:
+    """One command per household, flushed once: the per-household rows need the ids, and a
+    flush per household would cost a round trip each for a town-wide safety check."""
+    commands = [
+        Command(
+            household_id=household.id,
+            kind=kind.value,
+            payload=dict(payload),
+            issued_at=now,
+            expires_at=expires_at,
+        )
+        for household in households
+    ]
+    session.add_all(commands)
+    session.flush()
+    return commands
+
+
 def send_announcement(
     session: Session,
     *,
@@ -68,25 +93,16 @@ def send_announcement(
     )
     session.add(announcement)
     session.flush()
-    for household in households:
-        command = Command(
-            household_id=household.id,
-            kind=v1.CommandKind.ANNOUNCEMENT.value,
-            payload={
-                "announcement_id": announcement.id,
-                "text": text,
-                "play_at": play_at.isoformat(),
-            },
-            issued_at=now,
-            expires_at=play_at + ANNOUNCEMENT_TTL,
+    payload = {"announcement_id": announcement.id, "text": text, "play_at": play_at.isoformat()}
+    commands = _command_per_household(
+        session, households, v1.CommandKind.ANNOUNCEMENT, payload, now, play_at + ANNOUNCEMENT_TTL
+    )
+    session.add_all(
+        AnnouncementDelivery(
+            announcement_id=announcement.id, household_id=c.household_id, command_id=c.id
         )
-        session.add(command)
-        session.flush()
-        session.add(
-            AnnouncementDelivery(
-                announcement_id=announcement.id, household_id=household.id, command_id=command.id
-            )
-        )
+        for c in commands
+    )
     session.flush()
     return announcement
 
@@ -112,19 +128,14 @@ def start_safety_check(
     )
     session.add(check)
     session.flush()
-    for household in households:
-        command = Command(
-            household_id=household.id,
-            kind=v1.CommandKind.SAFETY_CHECK.value,
-            payload={"check_id": check.id, "question": question},
-            issued_at=now,
-            expires_at=now + SAFETY_CHECK_TTL,
-        )
-        session.add(command)
-        session.flush()
-        session.add(
-            SafetyCheckResult(check_id=check.id, household_id=household.id, command_id=command.id)
-        )
+    payload = {"check_id": check.id, "question": question}
+    commands = _command_per_household(
+        session, households, v1.CommandKind.SAFETY_CHECK, payload, now, now + SAFETY_CHECK_TTL
+    )
+    session.add_all(
+        SafetyCheckResult(check_id=check.id, household_id=c.household_id, command_id=c.id)
+        for c in commands
+    )
     session.flush()
     return check
 
