@@ -151,15 +151,15 @@ class _OneFrameParser(BTHomeBluetoothDeviceData):
         self.frame_events.clear()
         self._start_update(info)
 
-    def update_sensor(  # type: ignore[override]
+    def update_sensor(
         self, key: str, native_unit_of_measurement: Any, native_value: Any, **_: Any
     ) -> None:
         self.frame_values[key] = native_value
 
-    def update_binary_sensor(self, key: str, native_value: bool | None, **_: Any) -> None:  # type: ignore[override]
+    def update_binary_sensor(self, key: str, native_value: bool | None, **_: Any) -> None:
         self.frame_states[key] = bool(native_value)
 
-    def fire_event(self, key: str, event_type: str, **_: Any) -> None:  # type: ignore[override]
+    def fire_event(self, key: str, event_type: str, **_: Any) -> None:
         self.frame_events.append((key, event_type))
 
     def _set_manufacture_name_type_and_title(self, bthome_data: Any) -> None:
