@@ -295,3 +295,13 @@ def announcement_deliveries(
         )
     result.sort(key=lambda d: (d.played_at is not None, d.household.address or ""))
     return result
+
+
+def delivery_counts(deliveries: list[Delivery]) -> dict[str, int]:
+    """The delivery page's tally: households targeted, commands fetched, played, heard."""
+    return {
+        "total": len(deliveries),
+        "delivered": sum(d.delivered_at is not None for d in deliveries),
+        "played": sum(d.played_at is not None for d in deliveries),
+        "heard": sum(d.heard_at is not None for d in deliveries),
+    }

@@ -83,6 +83,7 @@ ROUTES = [
     ],
     Route("GET", "/announcements", Capability.ANNOUNCE),
     Route("GET", "/announcements/{ann}", Capability.ANNOUNCE, "A"),
+    Route("GET", "/announcements/{ann}/tally", Capability.ANNOUNCE, "A"),
     Route(
         "POST",
         "/announcements",

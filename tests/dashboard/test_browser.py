@@ -251,8 +251,12 @@ def test_announcement_send_and_delivery(world: World, page: Page) -> None:
             {"announcement_id": announcement_id, "command_id": command.id},
         )
     gateways[0].post(v1.EventKind.ANNOUNCEMENT_HEARD, {"announcement_id": announcement_id})
-    page.reload()
-    expect(page.locator("#played-count")).to_have_text("2")
+    # No reload: the page polls its tally, as the safety-check page does.
+    expect(page.locator("#n-played")).to_have_text("2", timeout=10_000)
+    expect(page.locator("#n-heard")).to_have_text("1")
+    expect(page.locator("#n-total")).to_have_text("4")
+    played = page.locator(f"#deliveries tr[data-household='{gateways[0].household_id}']")
+    expect(played.locator(".played")).not_to_have_text("—")
     row = page.locator(f"#deliveries tr[data-household='{gateways[2].household_id}']")
     expect(row.locator(".played")).to_have_text("—")
 

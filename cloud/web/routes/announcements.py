@@ -5,16 +5,22 @@ from __future__ import annotations
 from typing import Any
 
 from fastapi import APIRouter
-from fastapi.responses import RedirectResponse, Response
+from fastapi.responses import JSONResponse, RedirectResponse, Response
 from sqlalchemy import ColumnElement, select
 
 from cloud.auth.roles import Capability
 from cloud.models import Household, Municipality
 from cloud.models.staff import Announcement
-from cloud.web.broadcast import announcement_deliveries, households_of, send_announcement
+from cloud.web.broadcast import (
+    Delivery,
+    announcement_deliveries,
+    delivery_counts,
+    households_of,
+    send_announcement,
+)
 from cloud.web.deps import Ctx, needs, not_found
 from cloud.web.forms import FieldError, local_datetime, required_text
-from cloud.web.render import page
+from cloud.web.render import page, templates
 from cloud.web.route_helpers import heartbeat_stale, record_action
 from cloud.web.scoping import area_options, parse_area, visible_household_ids
 
@@ -120,15 +126,33 @@ def send(ctx: Ctx = needs(Capability.ANNOUNCE)) -> Response:
 @router.get("/announcements/{announcement_id}")
 def announcement_detail(announcement_id: str, ctx: Ctx = needs(Capability.ANNOUNCE)) -> Response:
     announcement = _scoped_announcement(ctx, announcement_id)
-    deliveries = announcement_deliveries(
-        ctx.db, announcement, visible_household_ids(ctx), ctx.now, heartbeat_stale(ctx)
-    )
+    deliveries = _deliveries(ctx, announcement)
     return page(
         ctx,
         "announcement.html",
         announcement=announcement,
         deliveries=deliveries,
+        counts=delivery_counts(deliveries),
         sent=ctx.request.query_params.get("sent"),
+    )
+
+
+@router.get("/announcements/{announcement_id}/tally")
+def announcement_tally(announcement_id: str, ctx: Ctx = needs(Capability.ANNOUNCE)) -> Response:
+    """The delivery page polls this, as the safety-check page polls its tally."""
+    deliveries = _deliveries(ctx, _scoped_announcement(ctx, announcement_id))
+    html = templates.get_template("_delivery_rows.html").render(
+        ctx.template_vars(deliveries=deliveries)
+    )
+    return JSONResponse(
+        {"counts": delivery_counts(deliveries), "html": html},
+        headers={"Cache-Control": "no-store"},
+    )
+
+
+def _deliveries(ctx: Ctx, announcement: Announcement) -> list[Delivery]:
+    return announcement_deliveries(
+        ctx.db, announcement, visible_household_ids(ctx), ctx.now, heartbeat_stale(ctx)
     )
 
 

@@ -122,7 +122,7 @@
     restoreDrafts(document);
   }
 
-  // --- safety check live tally
+  // --- live tallies (safety check answers, announcement deliveries): counts and rows
   var tally = document.getElementById("tally");
   if (tally) {
     setInterval(function () {
@@ -137,7 +137,7 @@
             var el = document.getElementById("n-" + k);
             if (el) el.textContent = body.counts[k];
           });
-          var rows = document.getElementById("safety-rows");
+          var rows = document.getElementById(tally.dataset.rows);
           if (rows) rows.innerHTML = body.html;
         })
         .catch(function () {});
