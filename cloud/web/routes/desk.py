@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from datetime import timedelta
 from typing import Any
+from urllib.parse import urlencode
 
 from fastapi import APIRouter
 from fastapi.responses import JSONResponse, RedirectResponse, Response
@@ -181,7 +182,7 @@ def _incident_in_scope(ctx: Ctx, incident_id: str) -> tuple[Incident, Household]
 def _back(ctx: Ctx, **params: str) -> RedirectResponse:
     office = selected_office(ctx)
     query = {**({"office": office} if office else {}), **params}
-    suffix = "?" + "&".join(f"{k}={v}" for k, v in query.items()) if query else ""
+    suffix = "?" + urlencode(query) if query else ""
     return RedirectResponse("/" + suffix, status_code=303)
 
 
