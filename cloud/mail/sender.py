@@ -85,42 +85,35 @@ def _claim(sessions: sessionmaker[Session], now: datetime) -> list[OutboxMail]:
         )
         if session.get_bind().dialect.name == "postgresql":
             stmt = stmt.with_for_update(skip_locked=True)
-        claimed = []
-        for mail in session.scalars(stmt).all():
-            took = session.execute(
-                update(OutboxMail)
-                .where(
-                    OutboxMail.id == mail.id,
-                    OutboxMail.status == "pending",
-                    OutboxMail.next_attempt_at == mail.next_attempt_at,
-                )
-                .values(next_attempt_at=now + LEASE)
-                .execution_options(synchronize_session=False)
-            )
-            if took.rowcount == 1:
-                mail.next_attempt_at = now + LEASE  # our lease: renewed before the send
-                claimed.append(mail)
-        return claimed
+        # Each claimed mail is leased to us; the lease is renewed again before the send.
+        return [mail for mail in session.scalars(stmt).all() if _lease(session, mail, now)]
+
+
+def _lease(session: Session, mail: OutboxMail, now: datetime) -> bool:
+    """Compare-and-set: lease the mail for LEASE if nobody moved it since we read it."""
+    took = session.execute(
+        update(OutboxMail)
+        .where(
+            OutboxMail.id == mail.id,
+            OutboxMail.status == "pending",
+            OutboxMail.next_attempt_at == mail.next_attempt_at,
+        )
+        .values(next_attempt_at=now + LEASE)
+        .execution_options(synchronize_session=False)
+    )
+    if took.rowcount != 1:
+        return False
+    mail.next_attempt_at = now + LEASE
+    return True
 
 
 def _renew_lease(sessions: sessionmaker[Session], mail: OutboxMail, now: datetime) -> bool:
     """True when the mail is still ours (and now leased for another LEASE)."""
     with transaction(sessions) as session:
-        took = session.execute(
-            update(OutboxMail)
-            .where(
-                OutboxMail.id == mail.id,
-                OutboxMail.status == "pending",
-                OutboxMail.next_attempt_at == mail.next_attempt_at,
-            )
-            .values(next_attempt_at=now + LEASE)
-            .execution_options(synchronize_session=False)
-        )
-    if took.rowcount != 1:
-        metrics.MAILS.labels("lease_lost").inc()
-        return False
-    mail.next_attempt_at = now + LEASE
-    return True
+        if _lease(session, mail, now):
+            return True
+    metrics.MAILS.labels("lease_lost").inc()
+    return False
 
 
 def send_due(

@@ -8,9 +8,10 @@ import asyncio
 import numpy as np
 import pytest
 
+from gateway.dialogue_runner import run_dialogue
 from mimamori_wire import Intent
 from speech.audio import AudioDevice, AudioDeviceError, FileSource, read_wav, write_wav
-from speech.dialogue import Dialogue, Finished, Say
+from speech.dialogue import Dialogue
 from speech.intents import classify
 from speech.testaudio import silence
 from speech.tts import PromptRenderer
@@ -94,18 +95,7 @@ def test_dialogue_with_local_voice_on_replayed_speech(ko_model, korean_clip, ren
     voice = LocalVoice(device, renderer, lang="ko")
     dialogue = Dialogue(["health", "medicine"], lang="ko", listen_timeout_s=3.0)
 
-    async def run():
-        action = dialogue.start()
-        while not isinstance(action, Finished):
-            if isinstance(action, Say):
-                await voice.say(action.text, speed=action.speed, volume=action.volume)
-                action = dialogue.spoken()
-            else:
-                heard = await voice.listen(timeout_s=action.timeout_s, expect=action.expect)
-                action = dialogue.heard(heard)
-        return action.result
-
-    result = asyncio.run(run())
+    result = asyncio.run(run_dialogue(voice, dialogue))
     assert result.outcome == "answered"
     assert result.intent == Intent.FINE
     assert result.attempts == 2

@@ -15,9 +15,9 @@ import pytest
 
 from firmware_bridge.hermes import HermesSatellite
 from firmware_bridge.mqtt import MqttLink, MqttSettings
+from gateway.dialogue_runner import run_dialogue
 from mimamori_wire import Intent
 from speech.dialogue import Dialogue
-from speech.ports import Voice
 from speech.satellite_voice import SatelliteNotRespondingError, SatelliteVoice
 from speech.testaudio import silence
 from tests.speech.hermes_sim import SimulatedSatellite
@@ -53,20 +53,6 @@ async def satellite_voice(broker, renderer, **kwargs):
         yield SatelliteVoice(satellite, renderer, lang="ko", **kwargs), satellite
     finally:
         await asyncio.to_thread(link.stop)
-
-
-async def run_dialogue(voice: Voice, dialogue: Dialogue):
-    from speech.dialogue import Finished, Say
-
-    action = dialogue.start()
-    while not isinstance(action, Finished):
-        if isinstance(action, Say):
-            await voice.say(action.text, speed=action.speed, volume=action.volume)
-            action = dialogue.spoken()
-        else:
-            heard = await voice.listen(timeout_s=action.timeout_s, expect=action.expect)
-            action = dialogue.heard(heard)
-    return action.result
 
 
 def wav_pcm(data: bytes) -> tuple[int, bytes]:
