@@ -26,7 +26,7 @@ def create_app(settings: Settings | None = None, clock: Clock = system_clock) ->
     app.state.mimamori = AppState(
         settings=settings,
         engine=engine,
-        sessions=make_sessionmaker(engine),
+        sessions=make_sessionmaker(engine, clock),
         clock=clock,
         notifier=make_notifier(settings),
     )

@@ -5,8 +5,13 @@ from __future__ import annotations
 from collections.abc import Iterator
 from contextlib import contextmanager
 
-from sqlalchemy import Engine, create_engine, event
+from typing import Any
+
+from sqlalchemy import Engine, create_engine, event, inspect
 from sqlalchemy.orm import Session, sessionmaker
+
+from cloud.core.clock import Clock, system_clock
+from cloud.models.base import STAMPED_AT_INSERT
 
 
 def normalise_url(url: str) -> str:
@@ -45,8 +50,23 @@ def _sqlite_pragmas(dbapi_conn, _record) -> None:  # type: ignore[no-untyped-def
     cur.close()
 
 
-def make_sessionmaker(engine: Engine) -> sessionmaker[Session]:
-    return sessionmaker(engine, expire_on_commit=False)
+def make_sessionmaker(engine: Engine, clock: Clock = system_clock) -> sessionmaker[Session]:
+    """Sessions that stamp new rows' creation times from `clock`: the one clock of the cloud."""
+    return sessionmaker(engine, expire_on_commit=False, info={"clock": clock})
+
+
+def session_clock(session: Session) -> Clock:
+    return session.info.get("clock", system_clock)
+
+
+@event.listens_for(Session, "before_flush")
+def _stamp_new_rows(session: Session, _context: Any, _instances: Any) -> None:
+    now: Any = None
+    for obj in session.new:
+        for prop in inspect(obj).mapper.column_attrs:
+            if prop.columns[0].info.get(STAMPED_AT_INSERT) and getattr(obj, prop.key) is None:
+                now = now or session_clock(session)()
+                setattr(obj, prop.key, now)
 
 
 @contextmanager

@@ -39,7 +39,7 @@ class Worker:
         self.settings = settings
         self.clock = clock
         self.engine = make_engine(settings.database_url, pool_size=2)
-        self.sessions = make_sessionmaker(self.engine)
+        self.sessions = make_sessionmaker(self.engine, clock)
         self.notifier = make_notifier(settings)
         self.pruner = RetentionPruner(
             RetentionPolicy.from_settings(settings),

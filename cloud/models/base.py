@@ -56,9 +56,10 @@ def id_column() -> Mapped[str]:
     return mapped_column(String(36), primary_key=True, default=new_id)
 
 
-def utcnow() -> datetime:
-    return datetime.now(UTC)
+# Columns that record when a row was made are stamped at flush time from the session's clock
+# (cloud/db.py), never from the wall clock, so time travel in tests and benchmarks is hermetic.
+STAMPED_AT_INSERT = "stamped_at_insert"
 
 
 def created_at_column() -> Mapped[datetime]:
-    return mapped_column(default=utcnow)
+    return mapped_column(info={STAMPED_AT_INSERT: True})
