@@ -15,6 +15,8 @@ from speech.intents import EXPECTS, classify, is_acceptable, is_help_phrase
 
 CRITICAL_LABELS = frozenset({Intent.HELP, Intent.UNWELL})
 REASSURING = frozenset({Intent.FINE, Intent.USUAL})
+# A critical miss: a help/unwell answer read as one of these (nobody would be told).
+CALMING = frozenset({Intent.FINE, Intent.USUAL, Intent.YES})
 
 
 @dataclass(frozen=True)
@@ -31,11 +33,26 @@ class Report:
     correct: Counter = field(default_factory=Counter)
     misses: list[tuple[Labelled, Intent, float]] = field(default_factory=list)
     critical: list[tuple[Labelled, Intent]] = field(default_factory=list)
+    false_alarms: list[tuple[Labelled, Intent]] = field(default_factory=list)
+    by_expect_total: Counter = field(default_factory=Counter)
+    by_expect_correct: Counter = field(default_factory=Counter)
 
     @property
     def accuracy(self) -> float:
         n = sum(self.total.values())
         return sum(self.correct.values()) / n if n else 0.0
+
+    def per_expect(self) -> dict[str, float]:
+        """Accuracy per question context (health / yesno / safety / any)."""
+        return {
+            k: round(self.by_expect_correct[k] / n, 4)
+            for k, n in sorted(self.by_expect_total.items())
+        }
+
+    def per_expect_counts(self) -> dict[str, str]:
+        return {
+            k: f"{self.by_expect_correct[k]}/{n}" for k, n in sorted(self.by_expect_total.items())
+        }
 
     def per_intent(self) -> dict[str, float]:
         return {k.value: round(self.correct[k] / n, 4) for k, n in sorted(self.total.items())}
@@ -64,18 +81,23 @@ def load_labelled(path: Path | str) -> list[Labelled]:
 def evaluate(items: list[Labelled], lang: str = "ja") -> Report:
     """Score what the dialogue would act on: a classification it would not accept (low
     confidence, ambiguous) counts as `unknown`. A critical miss is a help/unwell answer
-    whose best intent is fine/usual, accepted or not."""
+    whose best intent is fine/usual/yes, accepted or not; a false alarm is a fine/usual
+    answer whose best intent is help."""
     report = Report()
     for item in items:
         c = classify(item.text, lang, expect=item.expect)
         acted = c.intent if is_acceptable(c) else Intent.UNKNOWN
         report.total[item.intent] += 1
+        report.by_expect_total[item.expect] += 1
         if acted == item.intent:
             report.correct[item.intent] += 1
+            report.by_expect_correct[item.expect] += 1
         else:
             report.misses.append((item, acted, c.confidence))
-        if item.intent in CRITICAL_LABELS and c.intent in REASSURING:
+        if item.intent in CRITICAL_LABELS and c.intent in CALMING:
             report.critical.append((item, c.intent))
+        if item.intent in REASSURING and c.intent == Intent.HELP:
+            report.false_alarms.append((item, c.intent))
     return report
 
 

@@ -23,7 +23,9 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("path", type=Path)
     parser.add_argument("--lang", default="ja")
-    parser.add_argument("--misses", action="store_true", help="list every miss on stderr")
+    parser.add_argument(
+        "--misses", action="store_true", help="list every miss (with its text) on stderr"
+    )
     args = parser.parse_args(argv)
     items = load_labelled(args.path)
     report = evaluate(items, args.lang)
@@ -44,9 +46,14 @@ def main(argv: list[str] | None = None) -> int:
         "per_intent_counts": {
             k.value: f"{report.correct[k]}/{n}" for k, n in sorted(report.total.items())
         },
+        "per_context": report.per_expect(),
+        "per_context_counts": report.per_expect_counts(),
         "critical_misses": len(report.critical),
-        "critical": [f"{item.text} -> {got.value}" for item, got in report.critical],
+        "false_alarms": len(report.false_alarms),
     }
+    if args.misses:  # texts only on request: a first pass is scored without reading the batch
+        figures["critical"] = [f"{item.text} -> {got.value}" for item, got in report.critical]
+        figures["false_alarm_texts"] = [f"{i.text} -> {g.value}" for i, g in report.false_alarms]
     print(json.dumps(figures, ensure_ascii=False))
     return 0
 
