@@ -6,6 +6,7 @@ from fastapi import FastAPI
 
 from cloud.api import errors
 from cloud.api.deps import AppState
+from cloud.api.hardening import HardeningMiddleware
 from cloud.api.routes import gateway, health
 from cloud.core.clock import Clock, system_clock
 from cloud.core.config import Settings, get_settings
@@ -22,7 +23,14 @@ def make_notifier(settings: Settings) -> Notifier:
 def create_app(settings: Settings | None = None, clock: Clock = system_clock) -> FastAPI:
     settings = settings or get_settings()
     engine = make_engine(settings.database_url)
-    app = FastAPI(title="Mimamori cloud", version=_version())
+    docs = settings.api_docs  # off in production: the schema lists every admin path
+    app = FastAPI(
+        title="Mimamori cloud",
+        version=_version(),
+        docs_url="/docs" if docs else None,
+        redoc_url="/redoc" if docs else None,
+        openapi_url="/openapi.json" if docs else None,
+    )
     app.state.mimamori = AppState(
         settings=settings,
         engine=engine,
@@ -35,6 +43,8 @@ def create_app(settings: Settings | None = None, clock: Clock = system_clock) ->
     app.include_router(gateway.router)
     _include_optional_routers(app)
     install_dashboard(app)
+    # Outermost: limits and the admin token are checked before any body is read.
+    app.add_middleware(HardeningMiddleware, settings=settings)
     return app
 
 

@@ -11,7 +11,7 @@ from typing import Annotated
 import typer
 
 from cloud.core.clock import system_clock
-from cloud.core.config import Settings
+from cloud.core.config import Settings, insecure_secret_reason
 from cloud.db import make_engine, make_sessionmaker, transaction
 from cloud.services import tenancy
 
@@ -28,6 +28,34 @@ def _settings(database_url: str | None) -> Settings:
         # Also for child processes (uvicorn workers read settings from the environment).
         os.environ["MIMAMORI_DATABASE_URL"] = database_url
     return Settings()
+
+
+DevInsecureSecret = Annotated[
+    bool,
+    typer.Option(
+        "--dev-insecure-secret",
+        help="Development only: start without a real MIMAMORI_SECRET_KEY (or MIMAMORI_DEV=1).",
+    ),
+]
+
+
+def _require_secret(settings: Settings, dev_flag: bool) -> None:
+    """Links and CSRF tokens signed with a public key can be forged: refuse to run."""
+    reason = insecure_secret_reason(settings)
+    if reason is None:
+        return
+    if dev_flag or settings.dev:
+        typer.echo(f"warning: {reason}; development mode, links are forgeable", err=True)
+        return
+    typer.echo(
+        f"error: {reason}.\n"
+        "MIMAMORI_SECRET_KEY を長いランダムな値に設定してください"
+        " (例: python -c 'import secrets; print(secrets.token_urlsafe(48))')。\n"
+        "Set MIMAMORI_SECRET_KEY to a long random value, the same in every process; "
+        "for development only pass --dev-insecure-secret or MIMAMORI_DEV=1.",
+        err=True,
+    )
+    raise typer.Exit(3)
 
 
 def _version_callback(value: bool) -> None:
@@ -79,6 +107,7 @@ def serve(
         typer.Option("--with-worker", help="Also run the escalation worker in this process."),
     ] = False,
     database_url: DbUrl = None,
+    dev_insecure_secret: DevInsecureSecret = False,
 ) -> None:
     """Run migrations, then the HTTP API under uvicorn."""
     import shutil
@@ -90,8 +119,7 @@ def serve(
     from cloud.migrations import upgrade_head
 
     settings = _settings(database_url)
-    if settings.secret_key == Settings.model_fields["secret_key"].default:
-        typer.echo("warning: MIMAMORI_SECRET_KEY is not set; family links use a dev key", err=True)
+    _require_secret(settings, dev_insecure_secret)
     upgrade_head(settings.database_url)
     metrics_dir = None
     if workers > 1 and "PROMETHEUS_MULTIPROC_DIR" not in os.environ:
@@ -126,11 +154,13 @@ def worker(
     once: Annotated[bool, typer.Option("--once", help="One pass, then exit.")] = False,
     interval: Annotated[float, typer.Option(help="Seconds between passes.")] = 1.0,
     database_url: DbUrl = None,
+    dev_insecure_secret: DevInsecureSecret = False,
 ) -> None:
     """Detect missed check-ins, advance escalations, send mail."""
     from cloud.worker import run_forever, run_once
 
     settings = _settings(database_url)
+    _require_secret(settings, dev_insecure_secret)
     if once:
         summary = run_once(settings, system_clock)
         typer.echo(summary.describe())

@@ -288,6 +288,9 @@ class CloudServer:
         env = dict(os.environ)
         env.setdefault("MIMAMORI_SECRET_KEY", "test-secret-key-not-for-production")
         env.setdefault("MIMAMORI_ADMIN_TOKEN", "test-admin-token")
+        # Test and demo clouds: API docs (fuzzers read the schema) and /metrics are open.
+        env.setdefault("MIMAMORI_API_DOCS", "1")
+        env.setdefault("MIMAMORI_METRICS_PUBLIC", "1")
         env.update(self.env)
         env["MIMAMORI_DATABASE_URL"] = self.database_url
         env.setdefault("MIMAMORI_BASE_URL", self.base_url)

@@ -7,13 +7,18 @@ from functools import lru_cache
 from pydantic import Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+# Public (it is in the source): anything signed with it can be forged.
+DEV_SECRET_KEY = "dev-insecure-change-me"
+
 
 class Settings(BaseSettings):
     model_config = SettingsConfigDict(env_prefix="MIMAMORI_", extra="ignore")
 
     database_url: str = "sqlite:///./mimamori.db"
     # Signs family acknowledgement and unsubscribe links. Set a long random value in production.
-    secret_key: str = "dev-insecure-change-me"
+    secret_key: str = DEV_SECRET_KEY
+    # MIMAMORI_DEV=1: a development machine (demo, tests): serve/worker start without a real key.
+    dev: bool = False
     admin_token: str | None = None
     base_url: str = "http://127.0.0.1:8000"
 
@@ -46,6 +51,24 @@ class Settings(BaseSettings):
     # Future occurred_at beyond this is a clock-skewed gateway: rejected per event.
     max_clock_skew_s: int = Field(default=300, ge=0)
     mail_max_attempts: int = Field(default=12, ge=1)
+    # Interactive API docs (/docs, /redoc, /openapi.json): off in production, they list the
+    # admin paths. Tests and fuzzers switch them on.
+    api_docs: bool = False
+    # /metrics: Authorization: Bearer <metrics_token>, or open to all with metrics_public.
+    metrics_token: str | None = None
+    metrics_public: bool = False
+    # Bodies of JSON API requests nested deeper than this are refused before parsing.
+    max_json_depth: int = Field(default=32, ge=4, le=1000)
+
+
+def insecure_secret_reason(settings: Settings) -> str | None:
+    """Why this secret key must not sign links and CSRF tokens, or None when it is usable."""
+    key = settings.secret_key.strip()
+    if not key:
+        return "MIMAMORI_SECRET_KEY is empty"
+    if key == DEV_SECRET_KEY:
+        return "MIMAMORI_SECRET_KEY is not set (the built-in development key is public)"
+    return None
 
 
 @lru_cache

@@ -146,5 +146,7 @@ def test_cli_env_url_errors_and_worker_once(tmp_path: Path, monkeypatch) -> None
     assert four.exit_code == 2 and "1 to 3 slots" in four.stderr
     zone = runner.invoke(app, ["create-municipality", "--name", "y", "--timezone", "Mars/Base"])
     assert zone.exit_code == 2 and "time zone" in zone.stderr
-    once = runner.invoke(app, ["worker", "--once"])
+    refused = runner.invoke(app, ["worker", "--once"])
+    assert refused.exit_code == 3 and "MIMAMORI_SECRET_KEY" in refused.stderr
+    once = runner.invoke(app, ["worker", "--once", "--dev-insecure-secret"])
     assert once.exit_code == 0 and "deadlines=0" in once.stdout

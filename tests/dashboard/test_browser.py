@@ -53,8 +53,15 @@ def page(browser: Browser) -> Iterator[Page]:
     context = browser.new_context(viewport=LAPTOP, locale="ja-JP", timezone_id="Asia/Tokyo")
     page = context.new_page()
     page.set_default_timeout(15_000)
+    # Every page runs under the Content-Security-Policy: Chromium reports what it blocks.
+    violations: list[str] = []
+    page.on(
+        "console",
+        lambda m: violations.append(m.text) if "Content Security Policy" in m.text else None,
+    )
     yield page
     context.close()
+    assert not violations, f"blocked by the Content-Security-Policy: {violations}"
 
 
 def sign_in(page: Page, world: World, user: str) -> None:

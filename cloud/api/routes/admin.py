@@ -184,8 +184,8 @@ def create_household(
 
 @router.get("/households")
 def list_households(
-    office_id: str | None = None,
-    limit: int = Query(default=100, le=1000),
+    office_id: str | None = Query(default=None, max_length=64),
+    limit: int = Query(default=100, ge=1, le=1000),
     session: Session = Depends(db_session, scope="function"),
 ) -> list[dict]:
     stmt = select(Household).order_by(Household.created_at).limit(limit)
@@ -296,9 +296,9 @@ def revoke_gateway(
 
 @router.get("/incidents")
 def list_incidents(
-    state_filter: str | None = Query(default=None, alias="state"),
-    household_id: str | None = None,
-    limit: int = Query(default=100, le=1000),
+    state_filter: str | None = Query(default=None, alias="state", max_length=32),
+    household_id: str | None = Query(default=None, max_length=64),
+    limit: int = Query(default=100, ge=1, le=1000),
     session: Session = Depends(db_session, scope="function"),
 ) -> list[dict]:
     stmt = select(Incident).order_by(Incident.opened_at.desc()).limit(limit)
@@ -362,8 +362,8 @@ def resolve(
 
 @router.get("/mail")
 def list_mail(
-    status: str = "failed",
-    limit: int = Query(default=100, le=1000),
+    status: str = Query(default="failed", max_length=32),
+    limit: int = Query(default=100, ge=1, le=1000),
     session: Session = Depends(db_session, scope="function"),
 ) -> list[dict]:
     stmt = (

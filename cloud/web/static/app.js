@@ -156,5 +156,13 @@
   }
 
   // fetch() callers elsewhere can send the CSRF header
+  // Handlers live here, not in markup: the Content-Security-Policy forbids inline script.
+  document.querySelectorAll("select[data-autosubmit]").forEach(function (el) {
+    el.addEventListener("change", function () { el.form.submit(); });
+  });
+  document.querySelectorAll("[data-print]").forEach(function (el) {
+    el.addEventListener("click", function () { window.print(); });
+  });
+
   window.mimamoriCsrf = csrfToken;
 })();

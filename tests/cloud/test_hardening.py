@@ -1,0 +1,180 @@
+"""Hardening (issue 13, finding 8): secret key at start-up, security headers, docs and
+metrics gated, body limits and auth before the body, bounded query parameters."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import httpx
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
+from cloud.api.hardening import json_depth
+
+CLI = str(Path(sys.executable).parent / "mimamori-cloud")
+ADMIN = "/api/v1/admin"
+DEEP = b"[" * 20_000 + b"]" * 20_000
+
+
+@pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
+def cloud(request: pytest.FixtureRequest, live_cloud_factory):  # type: ignore[no-untyped-def]
+    if request.param == "postgres":
+        return live_cloud_factory(request.getfixturevalue("postgres_url"))
+    return live_cloud_factory()
+
+
+def _env_without_secret(tmp_path: Path, **extra: str) -> dict[str, str]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("MIMAMORI_")}
+    env["MIMAMORI_DATABASE_URL"] = f"sqlite:///{tmp_path}/refuse.db"
+    env.update(extra)
+    return env
+
+
+@pytest.mark.parametrize("command", [["serve", "--port", "9"], ["worker", "--once"]])
+@pytest.mark.parametrize("secret", [None, "", "dev-insecure-change-me"])
+def test_serve_and_worker_refuse_a_public_secret_key(
+    tmp_path: Path, command: list[str], secret: str | None
+) -> None:
+    extra = {} if secret is None else {"MIMAMORI_SECRET_KEY": secret}
+    result = subprocess.run(
+        [CLI, *command],
+        env=_env_without_secret(tmp_path, **extra),
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert result.returncode == 3, result.stderr
+    assert "MIMAMORI_SECRET_KEY" in result.stderr and "--dev-insecure-secret" in result.stderr
+    # Refused before touching the database.
+    assert not (tmp_path / "refuse.db").exists()
+
+
+def test_worker_starts_with_the_explicit_dev_flag(tmp_path: Path) -> None:
+    env = _env_without_secret(tmp_path, MIMAMORI_DEV="1")
+    subprocess.run([CLI, "migrate"], env=env, check=True, capture_output=True, timeout=60)
+    result = subprocess.run(
+        [CLI, "worker", "--once"], env=env, capture_output=True, text=True, timeout=60
+    )
+    assert result.returncode == 0, result.stderr
+    assert "development mode" in result.stderr
+
+
+def test_security_headers_on_every_response(cloud) -> None:  # type: ignore[no-untyped-def]
+    for path in ("/login", "/", "/healthz", "/no-such-page", "/static/app.js", f"{ADMIN}/x"):
+        r = httpx.get(f"{cloud.base_url}{path}")
+        headers = r.headers
+        csp = headers["content-security-policy"]
+        assert "frame-ancestors 'none'" in csp and "script-src 'self'" in csp, path
+        assert "unsafe-inline" not in csp
+        assert headers["x-frame-options"] == "DENY"
+        assert headers["x-content-type-options"] == "nosniff"
+        assert headers["referrer-policy"] == "no-referrer"
+
+
+def test_docs_and_metrics_are_closed_by_default(cloud) -> None:  # type: ignore[no-untyped-def]
+    for path in ("/docs", "/redoc", "/openapi.json"):
+        assert httpx.get(f"{cloud.base_url}{path}").status_code == 404, path
+    r = httpx.get(f"{cloud.base_url}/metrics")
+    assert r.status_code == 401 and r.json()["error"] == "metrics_token_required"
+    assert httpx.get(f"{cloud.base_url}/healthz").status_code == 200
+
+
+def test_metrics_token_and_docs_switch(live_cloud_factory) -> None:  # type: ignore[no-untyped-def]
+    cloud = live_cloud_factory(metrics_token="scrape-me", api_docs=True)
+    url = f"{cloud.base_url}/metrics"
+    assert httpx.get(url, headers={"Authorization": "Bearer wrong"}).status_code == 401
+    r = httpx.get(url, headers={"Authorization": "Bearer scrape-me"})
+    assert r.status_code == 200 and "mimamori_rejected_total" in r.text
+    schema = httpx.get(f"{cloud.base_url}/openapi.json").json()
+    assert f"{ADMIN}/households" in schema["paths"]
+    assert httpx.get(f"{cloud.base_url}/docs").status_code == 200
+
+
+@pytest.mark.parametrize(
+    "path",
+    [f"{ADMIN}/households", "/api/v1/gateway/events", "/api/v1/gateway/heartbeat"],
+)
+def test_deep_json_without_a_token_is_refused_before_parsing(cloud, path: str) -> None:  # type: ignore[no-untyped-def]
+    r = httpx.post(
+        f"{cloud.base_url}{path}", content=DEEP, headers={"Content-Type": "application/json"}
+    )
+    assert r.status_code == 401, r.text
+    assert r.json()["error"] in {"invalid_admin_token", "missing_token"}
+
+
+def test_deep_json_with_a_token_or_before_enrolment_is_422(cloud) -> None:  # type: ignore[no-untyped-def]
+    headers = {"Content-Type": "application/json"}
+    r = cloud.admin("POST", "/households", content=DEEP)
+    assert r.status_code == 422 and r.json()["error"] == "body_too_deep"
+    r = httpx.post(f"{cloud.base_url}/api/v1/gateway/enroll", content=DEEP, headers=headers)
+    assert r.status_code == 422 and r.json()["error"] == "body_too_deep"
+    r = httpx.post(
+        f"{cloud.base_url}/api/v1/gateway/events",
+        content=DEEP,
+        headers={**headers, "Authorization": "Bearer not-a-real-token"},
+    )
+    assert r.status_code == 422 and r.json()["error"] == "body_too_deep"
+    # Ordinary nesting still passes the check.
+    hh = cloud.household()
+    assert hh["residents"][0]["name"] == "山田 花子"
+
+
+def test_oversize_bodies_are_413_declared_or_streamed(cloud) -> None:  # type: ignore[no-untyped-def]
+    big = b'{"name": "' + b"x" * 300_000 + b'"}'
+    r = cloud.admin("POST", "/municipalities", content=big)
+    assert r.status_code == 413 and r.json()["error"] == "body_too_large"
+
+    def chunks():  # type: ignore[no-untyped-def]
+        for _ in range(40):
+            yield b"x" * 10_000
+
+    r = cloud.admin("POST", "/municipalities", content=chunks())
+    assert r.status_code == 413 and r.json()["error"] == "body_too_large"
+    r = httpx.post(f"{cloud.base_url}/login", content=chunks())
+    assert r.status_code == 413
+
+
+@pytest.mark.parametrize(
+    "query",
+    [
+        "/households?limit=-99999999999999999999",
+        "/households?limit=0",
+        "/households?limit=99999999999999999999",
+        "/incidents?limit=-1",
+        "/mail?limit=-5",
+        "/mail?status=" + "x" * 5000,
+        "/incidents?state=" + "x" * 5000,
+        "/households?office_id=" + "x" * 5000,
+    ],
+)
+def test_query_parameters_are_bounded(cloud, query: str) -> None:  # type: ignore[no-untyped-def]
+    r = cloud.admin("GET", query)
+    assert r.status_code == 422, r.text
+
+
+@given(
+    st.recursive(
+        st.none() | st.booleans() | st.integers() | st.text(alphabet='[]{}"\\ab,:'),
+        lambda children: (
+            st.lists(children, max_size=3)
+            | st.dictionaries(st.text(alphabet='[]{}"\\a'), children, max_size=3)
+        ),
+        max_leaves=20,
+    )
+)
+def test_json_depth_matches_the_parsed_structure(value) -> None:  # type: ignore[no-untyped-def]
+    import json
+
+    def depth(v) -> int:  # type: ignore[no-untyped-def]
+        if isinstance(v, list):
+            return 1 + max((depth(x) for x in v), default=0)
+        if isinstance(v, dict):
+            return 1 + max((depth(x) for x in v.values()), default=0)
+        return 0
+
+    assert json_depth(json.dumps(value).encode()) == depth(value)
+    assert json_depth(json.dumps(value, ensure_ascii=False).encode()) == depth(value)
