@@ -2,9 +2,12 @@
 
 A chain is plain JSON so it can be stored per municipality and snapshotted onto an incident:
 {"steps": [{"after_min": 0, "action": "reprompt"}, ...],
- "repeat": {"every_min": 60, "action": "staff_reminder"} | null}
+ "repeat": {"every_min": 60, "action": "staff_reminder"} | null,
+ "family_ack": "acknowledge" | "record"}
 `after_min` counts from the incident's base time (the missed deadline, or the moment a
-help request arrived).
+help request arrived). `family_ack` says what a family member's 「連絡がとれました」 does:
+acknowledge the incident (the chain stops) or only record it for staff (the chain goes on).
+Help, unwell and "needs help" are always "record": only staff may stop those.
 """
 
 from __future__ import annotations
@@ -23,6 +26,10 @@ CAUSES = (
     "callback",
     "safety_needs_help",
 )
+# Causes where a person may be in danger: a family click never stops their chain.
+STAFF_ONLY_ACK_CAUSES = frozenset({"help_requested", "unwell", "safety_needs_help"})
+FAMILY_ACK_EFFECTS = ("acknowledge", "record")
+DEFAULT_FAMILY_ACK = "acknowledge"
 # A cause without its own municipality override borrows this cause's override: "needs help"
 # in a disaster safety check is a help request and escalates exactly like one.
 OVERRIDE_FALLBACK = {"safety_needs_help": "help_requested"}
@@ -112,11 +119,21 @@ def validate_chain(chain: dict[str, Any]) -> None:
         if after < last:
             raise ValueError("step times must not go backwards")
         last = after
+    if chain.get("family_ack", DEFAULT_FAMILY_ACK) not in FAMILY_ACK_EFFECTS:
+        raise ValueError(f"family_ack must be one of {', '.join(FAMILY_ACK_EFFECTS)}")
     repeat = chain.get("repeat")
     if repeat is not None and (
         repeat.get("action") not in ACTIONS or int(repeat.get("every_min", 0)) < 1
     ):
         raise ValueError("repeat needs an action and every_min >= 1")
+
+
+def family_ack_effect(cause: str, chain: dict[str, Any]) -> str:
+    """What a family member's 「連絡がとれました」 does to an incident of this cause:
+    "acknowledge" (stop the chain) or "record" (tell staff, the chain goes on)."""
+    if cause in STAFF_ONLY_ACK_CAUSES:
+        return "record"
+    return str(chain.get("family_ack", DEFAULT_FAMILY_ACK))
 
 
 def step_at(chain: dict[str, Any], base: datetime, index: int) -> Step | None:

@@ -44,6 +44,12 @@ class Incident(Base):
     next_step_at: Mapped[datetime | None] = mapped_column(index=True)
     acknowledged_at: Mapped[datetime | None]
     acknowledged_by: Mapped[str | None] = mapped_column(String(320))
+    # Who, for people: the staff member's name, or 「ご家族（name）」 (cloud.services.caselog).
+    acknowledged_by_name: Mapped[str | None] = mapped_column(String(200))
+    # A family member reported reaching the resident; for urgent causes the chain goes on.
+    family_reached_at: Mapped[datetime | None]
+    family_reached_by: Mapped[str | None] = mapped_column(String(200))
+    resolved_by_name: Mapped[str | None] = mapped_column(String(200))
     resolved_at: Mapped[datetime | None]
     outcome: Mapped[str | None] = mapped_column(String(32))
     note: Mapped[str | None] = mapped_column(Text)

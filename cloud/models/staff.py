@@ -86,8 +86,12 @@ class IncidentNote(Base):
 
     id: Mapped[str] = id_column()
     incident_id: Mapped[str] = mapped_column(ForeignKey("incidents.id"), index=True)
-    kind: Mapped[str] = mapped_column(String(16))  # call | visit | other
+    kind: Mapped[str] = mapped_column(String(16))  # cloud.services.caselog.ENTRY_KINDS
     text: Mapped[str] = mapped_column(Text)
+    # For calls: who was called (free text: 「ご本人」, a contact's name), the number, result.
+    callee: Mapped[str | None] = mapped_column(String(200))
+    phone: Mapped[str | None] = mapped_column(String(40))
+    call_result: Mapped[str | None] = mapped_column(String(16))
     author_id: Mapped[str | None] = mapped_column(String(36))
     author_name: Mapped[str] = mapped_column(String(200))
     created_at: Mapped[datetime]

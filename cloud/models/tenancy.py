@@ -55,6 +55,10 @@ class Household(Base):
     timezone: Mapped[str] = mapped_column(String(64), default="Asia/Tokyo")
     language: Mapped[str] = mapped_column(String(8), default="ja")
     address: Mapped[str | None] = mapped_column(String(400))
+    # Numbers to call the home on, validated Japanese numbers in national format, first first.
+    phones: Mapped[list[str]] = mapped_column(JSONType, default=list)
+    # For whoever visits: 耳が遠い, 犬がいる, where the key is.
+    visitor_notes: Mapped[str | None] = mapped_column(Text)
     active: Mapped[bool] = mapped_column(Boolean, default=True)
     config_version: Mapped[int] = mapped_column(Integer, default=1)
     # The dead man's switch: the earliest slot deadline not yet checked, and which slot it is.
@@ -78,7 +82,9 @@ class Household(Base):
 
     office: Mapped[PostOffice] = relationship(back_populates="households")
     residents: Mapped[list[Resident]] = relationship(back_populates="household")
-    contacts: Mapped[list[FamilyContact]] = relationship(back_populates="household")
+    contacts: Mapped[list[FamilyContact]] = relationship(
+        back_populates="household", order_by="[FamilyContact.priority, FamilyContact.name]"
+    )
     slots: Mapped[list[ScheduleSlot]] = relationship(
         back_populates="household", order_by="ScheduleSlot.time", cascade="all, delete-orphan"
     )
@@ -94,20 +100,29 @@ class Resident(Base):
     name: Mapped[str] = mapped_column(String(200))
     kana: Mapped[str | None] = mapped_column(String(200))
     birth_year: Mapped[int | None] = mapped_column(Integer)
+    birth_date: Mapped[date | None] = mapped_column(Date)
     notes: Mapped[str | None] = mapped_column(Text)
 
     household: Mapped[Household] = relationship(back_populates="residents")
 
 
 class FamilyContact(Base):
+    """A person to call or mail about the household: family, key holder, doctor, care
+    manager, welfare volunteer. Shown and called in `priority` order (smallest first)."""
+
     __tablename__ = "family_contacts"
     __table_args__ = (UniqueConstraint("household_id", "email"),)
 
     id: Mapped[str] = id_column()
     household_id: Mapped[str] = mapped_column(ForeignKey("households.id"), index=True)
     name: Mapped[str] = mapped_column(String(200))
-    email: Mapped[str] = mapped_column(String(320))
+    # None for people who are only phoned (a doctor); they receive no mail.
+    email: Mapped[str | None] = mapped_column(String(320))
     relationship_label: Mapped[str | None] = mapped_column("relationship", String(40))
+    phones: Mapped[list[str]] = mapped_column(JSONType, default=list)
+    # cloud.services.contacts.ROLES
+    roles: Mapped[list[str]] = mapped_column(JSONType, default=list)
+    priority: Mapped[int] = mapped_column(Integer, default=0)
     notify_alerts: Mapped[bool] = mapped_column(Boolean, default=True)
     daily_report: Mapped[bool] = mapped_column(Boolean, default=False)
     unsubscribed_at: Mapped[datetime | None]

@@ -116,20 +116,32 @@ def open_incidents_of(session: Session, household_id: str) -> list[Incident]:
     )
 
 
-def acknowledge(session: Session, incident: Incident, by: str, now: datetime) -> bool:
-    """Stop the chain. Returns False when it was already acknowledged or resolved."""
+def acknowledge(
+    session: Session, incident: Incident, by: str, now: datetime, *, name: str | None = None
+) -> bool:
+    """Stop the chain. Returns False when it was already acknowledged or resolved.
+
+    `by` is the account (e-mail, "family:<email>"); `name` what people read (a staff
+    member's name, 「ご家族（名前）」)."""
     if not can_move(incident.state, "acknowledged"):
         return False
     incident.state = "acknowledged"
     incident.acknowledged_at = now
     incident.acknowledged_by = by
+    incident.acknowledged_by_name = name
     incident.next_step_at = None
     session.flush()
     return True
 
 
 def resolve(
-    session: Session, incident: Incident, outcome: str, note: str | None, now: datetime
+    session: Session,
+    incident: Incident,
+    outcome: str,
+    note: str | None,
+    now: datetime,
+    *,
+    by_name: str | None = None,
 ) -> None:
     if outcome not in OUTCOMES:
         raise ApiError(422, "invalid_outcome", f"outcome must be one of {', '.join(OUTCOMES)}")
@@ -139,6 +151,7 @@ def resolve(
     incident.resolved_at = now
     incident.outcome = outcome
     incident.note = note
+    incident.resolved_by_name = by_name
     incident.next_step_at = None
     session.flush()
 

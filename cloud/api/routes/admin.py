@@ -16,6 +16,7 @@ from sqlalchemy.orm import Session
 from cloud.api.deps import Principal, admin_principal, db_session, state
 from cloud.escalation.chain import CAUSES, validate_chain
 from cloud.models import (
+    FamilyContact,
     Gateway,
     Household,
     Incident,
@@ -24,7 +25,7 @@ from cloud.models import (
     OutboxMail,
     Pause,
 )
-from cloud.services import household_settings, incidents, tenancy
+from cloud.services import contacts, household_settings, incidents, tenancy
 from cloud.services.errors import ApiError
 from mimamori_wire import v1
 
@@ -95,14 +96,76 @@ class HouseholdIn(BaseModel):
     timezone: str | None = None
     language: str = "ja"
     address: str | None = None
+    # The resident's numbers (`phone` is the one-number form), birth date, visitor notes.
+    phone: str | None = Field(default=None, max_length=40)
+    phones: list[str] | None = Field(default=None, max_length=3)
+    birth_date: date | None = None
+    visitor_notes: str | None = Field(default=None, max_length=2000)
+
+    def details(self) -> contacts.DetailsInput:
+        return details_input(self.phone, self.phones, self.birth_date, self.visitor_notes)
+
+
+class HouseholdPatch(BaseModel):
+    """PATCH: only the fields sent change; null or "" clears one."""
+
+    model_config = ConfigDict(extra="forbid")
+    address: str | None = Field(default=None, max_length=400)
+    phone: str | None = Field(default=None, max_length=40)
+    phones: list[str] | None = Field(default=None, max_length=3)
+    birth_date: date | None = None
+    visitor_notes: str | None = Field(default=None, max_length=2000)
+
+    def details(self) -> contacts.DetailsInput:
+        sent = self.model_fields_set
+        phones: list[str] | None = None
+        if "phones" in sent or "phone" in sent:
+            phones = list(self.phones or []) + ([self.phone] if self.phone else [])
+        return contacts.DetailsInput(
+            phones=phones,
+            address=(self.address or "") if "address" in sent else None,
+            birth_date=self.birth_date,
+            clear_birth_date="birth_date" in sent and self.birth_date is None,
+            visitor_notes=(self.visitor_notes or "") if "visitor_notes" in sent else None,
+        )
+
+
+def details_input(
+    phone: str | None, phones: list[str] | None, birth_date: date | None, notes: str | None
+) -> contacts.DetailsInput:
+    numbers = list(phones or []) + ([phone] if phone else [])
+    return contacts.DetailsInput(phones=numbers or None, birth_date=birth_date, visitor_notes=notes)
 
 
 class ContactIn(BaseModel):
+    """A person to call or mail: `phone` is the one-number form of `phones`; `roles` from
+    family, emergency, key_holder, doctor, care_manager, welfare_volunteer; `priority` is
+    the calling order (smallest first; omitted: last). Contacts without e-mail get no mail."""
+
     name: str = Field(min_length=1, max_length=200)
-    email: str = Field(min_length=3, max_length=320, pattern=r"^[^@\s]+@[^@\s]+$")
-    relationship: str | None = None
+    email: str | None = Field(
+        default=None, min_length=3, max_length=320, pattern=r"^[^@\s]+@[^@\s]+$"
+    )
+    relationship: str | None = Field(default=None, max_length=40)
+    phone: str | None = Field(default=None, max_length=40)
+    phones: list[str] | None = Field(default=None, max_length=3)
+    roles: list[str] | None = Field(default=None, max_length=6)
+    priority: int | None = Field(default=None, ge=0, le=1000)
     daily_report: bool = False
-    notify_alerts: bool = True
+    notify_alerts: bool | None = None  # default: yes when there is an e-mail address
+
+    def data(self) -> contacts.ContactInput:
+        alerts = self.notify_alerts if self.notify_alerts is not None else bool(self.email)
+        return contacts.ContactInput(
+            name=self.name,
+            email=self.email,
+            relationship=self.relationship,
+            phones=list(self.phones or []) + ([self.phone] if self.phone else []),
+            roles=self.roles,
+            priority=self.priority,
+            notify_alerts=alerts,
+            daily_report=self.daily_report,
+        )
 
 
 class PauseIn(BaseModel):
@@ -179,6 +242,7 @@ def create_household(
         language=body.language,
         address=body.address,
     )
+    contacts.set_details(session, household, body.details())
     return household_json(session, household)
 
 
@@ -199,6 +263,17 @@ def get_household(
     household_id: str, session: Session = Depends(db_session, scope="function")
 ) -> dict:
     return household_json(session, tenancy.get_or_404(session, Household, household_id))
+
+
+@router.patch("/households/{household_id}")
+def patch_household(
+    household_id: str,
+    body: HouseholdPatch,
+    session: Session = Depends(db_session, scope="function"),
+) -> dict:
+    household = tenancy.get_or_404(session, Household, household_id)
+    changed = contacts.set_details(session, household, body.details())
+    return {**household_json(session, household), "changed": changed}
 
 
 @router.put("/households/{household_id}/slots")
@@ -230,16 +305,24 @@ def patch_settings(
 def add_contact(
     household_id: str, body: ContactIn, session: Session = Depends(db_session, scope="function")
 ) -> dict:
-    row = tenancy.add_contact(
-        session,
-        household_id,
-        body.name,
-        str(body.email),
-        body.relationship,
-        body.daily_report,
-        body.notify_alerts,
-    )
-    return {"id": row.id, "email": row.email}
+    row = contacts.add_contact(session, household_id, body.data())
+    return contact_json(row)
+
+
+@router.put("/contacts/{contact_id}")
+def put_contact(
+    contact_id: str, body: ContactIn, session: Session = Depends(db_session, scope="function")
+) -> dict:
+    row = tenancy.get_or_404(session, FamilyContact, contact_id)
+    changed = contacts.update_contact(session, row, body.data())
+    return {**contact_json(row), "changed": changed}
+
+
+@router.delete("/contacts/{contact_id}", status_code=204)
+def delete_contact(
+    contact_id: str, session: Session = Depends(db_session, scope="function")
+) -> None:
+    contacts.remove_contact(session, tenancy.get_or_404(session, FamilyContact, contact_id))
 
 
 @router.post("/households/{household_id}/pauses", status_code=201)
@@ -403,6 +486,9 @@ def incident_json(incident: Incident) -> dict:
         "next_step_at": incident.next_step_at,
         "acknowledged_at": incident.acknowledged_at,
         "acknowledged_by": incident.acknowledged_by,
+        "acknowledged_by_name": incident.acknowledged_by_name,
+        "family_reached_at": incident.family_reached_at,
+        "family_reached_by": incident.family_reached_by,
         "resolved_at": incident.resolved_at,
         "outcome": incident.outcome,
         "note": incident.note,
@@ -425,7 +511,13 @@ def household_json(session: Session, household: Household) -> dict:
         "next_slot": household.next_slot_name,
         "last_heartbeat_at": household.last_heartbeat_at,
         "residents": [
-            {"id": r.id, "name": r.name, "kana": r.kana, "birth_year": r.birth_year}
+            {
+                "id": r.id,
+                "name": r.name,
+                "kana": r.kana,
+                "birth_year": r.birth_year,
+                "birth_date": r.birth_date.isoformat() if r.birth_date else None,
+            }
             for r in household.residents
         ],
         "slots": [
@@ -440,18 +532,9 @@ def household_json(session: Session, household: Household) -> dict:
             for s in household.slots
         ],
         "settings": household_settings.settings_json(household),
-        "contacts": [
-            {
-                "id": c.id,
-                "name": c.name,
-                "email": c.email,
-                "relationship": c.relationship_label,
-                "notify_alerts": c.notify_alerts,
-                "daily_report": c.daily_report,
-                "unsubscribed": c.unsubscribed_at is not None,
-            }
-            for c in household.contacts
-        ],
+        "phones": list(household.phones or []),
+        "visitor_notes": household.visitor_notes,
+        "contacts": [contact_json(c) for c in household.contacts],
         "pauses": [
             {"id": p.id, "starts_at": p.starts_at, "ends_at": p.ends_at, "reason": p.reason}
             for p in household.pauses
@@ -467,4 +550,19 @@ def household_json(session: Session, household: Household) -> dict:
             }
             for g in gateways
         ],
+    }
+
+
+def contact_json(contact: FamilyContact) -> dict:
+    return {
+        "id": contact.id,
+        "name": contact.name,
+        "email": contact.email,
+        "relationship": contact.relationship_label,
+        "phones": list(contact.phones or []),
+        "roles": list(contact.roles or []),
+        "priority": contact.priority,
+        "notify_alerts": contact.notify_alerts,
+        "daily_report": contact.daily_report,
+        "unsubscribed": contact.unsubscribed_at is not None,
     }

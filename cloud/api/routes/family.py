@@ -16,9 +16,11 @@ from sqlalchemy.orm import Session
 from cloud.api.deps import db_session, state
 from cloud.core import metrics
 from cloud.escalation.actions import resident_name
+from cloud.escalation.chain import family_ack_effect
 from cloud.mail.links import AckClaim, LinkExpired, LinkInvalid
 from cloud.models import FamilyContact, Household, Incident
-from cloud.services import incidents
+from cloud.services import caselog
+from cloud.services.contacts import tel_or_none
 
 router = APIRouter(prefix="/family", tags=["family"], include_in_schema=False)
 _env = Environment(
@@ -34,6 +36,7 @@ def page(title: str, lines: list[str], status: int = 200, **extra: str) -> HTMLR
         form_label=extra.get("form_label"),
         office_name=extra.get("office_name"),
         office_phone=extra.get("office_phone"),
+        office_tel=tel_or_none(extra.get("office_phone")),
     )
     return HTMLResponse(html, status_code=status)
 
@@ -92,21 +95,31 @@ def ack_confirm(
     loaded = _claimed(token, request, session)
     if isinstance(loaded, HTMLResponse):
         return loaded
-    incident, contact, household = loaded
+    incident, _contact, household = loaded
     office = household.office
-    if incident.state != "open":
+    if incident.state != "open" or (
+        incident.family_reached_at is not None and _staff_must_confirm(incident)
+    ):
         return _already_handled(incident, household)
+    if _staff_must_confirm(incident):
+        after = "押していただくと担当者にお伝えします。念のため、担当者からもご本人に確認します。"
+    else:
+        after = "担当者への連絡はそこで止まります。"
     return page(
         "連絡がとれましたか？",
         [
-            f"{contact.name}様、{resident_name(household)}様とご本人に連絡がとれましたら、"
-            "下のボタンを押してください。",
-            "担当者への連絡はそこで止まります。まだ連絡がとれていない場合は押さないでください。",
+            f"{resident_name(household)}様ご本人と連絡がとれましたら、下のボタンを押してください。",
+            after + "まだ連絡がとれていない場合は押さないでください。",
         ],
         form_label="連絡がとれました",
         office_name=office.name,
         office_phone=office.phone or "",
     )
+
+
+def _staff_must_confirm(incident: Incident) -> bool:
+    """Help, unwell, "needs help": the family's word is passed on, the chain goes on."""
+    return family_ack_effect(incident.cause, incident.chain) == "record"
 
 
 @router.post("/ack/{token}")
@@ -118,22 +131,27 @@ def ack(
         return loaded
     incident, contact, household = loaded
     office = household.office
-    if not incidents.acknowledge(
-        session, incident, f"family:{contact.email}", state(request).clock()
-    ):
+    result = caselog.family_reached(session, incident, contact, state(request).clock())
+    if result in ("already", "closed"):
         return _already_handled(incident, household)
+    if result == "acknowledged":
+        second = "担当者への連絡を止めました。気になることがあれば郵便局までご連絡ください。"
+    else:
+        second = (
+            "担当者にお伝えしました。緊急のお知らせのため、担当者がご本人の様子を確認するまで"
+            "郵便局からの確認は続きます。"
+        )
     return page(
         "ありがとうございました",
-        [
-            f"{resident_name(household)}様と連絡がとれたことを承りました。",
-            "担当者への連絡を止めました。気になることがあれば郵便局までご連絡ください。",
-        ],
+        [f"{resident_name(household)}様と連絡がとれたことを承りました。", second],
         office_name=office.name,
         office_phone=office.phone or "",
     )
 
 
 def _state_line(incident: Incident) -> str:
+    if incident.state == "open":
+        return "ご連絡はすでに担当者にお伝えしてあります。ご協力ありがとうございます。"
     if incident.state == "acknowledged":
         return "この件はすでに確認済みです。ご協力ありがとうございます。"
     return "この件はすでに対応が終わっています。ご協力ありがとうございます。"
