@@ -7,29 +7,96 @@ Extend kinds and fields additively; never rename. A breaking change is a new mod
 
 from __future__ import annotations
 
+import math
 import os
 import re
 import time
 import uuid
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime, timedelta
 from enum import StrEnum
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any, Final, Literal
 
 from pydantic import (
     AwareDatetime,
     BaseModel,
     ConfigDict,
     Field,
+    TypeAdapter,
     ValidationError,
     field_validator,
     model_validator,
 )
+from pydantic_core import PydanticCustomError
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION: Final = 1
 MAX_BATCH_EVENTS = 500
 API_PREFIX = "/api/v1"
 
 _ULID_RE = re.compile(r"^[0-9A-HJKMNP-TV-Z]{26}$")
+
+# --- what any inbound body may hold (both sides refuse the rest) -------------------------
+# Every text is stored (PostgreSQL refuses NUL and lone surrogates) and shown on pages and in
+# mails, so control characters are refused everywhere. TAB, LF and CR are allowed: free text
+# (transcripts, trouble reports) may legitimately span lines; identifiers are bounded by their
+# own field rules and never reach a mail header from here.
+_FORBIDDEN_TEXT_RE = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f\ud800-\udfff]")
+MAX_NESTING = 10  # containers inside containers, counted from the body
+MAX_TEXT_CHARS = 4000  # any one string (typed fields have tighter limits of their own)
+MAX_ITEMS = 10_000  # values in one event or heartbeat, all levels together
+MAX_ABS_INT = 2**53  # integers JSON readers everywhere agree on
+# The sane window for event times, judged by the cloud against its own clock: before this
+# no gateway existed; after `now + LATEST_EVENT_AHEAD` the clock is wrong, not the event.
+EARLIEST_EVENT_TIME = datetime(2020, 1, 1, tzinfo=UTC)
+LATEST_EVENT_AHEAD = timedelta(days=1)
+
+
+def check_wire_safe(value: Any) -> None:
+    """Refuse what can never be stored or shown safely, anywhere in a raw body.
+
+    Raises PydanticCustomError (so a model validator reports it as a ValidationError) with
+    the type `non_finite`, `control_character`, `too_large` or `too_deep`.
+    """
+    items = 0
+    stack: list[tuple[Any, int]] = [(value, 0)]
+    while stack:
+        node, depth = stack.pop()
+        items += 1
+        if items > MAX_ITEMS:
+            raise PydanticCustomError("too_large", "more than {n} values", {"n": MAX_ITEMS})
+        if isinstance(node, str):
+            _check_text(node)
+        elif isinstance(node, bool) or node is None:
+            continue
+        elif isinstance(node, float):
+            if not math.isfinite(node):
+                raise PydanticCustomError("non_finite", "NaN and Infinity are not numbers here")
+        elif isinstance(node, int):
+            if abs(node) > MAX_ABS_INT:
+                raise PydanticCustomError("too_large", "integer beyond +-2**53")
+        elif isinstance(node, dict | list | tuple):
+            if depth >= MAX_NESTING:
+                raise PydanticCustomError("too_deep", "nested deeper than {n}", {"n": MAX_NESTING})
+            if isinstance(node, dict):
+                for key, item in node.items():
+                    if isinstance(key, str):
+                        _check_text(key)
+                    stack.append((item, depth + 1))
+            else:
+                stack.extend((item, depth + 1) for item in node)
+
+
+def _check_text(text: str) -> None:
+    if len(text) > MAX_TEXT_CHARS:
+        raise PydanticCustomError("too_large", "text over {n} characters", {"n": MAX_TEXT_CHARS})
+    bad = _FORBIDDEN_TEXT_RE.search(text)
+    if bad:
+        raise PydanticCustomError(
+            "control_character",
+            "control character U+{code} in text",
+            {"code": f"{ord(bad.group()):04X}"},
+        )
+
+
 _HHMM_RE = re.compile(r"^([01]\d|2[0-3]):[0-5]\d$")
 
 
@@ -94,7 +161,7 @@ HEALTH_INTENTS = frozenset({Intent.FINE, Intent.USUAL, Intent.UNWELL})
 
 class _Payload(BaseModel):
     # Unknown extra payload fields are kept: an older cloud must not drop a newer field.
-    model_config = ConfigDict(extra="allow")
+    model_config = ConfigDict(extra="allow", allow_inf_nan=False)
 
 
 class AnswerSource(StrEnum):
@@ -163,7 +230,9 @@ class EnvironmentAlert(_Payload):
     duration_s: int = 0
 
 
-class DeviceEvent(_Payload):
+class DeviceStatus(_Payload):
+    """device.battery_low / device.silent / device.back (not firmware_bridge's DeviceEvent)."""
+
     device: str = Field(min_length=1, max_length=64)
     role: str | None = None
     battery_pct: int | None = Field(default=None, ge=0, le=100)
@@ -215,9 +284,9 @@ PAYLOAD_MODELS: dict[EventKind, type[_Payload]] = {
     EventKind.ACTIVITY_SUMMARY: ActivitySummary,
     EventKind.INACTIVITY: Inactivity,
     EventKind.ENVIRONMENT_ALERT: EnvironmentAlert,
-    EventKind.DEVICE_BATTERY_LOW: DeviceEvent,
-    EventKind.DEVICE_SILENT: DeviceEvent,
-    EventKind.DEVICE_BACK: DeviceEvent,
+    EventKind.DEVICE_BATTERY_LOW: DeviceStatus,
+    EventKind.DEVICE_SILENT: DeviceStatus,
+    EventKind.DEVICE_BACK: DeviceStatus,
     EventKind.ANNOUNCEMENT_PLAYED: AnnouncementEvent,
     EventKind.ANNOUNCEMENT_HEARD: AnnouncementEvent,
     EventKind.SAFETY_CHECK_ANSWERED: SafetyCheckAnswered,
@@ -262,7 +331,7 @@ EventId = Annotated[str, Field(min_length=26, max_length=36)]
 class Event(BaseModel):
     """The envelope of everything a gateway reports. Made on the gateway, never changed."""
 
-    model_config = ConfigDict(extra="forbid", use_enum_values=False)
+    model_config = ConfigDict(extra="forbid", use_enum_values=False, allow_inf_nan=False)
 
     id: EventId
     household_id: str = Field(min_length=1, max_length=64)
@@ -273,6 +342,12 @@ class Event(BaseModel):
     payload: dict[str, Any] = Field(default_factory=dict)
     schema_: Literal[1] = Field(default=SCHEMA_VERSION, alias="schema")
 
+    @model_validator(mode="before")
+    @classmethod
+    def _wire_safe(cls, data: Any) -> Any:
+        check_wire_safe(data)
+        return data
+
     @field_validator("id")
     @classmethod
     def _valid_id(cls, value: str) -> str:
@@ -281,7 +356,12 @@ class Event(BaseModel):
     @field_validator("occurred_at", "recorded_at")
     @classmethod
     def _to_utc(cls, value: datetime) -> datetime:
-        return value.astimezone(UTC)
+        try:
+            return value.astimezone(UTC)
+        except OverflowError:  # e.g. 0001-01-01T00:00:00+09:00 has no UTC form
+            raise PydanticCustomError(
+                "time_out_of_range", "time out of range once converted to UTC"
+            ) from None
 
     @model_validator(mode="after")
     def _valid_payload(self) -> Event:
@@ -326,9 +406,25 @@ class EventBatch(BaseModel):
     events: list[Event] = Field(min_length=1, max_length=MAX_BATCH_EVENTS)
 
 
+# Reason codes of RejectedEvent: a gateway keeps an event rejected for a RETRYABLE reason
+# (its clock is ahead: resend later) and quarantines one rejected for any other reason.
+REJECT_REASONS = {
+    "invalid_event": "does not match the contract (kind, payload, id, ...)",
+    "non_finite": "NaN or Infinity in a number",
+    "control_character": "NUL or another control character in text",
+    "too_large": "a text, number or structure over the contract's limits",
+    "too_deep": "nested deeper than the contract allows",
+    "time_out_of_range": "occurred_at/recorded_at outside 2020-01-01 .. now + 1 day",
+    "clock_skew": "occurred_at ahead of the cloud's clock by more than the allowed skew",
+    "storage_error": "the database refused this one event",
+}
+RETRYABLE_REJECT_REASONS = frozenset({"clock_skew"})
+
+
 class RejectedEvent(BaseModel):
     id: str | None
     error: str
+    reason: str = Field(default="invalid_event", description="a key of REJECT_REASONS")
 
 
 class BatchResult(BaseModel):
@@ -366,9 +462,38 @@ def parse_batch_leniently(body: Any) -> tuple[list[Event], list[RejectedEvent]]:
         try:
             good.append(Event.model_validate(raw))
         except ValidationError as exc:
-            raw_id = raw.get("id") if isinstance(raw, dict) else None
-            bad.append(RejectedEvent(id=str(raw_id) if raw_id else None, error=_short(exc)))
+            bad.append(RejectedEvent(id=_raw_id(raw), error=_short(exc), reason=_reason(exc)))
+        except (ValueError, TypeError, OverflowError, RecursionError) as exc:
+            bad.append(RejectedEvent(id=_raw_id(raw), error=str(exc)[:200]))
     return good, bad
+
+
+def _raw_id(raw: Any) -> str | None:
+    """The id as sent, when it is a plain id the gateway can match; else None."""
+    raw_id = raw.get("id") if isinstance(raw, dict) else None
+    if isinstance(raw_id, str) and 0 < len(raw_id) <= 64 and raw_id.isprintable():
+        return raw_id
+    return None
+
+
+_REASON_BY_ERROR_TYPE = {
+    "finite_number": "non_finite",
+    "non_finite": "non_finite",
+    "control_character": "control_character",
+    "too_large": "too_large",
+    "string_too_long": "too_large",
+    "too_long": "too_large",
+    "too_deep": "too_deep",
+    "time_out_of_range": "time_out_of_range",
+}
+
+
+def _reason(exc: ValidationError) -> str:
+    for err in exc.errors():
+        reason = _REASON_BY_ERROR_TYPE.get(err["type"])
+        if reason:
+            return reason
+    return "invalid_event"
 
 
 def _short(exc: ValidationError) -> str:
@@ -384,6 +509,13 @@ def _short(exc: ValidationError) -> str:
 
 class EnrollRequest(BaseModel):
     model_config = ConfigDict(extra="forbid")
+
+    @model_validator(mode="before")
+    @classmethod
+    def _wire_safe(cls, data: Any) -> Any:
+        check_wire_safe(data)
+        return data
+
     enrollment_code: str = Field(min_length=6, max_length=64)
     hardware_id: str = Field(min_length=1, max_length=128)
     software_version: str = Field(min_length=1, max_length=64)
@@ -400,7 +532,7 @@ class EnrollResponse(BaseModel):
 
 
 class DeviceHealth(BaseModel):
-    model_config = ConfigDict(extra="allow")
+    model_config = ConfigDict(extra="allow", allow_inf_nan=False)
     device: str
     role: str | None = None
     room: str | None = None
@@ -410,7 +542,14 @@ class DeviceHealth(BaseModel):
 
 
 class Heartbeat(BaseModel):
-    model_config = ConfigDict(extra="allow")
+    model_config = ConfigDict(extra="allow", allow_inf_nan=False)
+
+    @model_validator(mode="before")
+    @classmethod
+    def _wire_safe(cls, data: Any) -> Any:
+        check_wire_safe(data)
+        return data
+
     software_version: str
     uptime_s: float = Field(ge=0)
     outbox_depth: int = Field(ge=0)
@@ -421,6 +560,8 @@ class Heartbeat(BaseModel):
     ble_status: str | None = None
     audio_status: str | None = None
     model_status: str | None = None
+    # Events the cloud kept refusing, held in the gateway's local quarantine (gateway/outbox.py).
+    quarantined_events: int | None = Field(default=None, ge=0)
 
 
 class CommandKind(StrEnum):
@@ -430,13 +571,119 @@ class CommandKind(StrEnum):
     RELOAD_CONFIG = "reload_config"
 
 
-class Command(BaseModel):
+# One model per command; `kind` is the discriminator. Receiving side (the gateway): unknown
+# fields are ignored and logged (`undeclared_fields`), so a newer cloud adding a field never
+# breaks an older gateway; an unknown kind fails that one command only (command.done ok=false).
+# Producing side (the cloud): its contract tests assert it sends no undeclared field.
+class _CommandPart(BaseModel):
+    model_config = ConfigDict(extra="ignore")
+
+
+class RepromptPayload(_CommandPart):
+    slot: str | None = Field(default=None, max_length=32, description="name or HH:MM; none: latest")
+    incident_id: str | None = None
+
+
+class AnnouncementPayload(_CommandPart):
+    announcement_id: str | None = None
+    text: str = Field(min_length=1, max_length=2000)
+    play_at: AwareDatetime | None = Field(default=None, description="held until then")
+    urgent: bool = Field(default=False, description="may play in quiet hours")
+
+
+class SafetyCheckPayload(_CommandPart):
+    check_id: str | None = None
+    question: str | None = Field(default=None, max_length=500)
+
+
+class ReloadConfigPayload(_CommandPart):
+    pass
+
+
+class _CommandBase(_CommandPart):
     """An instruction from the cloud; acknowledged by a `command.done` event."""
 
-    id: str
-    kind: CommandKind
+    id: str = Field(min_length=1, max_length=64)
     issued_at: AwareDatetime
-    payload: dict[str, Any] = Field(default_factory=dict)
+
+
+class RepromptCommand(_CommandBase):
+    kind: Literal[CommandKind.REPROMPT] = CommandKind.REPROMPT
+    payload: RepromptPayload = Field(default_factory=RepromptPayload)
+
+
+class AnnouncementCommand(_CommandBase):
+    kind: Literal[CommandKind.ANNOUNCEMENT] = CommandKind.ANNOUNCEMENT
+    payload: AnnouncementPayload
+
+
+class SafetyCheckCommand(_CommandBase):
+    kind: Literal[CommandKind.SAFETY_CHECK] = CommandKind.SAFETY_CHECK
+    payload: SafetyCheckPayload = Field(default_factory=SafetyCheckPayload)
+
+
+class ReloadConfigCommand(_CommandBase):
+    kind: Literal[CommandKind.RELOAD_CONFIG] = CommandKind.RELOAD_CONFIG
+    payload: ReloadConfigPayload = Field(default_factory=ReloadConfigPayload)
+
+
+Command = Annotated[
+    RepromptCommand | AnnouncementCommand | SafetyCheckCommand | ReloadConfigCommand,
+    Field(discriminator="kind"),
+]
+CommandPayload = RepromptPayload | AnnouncementPayload | SafetyCheckPayload | ReloadConfigPayload
+COMMAND_BY_PAYLOAD: dict[type[BaseModel], type[BaseModel]] = {
+    RepromptPayload: RepromptCommand,
+    AnnouncementPayload: AnnouncementCommand,
+    SafetyCheckPayload: SafetyCheckCommand,
+    ReloadConfigPayload: ReloadConfigCommand,
+}
+_COMMAND = TypeAdapter(Command)
+
+
+def command_kind(payload: CommandPayload) -> CommandKind:
+    """The kind a payload travels under (the cloud stores kind and payload in one row)."""
+    kind = COMMAND_BY_PAYLOAD[type(payload)].model_fields["kind"].default
+    return CommandKind(kind)
+
+
+def parse_command(raw: Any) -> Command:
+    """One command as sent by the cloud; raises ValidationError (unknown kind, bad payload)."""
+    return _COMMAND.validate_python(raw)
+
+
+def undeclared_fields(model: BaseModel, raw: Any, prefix: str = "") -> list[str]:
+    """Paths in `raw` that the parsed `model` does not declare (nested models and lists too).
+
+    The receiving side logs them (version skew: a newer peer may add fields); contract tests
+    assert the producing side sends none.
+    """
+    if not isinstance(raw, dict):
+        return []
+    declared: dict[str, str] = {}
+    for name, info in type(model).model_fields.items():
+        declared[name] = name
+        if info.alias:
+            declared[info.alias] = name
+    found: list[str] = []
+    for key, value in raw.items():
+        name = declared.get(str(key))
+        if name is None:
+            found.append(f"{prefix}{key}")
+            continue
+        found.extend(_undeclared_inside(getattr(model, name), value, f"{prefix}{key}"))
+    return found
+
+
+def _undeclared_inside(parsed: Any, raw: Any, path: str) -> list[str]:
+    if isinstance(parsed, BaseModel):
+        return undeclared_fields(parsed, raw, f"{path}.")
+    if isinstance(parsed, list) and isinstance(raw, list):
+        found: list[str] = []
+        for i, (item, raw_item) in enumerate(zip(parsed, raw, strict=False)):
+            found.extend(_undeclared_inside(item, raw_item, f"{path}[{i}]"))
+        return found
+    return []
 
 
 class HeartbeatResponse(BaseModel):
@@ -492,7 +739,8 @@ class PairedDeviceExpectation(BaseModel):
 class GatewayConfig(BaseModel):
     """GET /api/v1/gateway/config: everything the gateway needs to work offline."""
 
-    model_config = ConfigDict(extra="allow")
+    # Unknown fields are ignored (and logged by the gateway, see undeclared_fields).
+    model_config = ConfigDict(extra="ignore")
     household_id: str
     config_version: int
     timezone: str = "Asia/Tokyo"
@@ -509,6 +757,11 @@ class GatewayConfig(BaseModel):
     # The household opted in to sending transcripts for quality review; off by default, the
     # cloud then gets intents only (docs/privacy.md).
     share_transcripts: bool = False
+    # Local dates (household zone) with no check-in: the gateway does not ask, the cloud sets
+    # no deadline (mimamori_rules.schedule.skip_reason).
+    holidays: list[date] = Field(default_factory=list, max_length=400)
+    # For greetings and the dashboard; not used by the gateway today.
+    resident_names: list[str] = Field(default_factory=list, max_length=10)
 
 
 # --- errors -------------------------------------------------------------------------------
@@ -523,15 +776,22 @@ class ErrorBody(BaseModel):
 
 __all__ = [
     "API_PREFIX",
+    "COMMAND_BY_PAYLOAD",
     "DEFAULT_PRIORITY",
+    "EARLIEST_EVENT_TIME",
     "HEALTH_INTENTS",
     "KIND_PRIORITY",
+    "LATEST_EVENT_AHEAD",
     "MAX_BATCH_EVENTS",
     "PAYLOAD_MODELS",
+    "REJECT_REASONS",
+    "RETRYABLE_REJECT_REASONS",
     "SCHEMA_VERSION",
     "Activity",
     "ActivitySummary",
+    "AnnouncementCommand",
     "AnnouncementEvent",
+    "AnnouncementPayload",
     "AnswerSource",
     "BatchResult",
     "CheckinAnswered",
@@ -540,8 +800,9 @@ __all__ = [
     "Command",
     "CommandDone",
     "CommandKind",
-    "DeviceEvent",
+    "CommandPayload",
     "DeviceHealth",
+    "DeviceStatus",
     "EnrollRequest",
     "EnrollResponse",
     "EnvironmentAlert",
@@ -563,12 +824,22 @@ __all__ = [
     "Question",
     "QuietHours",
     "RejectedEvent",
+    "ReloadConfigCommand",
+    "ReloadConfigPayload",
+    "RepromptCommand",
+    "RepromptPayload",
     "RequestCallback",
     "RequestTrouble",
     "SafetyCheckAnswered",
+    "SafetyCheckCommand",
+    "SafetyCheckPayload",
     "Slot",
+    "check_wire_safe",
+    "command_kind",
     "new_event_id",
     "parse_batch_leniently",
+    "parse_command",
     "priority_of",
+    "undeclared_fields",
     "utcnow",
 ]

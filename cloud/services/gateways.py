@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import json
+import logging
 import secrets
+import uuid
 from datetime import date, datetime, timedelta
 
 from sqlalchemy import select, text, update
@@ -35,6 +37,8 @@ from cloud.services import incidents
 from cloud.services.errors import ApiError
 from cloud.services.tenancy import hash_secret, normalise_code, slot_specs
 from mimamori_wire import v1
+
+log = logging.getLogger(__name__)
 
 
 def enroll(session: Session, request: v1.EnrollRequest, now: datetime) -> v1.EnrollResponse:
@@ -94,10 +98,8 @@ def _reject(status: int, error: str, detail: str) -> ApiError:
 # --- events --------------------------------------------------------------------------------
 
 
-def check_batch(
-    gateway: Gateway, events: list[v1.Event], now: datetime, max_skew: timedelta
-) -> None:
-    """Whole-batch rules: own household only; no events from the future."""
+def check_tenancy(gateway: Gateway, events: list[v1.Event]) -> None:
+    """The one whole-batch rule (403): a gateway posts its own household's events only."""
     for event in events:
         if event.household_id != gateway.household_id or event.gateway_id != gateway.id:
             raise _reject(
@@ -106,16 +108,98 @@ def check_batch(
                 f"event {event.id} is for household {event.household_id} / gateway "
                 f"{event.gateway_id}; this gateway may only post its own household's events.",
             )
+
+
+def screen_times(
+    events: list[v1.Event], now: datetime, max_skew: timedelta
+) -> tuple[list[v1.Event], list[v1.RejectedEvent]]:
+    """Per event: times outside the sane window are refused for good (`time_out_of_range`);
+    an event a little ahead of our clock is refused for now (`clock_skew`, retryable: the
+    gateway keeps it and resends; a 200 for it would make the gateway delete an event
+    whose time we cannot trust)."""
+    latest = now + v1.LATEST_EVENT_AHEAD
+    good: list[v1.Event] = []
+    bad: list[v1.RejectedEvent] = []
     for event in events:
-        if event.occurred_at > now + max_skew:
-            # The gateway keeps the batch and fixes its clock from our Date header: a 200
-            # would make it delete events whose time we cannot trust.
-            raise _reject(
-                422,
-                "clock_skew",
-                f"event {event.id} occurred_at {event.occurred_at.isoformat()} is in the "
-                f"future (server time {now.isoformat()}); fix the gateway clock and resend.",
+        times = (event.occurred_at, event.recorded_at)
+        if any(t < v1.EARLIEST_EVENT_TIME or t > latest for t in times):
+            bad.append(
+                _refused(
+                    event,
+                    "time_out_of_range",
+                    f"occurred_at {event.occurred_at.isoformat()} / recorded_at "
+                    f"{event.recorded_at.isoformat()} outside "
+                    f"{v1.EARLIEST_EVENT_TIME.date()} .. now + {v1.LATEST_EVENT_AHEAD}",
+                )
             )
+        elif event.occurred_at > now + max_skew:
+            bad.append(
+                _refused(
+                    event,
+                    "clock_skew",
+                    f"occurred_at {event.occurred_at.isoformat()} is in the future (server "
+                    f"time {now.isoformat()}); fix the gateway clock, resend later.",
+                )
+            )
+        else:
+            good.append(event)
+    return good, bad
+
+
+def _refused(event: v1.Event, reason: str, detail: str) -> v1.RejectedEvent:
+    metrics.REJECTED.labels(reason).inc()
+    return v1.RejectedEvent(id=event.id, error=detail, reason=reason)
+
+
+def store_isolated(
+    session: Session, ctx: Notifier, gateway: Gateway, events: list[v1.Event], now: datetime
+) -> tuple[list[str], list[str], list[v1.RejectedEvent]]:
+    """store_events, but one event the database refuses never fails the others.
+
+    The batch goes in one savepoint (the fast path). If anything in it fails, the savepoint
+    is rolled back and each event is stored in a savepoint of its own; an event that still
+    fails is returned as rejected (`storage_error`), and the rest of the batch commits.
+    """
+    try:
+        with session.begin_nested():
+            accepted, duplicates = store_events(session, ctx, gateway, events, now)
+        return accepted, duplicates, []
+    except Exception as exc:  # any failure: isolate the row that caused it
+        if len(events) > 1:
+            log.warning("batch of %d failed (%s); storing one by one", len(events), exc)
+        else:
+            return [], [], [_storage_error(events[0], exc)]
+    accepted, duplicates, failed = [], [], []
+    for event in events:
+        try:
+            with session.begin_nested():
+                one_accepted, one_duplicate = store_events(session, ctx, gateway, [event], now)
+        except Exception as exc:
+            failed.append(_storage_error(event, exc))
+            continue
+        accepted += one_accepted
+        duplicates += one_duplicate
+    return accepted, duplicates, failed
+
+
+def _storage_error(event: v1.Event, exc: Exception) -> v1.RejectedEvent:
+    log.error(
+        "event %s (%s) could not be stored: %s", event.id, event.kind.value, exc, exc_info=exc
+    )
+    metrics.EVENTS.labels("storage_error").inc()
+    return _refused(
+        event, "storage_error", f"the database refused this event: {type(exc).__name__}"
+    )
+
+
+# Event ids are unique per gateway, not across gateways: an id another gateway already used is
+# stored under an id derived from (sending gateway, id), so it can neither swallow nor be
+# swallowed, and a resend from the same gateway maps to the same derived id (idempotent).
+_SCOPED_ID_NAMESPACE = uuid.UUID("0f9c1c43-8f0e-4b7a-9d4e-6b1b5e0c2a71")
+
+
+def scoped_event_id(gateway_id: str, event_id: str) -> str:
+    return str(uuid.uuid5(_SCOPED_ID_NAMESPACE, f"{gateway_id}/{event_id}"))
 
 
 def store_events(
@@ -134,6 +218,11 @@ def store_events(
     for event in events:
         unique.setdefault(event.id, event)
     inserted = _insert_events(session, list(unique.values()), now)
+    clashes = [e for e in unique.values() if e.id not in inserted]
+    if clashes:
+        for original, copy in _store_foreign_clashes(session, clashes, now).items():
+            inserted.add(original)
+            unique[original] = copy
     # Ids repeated within one batch count once as accepted, then as duplicates.
     seen: set[str] = set()
     accepted: list[str] = []
@@ -155,6 +244,28 @@ def store_events(
     metrics.EVENTS.labels("accepted").inc(len(accepted))
     metrics.EVENTS.labels("duplicate").inc(len(duplicates))
     return accepted, duplicates
+
+
+def _store_foreign_clashes(
+    session: Session, clashes: list[v1.Event], now: datetime
+) -> dict[str, v1.Event]:
+    """Ids already stored by *another* gateway: store ours under the scoped id.
+    -> original id -> the stored copy, for the copies newly inserted."""
+    rows = session.execute(
+        select(EventRecord.id, EventRecord.gateway_id).where(
+            EventRecord.id.in_([e.id for e in clashes])
+        )
+    )
+    owners = {event_id: gateway_id for event_id, gateway_id in rows}
+    foreign = [e for e in clashes if owners.get(e.id, e.gateway_id) != e.gateway_id]
+    if not foreign:
+        return {}
+    copies = {
+        e.id: e.model_copy(update={"id": scoped_event_id(e.gateway_id, e.id)}) for e in foreign
+    }
+    stored = _insert_events(session, list(copies.values()), now)
+    metrics.EVENTS.labels("rekeyed").inc(len(stored))
+    return {original: copy for original, copy in copies.items() if copy.id in stored}
 
 
 CHECKIN_KINDS = (v1.EventKind.CHECKIN_ANSWERED, v1.EventKind.CHECKIN_NO_RESPONSE)
@@ -374,11 +485,19 @@ def heartbeat(
     return v1.HeartbeatResponse(
         config_version=household.config_version,
         server_time=now,
-        commands=[
-            v1.Command(id=c.id, kind=c.kind, issued_at=c.issued_at, payload=c.payload)
-            for c in pending
-        ],
+        commands=[cmd for c in pending if (cmd := _typed_command(c)) is not None],
     )
+
+
+def _typed_command(row: Command) -> v1.Command | None:
+    """A stored command as the contract's typed model; a row that no longer fits the
+    contract is logged and held back (it must not block every other command)."""
+    raw = {"id": row.id, "kind": row.kind, "issued_at": row.issued_at, "payload": row.payload}
+    try:
+        return v1.parse_command(raw)
+    except ValueError as exc:
+        log.error("command %s (%s) does not fit the contract, not sent: %s", row.id, row.kind, exc)
+        return None
 
 
 def _settle_gateway_back(

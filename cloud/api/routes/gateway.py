@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 from datetime import timedelta
+from typing import Any
 
 from fastapi import APIRouter, Depends, Header, Request, Response
 from fastapi.concurrency import run_in_threadpool
@@ -28,8 +29,49 @@ def enroll(
     return gateways.enroll(session, body, state(request).clock())
 
 
-@router.post("/events", response_model=v1.BatchResult)
+def _inline_refs(schema: Any, defs: dict[str, Any]) -> Any:
+    """The batch schema with its $defs inlined, so OpenAPI tools can read (and fuzz) it."""
+    if isinstance(schema, dict):
+        ref = schema.get("$ref")
+        if isinstance(ref, str) and ref.startswith("#/$defs/"):
+            return _inline_refs(defs[ref.removeprefix("#/$defs/")], defs)
+        return {k: _inline_refs(v, defs) for k, v in schema.items() if k != "$defs"}
+    if isinstance(schema, list):
+        return [_inline_refs(item, defs) for item in schema]
+    return schema
+
+
+_BATCH_SCHEMA = v1.EventBatch.model_json_schema()
+_ERROR = {"model": v1.ErrorBody}
+EVENTS_OPENAPI = {
+    "requestBody": {
+        "required": True,
+        "content": {
+            "application/json": {"schema": _inline_refs(_BATCH_SCHEMA, _BATCH_SCHEMA["$defs"])}
+        },
+    }
+}
+
+
+@router.post(
+    "/events",
+    response_model=v1.BatchResult,
+    openapi_extra=EVENTS_OPENAPI,
+    responses={
+        401: {**_ERROR, "description": "missing or invalid gateway token"},
+        403: {**_ERROR, "description": "an event of another household or gateway"},
+        413: {
+            **_ERROR,
+            "description": "more than MAX_BATCH_EVENTS events or a body over the byte limit: "
+            "the gateway splits the batch and resends",
+        },
+        422: {**_ERROR, "description": "the body is not an event batch at all"},
+    },
+)
 async def events(request: Request, authorization: str | None = Header(None)) -> v1.BatchResult:
+    """Store a batch. Each event is judged on its own: one that cannot be stored is listed
+    in `rejected` with a reason code and the rest are stored (200). Only the envelope
+    (auth, tenancy, batch size, not JSON) fails the whole request."""
     app = state(request)
     raw = await _read_limited(request, app.settings.max_body_bytes)
     try:
@@ -38,11 +80,11 @@ async def events(request: Request, authorization: str | None = Header(None)) -> 
     except OverflowError as exc:
         metrics.REJECTED.labels("oversize").inc()
         raise ApiError(413, "batch_too_large", str(exc)) from None
-    except ValueError as exc:  # includes JSONDecodeError
+    except (ValueError, RecursionError) as exc:  # JSONDecodeError, bad UTF-8, too deep
         metrics.REJECTED.labels("malformed_batch").inc()
-        raise ApiError(422, "malformed_batch", f"not an event batch: {exc}") from None
-    if bad:
-        metrics.REJECTED.labels("invalid_event").inc(len(bad))
+        raise ApiError(422, "malformed_batch", f"not an event batch: {exc}"[:300]) from None
+    for rejected in bad:
+        metrics.REJECTED.labels(rejected.reason).inc()
     return await run_in_threadpool(_ingest, app, authorization, good, bad)
 
 
@@ -56,11 +98,15 @@ def _ingest(
     with transaction(app.sessions) as session:
         gateway = gateways.authenticate(session, authorization)
         now = app.clock()
-        gateways.check_batch(gateway, good, now, timedelta(seconds=app.settings.max_clock_skew_s))
-        accepted, duplicates = (
-            gateways.store_events(session, app.notifier, gateway, good, now) if good else ([], [])
+        gateways.check_tenancy(gateway, good)
+        skew = timedelta(seconds=app.settings.max_clock_skew_s)
+        good, refused = gateways.screen_times(good, now, skew)
+        accepted, duplicates, failed = (
+            gateways.store_isolated(session, app.notifier, gateway, good, now)
+            if good
+            else ([], [], [])
         )
-    return v1.BatchResult(accepted=accepted, duplicates=duplicates, rejected=bad)
+    return v1.BatchResult(accepted=accepted, duplicates=duplicates, rejected=bad + refused + failed)
 
 
 async def _read_limited(request: Request, limit: int) -> bytes:
