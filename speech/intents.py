@@ -24,8 +24,10 @@ import unicodedata
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 from mimamori_wire import Intent
+from speech.morphology import Analysis, analyse
 
 LEXICON_DIR = Path(__file__).parent / "lexicon"
 EXPECTS = ("health", "yesno", "safety", "any")
@@ -88,10 +90,47 @@ class Phrase:
     spoken: str  # this expansion as written (spaces kept: they mark the model's word pieces)
     mappable: bool = True  # may stand in for another intent via [expect.*].map
     cancels: tuple[str, ...] = ()  # endings after which the hit does not count, longest first
+    clause_scope: bool = False  # a negated predicate later in the clause cancels it
 
     @property
     def core(self) -> str:
         return self.text.removeprefix("^").removesuffix("$")
+
+
+@dataclass(frozen=True)
+class LemmaPhrase:
+    """A sequence of base forms ("力 入る") matched on the morphological analysis; particles
+    between them are skipped, and a negative auxiliary after the last one is its negation."""
+
+    lemmas: tuple[str, ...]  # folded
+    intent: str
+    weight: float
+    negated: str | None
+    source: str
+    mappable: bool = True
+
+
+@dataclass(frozen=True)
+class HedgeRule:
+    """一応大丈夫 / 大丈夫だと思う / たぶん元気かな: a hedged reassurance is not `fine`."""
+
+    applies_to: frozenset[str]
+    before: tuple[str, ...]  # folded markers that may precede the reassurance, longest first
+    after: tuple[str, ...]  # folded markers that may follow it
+    not_followed_by: tuple[str, ...]  # かな + り is かなり, not a hedge
+    window: int  # characters between the reassurance and a marker
+    intent: str
+    weight: float
+
+
+@dataclass(frozen=True)
+class ScopeRule:
+    """Words whose negation negates the statement before them (元気とは言えない,
+    痛くないわけじゃない, しんどいことあらへん): the statement's meaning flips."""
+
+    heads: frozenset[str]  # folded lemmas: わけ, こと, 言う, 思う, ...
+    max_skip: int  # tokens allowed between the statement and the head (と, は, なんて, よう)
+    flip_after: tuple[str, ...]  # surface fallback patterns, folded, longest first
 
 
 @dataclass(frozen=True)
@@ -125,8 +164,13 @@ class Lexicon:
     conflicts: list[frozenset[str]] = field(default_factory=list)
     expects: dict[str, ExpectRule] = field(default_factory=dict)
     qualify: QualifyRule | None = None
+    hedge: HedgeRule | None = None
+    scope: ScopeRule | None = None
+    lemma_phrases: list[LemmaPhrase] = field(default_factory=list)
+    morphology: bool = False  # analyse answers with pyopenjtalk (Japanese)
     files: list[Path] = field(default_factory=list)
     _by_first: dict[str, list[Phrase]] = field(default_factory=dict, repr=False)
+    _by_lemma: dict[str, list[LemmaPhrase]] = field(default_factory=dict, repr=False)
 
     def add_file(self, path: Path) -> None:
         try:
@@ -137,7 +181,7 @@ class Lexicon:
         self._merge(data, Path(path))
         self._index()
 
-    def _merge(self, data: dict, path: Path) -> None:
+    def _merge(self, data: dict[str, Any], path: Path) -> None:
         norm = data.get("normalise", {})
         self.fillers = _longest_first({*self.fillers, *map(fold, norm.get("fillers", []))})
         neg = data.get("negation", {}).get("suffixes", [])
@@ -160,10 +204,16 @@ class Lexicon:
             )
         if "qualify" in data:
             self.qualify = _qualify_rule(data["qualify"], self.qualify, path)
+        if "hedge" in data:
+            self.hedge = _hedge_rule(data["hedge"], self.hedge, path)
+        if "scope" in data:
+            self.scope = _scope_rule(data["scope"], self.scope)
+        if "morphology" in data:
+            self.morphology = data["morphology"].get("analyser") == "openjtalk"
         for i, group in enumerate(data.get("group", [])):
             self._add_group(group, f"{path.name} group {i + 1}")
 
-    def _add_group(self, group: dict, where: str) -> None:
+    def _add_group(self, group: dict[str, Any], where: str) -> None:
         intent = group.get("intent")
         valid = {i.value for i in Intent} | {NEUTRAL}
         if intent not in valid:
@@ -176,6 +226,15 @@ class Lexicon:
             raise LexiconError(f"{where}: weight must be in (0, 1], got {weight}")
         mappable = bool(group.get("mappable", True))
         cancels = tuple(_longest_first(set(map(fold, group.get("cancel_after", [])))))
+        clause_scope = group.get("scope", "phrase") == "clause"
+        for written in group.get("lemmas", []):
+            for text in expand(written):
+                lemmas = tuple(fold(w) for w in text.split())
+                if not lemmas:
+                    raise LexiconError(f"{where}: lemma phrase {written!r} is empty")
+                self.lemma_phrases.append(
+                    LemmaPhrase(lemmas, intent, weight, negated, written, mappable)
+                )
         for written in group.get("phrases", []):
             for text in expand(written):
                 folded = _fold_anchored(text)
@@ -183,21 +242,38 @@ class Lexicon:
                     raise LexiconError(f"{where}: phrase {written!r} expands to an empty string")
                 spoken = unicodedata.normalize("NFKC", text.strip("^$")).strip()
                 self.phrases.append(
-                    Phrase(folded, intent, weight, negated, written, spoken, mappable, cancels)
+                    Phrase(
+                        folded,
+                        intent,
+                        weight,
+                        negated,
+                        written,
+                        spoken,
+                        mappable,
+                        cancels,
+                        clause_scope,
+                    )
                 )
         for filler in group.get("fillers", []):
             self.fillers = _longest_first({*self.fillers, fold(filler)})
 
     def _index(self) -> None:
         by_first: dict[str, list[Phrase]] = {}
-        seen: set[tuple] = set()
+        seen: set[tuple[object, ...]] = set()
         for p in self.phrases:
-            key = (p.text, p.intent, p.negated, p.weight, p.mappable, p.cancels)
+            key = (p.text, p.intent, p.negated, p.weight, p.mappable, p.cancels, p.clause_scope)
             if key in seen:
                 continue
             seen.add(key)
             by_first.setdefault(p.core[0], []).append(p)
         self._by_first = by_first
+        lemma_index: dict[str, list[LemmaPhrase]] = {}
+        for lp in self.lemma_phrases:
+            lemma_index.setdefault(lp.lemmas[0], []).append(lp)
+        self._by_lemma = lemma_index
+
+    def lemma_phrases_at(self, lemma: str) -> list[LemmaPhrase]:
+        return self._by_lemma.get(lemma, [])
 
     def phrases_at(self, char: str) -> list[Phrase]:
         return self._by_first.get(char, [])
@@ -224,7 +300,7 @@ class Lexicon:
         return self.expects.get(expect) or self.expects["any"]
 
 
-def _qualify_rule(data: dict, old: QualifyRule | None, path: Path) -> QualifyRule:
+def _qualify_rule(data: dict[str, Any], old: QualifyRule | None, path: Path) -> QualifyRule:
     """Merge a [qualify] table; an extension file may add connectors or change settings."""
     valid = {i.value for i in Intent}
     intent = data.get("intent", old.intent if old else Intent.UNWELL.value)
@@ -242,6 +318,41 @@ def _qualify_rule(data: dict, old: QualifyRule | None, path: Path) -> QualifyRul
         weight=weight,
         max_gap=int(data.get("max_gap", old.max_gap if old else 4)),
         min_unknown=int(data.get("min_unknown", old.min_unknown if old else 2)),
+    )
+
+
+def _hedge_rule(data: dict, old: HedgeRule | None, path: Path) -> HedgeRule:
+    valid = {i.value for i in Intent}
+    intent = data.get("intent", old.intent if old else Intent.UNWELL.value)
+    applies = set(data.get("applies_to", old.applies_to if old else (Intent.FINE.value,)))
+    if intent not in valid or not applies <= valid:
+        raise LexiconError(f"{path.name} [hedge]: unknown intent in {intent!r} / {sorted(applies)}")
+    weight = float(data.get("weight", old.weight if old else 0.75))
+    if not 0.0 < weight <= 1.0:
+        raise LexiconError(f"{path.name} [hedge]: weight must be in (0, 1], got {weight}")
+
+    def merged(key: str, previous: tuple[str, ...]) -> tuple[str, ...]:
+        words = {w for written in data.get(key, []) for w in expand(written)}
+        return tuple(_longest_first({*previous, *map(fold, words)}))
+
+    return HedgeRule(
+        applies_to=frozenset(applies),
+        before=merged("before", old.before if old else ()),
+        after=merged("after", old.after if old else ()),
+        not_followed_by=merged("not_followed_by", old.not_followed_by if old else ()),
+        window=int(data.get("window", old.window if old else 6)),
+        intent=intent,
+        weight=weight,
+    )
+
+
+def _scope_rule(data: dict, old: ScopeRule | None) -> ScopeRule:
+    heads = {*(old.heads if old else ()), *map(fold, data.get("heads", []))}
+    patterns = {p for written in data.get("flip_after", []) for p in expand(written)}
+    return ScopeRule(
+        heads=frozenset(heads),
+        max_skip=int(data.get("max_skip", old.max_skip if old else 3)),
+        flip_after=tuple(_longest_first({*(old.flip_after if old else ()), *map(fold, patterns)})),
     )
 
 
@@ -316,6 +427,8 @@ class Hit:
     explicit: bool  # the phrase itself matched, no negation ending added
     evidence: str
     mappable: bool = True
+    flips_to: str | None = None  # the meaning when the whole statement is negated
+    clause_scope: bool = False
 
 
 @dataclass(frozen=True)
@@ -359,10 +472,63 @@ def _hit(text: str, start: int, end: int, p: Phrase, lexicon: Lexicon) -> Hit:
         return Hit(start, end + len(cancel), NEUTRAL, p.weight, False, f"{p.core}+{cancel}")
     negation = _negation_at(text, end, p, lexicon) if p.negated else None
     if negation is None:
-        return Hit(start, end, p.intent, p.weight, True, p.core, p.mappable)
+        flips = _flipped(p.intent, p.negated, was_negated=False)
+        return Hit(start, end, p.intent, p.weight, True, p.core, p.mappable, flips, p.clause_scope)
     intent = NEUTRAL if p.negated == CANCEL else p.negated
     evidence = f"{p.core}+{negation}"
-    return Hit(start, end + len(negation), intent, p.weight, False, evidence, p.mappable)
+    flips = _flipped(p.intent, p.negated, was_negated=True)
+    return Hit(start, end + len(negation), intent, p.weight, False, evidence, p.mappable, flips)
+
+
+def _flipped(intent: str, negated: str | None, *, was_negated: bool) -> str | None:
+    """What a statement means when it is negated as a whole (元気 + というわけではない)."""
+    if was_negated:
+        return intent  # 痛くない + わけじゃない: back to the phrase's own meaning
+    if negated is None:
+        return None
+    return NEUTRAL if negated == CANCEL else negated
+
+
+def _lemma_candidates(analysis: Analysis, lexicon: Lexicon) -> list[Hit]:
+    """Hits of lexicon `lemmas` entries: one entry covers every inflection and dialect
+    negative MeCab knows (入らない, 入らん, 入らへん, 入りません)."""
+    hits: list[Hit] = []
+    tokens = analysis.tokens
+    for i, token in enumerate(tokens):
+        for lp in lexicon.lemma_phrases_at(token.lemma):
+            last = _match_lemmas(analysis, i, lp.lemmas)
+            if last is None:
+                continue
+            start, end = token.start, tokens[last].end
+            negative = analysis.negated_after(last)
+            if negative is None or lp.negated is None:
+                flips = _flipped(lp.intent, lp.negated, was_negated=False)
+                hits.append(
+                    Hit(start, end, lp.intent, lp.weight, True, lp.source, lp.mappable, flips)
+                )
+                continue
+            intent = NEUTRAL if lp.negated == CANCEL else lp.negated
+            flips = _flipped(lp.intent, lp.negated, was_negated=True)
+            evidence = f"{lp.source}+{negative.surface}"
+            hits.append(
+                Hit(start, negative.end, intent, lp.weight, False, evidence, lp.mappable, flips)
+            )
+    return hits
+
+
+def _match_lemmas(analysis: Analysis, first: int, lemmas: tuple[str, ...]) -> int | None:
+    """Index of the token matching the last lemma, skipping particles in between, or None."""
+    tokens = analysis.tokens
+    index = first
+    for lemma in lemmas[1:]:
+        index += 1
+        while index < len(tokens) and tokens[index].pos == "助詞":
+            index += 1
+        if index >= len(tokens) or tokens[index].lemma != lemma:
+            return None
+        if not analysis.same_clause(tokens[first].start, tokens[index].start):
+            return None
+    return index
 
 
 def _negation_at(text: str, pos: int, p: Phrase, lexicon: Lexicon) -> str | None:
@@ -386,7 +552,7 @@ def _select(hits: list[Hit], lexicon: Lexicon) -> list[Hit]:
     """Longest hits first; on equal length a phrase as written beats stem + negation."""
     rank = {name: i for i, name in enumerate(lexicon.priority)}
 
-    def key(h: Hit) -> tuple:
+    def key(h: Hit) -> tuple[int, bool, bool, int]:
         return (-(h.end - h.start), not h.explicit, h.intent == NEUTRAL, rank.get(h.intent, 99))
 
     taken = [False] * (max((h.end for h in hits), default=0))
@@ -413,11 +579,112 @@ def classify(
     folded = fold(text)
     if not folded:
         return Classification(Intent.UNKNOWN, 0.0, (), False)
-    chosen = _select(_candidates(folded, lexicon), lexicon)
+    chosen = _understood(text, folded, lexicon)
     qualified = _qualified(folded, chosen, lexicon.qualify, lexicon.expect_rule(expect).allow)
     if qualified is not None:
         chosen = sorted([*chosen, qualified], key=lambda h: h.start)
     return _decide(folded, chosen, lexicon, expect)
+
+
+def _understood(text: str, folded: str, lexicon: Lexicon) -> list[Hit]:
+    """The hits that explain `folded`: surface and lemma matches, then the scope rules
+    (statement negated as a whole, negation later in the clause, hedges)."""
+    analysis = analyse(text, fold) if lexicon.morphology else None
+    hits = _candidates(folded, lexicon)
+    if analysis is not None:
+        hits += _lemma_candidates(analysis, lexicon)
+    chosen = _select(hits, lexicon)
+    if lexicon.scope is not None:
+        chosen = _apply_flips(folded, chosen, analysis, lexicon.scope)
+    if analysis is not None:
+        chosen = [_clause_cancelled(h, chosen, analysis) for h in chosen]
+    if lexicon.hedge is not None:
+        chosen = [_hedged(folded, h, lexicon.hedge) for h in chosen]
+    return chosen
+
+
+def _apply_flips(
+    folded: str, chosen: list[Hit], analysis: Analysis | None, rule: ScopeRule
+) -> list[Hit]:
+    """元気 + とは言えない, 痛くない + わけじゃない, しんどい + ことあらへん: the statement
+    is negated as a whole, so its meaning flips (`Hit.flips_to`)."""
+    out = list(chosen)
+    for h in chosen:
+        if h.flips_to is None or h not in out:
+            continue
+        end = analysis.word_end(h.end) if analysis is not None else h.end
+        stop = _meta_negation(analysis, end, rule) if analysis is not None else None
+        if stop is None:
+            pattern = _ending_at(folded, end, rule.flip_after)
+            stop = end + len(pattern) if pattern is not None else None
+        if stop is None:
+            continue
+        evidence = f"{h.evidence}+{folded[h.end : stop]}"
+        flipped = Hit(h.start, stop, h.flips_to, h.weight, False, evidence, h.mappable)
+        out = [o for o in out if o is not h and not (o.start < stop and o.end > h.end)]
+        out.append(flipped)
+    return sorted(out, key=lambda h: h.start)
+
+
+def _meta_negation(analysis: Analysis, end: int, rule: ScopeRule) -> int | None:
+    """End of a negation that governs the statement ending at `end`: a head word (わけ, こと,
+    言う, 思う) a few particles/adverbs away whose predicate is negative."""
+    tokens = analysis.tokens
+    first = next((i for i, t in enumerate(tokens) if t.start >= end), None)
+    if first is None or not analysis.same_clause(max(end - 1, 0), tokens[first].start):
+        return None
+    for i in range(first, min(first + rule.max_skip + 1, len(tokens))):
+        t = tokens[i]
+        if t.lemma in rule.heads:
+            negative = analysis.negated_after(i)
+            return negative.end if negative is not None else None
+        skippable = t.pos in ("助詞", "助動詞", "副詞") or t.surface in ("ん", "の")
+        if not skippable:
+            return None
+    return None
+
+
+_REQUEST_BEFORE = frozenset({"くれる", "もらえる", "くださる", "下さる", "いただける", "頂ける"})
+_NOT_A_REFUSAL_AFTER = ("か", "と", "ば", "けりゃ", "んか")
+
+
+def _clause_cancelled(h: Hit, chosen: list[Hit], analysis: Analysis) -> Hit:
+    """救急車 + なんか呼ばんでええ: a help word in a clause whose predicate is negative is a
+    refusal, not a call. Requests (呼んでくれんか) and musts (呼ばんと) are not refusals;
+    a negative inside another hit (動けない) belongs to that hit."""
+    if h.intent != Intent.HELP.value or not h.clause_scope:
+        return h
+    tokens = analysis.tokens
+    for i, t in enumerate(tokens):
+        if t.start < h.end or not analysis.same_clause(h.start, t.start):
+            continue
+        inside = (o for o in chosen if o is not h and o.intent != NEUTRAL)
+        if not t.is_negative or any(o.start <= t.start < o.end for o in inside):
+            continue
+        before = tokens[i - 1].lemma if i > 0 else ""
+        after = tokens[i + 1].surface if i + 1 < len(tokens) else ""
+        if before in _REQUEST_BEFORE or after.startswith(_NOT_A_REFUSAL_AFTER):
+            continue
+        return Hit(h.start, h.end, NEUTRAL, h.weight, False, f"{h.evidence}+…{t.surface}")
+    return h
+
+
+def _hedged(folded: str, h: Hit, rule: HedgeRule) -> Hit:
+    """一応大丈夫, 大丈夫だと思う, たぶん元気かな: a hedged reassurance is not `fine`."""
+    if h.intent not in rule.applies_to or not h.explicit:
+        return h
+    lo = max(0, h.start - rule.window)
+    marker = next((m for m in rule.before if m in folded[lo : h.start]), None)
+    if marker is None:
+        after = folded[h.end : h.end + rule.window]
+        for m in rule.after:
+            at = after.find(m)
+            if at >= 0 and not folded.startswith(rule.not_followed_by, h.end + at):
+                marker = m
+                break
+    if marker is None:
+        return h
+    return Hit(h.start, h.end, rule.intent, rule.weight, False, f"{h.evidence}~{marker}")
 
 
 def _qualified(
@@ -478,8 +745,10 @@ def _decide(folded: str, chosen: list[Hit], lexicon: Lexicon, expect: str) -> Cl
     if not allowed:
         return Classification(Intent.UNKNOWN, 0.0, tuple(h.evidence for h in meaningful), False)
     present = {h.intent for h in allowed}
-    ambiguous = any(pair <= present for pair in lexicon.conflicts)
     winner = min(present, key=lambda i: _rank(lexicon, i))
+    # yes + no is ambiguous, unless something that outranks both was said (飲んどらん、
+    # 飲んだら気持ち悪うなる: unwell decides, safety first).
+    ambiguous = any(pair <= present and winner in pair for pair in lexicon.conflicts)
     evidence = tuple(h.evidence for h in allowed if h.intent == winner)
     weight = max(h.weight for h in allowed if h.intent == winner)
     confidence = round(scale * weight * (0.55 + 0.45 * coverage), 3)
@@ -505,8 +774,7 @@ def is_help_phrase(text: str, lang: str = "ja", *, lexicon: Lexicon | None = Non
     folded = fold(text)
     if not folded:
         return False
-    chosen = _select(_candidates(folded, lexicon), lexicon)
-    return any(h.intent == Intent.HELP for h in chosen)
+    return any(h.intent == Intent.HELP for h in _understood(text, folded, lexicon))
 
 
 def is_acceptable(c: Classification) -> bool:

@@ -7,26 +7,25 @@ Announcements are rendered on demand through the same cache.
 
 from __future__ import annotations
 
-import contextlib
 import hashlib
-import io
 import json
 import logging
 import os
 import tempfile
-import threading
 from pathlib import Path
 
 import numpy as np
 
 from speech.audio import resample, write_wav
+from speech.morphology import OPENJTALK_LOCK, import_pyopenjtalk
 
 log = logging.getLogger(__name__)
 
 DEFAULT_CACHE_DIR = Path(os.environ.get("MIMAMORI_TTS_CACHE", "/var/cache/mimamori/tts"))
 DEFAULT_VOICE = "mei_normal"
 _CACHE_FORMAT = 1  # bump when rendering changes, so old files are not reused
-_synth_lock = threading.Lock()  # pyopenjtalk keeps global state
+_synth_lock = OPENJTALK_LOCK  # pyopenjtalk keeps global state (shared with morphology)
+_import_pyopenjtalk = import_pyopenjtalk
 
 
 def _default_cache_dir() -> Path:
@@ -40,20 +39,6 @@ def _default_cache_dir() -> Path:
     fallback = Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "mimamori/tts"
     log.info("TTS cache %s not writable; using %s", DEFAULT_CACHE_DIR, fallback)
     return fallback
-
-
-def _import_pyopenjtalk():
-    """pyopenjtalk-plus prints an ONNX Runtime notice to stdout on import; stdout may be a
-    JSON log stream or a CLI's output, so the notice goes to the debug log instead."""
-    import sys
-
-    if "pyopenjtalk" not in sys.modules:
-        notice = io.StringIO()
-        with contextlib.redirect_stdout(notice):
-            import pyopenjtalk  # noqa: F401
-        if notice.getvalue().strip():
-            log.debug("pyopenjtalk: %s", notice.getvalue().strip())
-    return sys.modules["pyopenjtalk"]
 
 
 class PromptRenderer:

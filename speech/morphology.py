@@ -1,0 +1,151 @@
+"""Morphological analysis of an answer (pyopenjtalk's MeCab front end), aligned to fold().
+
+What the classifier takes from it:
+- lemmas, so that one lexicon entry (`lemmas = ["力 入る"]`) covers every inflection
+  (入らない, 入らん, 入らへん, 入りません);
+- negation: a negative auxiliary (ない, ぬ/ん, へん, ひん, ず) or the adjective ない in the
+  chain of auxiliaries after a word;
+- clauses: where a 接続助詞 (けど, が, のに, ...) or punctuation ends one, so that a hedge or
+  a negation only reaches the words of its own clause.
+
+Every token carries its span in the folded text (speech.intents.fold) so hits found on the
+surface and on lemmas share one coordinate system. When the folded tokens do not line up
+with fold(text) (unusual input), analyse() returns None and the classifier keeps to its
+surface rules. Results are cached: a dialogue classifies the same few answers repeatedly.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import io
+import logging
+import sys
+import threading
+import unicodedata
+from collections.abc import Callable
+from dataclasses import dataclass
+from functools import lru_cache
+from types import ModuleType
+
+log = logging.getLogger(__name__)
+# pyopenjtalk keeps global state: analysis and synthesis (speech.tts) take turns.
+OPENJTALK_LOCK = threading.Lock()
+
+NEGATIVE_AUX = frozenset({"ない", "ぬ", "ん", "へん", "ひん", "ず", "ねえ", "ねぇ", "まい"})
+CLAUSE_PARTICLES = frozenset(
+    {"けど", "けれど", "けれども", "けども", "が", "のに", "ても", "でも", "し", "けん", "さかい"}
+)
+# Tokens that continue a predicate: auxiliaries, non-independent verbs (ている, てしまう),
+# the te-particle, and the adjective ない after く/じゃ.
+_CHAIN_POS = frozenset({"助動詞"})
+_CHAIN_PARTICLES = frozenset({"て", "で", "は", "も", "じゃ", "ちゃ"})
+_CHAIN_VERBS = frozenset({"ある", "いる", "おる", "する"})  # こと(は)あらへん, しとらん
+
+
+@dataclass(frozen=True)
+class Token:
+    surface: str  # folded
+    lemma: str  # folded base form (入ら -> 入る)
+    pos: str
+    pos1: str
+    start: int  # span in the folded text
+    end: int
+
+    @property
+    def is_negative(self) -> bool:
+        if self.pos == "助動詞" and self.lemma in NEGATIVE_AUX:
+            return True
+        return self.pos == "形容詞" and self.lemma in ("ない", "無い")
+
+    @property
+    def ends_clause(self) -> bool:
+        if self.pos == "記号" or self.pos == "接続詞":
+            return True
+        return self.pos == "助詞" and self.pos1 == "接続助詞" and self.lemma in CLAUSE_PARTICLES
+
+    @property
+    def continues_predicate(self) -> bool:
+        if self.pos in _CHAIN_POS or self.is_negative:
+            return True
+        if self.pos == "動詞" and (self.pos1 == "非自立" or self.lemma in _CHAIN_VERBS):
+            return True
+        return self.pos == "助詞" and self.surface in _CHAIN_PARTICLES
+
+
+@dataclass(frozen=True)
+class Analysis:
+    tokens: tuple[Token, ...]
+    clause_of: tuple[int, ...]  # clause number of every folded character
+
+    def token_at(self, pos: int) -> int | None:
+        """Index of the token covering folded position `pos`."""
+        for i, t in enumerate(self.tokens):
+            if t.start <= pos < t.end:
+                return i
+        return None
+
+    def word_end(self, pos: int) -> int:
+        """End of the token that contains `pos - 1` (a stem hit 苦し -> 苦しい)."""
+        i = self.token_at(pos - 1) if pos > 0 else None
+        return self.tokens[i].end if i is not None else pos
+
+    def negated_after(self, index: int) -> Token | None:
+        """The negative in the predicate chain right after token `index`, if any."""
+        for t in self.tokens[index + 1 :]:
+            if t.is_negative:
+                return t
+            if not t.continues_predicate:
+                return None
+        return None
+
+    def same_clause(self, a: int, b: int) -> bool:
+        n = len(self.clause_of)
+        return 0 <= a < n and 0 <= b < n and self.clause_of[a] == self.clause_of[b]
+
+
+def import_pyopenjtalk() -> ModuleType:
+    """pyopenjtalk-plus prints an ONNX Runtime notice to stdout on import; stdout may be a
+    JSON log stream or a CLI's output, so the notice goes to the debug log instead."""
+    if "pyopenjtalk" not in sys.modules:
+        notice = io.StringIO()
+        with contextlib.redirect_stdout(notice):
+            import pyopenjtalk  # noqa: F401
+        if notice.getvalue().strip():
+            log.debug("pyopenjtalk: %s", notice.getvalue().strip())
+    return sys.modules["pyopenjtalk"]
+
+
+def _run_frontend(text: str) -> list[dict]:
+    pyopenjtalk = import_pyopenjtalk()  # lazily: loading the dictionary costs ~50 ms once
+    with OPENJTALK_LOCK:
+        return pyopenjtalk.run_frontend(text)
+
+
+@lru_cache(maxsize=1024)
+def analyse(text: str, fold: Callable[[str], str]) -> Analysis | None:
+    """Tokens of `text` with spans in fold(text), or None when they cannot be aligned."""
+    plain = unicodedata.normalize("NFKC", text).strip()
+    if not plain:
+        return None
+    # vosk puts spaces between words; MeCab reads better without them.
+    plain = "".join(plain.split())
+    try:
+        features = _run_frontend(plain)
+    except Exception:  # any analyser failure means: surface rules only
+        return None
+    tokens: list[Token] = []
+    clause_of: list[int] = []
+    pos = 0
+    clause = 0
+    for f in features:
+        surface = fold(f["string"])
+        lemma = fold(f["orig"]) or surface
+        token = Token(surface, lemma, f["pos"], f["pos_group1"], pos, pos + len(surface))
+        tokens.append(token)
+        clause_of.extend([clause] * len(surface))
+        pos += len(surface)
+        if token.ends_clause:
+            clause += 1
+    if "".join(t.surface for t in tokens) != fold(text):
+        return None
+    return Analysis(tuple(tokens), tuple(clause_of))
