@@ -51,6 +51,17 @@ class Settings(BaseSettings):
     # Future occurred_at beyond this is a clock-skewed gateway: rejected per event.
     max_clock_skew_s: int = Field(default=300, ge=0)
     mail_max_attempts: int = Field(default=12, ge=1)
+    # A mail is leased to one worker for this long, renewed while it is being sent: a killed
+    # worker's mail is taken over by another after at most this (docs/operations.md).
+    mail_lease_s: float = Field(default=10.0, ge=1.0, le=300.0)
+    # Readiness (GET /readyz) and the desk banner: the watch counts as stopped when a worker
+    # loop (detect, escalate, mail) completed no pass for this long.
+    watch_stale_s: float = Field(default=120.0, ge=1.0)
+    # Dead-man's switch: GET this URL after completed passes (at most every deadman_every_s),
+    # so an outside monitor pages the operator when the pings stop. Off when unset.
+    deadman_url: str | None = None
+    deadman_every_s: float = Field(default=60.0, ge=0.0)
+    deadman_timeout_s: float = Field(default=5.0, gt=0.0, le=30.0)
     # Interactive API docs (/docs, /redoc, /openapi.json): off in production, they list the
     # admin paths. Tests and fuzzers switch them on.
     api_docs: bool = False

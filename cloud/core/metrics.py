@@ -13,6 +13,22 @@ EVENTS = Counter("mimamori_events_total", "Gateway events received, by result", 
 INCIDENTS_OPENED = Counter("mimamori_incidents_opened_total", "Incidents opened", ["cause"])
 STEPS_RUN = Counter("mimamori_escalation_steps_total", "Escalation steps run", ["action"])
 MAILS = Counter("mimamori_mails_total", "Outbox mail delivery attempts, by result", ["result"])
+MAIL_FAILED = Counter(
+    "mimamori_mail_failed_total",
+    "Outbox mails given up for good, by reason (address, build, smtp_5xx, smtp_unsupported, "
+    "max_attempts)",
+    ["reason"],
+)
+MAIL_LEASES_TAKEN_OVER = Counter(
+    "mimamori_mail_leases_taken_over_total",
+    "Mails whose send lease ran out (worker died or stalled) and another worker took over",
+)
+WATCH_PASSES = Counter(
+    "mimamori_worker_passes_total", "Completed worker passes, by loop", ["loop"]
+)
+DEADMAN_PINGS = Counter(
+    "mimamori_deadman_pings_total", "Dead-man's-switch pings after a pass, by result", ["result"]
+)
 DETECTION_LAG = Histogram(
     "mimamori_detection_lag_seconds",
     "Deadline to incident (or to 'answered' verdict) in the detection worker",

@@ -8,6 +8,7 @@ already serialises writers. A row whose CAS fails was taken by another worker: s
 
 from __future__ import annotations
 
+import logging
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 
@@ -16,6 +17,7 @@ from sqlalchemy.orm import Session, selectinload, sessionmaker
 
 from cloud.core import metrics
 from cloud.core.clock import Clock
+from cloud.core.logging import log_event
 from cloud.db import transaction
 from cloud.escalation.actions import Notifier, run_step
 from cloud.escalation.chain import skip_missed_reminders, step_at
@@ -25,6 +27,8 @@ from cloud.models import Checkin, Household, Incident, PostOffice
 from cloud.schedule import Deadline, PauseSpec, next_deadline
 from cloud.services import incidents
 from cloud.services.tenancy import slot_specs
+
+log = logging.getLogger("mimamori.escalation")
 
 BATCH = 500
 # What deciding a deadline needs, one query per relation for the whole batch.
@@ -104,6 +108,16 @@ def _handle_batch(
     )
     for v in mine:
         metrics.DETECTION_LAG.observe(max(0.0, (now - v.old).total_seconds()))
+        if v.cause is not None:
+            log_event(
+                log,
+                "deadline.missed",
+                household_id=v.household.id,
+                cause=v.cause,
+                slot=v.slot,
+                slot_date=v.slot_date,
+                deadline_at=v.old,
+            )
         if v.slot_date is not None and (v.upcoming is None or v.upcoming.slot_date != v.slot_date):
             send_daily_reports(session, notifier, v.household, v.slot_date, now)
     return len(mine)
@@ -213,4 +227,15 @@ def _advance(session: Session, notifier: Notifier, incident: Incident, now: date
     session.refresh(incident)
     household = session.get_one(Household, incident.household_id)
     run_step(session, notifier, incident, household, step, now)
+    log_event(
+        log,
+        "escalation.step",
+        incident_id=incident.id,
+        household_id=household.id,
+        cause=incident.cause,
+        step=index,
+        action=step.action,
+        skipped_reminders=index - claimed,
+        late_s=round((now - step.due_at).total_seconds(), 1),
+    )
     return 1

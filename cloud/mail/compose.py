@@ -42,7 +42,9 @@ INTENT_LABELS = {
 def environment() -> Environment:
     return Environment(
         loader=FileSystemLoader(TEMPLATES),
-        autoescape=select_autoescape(["html"], default_for_string=False, default=False),
+        # Templates are named *.html.j2: the extension list must name that whole ending, or
+        # names reach the HTML part unescaped. Subjects and text parts stay unescaped.
+        autoescape=select_autoescape(["html.j2"], default_for_string=False, default=False),
         undefined=StrictUndefined,
         keep_trailing_newline=True,
     )

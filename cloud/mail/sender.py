@@ -1,37 +1,59 @@
-"""The outbox sender: claim due mails, send over SMTP, retry with jittered exponential backoff.
+"""The outbox sender: claim one due mail at a time, send it over SMTP, record the outcome.
 
-A claimed mail's next_attempt_at moves a lease ahead, so a sender that dies mid-send leaves
-the mail to be retried later, never lost. SMTP down = every mail waits and retries. Right
-before each send the sender renews its lease with compare-and-set: a sender slower than its
-lease finds the mail taken over by another worker and skips it, so it is never sent twice.
+Each mail is claimed alone under a short lease (settings.mail_lease_s, renewed by a keeper
+thread while it is being built and sent), so a worker killed mid-send holds up one mail for
+one lease, and another worker takes it over. Every mail is handled on its own: one that
+cannot be built (a broken address) or that the server refuses for good (5xx) is marked
+`failed` with a reason and never stops the mails after it. SMTP down = mails wait and retry
+with jittered exponential backoff.
+
+What SMTP cannot promise: a worker killed after the server accepted the message but before
+`sent` was recorded leaves a mail that the next worker sends again. Each outbox row keeps one
+Message-ID so a receiving system can drop the copy (docs/operations.md, docs/decisions.md).
 """
 
 from __future__ import annotations
 
+import logging
+import os
 import random
 import smtplib
+import socket
+import threading
+import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from email import policy
 from email.message import EmailMessage
 from email.utils import format_datetime
 
-from sqlalchemy import select, update
+from sqlalchemy import Row, select, update
 from sqlalchemy.orm import Session, sessionmaker
 
 from cloud.core import metrics
 from cloud.core.clock import Clock
 from cloud.core.config import Settings
+from cloud.core.logging import log_event
 from cloud.db import transaction
-from cloud.models import OutboxMail
+from cloud.mail import headers
+from cloud.models import Incident, OutboxMail
 
-LEASE = timedelta(minutes=2)
-BATCH = 50
+log = logging.getLogger("mimamori.mail")
+
 BACKOFF_FIRST_S = 5
 BACKOFF_MAX_S = 3600
+# A pass ends after this many mails so the worker records a completed pass (readiness) even
+# while mail keeps flowing; the next pass starts right after.
+MAX_PER_PASS = 200
 
 
 Rng = Callable[[], float]  # uniform in [0, 1), e.g. random.random or random.Random(seed).random
+
+
+def worker_identity() -> str:
+    """host:pid:nonce, unique per process (a restarted worker is a new owner)."""
+    return f"{socket.gethostname()[:60]}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
 
 
 def backoff_ceiling(attempts: int) -> timedelta:
@@ -59,38 +81,75 @@ class SendSummary:
         return bool(self.sent or self.retried or self.failed)
 
 
+@dataclass(frozen=True)
+class Outcome:
+    error: str | None = None  # None: the server accepted the mail
+    reason: str = ""  # build | address | smtp_5xx | smtp_unsupported | smtp | connect
+    permanent: bool = False
+
+
+SENT = Outcome()
+
+
 def build_message(mail: OutboxMail, sender: str, now: datetime) -> EmailMessage:
-    msg = EmailMessage()
-    msg["Subject"] = mail.subject
-    msg["From"] = sender
-    msg["To"] = mail.to_addr
+    """The MIME message; headers.UnsafeHeader when an address or field name is unusable."""
+    msg = EmailMessage(policy=policy.SMTP)
+    msg["Subject"] = headers.display_text(mail.subject)
+    msg["From"] = headers.address(sender)
+    msg["To"] = headers.address(mail.to_addr)
     msg["Date"] = format_datetime(now)
     # Stable per outbox row: a receiving system can drop a duplicate after a crash.
     msg["Message-ID"] = f"<{mail.id}@mimamori.invalid>"
     for name, value in (mail.headers or {}).items():
-        msg[name] = value
+        msg[headers.field_name(str(name))] = headers.display_text(str(value))
     msg.set_content(mail.text_body)
     if mail.html_body:
         msg.add_alternative(mail.html_body, subtype="html")
     return msg
 
 
-def _claim(sessions: sessionmaker[Session], now: datetime) -> list[OutboxMail]:
+@dataclass
+class Claimed:
+    mail: OutboxMail
+    household_id: str | None
+    took_over_from: str | None  # the previous lease owner whose lease ran out
+
+    def fields(self) -> dict[str, object]:
+        return {
+            "mail_id": self.mail.id,
+            "kind": self.mail.kind,
+            "incident_id": self.mail.incident_id,
+            "household_id": self.household_id,
+            "to_domain": self.mail.to_addr.rpartition("@")[2][:80],
+        }
+
+
+def _claim_one(
+    sessions: sessionmaker[Session], now: datetime, lease: timedelta, owner: str
+) -> Claimed | None:
+    """The most overdue pending mail, leased to `owner` (compare-and-set), or None."""
     with transaction(sessions) as session:
         stmt = (
-            select(OutboxMail)
+            select(OutboxMail, Incident.household_id)
+            .outerjoin(Incident, Incident.id == OutboxMail.incident_id)
             .where(OutboxMail.status == "pending", OutboxMail.next_attempt_at <= now)
             .order_by(OutboxMail.next_attempt_at)
-            .limit(BATCH)
+            .limit(8)
         )
         if session.get_bind().dialect.name == "postgresql":
-            stmt = stmt.with_for_update(skip_locked=True)
-        # Each claimed mail is leased to us; the lease is renewed again before the send.
-        return [mail for mail in session.scalars(stmt).all() if _lease(session, mail, now)]
+            stmt = stmt.with_for_update(skip_locked=True, of=OutboxMail)
+        for row in session.execute(stmt).all():
+            claimed = _lease(session, row, now, lease, owner)
+            if claimed is not None:
+                return claimed
+    return None
 
 
-def _lease(session: Session, mail: OutboxMail, now: datetime) -> bool:
-    """Compare-and-set: lease the mail for LEASE if nobody moved it since we read it."""
+def _lease(
+    session: Session, row: Row, now: datetime, lease: timedelta, owner: str
+) -> Claimed | None:
+    mail: OutboxMail = row[0]
+    previous = mail.lease_owner
     took = session.execute(
         update(OutboxMail)
         .where(
@@ -98,116 +157,234 @@ def _lease(session: Session, mail: OutboxMail, now: datetime) -> bool:
             OutboxMail.status == "pending",
             OutboxMail.next_attempt_at == mail.next_attempt_at,
         )
-        .values(next_attempt_at=now + LEASE)
+        .values(next_attempt_at=now + lease, lease_owner=owner)
         .execution_options(synchronize_session=False)
     )
     if took.rowcount != 1:
-        return False
-    mail.next_attempt_at = now + LEASE
-    return True
+        return None  # another worker moved it since we read it
+    mail.next_attempt_at, mail.lease_owner = now + lease, owner
+    return Claimed(mail, row[1], previous if previous and previous != owner else None)
 
 
-def _renew_lease(sessions: sessionmaker[Session], mail: OutboxMail, now: datetime) -> bool:
-    """True when the mail is still ours (and now leased for another LEASE)."""
+def _renew(sessions: sessionmaker[Session], mail_id: str, owner: str, until: datetime) -> bool:
     with transaction(sessions) as session:
-        if _lease(session, mail, now):
-            return True
-    metrics.MAILS.labels("lease_lost").inc()
-    return False
+        result = session.execute(
+            update(OutboxMail)
+            .where(
+                OutboxMail.id == mail_id,
+                OutboxMail.status == "pending",
+                OutboxMail.lease_owner == owner,
+            )
+            .values(next_attempt_at=until)
+            .execution_options(synchronize_session=False)
+        )
+        return result.rowcount == 1
+
+
+class LeaseKeeper:
+    """Renews one mail's lease every third of its length while the mail is being sent."""
+
+    def __init__(
+        self,
+        sessions: sessionmaker[Session],
+        clock: Clock,
+        claimed: Claimed,
+        owner: str,
+        lease: timedelta,
+    ) -> None:
+        self.sessions, self.clock, self.claimed = sessions, clock, claimed
+        self.owner, self.lease = owner, lease
+        self.lost = False
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, name="mail-lease", daemon=True)
+
+    def __enter__(self) -> LeaseKeeper:
+        self._thread.start()
+        return self
+
+    def __exit__(self, *_exc: object) -> None:
+        self._stop.set()
+        self._thread.join()
+
+    def _run(self) -> None:
+        while not self._stop.wait(self.lease.total_seconds() / 3):
+            try:
+                kept = _renew(
+                    self.sessions, self.claimed.mail.id, self.owner, self.clock() + self.lease
+                )
+            except Exception:  # a database blip: the next renewal tries again
+                log.warning("mail lease renewal failed", exc_info=True)
+                continue
+            if not kept:
+                self.lost = True
+                return
+
+
+class SmtpLink:
+    """One SMTP connection per pass, opened on first use and reopened after a broken one.
+
+    A failed connect is remembered for the rest of the pass: the other due mails of the pass
+    get the same transient error at once instead of a timeout each."""
+
+    def __init__(self, settings: Settings) -> None:
+        self.settings = settings
+        self.conn: smtplib.SMTP | None = None
+        self.down: str | None = None
+
+    def send(self, msg: EmailMessage) -> Outcome:
+        if self.down is not None:
+            return Outcome(self.down, "connect")
+        if self.conn is None:
+            try:
+                s = self.settings
+                self.conn = smtplib.SMTP(s.smtp_host, s.smtp_port, timeout=s.smtp_timeout_s)
+            except (OSError, smtplib.SMTPException) as exc:
+                self.down = str(exc) or type(exc).__name__
+                return Outcome(self.down, "connect")
+        try:
+            self.conn.send_message(msg)
+        except smtplib.SMTPRecipientsRefused as exc:
+            codes = [code for code, _ in exc.recipients.values()]
+            return Outcome(f"recipient refused: {exc.recipients}", "smtp_5xx", min(codes) >= 500)
+        except smtplib.SMTPNotSupportedError as exc:
+            return Outcome(f"server cannot take this mail: {exc}", "smtp_unsupported", True)
+        except smtplib.SMTPResponseException as exc:
+            if 500 <= exc.smtp_code < 600:
+                return Outcome(f"{exc.smtp_code} {exc.smtp_error!r}", "smtp_5xx", True)
+            self.close()  # 4xx: the server may have dropped us (421); reconnect next time
+            return Outcome(f"{exc.smtp_code} {exc.smtp_error!r}", "smtp")
+        except (OSError, smtplib.SMTPException) as exc:
+            self.close()
+            return Outcome(str(exc) or type(exc).__name__, "smtp")
+        return SENT
+
+    def close(self) -> None:
+        conn, self.conn = self.conn, None
+        if conn is not None:
+            try:
+                conn.quit()
+            except (OSError, smtplib.SMTPException):
+                conn.close()
 
 
 def send_due(
-    sessions: sessionmaker[Session], settings: Settings, clock: Clock, rng: Rng = random.random
-) -> SendSummary:
-    summary = SendSummary()
-    while True:
-        mails = _claim(sessions, clock())
-        if not mails:
-            return summary
-        _send_batch(sessions, settings, clock, mails, summary, rng)
-        if len(mails) < BATCH:
-            return summary
-
-
-def _send_batch(
     sessions: sessionmaker[Session],
     settings: Settings,
     clock: Clock,
-    mails: list[OutboxMail],
-    summary: SendSummary,
     rng: Rng = random.random,
+    owner: str | None = None,
+) -> SendSummary:
+    """Send the due mails one by one (at most MAX_PER_PASS); returns what happened."""
+    owner = owner or worker_identity()
+    lease = timedelta(seconds=settings.mail_lease_s)
+    summary = SendSummary()
+    link = SmtpLink(settings)
+    try:
+        for _ in range(MAX_PER_PASS):
+            claimed = _claim_one(sessions, clock(), lease, owner)
+            if claimed is None:
+                break
+            _deliver(sessions, settings, clock, link, claimed, owner, summary, rng)
+    finally:
+        link.close()
+    return summary
+
+
+def _deliver(
+    sessions: sessionmaker[Session],
+    settings: Settings,
+    clock: Clock,
+    link: SmtpLink,
+    claimed: Claimed,
+    owner: str,
+    summary: SendSummary,
+    rng: Rng,
 ) -> None:
-    try:
-        smtp = smtplib.SMTP(settings.smtp_host, settings.smtp_port, timeout=settings.smtp_timeout_s)
-    except (OSError, smtplib.SMTPException) as exc:
-        outcomes = [(mail, f"connect: {exc}", False) for mail in mails]
-        _record(sessions, settings, clock(), outcomes, summary, rng)
-        return
-    with smtp:
-        for mail in mails:
-            if not _renew_lease(sessions, mail, clock()):
-                continue  # our lease ran out and another worker took the mail over
-            # Recorded right after each send: a crash can repeat at most this one mail.
-            outcome = (mail, *_send_one(smtp, mail, settings, clock))
-            _record(sessions, settings, clock(), [outcome], summary, rng)
+    fields = claimed.fields()
+    if claimed.took_over_from:
+        metrics.MAIL_LEASES_TAKEN_OVER.inc()
+        log_event(log, "mail.lease_taken_over", previous_owner=claimed.took_over_from, **fields)
+    lease = timedelta(seconds=settings.mail_lease_s)
+    with LeaseKeeper(sessions, clock, claimed, owner, lease) as keeper:
+        outcome = _attempt(link, claimed.mail, settings, clock)
+    if keeper.lost:  # another worker took the mail over while we were sending
+        metrics.MAILS.labels("lease_lost").inc()
+        log_event(log, "mail.lease_lost", logging.WARNING, sent=outcome.error is None, **fields)
+    # Recorded right after the send: a crash can repeat at most this one mail.
+    _record(sessions, settings, clock(), claimed, owner, outcome, summary, rng)
 
 
-def _send_one(
-    smtp: smtplib.SMTP, mail: OutboxMail, settings: Settings, clock: Clock
-) -> tuple[str | None, bool]:
-    """-> (error or None, permanent?)"""
+def _attempt(link: SmtpLink, mail: OutboxMail, settings: Settings, clock: Clock) -> Outcome:
     try:
-        smtp.send_message(build_message(mail, settings.smtp_from, clock()))
-    except smtplib.SMTPRecipientsRefused as exc:
-        return str(exc), True
-    except smtplib.SMTPResponseException as exc:
-        return str(exc), 500 <= exc.smtp_code < 600
-    except (OSError, smtplib.SMTPException) as exc:
-        return str(exc), False
-    return None, False
+        msg = build_message(mail, settings.smtp_from, clock())
+        msg.as_bytes()  # serialise now: an unencodable header fails here, not half-sent
+    except headers.UnsafeHeader as exc:
+        return Outcome(str(exc), "address", True)
+    except Exception as exc:  # any mail that cannot be built is a poison pill: fail it alone
+        return Outcome(f"{type(exc).__name__}: {exc}", "build", True)
+    return link.send(msg)
 
 
 def _record(
     sessions: sessionmaker[Session],
     settings: Settings,
     now: datetime,
-    outcomes: list[tuple[OutboxMail, str | None, bool]],
+    claimed: Claimed,
+    owner: str,
+    outcome: Outcome,
     summary: SendSummary,
-    rng: Rng = random.random,
+    rng: Rng,
 ) -> None:
-    """Write send results (one transaction)."""
+    mail = claimed.mail
+    values = _result_values(settings, now, mail, outcome, summary, rng)
     with transaction(sessions) as session:
-        for mail, error, permanent in outcomes:
-            session.execute(
-                update(OutboxMail)
-                .where(OutboxMail.id == mail.id)
-                .values(**_result_values(settings, now, mail, error, permanent, summary, rng))
-                .execution_options(synchronize_session=False)
-            )
+        session.execute(
+            update(OutboxMail)
+            .where(OutboxMail.id == mail.id, OutboxMail.lease_owner == owner)
+            .values(**values, lease_owner=None)
+            .execution_options(synchronize_session=False)
+        )
+    event = {"sent": "mail.sent", "failed": "mail.failed"}.get(
+        values.get("status", ""), "mail.retry"
+    )
+    level = logging.ERROR if event == "mail.failed" else logging.INFO
+    log_event(
+        log,
+        event,
+        level,
+        attempts=values["attempts"],
+        reason=outcome.reason or None,
+        error=outcome.error,
+        **claimed.fields(),
+    )
 
 
 def _result_values(
     settings: Settings,
     now: datetime,
     mail: OutboxMail,
-    error: str | None,
-    permanent: bool,
+    outcome: Outcome,
     summary: SendSummary,
-    rng: Rng = random.random,
+    rng: Rng,
 ) -> dict:
     attempts = mail.attempts + 1
-    if error is None:
+    if outcome.error is None:
         summary.sent += 1
         metrics.MAILS.labels("sent").inc()
         return {"status": "sent", "sent_at": now, "attempts": attempts, "last_error": None}
-    if permanent or attempts >= settings.mail_max_attempts:
+    error = f"{outcome.reason}: {outcome.error}"[:2000]
+    if outcome.permanent or attempts >= settings.mail_max_attempts:
         summary.failed += 1
         metrics.MAILS.labels("failed").inc()
-        return {"status": "failed", "attempts": attempts, "last_error": error[:2000]}
+        reason = outcome.reason if outcome.permanent else "max_attempts"
+        metrics.MAIL_FAILED.labels(reason).inc()
+        if not outcome.permanent:
+            error = f"max_attempts ({attempts}): {error}"[:2000]
+        return {"status": "failed", "attempts": attempts, "last_error": error}
     summary.retried += 1
     metrics.MAILS.labels("retry").inc()
     return {
         "attempts": attempts,
-        "last_error": error[:2000],
+        "last_error": error,
         "next_attempt_at": now + backoff(attempts, rng),
     }

@@ -18,6 +18,7 @@ from cloud.models.tenancy import (
     Resident,
     ScheduleSlot,
 )
+from cloud.models.workers import WorkerPass
 
 __all__ = [
     "Base",
@@ -41,5 +42,6 @@ __all__ = [
     "Resident",
     "ScheduleSlot",
     "UTCDateTime",
+    "WorkerPass",
     "new_id",
 ]

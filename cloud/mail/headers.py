@@ -1,0 +1,54 @@
+"""Header text made safe where mail leaves: no control characters, proper RFC 2047 encoding.
+
+Names and subjects come from people (resident names, contact names): a line break in one must
+never inject a header nor stop the mail. Display text is cleaned (control characters become
+spaces); an address is refused when it is not one plain addr-spec.
+"""
+
+from __future__ import annotations
+
+import re
+import unicodedata
+from email.errors import HeaderDefect
+from email.headerregistry import Address
+
+# Header field names we write ourselves: X-Mimamori-Incident and the like.
+_FIELD_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9-]{0,75}$")
+_ANGLE_ADDR = re.compile(r"^(?P<name>[^<>]*)<(?P<addr>[^<>]+)>\s*$")
+_ADDR_SPEC = re.compile(r"^[^@\s\"(),:;<>\[\\\]]+@[^@\s\"(),:;<>\[\\\]]+$")
+MAX_HEADER_TEXT = 400
+
+
+class UnsafeHeader(ValueError):
+    """Text that cannot go into a header at all (a broken address, a made-up field name)."""
+
+
+def _is_control(char: str) -> bool:
+    # Cc (C0/C1 controls incl. CR, LF, NUL) and the line/paragraph separators (Zl, Zp).
+    return unicodedata.category(char) in {"Cc", "Zl", "Zp"}
+
+
+def display_text(value: str) -> str:
+    """One line of header text: every control character a space, runs of spaces folded."""
+    cleaned = "".join(" " if _is_control(c) else c for c in value)
+    return " ".join(cleaned.split())[:MAX_HEADER_TEXT]
+
+
+def address(value: str) -> Address:
+    """'名前 <a@b.jp>' or 'a@b.jp' as an Address; UnsafeHeader for anything else."""
+    if any(_is_control(c) for c in value):
+        raise UnsafeHeader("control character in address")
+    match = _ANGLE_ADDR.match(value.strip())
+    name, spec = (match["name"], match["addr"].strip()) if match else ("", value.strip())
+    if not _ADDR_SPEC.match(spec):
+        raise UnsafeHeader(f"not an e-mail address: {spec[:80]!r}")
+    try:
+        return Address(display_name=display_text(name.strip().strip('"')), addr_spec=spec)
+    except (ValueError, HeaderDefect) as exc:
+        raise UnsafeHeader(f"not an e-mail address: {spec[:80]!r} ({exc})") from None
+
+
+def field_name(name: str) -> str:
+    if not _FIELD_NAME.match(name):
+        raise UnsafeHeader(f"not a header field name: {name[:80]!r}")
+    return name

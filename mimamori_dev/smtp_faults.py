@@ -1,0 +1,38 @@
+"""A real aiosmtpd sink with the faults of real mail servers: recipients refused for good
+(550), and latency while a recipient is checked (a relay doing lookups), for tests and the
+worker-kill benchmark."""
+
+from __future__ import annotations
+
+import asyncio
+from dataclasses import dataclass, field
+
+from mimamori_dev.services import SmtpSink, _CollectingHandler
+
+
+class _FaultyHandler(_CollectingHandler):
+    def __init__(self, sink: FaultySmtpSink) -> None:
+        super().__init__(sink)
+        self.faulty = sink
+
+    async def handle_RCPT(self, server, session, envelope, address, rcpt_options):  # type: ignore[no-untyped-def]
+        if self.faulty.rcpt_delay_s:
+            await asyncio.sleep(self.faulty.rcpt_delay_s)
+        if address in self.faulty.refuse:
+            return "550 5.1.1 No such user here"
+        envelope.rcpt_tos.append(address)
+        return "250 OK"
+
+
+@dataclass
+class FaultySmtpSink(SmtpSink):
+    refuse: set[str] = field(default_factory=set)
+    rcpt_delay_s: float = 0.0
+
+    def start(self) -> FaultySmtpSink:
+        from aiosmtpd.controller import Controller
+
+        controller = Controller(_FaultyHandler(self), hostname=self.host, port=self.port)
+        controller.start()
+        self._controller = controller
+        return self
