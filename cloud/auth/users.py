@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import datetime
 
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
@@ -102,23 +102,24 @@ class SignIn:
 def authenticate(
     session: Session, email: str, password: str, ip: str, now: datetime, settings: AuthSettings
 ) -> SignIn:
+    """Known and unknown accounts take the same path (same queries, one argon2 verify) and
+    get the same answers; the lock is per account and address (cloud.auth.ratelimit)."""
     email = normalise_email(email)
     if not ratelimit.check_address(session, ip, now, settings).allowed:
         return SignIn(None, "too_many_attempts")
-    user = session.scalar(select(StaffUser).where(StaffUser.email == email))
-    if user is not None and user.locked_until is not None and user.locked_until > now:
-        ratelimit.record(session, email, ip, now, success=False)
+    if not ratelimit.check_pair(session, email, ip, now, settings).allowed:
+        # Not recorded: no password was tried, and retrying must not lengthen the wait.
         return SignIn(None, "locked")
+    user = session.scalar(select(StaffUser).where(StaffUser.email == email))
     ok = verify_password(user.password_hash if user else None, password)
     if not ok or user is None or not user.active:
-        failures = ratelimit.recent_failures(session, email, now, settings) + 1
+        failures, _ = ratelimit.pair_failures(session, email, ip, now, settings)
         ratelimit.record(session, email, ip, now, success=False)
-        if user is not None and ratelimit.lock_needed(failures, settings.login_max_failures):
-            user.locked_until = now + timedelta(seconds=settings.lockout_s)
+        if ratelimit.backoff_s(failures + 1, settings):
             return SignIn(None, "locked")
         return SignIn(None, "bad_credentials")
     ratelimit.record(session, email, ip, now, success=True)
-    user.locked_until = None
+    user.locked_until = None  # no longer set; cleared for accounts locked by older versions
     if needs_rehash(user.password_hash):
         user.password_hash = hash_password(password)
     return SignIn(user, None)

@@ -32,8 +32,8 @@ TEXT: dict[str, tuple[str, str]] = {
         "Wrong e-mail or password.",
     ),
     "err_locked": (
-        "ログインの失敗が続いたため、このアカウントは一時的にロックされています。しばらくしてからお試しください。",
-        "Too many failed sign-ins: this account is locked for a while.",
+        "ログインの失敗が続いたため、この端末からのログインを一時的にロックしています。しばらくしてからお試しください。",
+        "Too many failed sign-ins from this device: sign-in is locked for a while.",
     ),
     "err_too_many_attempts": (
         "この端末からのログイン試行が多すぎます。しばらくしてからお試しください。",
