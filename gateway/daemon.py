@@ -63,6 +63,7 @@ from gateway.state import SmallState
 from gateway.status import write_status
 from gateway.uplink import Backoff, CloudClient, CloudError, Uploader
 from mimamori_wire.v1 import (
+    AnnouncementCommand,
     AnnouncementEvent,
     AnswerSource,
     CheckinAnswered,
@@ -70,7 +71,6 @@ from mimamori_wire.v1 import (
     ClockSkew,
     Command,
     CommandDone,
-    CommandKind,
     Event,
     EventKind,
     GatewayConfig,
@@ -80,6 +80,9 @@ from mimamori_wire.v1 import (
     Intent,
     OutboxAlarm,
     Question,
+    ReloadConfigCommand,
+    RepromptCommand,
+    SafetyCheckCommand,
 )
 
 log = logging.getLogger(__name__)
@@ -96,16 +99,6 @@ FAREWELL_SPEED = 0.9  # after a help request: calm and a little slow
 
 Payload = BaseModel | dict[str, Any]
 Clock = Callable[[], datetime]
-
-
-def _aware(value: Any) -> datetime | None:
-    if not isinstance(value, str):
-        return None
-    try:
-        parsed = datetime.fromisoformat(value)
-    except ValueError:
-        return None
-    return parsed if parsed.tzinfo else None
 
 
 def default_config(settings: GatewaySettings) -> GatewayConfig:
@@ -153,7 +146,7 @@ class Gateway:
         self._device_q: asyncio.Queue[Any] = asyncio.Queue()
         self._commands: asyncio.Queue[Command] = asyncio.Queue()
         self._queued_commands: set[str] = set()
-        self._deferred: list[tuple[datetime, Command]] = []
+        self._deferred: list[tuple[datetime, AnnouncementCommand]] = []
         self._unstored: list[Event] = []
         self._loop: asyncio.AbstractEventLoop | None = None
         self._started_mono = time.monotonic()
@@ -832,19 +825,20 @@ class Gateway:
 
     async def handle_command(self, cmd: Command) -> None:
         try:
-            if cmd.kind == CommandKind.ANNOUNCEMENT:
-                if self._defer_if_quiet(cmd):
-                    return
-                await self._announce(cmd)
-            elif cmd.kind == CommandKind.SAFETY_CHECK:
-                await self._safety_check(cmd)
-            elif cmd.kind == CommandKind.REPROMPT:
-                await self._reprompt(cmd)
-            elif cmd.kind == CommandKind.RELOAD_CONFIG:
-                ok = await self.refresh_config()
-                await self._finish_command(
-                    cmd.id, ok=ok, detail=None if ok else "cloud unreachable"
-                )
+            match cmd:
+                case AnnouncementCommand():
+                    if self._defer_if_quiet(cmd):
+                        return
+                    await self._announce(cmd)
+                case SafetyCheckCommand():
+                    await self._safety_check(cmd)
+                case RepromptCommand():
+                    await self._reprompt(cmd)
+                case ReloadConfigCommand():
+                    ok = await self.refresh_config()
+                    await self._finish_command(
+                        cmd.id, ok=ok, detail=None if ok else "cloud unreachable"
+                    )
         except Exception as exc:
             self.counters["command_errors"] += 1
             log.exception("command %s failed", cmd.id)
@@ -860,16 +854,16 @@ class Gateway:
             seen = [*self._seen_commands(), cmd_id][-SEEN_COMMANDS_KEPT:]
             self.state.update(commands_seen=seen)
 
-    def _defer_if_quiet(self, cmd: Command) -> bool:
+    def _defer_if_quiet(self, cmd: AnnouncementCommand) -> bool:
         """Hold an announcement until its play_at, and past quiet hours unless urgent."""
         cfg = self.cloud_config
         now = self.now()
         due: datetime | None = None
-        play_at = _aware(cmd.payload.get("play_at"))
+        play_at = cmd.payload.play_at
         if play_at is not None and play_at > now:
             due = play_at
         at = due or now
-        if not cmd.payload.get("urgent") and in_quiet_hours(cfg.quiet_hours, at, cfg.timezone):
+        if not cmd.payload.urgent and in_quiet_hours(cfg.quiet_hours, at, cfg.timezone):
             due = quiet_hours_end(cfg.quiet_hours, at, cfg.timezone)
         if due is None:
             return False
@@ -885,9 +879,9 @@ class Gateway:
             await self._announce(cmd)
             self._queued_commands.discard(cmd.id)
 
-    async def _announce(self, cmd: Command) -> None:
-        text = str(cmd.payload.get("text") or cmd.payload.get("message") or "").strip()
-        announcement_id = str(cmd.payload.get("announcement_id") or cmd.id)
+    async def _announce(self, cmd: AnnouncementCommand) -> None:
+        text = cmd.payload.text.strip()
+        announcement_id = cmd.payload.announcement_id or cmd.id
         if not text:
             await self._finish_command(cmd.id, ok=False, detail="announcement without text")
             return
@@ -903,10 +897,10 @@ class Gateway:
         )
         await self._finish_command(cmd.id, ok=True)
 
-    async def _safety_check(self, cmd: Command) -> None:
-        check_id = str(cmd.payload.get("check_id") or cmd.id)
+    async def _safety_check(self, cmd: SafetyCheckCommand) -> None:
+        check_id = cmd.payload.check_id or cmd.id
         cfg = self.cloud_config
-        question = cmd.payload.get("question")
+        question = cmd.payload.question
         result = await self._converse(
             questions=[Question.HEALTH],
             prompts={"ask_safety": str(question)} if question else {},
@@ -923,11 +917,11 @@ class Gateway:
         )
         await self._finish_command(cmd.id, ok=True, detail=str(result.outcome))
 
-    async def _reprompt(self, cmd: Command) -> None:
+    async def _reprompt(self, cmd: RepromptCommand) -> None:
         """Ask the most recent slot again now (the cloud's escalation step 0)."""
         now = self.now()
         cfg = self.cloud_config
-        wanted = cmd.payload.get("slot")
+        wanted = cmd.payload.slot
         recent = [
             o
             for o in occurrences(cfg, now - timedelta(hours=24), now + timedelta(seconds=1))

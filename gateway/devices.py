@@ -13,8 +13,14 @@ from typing import Any
 from pydantic import BaseModel, ValidationError
 
 from firmware_bridge.events import DeviceEvent, DeviceRole, DeviceSignal
-from mimamori_wire.v1 import AnswerSource, DeviceHealth, EnvironmentAlert, EventKind, HelpRequested
-from mimamori_wire.v1 import DeviceEvent as DevicePayload
+from mimamori_wire.v1 import (
+    AnswerSource,
+    DeviceHealth,
+    DeviceStatus,
+    EnvironmentAlert,
+    EventKind,
+    HelpRequested,
+)
 
 
 class BadDeviceEvent(ValueError):
@@ -66,7 +72,7 @@ def immediate_events(ev: DeviceEvent) -> list[tuple[EventKind, BaseModel]]:
             (EventKind.HELP_REQUESTED, HelpRequested(source=AnswerSource.BUTTON, device=ev.device))
         ]
     if sig in status:
-        payload = DevicePayload(
+        payload = DeviceStatus(
             device=ev.device, role=_role(ev), battery_pct=_battery(ev.data), last_seen_at=ev.at
         )
         return [(status[sig], payload)]

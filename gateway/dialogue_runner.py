@@ -14,12 +14,13 @@ from typing import Any
 
 from pydantic import BaseModel
 
+from mimamori_rules import outcomes as outcome_rules
+from mimamori_rules.outcomes import SafetyStatus, as_intent, checkin_intent
 from mimamori_wire.v1 import (
     AnswerSource,
     CheckinAnswered,
     EventKind,
     HelpRequested,
-    Intent,
     RequestCallback,
     RequestTrouble,
     SafetyCheckAnswered,
@@ -58,30 +59,14 @@ class SlotContext:
     send_transcript: bool = False
 
 
-def _intent(value: Any) -> Intent:
-    try:
-        return Intent(str(getattr(value, "value", value)))
-    except ValueError:
-        return Intent.UNKNOWN
-
-
 def checkin_events(result: Any, ctx: SlotContext) -> list[tuple[EventKind, BaseModel]]:
     """Events for one check-in attempt; empty when nobody answered (the scheduler re-asks)."""
     outcome = str(result.outcome)
     if outcome == "no_response":
         return []
     transcript = result.transcript if ctx.send_transcript else None
-    answers = {str(k): _intent(v) for k, v in (result.answers or {}).items()}
-    intent = {
-        "help": Intent.HELP,
-        "callback": Intent.CALLBACK,
-        "trouble": Intent.TROUBLE,
-    }.get(outcome, _intent(result.intent))
-    health = getattr(result, "health_intent", None)
-    if outcome in ("callback", "trouble") and health is not None:
-        # The health answer given before the request is what the cloud escalates on
-        # (an "unwell" must not turn into a mere callback); the request has its own event.
-        intent = _intent(health)
+    answers = {str(k): as_intent(v) for k, v in (result.answers or {}).items()}
+    intent = checkin_intent(outcome, result.intent, getattr(result, "health_intent", None))
     events: list[tuple[EventKind, BaseModel]] = []
     if outcome == "help":
         events.append(
@@ -121,16 +106,9 @@ def heard_anything(result: Any) -> bool:
     return bool(getattr(result, "transcript", None) or getattr(result, "transcripts", None))
 
 
-_SAFE = {Intent.FINE, Intent.USUAL, Intent.YES}
-
-
-def safety_status(result: Any) -> str:
-    outcome = str(result.outcome)
-    if outcome == "no_response":
-        return "no_answer"
-    if outcome in ("help", "callback", "trouble"):
-        return "needs_help"
-    return "safe" if _intent(result.intent) in _SAFE else "needs_help"
+def safety_status(result: Any) -> SafetyStatus:
+    """The rule book's answer for a dialogue result (an unclear answer needs a human)."""
+    return outcome_rules.safety_status(str(result.outcome), result.intent)
 
 
 def safety_events(

@@ -13,7 +13,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from gateway.schedule import parse_hhmm
+from mimamori_rules.schedule import parse_hhmm
 from mimamori_wire.v1 import ActivitySummary, Inactivity
 
 UNKNOWN_ROOM = "unknown"

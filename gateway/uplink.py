@@ -24,10 +24,11 @@ from gateway.outbox import Outbox, PendingEvent
 from mimamori_wire.v1 import (
     API_PREFIX,
     BatchResult,
-    Command,
     GatewayConfig,
     Heartbeat,
     HeartbeatResponse,
+    parse_command,
+    undeclared_fields,
     utcnow,
 )
 
@@ -134,9 +135,12 @@ class CloudClient:
         bad = []
         for raw in raw_commands:
             try:
-                parsed.commands.append(Command.model_validate(raw))
+                command = parse_command(raw)
             except ValidationError:
                 bad.append(raw)
+                continue
+            _log_undeclared("command", command, raw)
+            parsed.commands.append(command)
         return parsed, bad
 
     async def get_config(self, etag: str | None) -> tuple[GatewayConfig | None, str | None]:
@@ -144,7 +148,16 @@ class CloudClient:
         response = await self._request("GET", "/gateway/config", headers=headers)
         if response.status_code == 304:
             return None, etag
-        return _parse(GatewayConfig, response), response.headers.get("etag")
+        config = _parse(GatewayConfig, response)
+        _log_undeclared("config", config, response.json())
+        return config, response.headers.get("etag")
+
+
+def _log_undeclared(what: str, parsed: Any, raw: Any) -> None:
+    """A newer cloud may add fields: ignore them, but say so (docs/decisions.md)."""
+    unknown = undeclared_fields(parsed, raw)
+    if unknown:
+        log.warning("%s from cloud has fields this gateway ignores: %s", what, unknown[:10])
 
 
 def _parse(model: Any, response: httpx.Response) -> Any:

@@ -371,8 +371,8 @@ class MonthSimulation:
             )
         if day.device_fail_at == now:
             device = f"door-{home.index}"
-            gw.record(v1.EventKind.DEVICE_SILENT, v1.DeviceEvent(device=device, role="door"), now)
-            low = v1.DeviceEvent(device=device, role="door", battery_pct=3)
+            gw.record(v1.EventKind.DEVICE_SILENT, v1.DeviceStatus(device=device, role="door"), now)
+            low = v1.DeviceStatus(device=device, role="door", battery_pct=3)
             gw.record(v1.EventKind.DEVICE_BATTERY_LOW, low, now)
         if not online:
             return

@@ -20,6 +20,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Literal
 
+from mimamori_rules import outcomes as outcome_rules
+from mimamori_rules.outcomes import SafetyStatus
 from mimamori_wire import Intent, Question
 from speech.intents import Classification, classify, is_acceptable
 from speech.ports import Heard
@@ -110,15 +112,10 @@ def greeting_key(slot_name: str) -> str:
     return "greeting_day"
 
 
-def safety_status(result: DialogueResult) -> Literal["safe", "needs_help", "no_answer"]:
-    """Map a safety check's result onto SafetyCheckAnswered.status."""
-    if result.outcome == "help" or result.intent in (Intent.UNWELL, Intent.NO, Intent.HELP):
-        return "needs_help"
-    if result.outcome == "no_response":
-        return "no_answer"
-    if result.outcome in ("callback", "trouble"):
-        return "needs_help"
-    return "safe"
+def safety_status(result: DialogueResult) -> SafetyStatus:
+    """Map a safety check's result onto SafetyCheckAnswered.status: the rule book's rule
+    (mimamori_rules.outcomes), so an unclear answer needs a human here as on the gateway."""
+    return outcome_rules.safety_status(result.outcome, result.intent)
 
 
 class Dialogue:

@@ -91,7 +91,9 @@ def _reprompt(
         Command(
             household_id=household.id,
             kind=v1.CommandKind.REPROMPT.value,
-            payload={"slot": incident.slot, "incident_id": incident.id},
+            payload=v1.RepromptPayload(slot=incident.slot, incident_id=incident.id).model_dump(
+                mode="json"
+            ),
             issued_at=now,
             incident_id=incident.id,
             expires_at=now + REPROMPT_TTL,

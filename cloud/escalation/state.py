@@ -4,15 +4,24 @@ from __future__ import annotations
 
 from datetime import datetime, timedelta
 
-IMMEDIATE_CAUSE_BY_KIND = {
-    "help.requested": "help_requested",
-    "request.callback": "callback",
-}
-IMMEDIATE_CAUSE_BY_INTENT = {"unwell": "unwell", "help": "help_requested", "callback": "callback"}
-# safety_check.answered payload status -> cause.
-IMMEDIATE_CAUSE_BY_SAFETY_STATUS = {"needs_help": "safety_needs_help"}
-# Causes a late answer to the same slot closes by itself.
-SLOT_CAUSES = ("missed_checkin", "gateway_offline")
+# What an event opens at once: the rule book's tables, shared with the gateway's outcome rules.
+from mimamori_rules.outcomes import (
+    IMMEDIATE_CAUSE_BY_INTENT,
+    IMMEDIATE_CAUSE_BY_KIND,
+    IMMEDIATE_CAUSE_BY_SAFETY_STATUS,
+    SLOT_CAUSES,
+)
+
+__all__ = [
+    "IMMEDIATE_CAUSE_BY_INTENT",
+    "IMMEDIATE_CAUSE_BY_KIND",
+    "IMMEDIATE_CAUSE_BY_SAFETY_STATUS",
+    "OUTCOMES",
+    "SLOT_CAUSES",
+    "TRANSITIONS",
+    "can_move",
+    "classify_miss",
+]
 
 TRANSITIONS = {
     "open": {"acknowledged", "resolved"},

@@ -46,18 +46,19 @@ def households_of(
 def _command_per_household(
     session: Session,
     households: list[Household],
-    kind: v1.CommandKind,
-    payload: dict,
+    payload: v1.CommandPayload,
     now: datetime,
     expires_at: datetime,
 ) -> list[Command]:
     """One command per household, flushed once: the per-household rows need the ids, and a
     flush per household would cost a round trip each for a town-wide safety check."""
+    kind = v1.command_kind(payload)
+    body = payload.model_dump(mode="json")
     commands = [
         Command(
             household_id=household.id,
             kind=kind.value,
-            payload=dict(payload),
+            payload=dict(body),
             issued_at=now,
             expires_at=expires_at,
         )
@@ -93,10 +94,11 @@ def send_announcement(
     )
     session.add(announcement)
     session.flush()
-    payload = {"announcement_id": announcement.id, "text": text, "play_at": play_at.isoformat()}
-    commands = _command_per_household(
-        session, households, v1.CommandKind.ANNOUNCEMENT, payload, now, play_at + ANNOUNCEMENT_TTL
+    # Not urgent: staff announcements wait for the end of quiet hours (no urgent choice yet).
+    payload = v1.AnnouncementPayload(
+        announcement_id=announcement.id, text=text, play_at=play_at, urgent=False
     )
+    commands = _command_per_household(session, households, payload, now, play_at + ANNOUNCEMENT_TTL)
     session.add_all(
         AnnouncementDelivery(
             announcement_id=announcement.id, household_id=c.household_id, command_id=c.id
@@ -128,10 +130,8 @@ def start_safety_check(
     )
     session.add(check)
     session.flush()
-    payload = {"check_id": check.id, "question": question}
-    commands = _command_per_household(
-        session, households, v1.CommandKind.SAFETY_CHECK, payload, now, now + SAFETY_CHECK_TTL
-    )
+    payload = v1.SafetyCheckPayload(check_id=check.id, question=question)
+    commands = _command_per_household(session, households, payload, now, now + SAFETY_CHECK_TTL)
     session.add_all(
         SafetyCheckResult(check_id=check.id, household_id=c.household_id, command_id=c.id)
         for c in commands

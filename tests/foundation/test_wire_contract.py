@@ -127,7 +127,7 @@ def test_heartbeat_and_commands() -> None:
     )
     assert resp.commands[0].kind is wire.CommandKind.REPROMPT
     with pytest.raises(ValidationError):
-        wire.Command.model_validate(
+        wire.parse_command(
             {"id": "c", "kind": "self_destruct", "issued_at": "2026-11-27T00:00:00Z"}
         )
 

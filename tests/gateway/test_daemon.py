@@ -12,7 +12,14 @@ from pathlib import Path
 from firmware_bridge.events import DeviceEvent, DeviceRole, DeviceSignal
 from gateway.daemon import Gateway
 from gateway.state import SmallState
-from mimamori_wire.v1 import Command, CommandKind, EventKind, GatewayConfig, RequestTrouble
+from mimamori_wire.v1 import (
+    AnnouncementCommand,
+    EventKind,
+    GatewayConfig,
+    RepromptCommand,
+    RequestTrouble,
+    SafetyCheckCommand,
+)
 from tests.gateway.conftest import SimClock, cloud_config, kinds, make_gateway, make_settings
 from tests.gateway.conftest import pending as pending_events
 
@@ -157,10 +164,9 @@ def test_pause_from_cached_cloud_config_reports_paused(tmp_path: Path) -> None:
     asyncio.run(scenario())
 
 
-def announcement(cmd_id: str = "cmd-1", **payload) -> Command:
-    return Command(
+def announcement(cmd_id: str = "cmd-1", **payload) -> AnnouncementCommand:
+    return AnnouncementCommand(
         id=cmd_id,
-        kind=CommandKind.ANNOUNCEMENT,
         issued_at=datetime.now(UTC),
         payload={"announcement_id": "a-1", "text": "明日は燃えるごみの日です。", **payload},
     )
@@ -204,9 +210,8 @@ def test_safety_check_and_reprompt_commands(tmp_path: Path) -> None:
         clock = SimClock(SLOT + timedelta(hours=1))
         gw = await opened(tmp_path, clock, ["大丈夫です", "元気です"])
         await gw.handle_command(
-            Command(
+            SafetyCheckCommand(
                 id="c-safety",
-                kind=CommandKind.SAFETY_CHECK,
                 issued_at=clock(),
                 payload={"check_id": "chk-1", "question": "地震がありました。ご無事ですか。"},
             )
@@ -219,9 +224,7 @@ def test_safety_check_and_reprompt_commands(tmp_path: Path) -> None:
             "transcript": None,
             "command_id": "c-safety",
         }
-        await gw.handle_command(
-            Command(id="c-re", kind=CommandKind.REPROMPT, issued_at=clock(), payload={})
-        )
+        await gw.handle_command(RepromptCommand(id="c-re", issued_at=clock(), payload={}))
         (late,) = of_kind(gw, "checkin.answered")
         assert late["payload"]["slot"] == "morning"
         done = {e["payload"]["command_id"]: e["payload"]["ok"] for e in of_kind(gw, "command.done")}

@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 
 from gateway.daemon import Gateway
-from mimamori_wire.v1 import Command, CommandKind
+from mimamori_wire.v1 import AnnouncementCommand
 from speech.intents import is_help_phrase
 from speech.testaudio import silence, synthesise
 from tests.gateway.conftest import SimClock, cloud_config, make_settings
@@ -96,9 +96,8 @@ def test_an_announcement_interrupts_help_spotting(local_voice_parts, tmp_path: P
         spotting = asyncio.create_task(gw.help_spot_once(timeout_s=600.0))
         while chunks_read == 0:
             await asyncio.sleep(0.01)
-        command = Command(
+        command = AnnouncementCommand(
             id="c1",
-            kind=CommandKind.ANNOUNCEMENT,
             issued_at=datetime.now(UTC),
             payload={"text": "お知らせです。", "urgent": True},
         )

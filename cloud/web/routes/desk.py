@@ -22,6 +22,7 @@ from cloud.web.ordering import desk_key, is_urgent, last_step_done, severity
 from cloud.web.render import page, templates
 from cloud.web.route_helpers import record_action
 from cloud.web.scoping import offices_in_scope, selected_office
+from cloud.web.watch_banner import watch_notices
 from mimamori_wire import v1
 
 router = APIRouter()
@@ -163,6 +164,8 @@ def desk_feed(ctx: Ctx = needs(Capability.DESK)) -> Response:
         "ids": [r.incident.id for r in rows],
         "urgent": [r.incident.id for r in rows if r.urgent and r.incident.state == "open"],
         "count": len(rows),
+        # The stopped-watch banner (base.html) follows the polled desk without a reload.
+        "watch_stopped": watch_notices(ctx).stopped,
     }
     return JSONResponse(body, headers={"Cache-Control": "no-store"})
 

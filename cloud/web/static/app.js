@@ -85,6 +85,7 @@
     function apply(body) {
       if (busy()) { pending = body; show("paused-banner", true); return; }
       pending = null; show("paused-banner", false);
+      if ("watch_stopped" in body) show("watch-stopped", body.watch_stopped);
       list.innerHTML = body.html;
       restoreDrafts(list);
       var count = document.getElementById("open-count");
