@@ -10,11 +10,17 @@ from dataclasses import dataclass, field
 from datetime import timedelta
 
 from cloud.app import make_notifier
+from cloud.core import metrics
 from cloud.core.clock import Clock
 from cloud.core.config import Settings
-from cloud.db import make_engine, make_sessionmaker
+from cloud.core.logging import configure as configure_logging
+from cloud.core.logging import log_event
+from cloud.db import make_engine, make_sessionmaker, transaction
 from cloud.escalation.worker import detect_due, escalate_due
-from cloud.mail.sender import SendSummary, send_due
+from cloud.mail.sender import SendSummary, send_due, worker_identity
+from cloud.models.workers import WATCH_LOOPS
+from cloud.services import watch
+from cloud.services.deadman import DeadmanSwitch
 from cloud.services.retention import RetentionCounts, RetentionPolicy, RetentionPruner
 
 log = logging.getLogger("mimamori.worker")
@@ -35,9 +41,12 @@ class PassSummary:
 
 
 class Worker:
-    def __init__(self, settings: Settings, clock: Clock) -> None:
+    def __init__(self, settings: Settings, clock: Clock, worker_id: str | None = None) -> None:
         self.settings = settings
         self.clock = clock
+        # Names this process in worker_passes and as the owner of mail leases.
+        self.worker_id = worker_id or worker_identity()
+        self.deadman = DeadmanSwitch(settings)
         self.engine = make_engine(settings.database_url, pool_size=2)
         self.sessions = make_sessionmaker(self.engine, clock)
         self.notifier = make_notifier(settings)
@@ -49,11 +58,30 @@ class Worker:
     def prune(self) -> RetentionCounts:
         return self.pruner.run(self.sessions, self.clock())
 
-    def run_pass(self) -> PassSummary:
+    def detect(self) -> int:
         stale = timedelta(seconds=self.settings.heartbeat_stale_s)
-        deadlines = detect_due(self.sessions, self.notifier, self.clock, stale)
-        steps = escalate_due(self.sessions, self.notifier, self.clock)
-        mail = send_due(self.sessions, self.settings, self.clock)
+        return detect_due(self.sessions, self.notifier, self.clock, stale)
+
+    def escalate(self) -> int:
+        return escalate_due(self.sessions, self.notifier, self.clock)
+
+    def send_mail(self) -> SendSummary:
+        return send_due(self.sessions, self.settings, self.clock, owner=self.worker_id)
+
+    def completed(self, loop: str) -> None:
+        """Record a completed pass (readiness, desk banner, /metrics) and feed the dead-man."""
+        with transaction(self.sessions) as session:
+            watch.record_pass(session, self.worker_id, loop, self.clock())
+        metrics.WATCH_PASSES.labels(loop).inc()
+        self.deadman.pass_completed(loop)
+
+    def run_pass(self) -> PassSummary:
+        deadlines = self.detect()
+        self.completed("detect")
+        steps = self.escalate()
+        self.completed("escalate")
+        mail = self.send_mail()
+        self.completed("mail")
         return PassSummary(deadlines, steps, mail, self.prune())
 
     def close(self) -> None:
@@ -62,16 +90,22 @@ class Worker:
     def run_until(self, stop: threading.Event, interval: float) -> None:
         """Detection, escalation, mail and retention each in their own loop (thread), so a slow SMTP
         server or a burst of escalation steps never delays noticing a missed deadline."""
-        stale = timedelta(seconds=self.settings.heartbeat_stale_s)
-        loops = {
-            "detect": lambda: detect_due(self.sessions, self.notifier, self.clock, stale),
-            "escalate": lambda: escalate_due(self.sessions, self.notifier, self.clock),
-            "mail": lambda: send_due(self.sessions, self.settings, self.clock),
+        with transaction(self.sessions) as session:
+            watch.forget_silent_workers(session, self.clock())
+        log_event(log, "worker.started", worker_id=self.worker_id, interval_s=interval)
+        loops: dict[str, Callable[[], object]] = {
+            "detect": self.detect,
+            "escalate": self.escalate,
+            "mail": self.send_mail,
             # Housekeeping in its own loop: a long prune never delays detection or mail.
             "retention": self.prune,
         }
         threads = [
-            threading.Thread(target=_loop, args=(name, work, stop, interval), name=name)
+            threading.Thread(
+                target=_loop,
+                args=(name, work, stop, interval, self._after(name)),
+                name=name,
+            )
             for name, work in loops.items()
         ]
         for thread in threads:
@@ -79,16 +113,28 @@ class Worker:
         for thread in threads:
             thread.join()
 
+    def _after(self, loop: str) -> Callable[[], None] | None:
+        return (lambda: self.completed(loop)) if loop in WATCH_LOOPS else None
 
-def _loop(name: str, work: Callable[[], object], stop: threading.Event, interval: float) -> None:
+
+def _loop(
+    name: str,
+    work: Callable[[], object],
+    stop: threading.Event,
+    interval: float,
+    after: Callable[[], None] | None = None,
+) -> None:
     while not stop.is_set():
         try:
             done = work()
             if done:
-                log.info("%s: %s", name, done)
+                log_event(log, "worker.pass", loop=name, result=str(done))
+            if after is not None:
+                after()  # only a pass that ran to the end counts as one
         except Exception:
-            # A failing pass (database restart, bad row) must not end the watch.
-            log.exception("%s pass failed; retrying after %.1f s", name, interval)
+            # A failing pass (database restart, bad row) must not end the watch; readiness
+            # turns red if it keeps failing.
+            log_event(log, "worker.pass_failed", logging.ERROR, exc_info=True, loop=name)
         stop.wait(interval)
 
 
@@ -101,7 +147,7 @@ def run_once(settings: Settings, clock: Clock) -> PassSummary:
 
 
 def run_forever(settings: Settings, clock: Clock, interval: float) -> None:
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s")
+    configure_logging()
     stop = threading.Event()
     for sig in (signal.SIGTERM, signal.SIGINT):
         signal.signal(sig, lambda *_: stop.set())

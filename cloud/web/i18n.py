@@ -11,6 +11,21 @@ LANGS = ("ja", "en")
 TEXT: dict[str, tuple[str, str]] = {
     "app_name": ("みまもりデスク", "Mimamori desk"),
     "nav_desk": ("対応デスク", "Desk"),
+    "watch_stopped": (
+        "見守りの自動処理が止まっています",
+        "Automatic watching has stopped",
+    ),
+    "watch_stopped_detail": (
+        "未応答の検知と家族・郵便局への連絡が行われていません。システム管理者に至急連絡してください。",
+        "Missed check-ins are not being detected and nobody is being notified. "
+        "Call the system administrator now.",
+    ),
+    "mail_failed_notice": (
+        "対応中の案件で、届けられなかった通知メールが {n} 通あります。"
+        "宛先をご確認のうえ、電話でご連絡ください。",
+        "{n} notification mail(s) of open cases could not be delivered. "
+        "Check the addresses and call instead.",
+    ),
     "nav_board": ("本日の状況", "Today"),
     "nav_announcements": ("お知らせ配信", "Announcements"),
     "nav_safety": ("安否確認", "Safety check"),

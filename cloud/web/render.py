@@ -11,6 +11,7 @@ from fastapi.responses import HTMLResponse
 from fastapi.templating import Jinja2Templates
 
 from cloud.web.deps import Ctx
+from cloud.web.watch_banner import watch_notices
 
 HERE = Path(__file__).resolve().parent
 DEFAULT_ZONE = "Asia/Tokyo"
@@ -32,6 +33,8 @@ def minutes_since(value: datetime | None, now: datetime) -> int | None:
 
 
 templates.env.filters["local"] = local
+# base.html shows the stopped-watch banner and the failed-mail notice on every staff page.
+templates.env.globals["watch_notices"] = watch_notices
 
 
 def page(ctx: Ctx, name: str, status: int = 200, **variables: Any) -> HTMLResponse:

@@ -1,0 +1,39 @@
+"""What every signed-in staff member must see at once: the watch has stopped (no worker pass
+within settings.watch_stale_s), and on the desk, alert mails that could not be delivered."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import timedelta
+
+from sqlalchemy import func, select
+
+from cloud.api.deps import state
+from cloud.models import Household, Incident, OutboxMail
+from cloud.services import watch
+from cloud.web.deps import Ctx
+
+
+@dataclass(frozen=True)
+class WatchNotices:
+    stopped: bool = False
+    stalled_loops: tuple[str, ...] = ()
+    failed_mails: int = 0  # failed mails of unresolved incidents in the user's scope
+
+
+def watch_notices(ctx: Ctx) -> WatchNotices:
+    if ctx.user is None:
+        return WatchNotices()
+    stale = timedelta(seconds=state(ctx.request).settings.watch_stale_s)
+    status = watch.watch_status(ctx.db, ctx.now, stale)
+    failed = ctx.db.scalar(
+        select(func.count(OutboxMail.id))
+        .join(Incident, Incident.id == OutboxMail.incident_id)
+        .join(Household, Household.id == Incident.household_id)
+        .where(
+            OutboxMail.status == "failed",
+            Incident.state != "resolved",
+            ctx.scope.household_filter(),
+        )
+    )
+    return WatchNotices(not status.ready, tuple(status.stalled_loops), int(failed or 0))
