@@ -504,12 +504,21 @@ def _lemma_candidates(analysis: Analysis, lexicon: Lexicon) -> list[Hit]:
             if negative is None or lp.negated is None:
                 flips = _flipped(lp.intent, lp.negated, was_negated=False)
                 hits.append(
-                    Hit(start, end, lp.intent, lp.weight, True, lp.source, lp.mappable, flips)
+                    Hit(
+                        start,
+                        end,
+                        lp.intent,
+                        lp.weight,
+                        True,
+                        "·".join(lp.lemmas),
+                        lp.mappable,
+                        flips,
+                    )
                 )
                 continue
             intent = NEUTRAL if lp.negated == CANCEL else lp.negated
             flips = _flipped(lp.intent, lp.negated, was_negated=True)
-            evidence = f"{lp.source}+{negative.surface}"
+            evidence = f"{'·'.join(lp.lemmas)}+{negative.surface}"
             hits.append(
                 Hit(start, negative.end, intent, lp.weight, False, evidence, lp.mappable, flips)
             )
@@ -623,7 +632,21 @@ def _apply_flips(
         flipped = Hit(h.start, stop, h.flips_to, h.weight, False, evidence, h.mappable)
         out = [o for o in out if o is not h and not (o.start < stop and o.end > h.end)]
         out.append(flipped)
-    return sorted(out, key=lambda h: h.start)
+    return _coordinated(folded, sorted(out, key=lambda h: h.start))
+
+
+def _coordinated(folded: str, chosen: list[Hit]) -> list[Hit]:
+    """咳も熱もない: the negation at the end covers every item of an AもBも list."""
+    out = list(chosen)
+    meaningful = [i for i, h in enumerate(out) if h.intent != NEUTRAL]
+    for i, j in reversed(list(itertools.pairwise(meaningful))):
+        h, nxt = out[i], out[j]
+        if h.flips_to is None or not h.explicit or nxt.explicit:
+            continue
+        if folded[h.end : nxt.start] != "も" or "+も" not in nxt.evidence:
+            continue
+        out[i] = Hit(h.start, h.end, h.flips_to, h.weight, False, f"{h.evidence}+も…", h.mappable)
+    return out
 
 
 def _meta_negation(analysis: Analysis, end: int, rule: ScopeRule) -> int | None:
@@ -635,7 +658,7 @@ def _meta_negation(analysis: Analysis, end: int, rule: ScopeRule) -> int | None:
         return None
     for i in range(first, min(first + rule.max_skip + 1, len(tokens))):
         t = tokens[i]
-        if t.lemma in rule.heads:
+        if t.lemma in rule.heads or t.surface in rule.heads:  # わけ is sometimes read as 分ける
             negative = analysis.negated_after(i)
             return negative.end if negative is not None else None
         skippable = t.pos in ("助詞", "助動詞", "副詞") or t.surface in ("ん", "の")
