@@ -19,6 +19,7 @@ import logging
 import os
 import tempfile
 from dataclasses import dataclass, field
+from datetime import datetime
 from enum import StrEnum
 from pathlib import Path
 from typing import Any
@@ -60,8 +61,7 @@ class DropReason(StrEnum):
     DOWNGRADE = "downgrade"  # plaintext from a device paired with a key
     REPLAY = "replay"  # encryption counter went backwards
     DUPLICATE = "duplicate"  # same frame again (same counter, or same packet id)
-    MALFORMED = "malformed"  # header fine, objects unreadable
-    EMPTY = "empty"  # decoded, but nothing we could read
+    MALFORMED = "malformed"  # header fine, no object readable
 
 
 @dataclass(frozen=True, slots=True)
@@ -208,17 +208,28 @@ def _service_info(address: str, frame: bytes, name: str | None) -> BluetoothServ
     )
 
 
+def _plain(value: Any) -> float | int | str:
+    """Objects no role rule reads are kept as text (a frame is never dropped for them):
+    timestamps as ISO 8601, raw bytes as hex."""
+    if isinstance(value, bool):
+        return int(value)
+    if isinstance(value, int | float | str):
+        return value
+    if isinstance(value, datetime):
+        return value.isoformat()
+    if isinstance(value, bytes | bytearray):
+        return bytes(value).hex()
+    return str(value)
+
+
 def _to_decoded(parser: _OneFrameParser, header: Header, address: str) -> Decoded | DropReason:
     values = parser.frame_values
     packet_id = values.get("packet_id")
-    readings = {  # raw bytes and timestamps are dropped: no role rule reads them
-        k: v for k, v in values.items() if k != "packet_id" and isinstance(v, int | float | str)
-    }
+    readings = {k: _plain(v) for k, v in values.items() if k != "packet_id"}
     events = tuple(parser.frame_events)
     states = parser.frame_states.copy()
-    if not readings and not states and not events:
-        # bthome-ble read no object at all (packet id alone counts as nothing to act on).
-        return DropReason.EMPTY if packet_id is not None else DropReason.MALFORMED
+    if not readings and not states and not events and packet_id is None:
+        return DropReason.MALFORMED  # bthome-ble read no object at all
     return Decoded(
         address=header.mac or address.upper(),
         encrypted=header.encrypted,
