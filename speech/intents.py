@@ -668,7 +668,8 @@ def _meta_negation(analysis: Analysis, end: int, rule: ScopeRule) -> int | None:
 
 
 _REQUEST_BEFORE = frozenset({"くれる", "もらえる", "くださる", "下さる", "いただける", "頂ける"})
-_NOT_A_REFUSAL_AFTER = ("か", "と", "ば", "けりゃ", "んか")
+_NOT_A_REFUSAL_AFTER = ("か", "と", "ば", "けりゃ", "んか")  # 呼んでくれんか, 呼ばんと(あかん)
+_REFUSAL_AFTER = ("といて", "とって", "といてな", "とき", "でええ", "でいい", "でも")
 
 
 def _clause_cancelled(h: Hit, chosen: list[Hit], analysis: Analysis) -> Hit:
@@ -685,8 +686,9 @@ def _clause_cancelled(h: Hit, chosen: list[Hit], analysis: Analysis) -> Hit:
         if not t.is_negative or any(o.start <= t.start < o.end for o in inside):
             continue
         before = tokens[i - 1].lemma if i > 0 else ""
-        after = tokens[i + 1].surface if i + 1 < len(tokens) else ""
-        if before in _REQUEST_BEFORE or after.startswith(_NOT_A_REFUSAL_AFTER):
+        after = "".join(t.surface for t in tokens[i + 1 : i + 4])
+        refusal = after.startswith(_REFUSAL_AFTER)  # 呼ばんといて, 呼ばんとって
+        if before in _REQUEST_BEFORE or (after.startswith(_NOT_A_REFUSAL_AFTER) and not refusal):
             continue
         return Hit(h.start, h.end, NEUTRAL, h.weight, False, f"{h.evidence}+…{t.surface}")
     return h
