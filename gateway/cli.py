@@ -186,6 +186,9 @@ def _print_status(settings: GatewaySettings, info: dict[str, Any]) -> None:
         f"outbox      {info.get('outbox_depth_now')} events waiting"
         f"{' — ALARM' if outbox.get('alarm') else ''}; bytes/event "
         f"{outbox.get('bytes_per_event')}; write errors {outbox.get('write_errors', 0)}",
+        f"quarantine  {info.get('quarantined_now') or 0} events the cloud kept refusing"
+        f"{' — CHECK' if info.get('quarantined_now') else ''} (kept in outbox.sqlite3, "
+        "table rejected)",
         f"last upload {uplink.get('last_upload_at')} (last error: {uplink.get('last_error')})",
         f"heartbeat   {info.get('last_heartbeat_at')}",
         f"audio       {info.get('audio')}; model {info.get('model')}",

@@ -731,6 +731,7 @@ class Gateway:
             mqtt_status=self._bridge_status().get("mqtt"),
             outbox_alarm=stats.alarm,
             outbox_write_errors=stats.write_errors,
+            quarantined_events=stats.quarantined,
             counters=dict(self.counters),
         )
 

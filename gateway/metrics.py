@@ -24,6 +24,9 @@ def _number(value: Any) -> float | None:
     return None
 
 
+_OUTBOX_GAUGES = {"depth", "capacity", "alarm", "bytes_per_event", "quarantined"}
+
+
 class GatewayCollector(Collector):
     def __init__(self, status: StatusSource) -> None:
         self.status = status
@@ -38,6 +41,13 @@ class GatewayCollector(Collector):
             gauge.add_metric([], _number(outbox.get(key)) or 0.0)
             yield gauge
 
+        quarantine = GaugeMetricFamily(
+            "mimamori_gateway_quarantined_events",
+            "Events the cloud kept refusing, kept in the local quarantine (never sent again)",
+        )
+        quarantine.add_metric([], _number(outbox.get("quarantined")) or 0.0)
+        yield quarantine
+
         outbox_family = CounterMetricFamily(
             "mimamori_gateway_outbox",
             "Outbox counters (committed, deleted, evicted, bytes written, errors)",
@@ -45,7 +55,7 @@ class GatewayCollector(Collector):
         )
         for key, value in sorted(outbox.items()):
             number = _number(value)
-            if number is not None and key not in {"depth", "capacity", "alarm", "bytes_per_event"}:
+            if number is not None and key not in _OUTBOX_GAUGES:
                 outbox_family.add_metric([key], number)
         yield outbox_family
 
@@ -56,7 +66,7 @@ class GatewayCollector(Collector):
         )
         for key, value in sorted(uplink.items()):
             number = _number(value)
-            if number is not None and key != "next_retry_s":
+            if number is not None and key not in {"next_retry_s", "suspects", "deferred"}:
                 uplink_family.add_metric([key], number)
         yield uplink_family
 

@@ -15,12 +15,13 @@ from __future__ import annotations
 import asyncio
 import concurrent.futures
 import contextlib
+import json
 import logging
 import queue
 import sqlite3
 import threading
 import time
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Collection, Iterable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -38,6 +39,7 @@ CREATE TABLE IF NOT EXISTS outbox (
     body TEXT NOT NULL
 );
 CREATE INDEX IF NOT EXISTS outbox_order ON outbox (priority, seq);
+-- The quarantine: events the cloud keeps refusing, kept for inspection, never re-sent alone.
 CREATE TABLE IF NOT EXISTS rejected (
     id TEXT PRIMARY KEY,
     kind TEXT NOT NULL,
@@ -77,6 +79,7 @@ class OutboxStats:
     deleted: int = 0
     evicted: int = 0
     rejected: int = 0
+    quarantined: int = 0  # events in the quarantine on disk (all time, not this process)
     write_errors: int = 0
     last_write_error: str | None = None
     bytes_written: int = 0
@@ -153,6 +156,10 @@ def encode_event(event: Event) -> tuple[str, str, int, str]:
     return event.id, event.kind.value, outbox_priority(event.kind), body
 
 
+def _count_quarantined(conn: sqlite3.Connection) -> int:
+    return int(conn.execute("SELECT COUNT(*) FROM rejected").fetchone()[0])
+
+
 class Outbox:
     def __init__(
         self,
@@ -182,6 +189,7 @@ class Outbox:
             page = writer.execute("PRAGMA page_size").fetchone()[0]
             writer.execute(f"PRAGMA max_page_count = {max(2, self.max_db_bytes // page)}")
         self.stats.depth = writer.execute("SELECT COUNT(*) FROM outbox").fetchone()[0]
+        self.stats.quarantined = _count_quarantined(writer)
         self.stats.alarm = self.stats.depth >= ALARM_HIGH * self.stats.capacity
         self._reader = self._connect(check_same_thread=False)
         started = threading.Event()
@@ -237,14 +245,47 @@ class Outbox:
 
     # --- the uplink -----------------------------------------------------------------------
 
-    def peek(self, limit: int) -> list[PendingEvent]:
-        """The next events to upload: help first, then in the order they were stored."""
+    def peek(self, limit: int, skip: Collection[str] = ()) -> list[PendingEvent]:
+        """The next events to upload: help first, then in the order they were stored;
+        `skip` names events the uplink handles apart (suspects, deferred)."""
+        assert self._reader is not None, "outbox not open"
+        with self._reader_lock:
+            if not skip:
+                rows = self._reader.execute(
+                    "SELECT seq, id, kind, body FROM outbox ORDER BY priority, seq LIMIT ?",
+                    (limit,),
+                ).fetchall()
+            else:
+                rows = self._reader.execute(
+                    "SELECT seq, id, kind, body FROM outbox WHERE id NOT IN "
+                    "(SELECT value FROM json_each(?)) ORDER BY priority, seq LIMIT ?",
+                    (json.dumps(list(skip)), limit),
+                ).fetchall()
+        return [PendingEvent(*row) for row in rows]
+
+    def find(self, ids: Collection[str]) -> list[PendingEvent]:
+        """These events, if still waiting, in upload order."""
+        if not ids:
+            return []
         assert self._reader is not None, "outbox not open"
         with self._reader_lock:
             rows = self._reader.execute(
-                "SELECT seq, id, kind, body FROM outbox ORDER BY priority, seq LIMIT ?", (limit,)
+                "SELECT seq, id, kind, body FROM outbox WHERE id IN "
+                "(SELECT value FROM json_each(?)) ORDER BY priority, seq",
+                (json.dumps(list(ids)),),
             ).fetchall()
         return [PendingEvent(*row) for row in rows]
+
+    def quarantined(self, limit: int = 100) -> list[dict[str, Any]]:
+        """The newest events in the quarantine (id, kind, error, when), for status pages."""
+        assert self._reader is not None, "outbox not open"
+        with self._reader_lock:
+            rows = self._reader.execute(
+                "SELECT id, kind, error, rejected_at FROM rejected "
+                "ORDER BY rejected_at DESC LIMIT ?",
+                (limit,),
+            ).fetchall()
+        return [dict(zip(("id", "kind", "error", "rejected_at"), r, strict=True)) for r in rows]
 
     def delete_async(self, sent: list[PendingEvent]) -> concurrent.futures.Future[None]:
         op = _Op("delete", [(p.seq,) for p in sent], concurrent.futures.Future())
@@ -257,7 +298,7 @@ class Outbox:
         await self._queue_and_wait("delete", [(p.seq,) for p in sent])
 
     async def reject(self, rejected: list[tuple[PendingEvent, str]]) -> None:
-        """Move events the cloud refused for good out of the way (kept for inspection)."""
+        """Move events the cloud refused for good to the quarantine (kept for inspection)."""
         rows = [(p.seq, p.id, p.kind, p.body, err, time.time()) for p, err in rejected]
         await self._queue_and_wait("reject", rows)
 
@@ -291,6 +332,7 @@ class Outbox:
 
     def _commit(self, conn: sqlite3.Connection, ops: list[_Op], io_path: Path) -> None:
         inserted = deleted = 0
+        quarantined = None
         before = read_write_bytes(io_path)
         try:
             conn.execute("BEGIN IMMEDIATE")
@@ -314,6 +356,7 @@ class Outbox:
                     )
                     deleted += cur.rowcount
                     self.stats.rejected += len(op.rows)
+                    quarantined = _count_quarantined(conn)
             evicted = self._evict_overflow(conn, self.stats.depth + inserted - deleted)
             conn.execute("COMMIT")
         except sqlite3.Error as exc:
@@ -325,6 +368,8 @@ class Outbox:
         self.stats.deleted += deleted
         self.stats.evicted += evicted
         self.stats.depth += inserted - deleted - evicted
+        if quarantined is not None:
+            self.stats.quarantined = quarantined
         self._resolve(ops, None)
         self._check_alarm()
         if self._on_commit is not None and inserted:

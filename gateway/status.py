@@ -25,13 +25,22 @@ def write_status(data_dir: Path, status: dict[str, Any]) -> None:
 
 
 def outbox_depth(data_dir: Path) -> int | None:
+    return _count(data_dir, "outbox")
+
+
+def quarantined_events(data_dir: Path) -> int | None:
+    """Events the cloud kept refusing, kept in the outbox file's quarantine table."""
+    return _count(data_dir, "rejected")
+
+
+def _count(data_dir: Path, table: str) -> int | None:
     path = data_dir / "outbox.sqlite3"
     if not path.exists():
         return None
     try:
         conn = sqlite3.connect(f"file:{path}?mode=ro", uri=True, timeout=5)
         try:
-            return conn.execute("SELECT COUNT(*) FROM outbox").fetchone()[0]
+            return conn.execute(f"SELECT COUNT(*) FROM {table}").fetchone()[0]
         finally:
             conn.close()
     except sqlite3.Error:
@@ -59,6 +68,7 @@ def read_status(data_dir: Path) -> dict[str, Any]:
     state = read_state_file(data_dir / "state.json")
     status["daemon_running"] = pid_alive(status.get("pid"))
     status["outbox_depth_now"] = outbox_depth(data_dir)
+    status["quarantined_now"] = quarantined_events(data_dir)
     status["previous_boots"] = state.get("boots")
     status["tracking_since"] = state.get("tracking_since")
     slots = state.get("slots") or {}
