@@ -7,6 +7,8 @@
   itself is looked up by the route).
 - Bodies are size-limited per route class while streaming, and JSON API bodies nested
   deeper than Settings.max_json_depth are refused before any parser recurses into them.
+- Admin API bodies carry no control characters in any text (cloud.services.text): one rule
+  for every admin route; free-text notes (ADMIN_MULTILINE_FIELDS) may hold line breaks.
 """
 
 from __future__ import annotations
@@ -20,6 +22,7 @@ from typing import Any
 
 from cloud.core import metrics
 from cloud.core.config import Settings
+from cloud.services import text
 from mimamori_wire import v1
 
 Scope = MutableMapping[str, Any]
@@ -48,6 +51,7 @@ GATEWAY_PREFIX = f"{v1.API_PREFIX}/gateway"
 GATEWAY_OPEN_PATHS = frozenset({f"{GATEWAY_PREFIX}/enroll"})
 # Dashboard forms and admin JSON are small; only the gateway event batch is large.
 SMALL_BODY_BYTES = 256 * 1024
+ADMIN_MULTILINE_FIELDS = frozenset({"note", "reason", "visitor_notes"})
 BODY_METHODS = frozenset({"POST", "PUT", "PATCH", "DELETE"})
 
 _JSON_STRING = re.compile(rb'"(?:[^"\\]|\\.)*"', re.DOTALL)
@@ -62,6 +66,27 @@ def json_depth(raw: bytes) -> int:
     the answer is an upper bound, which is all a limit needs."""
     brackets = _JSON_STRING.sub(b"", raw).translate(None, _NOT_BRACKETS)
     return max(accumulate(_BRACKET_STEP[b] for b in brackets), default=0)
+
+
+def admin_text_problem(value: object, where: str = "") -> str | None:
+    """Pure: the first text in a parsed admin body that breaks cloud.services.text's rules,
+    named by its path (`contacts.0.name`), or None."""
+    if isinstance(value, str):
+        field = where.rsplit(".", 1)[-1]
+        return text.problem(value, where or "body", multiline=field in ADMIN_MULTILINE_FIELDS)
+    if isinstance(value, dict):
+        items = list(value.items())
+    elif isinstance(value, list):
+        items = list(enumerate(value))
+    else:
+        return None
+    for key, item in items:
+        path = f"{where}.{key}" if where else str(key)
+        problem = text.problem(key, path) if isinstance(key, str) else None
+        problem = problem or admin_text_problem(item, path)
+        if problem:
+            return problem
+    return None
 
 
 def bearer_matches(authorization: str, expected: str | None) -> bool:
@@ -165,7 +190,19 @@ class HardeningMiddleware:
                     f"JSON nested {depth} levels deep; at most "
                     f"{self.settings.max_json_depth} are accepted",
                 )
+        if scope["path"].startswith(ADMIN_PREFIX) and body:
+            self._check_admin_text(body)
         return _replay([{"type": "http.request", "body": body, "more_body": False}], receive)
+
+    @staticmethod
+    def _check_admin_text(body: bytes) -> None:
+        try:
+            parsed = json.loads(body)  # depth already bounded above
+        except ValueError:
+            return  # not JSON: the route answers its own 422
+        problem = admin_text_problem(parsed)
+        if problem:
+            raise Refusal(422, "invalid_text", problem)
 
 
 def _too_large(limit: int) -> Refusal:

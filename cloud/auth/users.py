@@ -15,6 +15,7 @@ from cloud.auth.roles import OFFICE_ROLES, Role
 from cloud.auth.settings import AuthSettings
 from cloud.models import Municipality, PostOffice
 from cloud.models.staff import StaffUser
+from cloud.services import text
 
 _EMAIL_RE = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
 
@@ -50,6 +51,8 @@ def create_user(
 ) -> StaffUser:
     """Validate and add an account. `password_hash` (already argon2) skips hashing for bulk
     seeding; the password is still required and still checked for length."""
+    if not (text.is_clean(email) and text.is_clean(name)):
+        raise UserError("control_chars")
     email = normalise_email(email)
     if not _EMAIL_RE.match(email):
         raise UserError("invalid_email")

@@ -18,6 +18,7 @@ from sqlalchemy import delete, func, select
 from sqlalchemy.orm import Session
 
 from cloud.models import DailyReportLog, FamilyContact, Household
+from cloud.services import text
 from cloud.services.tenancy import Invalid, get_or_404
 
 ROLES = ("family", "emergency", "key_holder", "doctor", "care_manager", "welfare_volunteer")
@@ -39,6 +40,7 @@ class FieldInvalid(Invalid):
 
 def normalise_phone(value: str, field: str = "phone") -> str:
     """A valid Japanese number in national format, or FieldInvalid."""
+    checked_line(value, field)
     text = value.strip()
     try:
         number = phonenumbers.parse(text, REGION)
@@ -96,7 +98,15 @@ def checked_roles(roles: Iterable[str]) -> list[str]:
     return [r for r in ROLES if r in wanted]
 
 
+def checked_line(value: str | None, field: str) -> None:
+    """One line, no control characters (cloud.services.text): shown as err_control_chars."""
+    problem = text.problem(value, field)
+    if problem:
+        raise FieldInvalid(field, problem, "control_chars")
+
+
 def checked_email(email: str | None) -> str | None:
+    checked_line(email, "email")
     email = (email or "").strip()
     if not email:
         return None
@@ -119,6 +129,8 @@ class ContactInput:
 
 
 def _checked(data: ContactInput) -> dict[str, object]:
+    checked_line(data.name, "name")
+    checked_line(data.relationship, "relationship")
     name = data.name.strip()
     if not name:
         raise FieldInvalid("name", "a contact needs a name", "required")
@@ -243,6 +255,7 @@ def set_details(session: Session, household: Household, data: DetailsInput) -> l
             household.phones = phones
             changed.append("phones")
     if data.address is not None:
+        checked_line(data.address, "address")
         address = data.address.strip() or None
         if address and len(address) > 400:
             raise FieldInvalid("address", "address too long", "too_long")
@@ -250,7 +263,11 @@ def set_details(session: Session, household: Household, data: DetailsInput) -> l
             household.address = address
             changed.append("address")
     if data.visitor_notes is not None:
-        notes = data.visitor_notes.strip() or None
+        notes = text.normalise_newlines(data.visitor_notes)
+        problem = text.problem(notes, "visitor_notes", multiline=True)
+        if problem:
+            raise FieldInvalid("visitor_notes", problem, "control_chars")
+        notes = notes.strip() or None
         if notes and len(notes) > 2000:
             raise FieldInvalid("visitor_notes", "notes too long", "too_long")
         if notes != household.visitor_notes:

@@ -26,6 +26,7 @@ from cloud.models import (
 )
 from cloud.models.tenancy import DEFAULT_REASK_OFFSETS_MIN
 from cloud.schedule import PauseSpec, SlotSpec, next_deadline
+from cloud.services import text
 from mimamori_wire.v1 import Question
 
 MAX_SLOTS = 3
@@ -42,6 +43,15 @@ class NotFound(LookupError):
 
 class Invalid(ValueError):
     pass
+
+
+def check_text(multiline: bool = False, **fields: str | None) -> None:
+    """Names, addresses, e-mail addresses, phone numbers: one line, no control characters
+    (cloud.services.text); free text (multiline) may hold line breaks."""
+    for field, value in fields.items():
+        problem = text.problem(value, field, multiline)
+        if problem:
+            raise Invalid(problem)
 
 
 def check_zone(name: str) -> str:
@@ -65,6 +75,7 @@ def get_or_404(session: Session, model: type[T], ident: str) -> T:
 def create_municipality(
     session: Session, name: str, timezone: str = "Asia/Tokyo", email: str | None = None
 ) -> Municipality:
+    check_text(name=name, timezone=timezone, email=email)
     row = Municipality(name=name, timezone=check_zone(timezone), email=email)
     session.add(row)
     session.flush()
@@ -79,6 +90,7 @@ def create_office(
     email: str | None = None,
     manager_email: str | None = None,
 ) -> PostOffice:
+    check_text(name=name, phone=phone, email=email, manager_email=manager_email)
     get_or_404(session, Municipality, municipality_id)
     row = PostOffice(
         municipality_id=municipality_id,
@@ -118,6 +130,7 @@ def create_household(
     flush: bool = True,
 ) -> Household:
     """flush=False lets bulk imports write many households in one batched flush."""
+    check_text(resident_name=resident_name, kana=kana, address=address, language=language)
     office = get_or_404(session, PostOffice, office_id)
     zone = check_zone(timezone or office.municipality.timezone)
     # Built in memory and flushed once: seeding thousands of households stays fast.
@@ -161,6 +174,7 @@ def _slot_rows(slots: list[SlotInput]) -> list[ScheduleSlot]:
     rows = []
     for index, slot in enumerate(sorted(slots, key=lambda s: _hhmm(s.time))):
         time_ = _hhmm(slot.time)
+        check_text(slot_name=slot.name)
         name = slot.name or default_slot_name(time_)
         if name in names and not slot.name:
             name = f"slot{index + 1}"
@@ -260,6 +274,7 @@ def add_contact(
     the fields: phones, roles, order)."""
     from cloud.services import contacts  # contacts builds on this module
 
+    check_text(name=name, email=email, relationship=relationship)
     return contacts.add_contact(
         session,
         household_id,
@@ -281,6 +296,7 @@ def add_pause(
     reason: str,
     now: datetime,
 ) -> Pause:
+    check_text(multiline=True, reason=reason)
     household = get_or_404(session, Household, household_id)
     if ends_at is not None and ends_at <= starts_at:
         raise Invalid("a pause must end after it starts")
@@ -302,6 +318,7 @@ def end_pause(session: Session, pause_id: str, now: datetime) -> Pause:
 def add_holiday(
     session: Session, household_id: str, day: date, note: str, now: datetime
 ) -> Holiday:
+    check_text(note=note)
     household = get_or_404(session, Household, household_id)
     if any(h.day == day for h in household.holidays):
         raise Invalid(f"{day.isoformat()} is already a holiday")
@@ -310,6 +327,14 @@ def add_holiday(
     changed(session, household, now)
     session.flush()
     return row
+
+
+def remove_holiday(session: Session, holiday: Holiday, now: datetime) -> None:
+    household = holiday.household
+    household.holidays.remove(holiday)
+    session.delete(holiday)
+    changed(session, household, now)
+    session.flush()
 
 
 def hash_secret(secret: str) -> str:

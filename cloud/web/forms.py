@@ -6,6 +6,8 @@ import re
 from datetime import UTC, datetime, timedelta
 from zoneinfo import ZoneInfo
 
+from cloud.services import text
+
 _MONTH_RE = re.compile(r"^(\d{4})-(0[1-9]|1[0-2])$")
 # A schedule time this far in the past is a typo, not "now".
 PAST_TOLERANCE = timedelta(minutes=2)
@@ -18,8 +20,15 @@ class FieldError(ValueError):
         self.key = key
 
 
-def required_text(form: dict[str, str], field: str, max_len: int) -> str:
-    value = form.get(field, "").strip()
+def required_text(form: dict[str, str], field: str, max_len: int, multiline: bool = False) -> str:
+    """A filled-in field: one line without control characters (cloud.services.text), or
+    with line breaks (a textarea; CRLF becomes LF) when multiline."""
+    value = form.get(field, "")
+    if multiline:
+        value = text.normalise_newlines(value)
+    if not text.is_clean(value, multiline):
+        raise FieldError(field, "err_control_chars")
+    value = value.strip()
     if not value:
         raise FieldError(field, "err_required")
     if len(value) > max_len:

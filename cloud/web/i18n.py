@@ -61,6 +61,10 @@ TEXT: dict[str, tuple[str, str]] = {
     "err_not_found": ("ページが見つかりません。", "Page not found."),
     "err_forbidden": ("このページを表示する権限がありません。", "You may not open this page."),
     "err_required": ("入力してください。", "Required."),
+    "err_control_chars": (
+        "使えない文字（改行・制御文字）が含まれています。",
+        "Contains characters not allowed here (line breaks or control characters).",
+    ),
     "err_too_long": ("文字数が多すぎます。", "Too long."),
     "err_invalid_datetime": ("日時の形式が正しくありません。", "Invalid date and time."),
     "err_past_datetime": ("過去の日時は指定できません。", "The time is in the past."),

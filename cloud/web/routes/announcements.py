@@ -78,7 +78,7 @@ def announcements(ctx: Ctx = needs(Capability.ANNOUNCE)) -> Response:
 def send(ctx: Ctx = needs(Capability.ANNOUNCE)) -> Response:
     assert ctx.user is not None
     try:
-        text = required_text(ctx.form, "text", TEXT_MAX)
+        text = required_text(ctx.form, "text", TEXT_MAX, multiline=True)
         area = parse_area(ctx, ctx.form.get("area", ""))
         if area is None:
             raise FieldError("area", "err_invalid_target")

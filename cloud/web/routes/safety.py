@@ -63,7 +63,7 @@ def safety_start(ctx: Ctx = needs(Capability.SAFETY_START)) -> Response:
     assert ctx.user is not None
     try:
         title = required_text(ctx.form, "title", 100)
-        question = required_text(ctx.form, "question", 300)
+        question = required_text(ctx.form, "question", 300, multiline=True)
         area = parse_area(ctx, ctx.form.get("area", ""))
         if area is None:
             raise FieldError("area", "err_invalid_target")
