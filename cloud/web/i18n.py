@@ -159,6 +159,12 @@ TEXT: dict[str, tuple[str, str]] = {
     "no_gateway": ("未設置", "Not installed"),
     "battery_low": ("電池残量低下", "Battery low"),
     "silent_sensor": ("反応のないセンサー", "Silent sensor"),
+    "quarantined_events_notice": (
+        "見守り機がクラウドに送れない記録が {n} 件あります（見守り機の中に保管しています）。"
+        "サポート窓口にご連絡ください。",
+        "The gateway holds {n} record(s) the cloud would not accept (kept on the gateway). "
+        "Please contact support.",
+    ),
     "only_problems": ("要確認のみ表示", "Only problems"),
     "intent_fine": ("元気", "Fine"),
     "intent_usual": ("いつも通り", "As usual"),

@@ -111,11 +111,14 @@ def _render(ctx: Ctx, household: Household, status: int = 200, **extra: Any) -> 
     gateways = list(ctx.db.scalars(select(Gateway).where(Gateway.household_id == household.id)))
     current = current_gateway(gateways)
     devices = (current.last_heartbeat or {}).get("devices", []) if current else []
+    # Events the gateway keeps in its quarantine (the cloud refused them): a device problem.
+    quarantined = (current.last_heartbeat or {}).get("quarantined_events") if current else None
     variables: dict[str, Any] = {
         "household": household,
         "gateways": gateways,
         "health": gateway_health(gateways, ctx.now, heartbeat_stale(ctx)),
         "devices": devices,
+        "quarantined_events": quarantined if isinstance(quarantined, int) else 0,
         "timeline": _timeline(ctx, household, since),
         "trend": trend(checkins, first, TIMELINE_DAYS),
         "trend_intents": TREND_INTENTS,
