@@ -10,10 +10,10 @@ from __future__ import annotations
 import json
 import logging
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Container, Mapping
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any
+from typing import Any, NamedTuple
 
 import paho.mqtt.client as paho
 from paho.mqtt.packettypes import PacketTypes
@@ -21,7 +21,7 @@ from paho.mqtt.properties import Properties
 from pydantic import BaseModel, ConfigDict, Field, StrictBool, ValidationError
 
 from firmware_bridge.events import DeviceRole, PairedDevice
-from firmware_bridge.roles import Z2M_ACTIONS, Observation
+from firmware_bridge.roles import IGNORE, Observation, z2m_action
 
 log = logging.getLogger(__name__)
 
@@ -72,7 +72,9 @@ class BadPayload(ValueError):
     """A message we must drop; str(exc) is the counter name."""
 
 
-def parse_z2m_state(payload: bytes, at: datetime) -> Observation:
+def parse_z2m_state(
+    payload: bytes, at: datetime, action_map: Mapping[str, str] | None = None
+) -> Observation:
     if len(payload) > MAX_PAYLOAD:
         raise BadPayload("mqtt_oversize")
     try:
@@ -96,9 +98,56 @@ def parse_z2m_state(payload: bytes, at: datetime) -> Observation:
     if state.contact is not None:
         states["opening"] = not state.contact
     actions: tuple[str, ...] = ()
+    unknown: tuple[str, ...] = ()
     if state.action:
-        actions = (Z2M_ACTIONS.get(state.action, state.action),)
-    return Observation(at=at, readings=readings, states=states, actions=actions, source="mqtt")
+        action = z2m_action(state.action, action_map)
+        if action is None:
+            unknown = (state.action,)
+        elif action != IGNORE:
+            actions = (action,)
+    return Observation(
+        at=at,
+        readings=readings,
+        states=states,
+        actions=actions,
+        source="mqtt",
+        unknown_actions=unknown,
+    )
+
+
+class Z2MTopic(NamedTuple):
+    """What a message under the Zigbee2MQTT base topic is, and for which paired name."""
+
+    kind: str  # "state", "availability", "ignored" (bridge/, set, get, action) or "unknown"
+    name: str  # the friendly name (may contain "/"), or the topic rest when unknown
+
+
+_Z2M_COMMAND_SUFFIXES = ("set", "get")  # requests to Zigbee2MQTT, not device reports
+
+
+def classify_z2m_topic(base_topic: str, topic: str, known: Container[str]) -> Z2MTopic:
+    """Route `<base>/<friendly name>[/suffix]` by the paired names (names may contain "/").
+
+    The longest paired name that the topic starts with wins, so `hall/motion/availability`
+    is the availability of `hall/motion`, not the state of `hall/motion/availability`.
+    """
+    rest = topic[len(base_topic) + 1 :]
+    if rest in known:
+        return Z2MTopic("state", rest)
+    parts = rest.split("/")
+    for cut in range(len(parts) - 1, 0, -1):
+        name = "/".join(parts[:cut])
+        if name not in known:
+            continue
+        suffix = parts[cut:]
+        if suffix == ["availability"]:
+            return Z2MTopic("availability", name)
+        if suffix[0] in _Z2M_COMMAND_SUFFIXES or suffix == ["action"]:
+            # "<name>/action" repeats the "action" field of the state message we already use
+            return Z2MTopic("ignored", name)
+    if parts[0] == "bridge":
+        return Z2MTopic("ignored", rest)  # Zigbee2MQTT's own state, devices, logs, requests
+    return Z2MTopic("unknown", rest)
 
 
 def parse_availability(payload: bytes) -> bool:
@@ -117,17 +166,39 @@ def parse_availability(payload: bytes) -> bool:
 
 # --- Home Assistant discovery ------------------------------------------------------------------
 
-# (component, reading key, device_class, unit) published per BLE device role.
-_ROLE_ENTITIES: dict[DeviceRole, list[tuple[str, str, str | None, str | None]]] = {
-    DeviceRole.MOTION: [("binary_sensor", "motion", "motion", None)],
-    DeviceRole.CONTACT: [("binary_sensor", "opening", "opening", None)],
-    DeviceRole.HELP_BUTTON: [("sensor", "last_action", None, None)],
-    DeviceRole.THERMOMETER: [
-        ("sensor", "temperature", "temperature", "°C"),
-        ("sensor", "humidity", "humidity", "%"),
-    ],
+
+@dataclass(frozen=True)
+class Entity:
+    """One Home Assistant entity read from a device's state JSON."""
+
+    component: str  # "sensor" or "binary_sensor"
+    key: str  # the key in the state JSON
+    device_class: str | None = None
+    unit: str | None = None
+    state_class: str | None = None  # "measurement": HA keeps long-term statistics
+
+
+_TEMPERATURE = Entity("sensor", "temperature", "temperature", "°C", "measurement")
+_HUMIDITY = Entity("sensor", "humidity", "humidity", "%", "measurement")
+_BATTERY = Entity("sensor", "battery", "battery", "%", "measurement")
+_ROLE_ENTITIES: dict[DeviceRole, list[Entity]] = {
+    DeviceRole.MOTION: [Entity("binary_sensor", "motion", "motion")],
+    DeviceRole.CONTACT: [Entity("binary_sensor", "opening", "opening")],
+    DeviceRole.HELP_BUTTON: [Entity("sensor", "last_action")],
+    DeviceRole.THERMOMETER: [_TEMPERATURE, _HUMIDITY],
     DeviceRole.GENERIC: [],
 }
+
+# HA compares the rendered template, as a string, with payload_on / payload_off. A key the
+# state does not hold yet renders "" (HA ignores an empty result: the entity stays unknown).
+BINARY_ON, BINARY_OFF = "ON", "OFF"
+
+
+def binary_template(key: str) -> str:
+    return (
+        f"{{% if value_json.{key} is defined %}}"
+        f"{{{{ '{BINARY_ON}' if value_json.{key} else '{BINARY_OFF}' }}}}{{% endif %}}"
+    )
 
 
 def _device_block(settings: MqttSettings) -> dict[str, Any]:
@@ -141,14 +212,12 @@ def _device_block(settings: MqttSettings) -> dict[str, Any]:
 
 def discovery_config(
     settings: MqttSettings,
-    component: str,
     object_id: str,
+    entity: Entity,
     *,
     name: str,
-    value_key: str,
     state_id: str | None = None,
-    device_class: str | None = None,
-    unit: str | None = None,
+    value_template: str | None = None,
 ) -> tuple[str, dict[str, Any]]:
     state_topic = settings.state_topic(state_id or object_id)
     config: dict[str, Any] = {
@@ -156,23 +225,30 @@ def discovery_config(
         "unique_id": f"mimamori_{settings.node_id}_{object_id}",
         "object_id": f"mimamori_{object_id}",
         "state_topic": state_topic,
-        "value_template": f"{{{{ value_json.{value_key} }}}}",
+        "value_template": value_template or f"{{{{ value_json.{entity.key} }}}}",
         "json_attributes_topic": state_topic,
         "availability_topic": settings.availability_topic,
         "payload_available": "online",
         "payload_not_available": "offline",
         "device": _device_block(settings),
     }
-    if device_class:
-        config["device_class"] = device_class
-    if unit:
-        config["unit_of_measurement"] = unit
-    if component == "binary_sensor":
-        config["payload_on"] = True
-        config["payload_off"] = False
-        config["value_template"] = f"{{{{ value_json.{value_key} | tojson }}}}"
-    topic = f"{settings.discovery_prefix}/{component}/{settings.node_id}/{object_id}/config"
+    if entity.device_class:
+        config["device_class"] = entity.device_class
+    if entity.unit:
+        config["unit_of_measurement"] = entity.unit
+    if entity.state_class:
+        config["state_class"] = entity.state_class
+    if entity.component == "binary_sensor":
+        config["payload_on"] = BINARY_ON
+        config["payload_off"] = BINARY_OFF
+        config["value_template"] = binary_template(entity.key)
+    topic = f"{settings.discovery_prefix}/{entity.component}/{settings.node_id}/{object_id}/config"
     return topic, config
+
+
+CHECKIN_OBJECT_ID = "checkin_today"
+CHECKIN_TEXT_KEY = "text"  # the Japanese sentence HA shows; the other keys are attributes
+_LAST_ACTION_TEMPLATE = "{{ value_json.last_action or 'none' }}"
 
 
 def discovery_messages(
@@ -184,27 +260,59 @@ def discovery_messages(
     """
     messages = [
         discovery_config(
-            settings, "sensor", "checkin_today", name="今日の見守り確認", value_key="state"
+            settings,
+            CHECKIN_OBJECT_ID,
+            Entity("sensor", CHECKIN_TEXT_KEY),
+            name="今日の見守り確認",
         )
     ]
     for device in devices:
         if device.transport != "ble":
             continue
-        entities = [*_ROLE_ENTITIES.get(device.role, []), ("sensor", "battery", "battery", "%")]
-        for component, key, device_class, unit in entities:
+        for entity in [*_ROLE_ENTITIES.get(device.role, []), _BATTERY]:
+            template = _LAST_ACTION_TEMPLATE if entity.key == "last_action" else None
             messages.append(
                 discovery_config(
                     settings,
-                    component,
-                    f"{device.name}_{key}",
-                    name=f"{device.name} {key}",
-                    value_key=key,
+                    f"{device.name}_{entity.key}",
+                    entity,
+                    name=f"{device.name} {entity.key}",
                     state_id=device.name,
-                    device_class=device_class,
-                    unit=unit,
+                    value_template=template,
                 )
             )
     return messages
+
+
+# --- today's check-in, as Home Assistant shows it ---------------------------------------------
+
+_OUTCOME_TEXT = {
+    "answered": "応答あり",
+    "button": "ボタンで応答",
+    "help": "助けを求めています",
+    "callback": "電話がほしい",
+    "trouble": "困りごとあり",
+    "no_response": "応答なし",
+}
+_INTENT_TEXT = {
+    "fine": "元気",
+    "usual": "いつも通り",
+    "unwell": "元気がない",
+    "yes": "はい",
+    "no": "いいえ",
+}
+
+
+def checkin_text(state: Mapping[str, Any]) -> str:
+    """The sentence for the check-in sensor, from what the gateway publishes
+    ({"slot", "slot_date", "outcome", "intent", "at"}), e.g. "morning: 応答あり（元気）"."""
+    outcome = str(state.get("outcome") or "")
+    text = _OUTCOME_TEXT.get(outcome, outcome or "不明")
+    intent = _INTENT_TEXT.get(str(state.get("intent") or ""))
+    if intent and outcome == "answered":
+        text = f"{text}（{intent}）"
+    slot = state.get("slot")
+    return f"{slot}: {text}" if slot else text
 
 
 # --- the paho link ---------------------------------------------------------------------------

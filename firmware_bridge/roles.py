@@ -6,6 +6,8 @@ DeviceEvents. The silence watchdog lives here too, driven by the service's timer
 
 Options (PairedDevice.options), all optional:
   help_button:  fine_actions ["press"], help_actions ["long_press", "triple_press", "hold_press"]
+  any button:   action_map {"<Zigbee2MQTT action>": "<event name>" | "ignore"}, e.g.
+                {"single_right": "long_press"} makes the right key of a two-key switch the help key
   thermometer:  heat_c 28.0, heat_span_s 1800, cold_c 18.0, cold_span_s 3600, hysteresis_c 1.0,
                 reading_every_s 600
   any role:     battery_low_pct 20
@@ -27,6 +29,8 @@ PRESS_ACTIONS = frozenset(
         "press",
         "double_press",
         "triple_press",
+        "quadruple_press",
+        "many_press",
         "long_press",
         "long_double_press",
         "long_triple_press",
@@ -36,17 +40,52 @@ PRESS_ACTIONS = frozenset(
 MOTION_STATES = ("motion", "occupancy", "presence", "moving")
 CONTACT_STATES = ("opening", "door", "window", "garage_door")
 
-# Zigbee2MQTT action names (they vary by vendor) -> BTHome event names.
+# Zigbee2MQTT action names (they vary by vendor) -> BTHome event names. Keys of multi-key
+# devices carry a suffix or prefix (Aqara "single_left", "double_both"; Tuya "1_single"):
+# `z2m_action` strips it, so every key acts alike unless the device's `action_map` says more.
 Z2M_ACTIONS = {
     "single": "press",
+    "click": "press",
     "press": "press",
-    "on": "press",
+    "on": "press",  # IKEA E1743 / Styrbar keys
+    "off": "press",
     "double": "double_press",
     "triple": "triple_press",
+    "quadruple": "quadruple_press",
+    "many": "many_press",
     "long": "long_press",
     "hold": "hold_press",
     "long_press": "long_press",
 }
+# End-of-gesture messages that follow an action already counted (hold ... release).
+Z2M_FOLLOW_UPS = frozenset({"release", "hold_release", "long_release", "brightness_stop"})
+IGNORE = "ignore"
+
+
+def z2m_action(raw: str, action_map: Mapping[str, str] | None = None) -> str | None:
+    """A Zigbee2MQTT action as a BTHome event name, "ignore", or None when unknown.
+
+    The device's own `action_map` wins (a value that is no event name counts as unknown,
+    so a typo there is seen); then the vendor names above, also with a key name around
+    them ("single_left", "left_single", "1_double", "button_2_hold").
+    """
+    if action_map and raw in action_map:
+        mapped = str(action_map[raw])
+        return mapped if mapped in PRESS_ACTIONS or mapped == IGNORE else None
+    if raw in Z2M_ACTIONS:
+        return Z2M_ACTIONS[raw]
+    if raw in Z2M_FOLLOW_UPS:
+        return IGNORE
+    parts = raw.split("_")
+    if len(parts) < 2:
+        return None
+    for word in (parts[0], parts[-1]):
+        if word in Z2M_ACTIONS:
+            return Z2M_ACTIONS[word]
+        if word in Z2M_FOLLOW_UPS:
+            return IGNORE
+    return None
+
 
 DEFAULT_FINE_ACTIONS = ("press",)
 DEFAULT_HELP_ACTIONS = ("long_press", "triple_press", "hold_press")
@@ -61,6 +100,7 @@ class Observation:
     states: Mapping[str, bool] = field(default_factory=dict)  # opening True = open
     actions: tuple[str, ...] = ()  # BTHome event names: press, long_press, ...
     source: str = "ble"
+    unknown_actions: tuple[str, ...] = ()  # pressed, but no name we know: still a sign of life
 
 
 def _float_option(options: Mapping[str, Any], key: str, default: float) -> float:
@@ -179,13 +219,20 @@ class DeviceState:
             elif action in PRESS_ACTIONS:
                 # An unmapped press is still a sign of life.
                 events.append(self._event(DeviceSignal.ACTIVITY, obs.at, kind=action))
-        return events
+        return events + self._unknown_presses(obs)
 
     def _any_press(self, obs: Observation) -> list[DeviceEvent]:
         return [
             self._event(DeviceSignal.ACTIVITY, obs.at, kind=a)
             for a in obs.actions
             if a in PRESS_ACTIONS
+        ] + self._unknown_presses(obs)
+
+    def _unknown_presses(self, obs: Observation) -> list[DeviceEvent]:
+        # Someone pressed something: a sign of life even if we cannot name the gesture.
+        return [
+            self._event(DeviceSignal.ACTIVITY, obs.at, kind="unknown_action", action=raw)
+            for raw in obs.unknown_actions
         ]
 
     def _motion(self, obs: Observation) -> list[DeviceEvent]:
@@ -227,7 +274,7 @@ class DeviceState:
         return events
 
     def _environment(
-        self, condition: str, at: datetime, threshold: float, span: float, detail: dict
+        self, condition: str, at: datetime, threshold: float, span: float, detail: dict[str, Any]
     ) -> DeviceEvent:
         return self._event(
             DeviceSignal.ENVIRONMENT,
@@ -238,7 +285,7 @@ class DeviceState:
             **detail,
         )
 
-    def _reading(self, obs: Observation, detail: dict) -> list[DeviceEvent]:
+    def _reading(self, obs: Observation, detail: dict[str, Any]) -> list[DeviceEvent]:
         every = self.reading_every
         last = self._last_reading_event
         if last is not None and obs.at - last < every:

@@ -31,9 +31,12 @@ from firmware_bridge.bthome import (
 from firmware_bridge.events import DeviceEvent, DeviceEventSink, DeviceSignal, PairedDevice
 from firmware_bridge.hermes import HermesSatellite
 from firmware_bridge.mqtt import (
+    CHECKIN_TEXT_KEY,
     BadPayload,
     MqttLink,
     MqttSettings,
+    checkin_text,
+    classify_z2m_topic,
     discovery_messages,
     parse_availability,
     parse_z2m_state,
@@ -174,8 +177,8 @@ class DeviceBridge:
         self.link: MqttLink | None = None
         if mqtt is not None:
             self.link = MqttLink(mqtt, on_error=self._count, on_connect=self._announce)
-            self.link.route(f"{mqtt.base_topic}/+", self._on_z2m_state)
-            self.link.route(f"{mqtt.base_topic}/+/availability", self._on_z2m_availability)
+            # "#": friendly names may contain "/" ("hall/motion"); routed by the paired names.
+            self.link.route(f"{mqtt.base_topic}/#", self._on_z2m_message)
 
     # --- lifecycle ----------------------------------------------------------------------------
 
@@ -365,27 +368,44 @@ class DeviceBridge:
 
     # --- MQTT (paho network thread) ------------------------------------------------------------
 
-    def _on_z2m_state(self, topic: str, payload: bytes) -> None:
+    def _on_z2m_message(self, topic: str, payload: bytes) -> None:
         self._count("mqtt_messages")
-        device = self._mqtt_device(topic, suffix="")
-        if device is None:
-            return
+        assert self.mqtt_settings is not None
+        kind, name = classify_z2m_topic(self.mqtt_settings.base_topic, topic, self._by_mqtt_name)
+        if not payload and kind in ("state", "availability"):
+            kind = "ignored"  # a retained message cleared (device renamed or removed)
+        if kind == "state":
+            self._on_z2m_state(self._by_mqtt_name[name], topic, payload)
+        elif kind == "availability":
+            self._on_z2m_availability(self._by_mqtt_name[name], payload)
+        elif kind == "ignored":
+            self._count("mqtt_ignored")
+        else:
+            self._count("mqtt_unknown_device")
+            log.debug("MQTT message from unpaired device %r dropped", name)
+
+    def _on_z2m_state(self, device: PairedDevice, topic: str, payload: bytes) -> None:
         try:
-            obs = parse_z2m_state(payload, self._clock())
+            obs = parse_z2m_state(payload, self._clock(), device.options.get("action_map"))
         except BadPayload as exc:
             self._count(str(exc))
             log.debug("MQTT payload dropped (%s) on %s: %r", exc, topic, payload[:200])
             return
+        for raw in obs.unknown_actions:
+            # A pressed button that does nothing is a bug someone must see.
+            self._count("mqtt_unknown_action")
+            log.warning(
+                "device %r sent action %r that no rule knows; counted as activity only "
+                "(map it with the device's action_map option)",
+                device.name,
+                raw,
+            )
         with self._lock:
             events = self._states[device.name].observe(obs)
             self.counters["mqtt_accepted"] += 1
         self._emit(events)
 
-    def _on_z2m_availability(self, topic: str, payload: bytes) -> None:
-        self._count("mqtt_messages")
-        device = self._mqtt_device(topic, suffix="/availability")
-        if device is None:
-            return
+    def _on_z2m_availability(self, device: PairedDevice, payload: bytes) -> None:
         try:
             online = parse_availability(payload)
         except BadPayload as exc:
@@ -402,15 +422,6 @@ class DeviceBridge:
                 events = []
         self._emit(events)
 
-    def _mqtt_device(self, topic: str, *, suffix: str) -> PairedDevice | None:
-        assert self.mqtt_settings is not None
-        name = topic[len(self.mqtt_settings.base_topic) + 1 : len(topic) - len(suffix)]
-        device = self._by_mqtt_name.get(name)
-        if device is None:
-            self._count("mqtt_unknown_device")
-            log.debug("MQTT message from unpaired device %r dropped", name)
-        return device
-
     def _announce(self) -> None:
         """On every (re)connect: retained HA discovery configs and the last check-in state."""
         assert self.link is not None and self.mqtt_settings is not None
@@ -420,18 +431,25 @@ class DeviceBridge:
             self.publish_checkin_state(self._checkin_state)
 
     def publish_checkin_state(self, state: dict) -> None:
-        """Today's check-in state for Home Assistant, e.g. {"state": "answered", ...}."""
-        self._checkin_state = dict(state)
+        """Today's check-in for Home Assistant: the gateway's fields plus the sentence HA
+        shows (`text`, see mqtt.checkin_text), retained."""
+        self._checkin_state = {**state, CHECKIN_TEXT_KEY: checkin_text(state)}
         if self.link is None or self.mqtt_settings is None:
             return
         topic = self.mqtt_settings.state_topic("checkin_today")
         self.link.publish_json(topic, self._checkin_state, retain=True)
 
     def _ha_state(self, device: str, actions: Iterable[str]) -> dict[str, Any] | None:
-        if self.link is None:
-            return None
         for action in actions:
             self._last_action[device] = action
+        return None if self.link is None else self._state_doc(device)
+
+    def latest(self, device: str) -> dict[str, Any]:
+        """What the bridge knows of a device now: the JSON it publishes as its state."""
+        with self._lock:
+            return self._state_doc(device)
+
+    def _state_doc(self, device: str) -> dict[str, Any]:
         s = self._states[device]
         state: dict[str, Any] = {k: v for k, v in s.last_readings.items() if k != "rssi"}
         state.update(s.last_states)

@@ -14,6 +14,7 @@ from firmware_bridge.events import DeviceSignal
 from firmware_bridge.mqtt import MqttSettings
 from firmware_bridge.simulate import HUMIDITY, TEMPERATURE, build_frame, service_data
 from tests.bridge.conftest import MAC_THERMO
+from tests.bridge.gateway_run import answer_morning_checkin
 
 
 def client_for(broker) -> paho.Client:
@@ -124,17 +125,19 @@ def test_zigbee2mqtt_ingest_and_bad_payloads(mosquitto_broker, make_bridge, coll
     assert status["mqtt"] == "connected"
 
 
-def test_home_assistant_discovery_is_retained(mosquitto_broker, make_bridge) -> None:
+def test_home_assistant_discovery_is_retained(mosquitto_broker, make_bridge, tmp_path) -> None:
     settings = settings_for(mosquitto_broker)
 
     async def scenario() -> None:
         bridge = make_bridge(mqtt=settings)
         await bridge.start()
         await asyncio.to_thread(wait_until, bridge.link.subscribed.is_set)
-        bridge.publish_checkin_state({"state": "answered", "slot": "morning", "intent": "fine"})
+        # The real daemon asks the 08:00 check-in and publishes the answer via the bridge.
+        await answer_morning_checkin(tmp_path / "gateway", bridge)
         frame = build_frame([(TEMPERATURE, 24.5), (HUMIDITY, 61.0)], packet_id=1, mac=MAC_THERMO)
         bridge.feed_ble_advertisement(MAC_THERMO, service_data(frame))
-        await asyncio.sleep(0.3)
+        # Wait (bounded) until the broker holds every discovery config before the gateway goes.
+        await asyncio.to_thread(retained, mosquitto_broker, "homeassistant/#", 10)
         await bridge.stop()
 
     asyncio.run(scenario())
@@ -149,8 +152,13 @@ def test_home_assistant_discovery_is_retained(mosquitto_broker, make_bridge) -> 
     motion = json.loads(configs["homeassistant/binary_sensor/mimamori/living-motion_motion/config"])
     assert motion["device_class"] == "motion"
     assert not any("kitchen" in topic for topic in configs)  # Zigbee2MQTT announces its own
+    assert checkin["value_template"] == "{{ value_json.text }}"
+    assert thermo["state_class"] == "measurement"
     state = retained(mosquitto_broker, "mimamori/mimamori/checkin_today/state", expect=1)
-    assert json.loads(state["mimamori/mimamori/checkin_today/state"])["state"] == "answered"
+    published = json.loads(state["mimamori/mimamori/checkin_today/state"])
+    assert published["outcome"] == "answered" and published["intent"] == "fine"
+    assert published["slot"] == "morning" and published["slot_date"] == "2026-11-27"
+    assert published["text"] == "morning: 応答あり（元気）"
     thermo_state = retained(mosquitto_broker, "mimamori/mimamori/living-thermo/state", expect=1)
     reading = json.loads(thermo_state["mimamori/mimamori/living-thermo/state"])
     assert (reading["temperature"], reading["humidity"]) == (24.5, 61.0)
