@@ -13,6 +13,13 @@ Runner loop (the gateway owns the I/O):
 ask -> listen -> classify -> (acknowledge and ask the next question) or (ask again, slower
 and louder, at most `max_repeats` times) -> result. A call for help ends the dialogue at once
 so the gateway can raise the alarm before anything else is said.
+
+Confirmation turn: when the main question's answer is still unclear after one re-ask (or the
+re-asks run out), the dialogue asks one targeted yes/no question built from what was heard
+(「体の具合が悪いということですか。」); nothing meaningful heard -> the safety-first guess
+(unwell for a check-in, help for a safety check). A yes makes it that intent; a no, silence
+or another unclear answer records `not_understood` as before; a new answer (「いや、腰が痛い」,
+「胸が苦しい」) is taken as the answer itself.
 """
 
 from __future__ import annotations
@@ -51,11 +58,29 @@ DEFAULT_PROMPTS: dict[str, str] = {
     "ack_help": "すぐにご家族と郵便局に連絡します。そのままお待ちください。",
     "ack_callback": "わかりました。お電話するよう伝えておきます。",
     "ack_trouble": "わかりました。お困りごとを担当の者に伝えておきます。",
+    "confirm_intro": "すみません、確認させてください。",
+    "confirm_unwell": "体の具合が悪いということですか。",
+    "confirm_help": "誰かに来てほしいということですか。",
+    "confirm_trouble": "何かお困りのことがあるということですか。",
+    "confirm_callback": "お電話がほしいということですか。",
+    "confirm_fine": "お元気ということですか。",
+    "confirm_usual": "いつも通りということですか。",
     "closing": "ありがとうございました。どうぞお元気でお過ごしください。",
     "closing_unwell": "ありがとうございました。どうぞお大事になさってください。",
 }
 
 _FOLLOW_UPS = frozenset({Question.MEDICINE.value, Question.MEAL.value, Question.SLEEP.value})
+# What a confirmation may ask about, most serious first (the better guess wins).
+_CONFIRMABLE = (
+    Intent.HELP,
+    Intent.UNWELL,
+    Intent.TROUBLE,
+    Intent.CALLBACK,
+    Intent.FINE,
+    Intent.USUAL,
+)
+# A confirmed guess is as sure as a clear answer, no surer: the resident said yes to our words.
+CONFIRMED_CONFIDENCE = 0.8
 _SLOWER_PER_RETRY = 0.15
 _LOUDER_PER_RETRY = 0.25
 MIN_SPEED = 0.6
@@ -91,6 +116,7 @@ class DialogueResult:
     transcripts: list[str] = field(default_factory=list)  # every utterance heard, in order
     # The health answer if one was given before a callback/trouble/help ended the dialogue.
     health_intent: Intent | None = None
+    confirmed: bool = False  # the intent comes from a yes to the confirmation question
 
 
 @dataclass(frozen=True)
@@ -116,6 +142,15 @@ def safety_status(result: DialogueResult) -> SafetyStatus:
     """Map a safety check's result onto SafetyCheckAnswered.status: the rule book's rule
     (mimamori_rules.outcomes), so an unclear answer needs a human here as on the gateway."""
     return outcome_rules.safety_status(result.outcome, result.intent)
+
+
+def _more_serious(a: Intent, b: Intent) -> bool:
+    """Whether `a` comes before `b` in the safety order of _CONFIRMABLE (others rank last)."""
+
+    def rank(i: Intent) -> int:
+        return _CONFIRMABLE.index(i) if i in _CONFIRMABLE else len(_CONFIRMABLE)
+
+    return rank(a) < rank(b)
 
 
 class Dialogue:
@@ -161,6 +196,12 @@ class Dialogue:
         self._answers: dict[str, Intent] = {}
         self._transcripts: list[str] = []
         self._main_transcript: str | None = None
+        self._unclear = 0  # unclear answers to the main question
+        self._guess: Intent | None = None  # best reading of them, for the confirmation
+        self._unclear_text: str | None = None
+        self._confirming: Intent | None = None  # the intent the pending confirmation asks
+        self._confirm_asked = False
+        self._confirmed = False
 
     def _plan(self, questions: list[str]) -> list[str]:
         if self.kind == "safety_check":
@@ -189,6 +230,8 @@ class Dialogue:
     def heard(self, heard: Heard | None) -> Action:
         if self._state != "listening":
             raise RuntimeError("heard() is only valid after a Listen")
+        if self._confirming is not None:
+            return self._confirmation_answer(heard)
         if heard is None or not heard.text.strip():
             self._last_miss = "silent"
             return self._retry("retry_silent")
@@ -200,14 +243,85 @@ class Dialogue:
             return self._retry("retry_repeat")
         if not is_acceptable(c):
             self._last_miss = "not_understood"
+            if self._is_main():
+                self._note_unclear(c, heard.text)
+                if self._unclear >= 2 and not self._confirm_asked:
+                    return self._confirm()
             return self._retry("retry_unclear")
-        if c.intent == Intent.CALLBACK:
-            return self._say_then_finish("ack_callback", "callback", c, heard.text)
-        if c.intent == Intent.TROUBLE:
-            return self._say_then_finish("ack_trouble", "trouble", c, heard.text)
-        return self._accept(c, heard.text)
+        return self._act_on(c, heard.text)
 
     # --- internals ------------------------------------------------------------------------
+
+    def _act_on(self, c: Classification, text: str) -> Action:
+        if c.intent == Intent.HELP:
+            return self._finish("help", c, transcript=text, farewell="ack_help")
+        if c.intent == Intent.CALLBACK:
+            return self._say_then_finish("ack_callback", "callback", c, text)
+        if c.intent == Intent.TROUBLE:
+            return self._say_then_finish("ack_trouble", "trouble", c, text)
+        return self._accept(c, text)
+
+    # --- confirmation turn ----------------------------------------------------------------
+
+    def _note_unclear(self, c: Classification, text: str) -> None:
+        self._unclear += 1
+        self._unclear_text = text
+        if c.intent in _CONFIRMABLE and (
+            self._guess is None or _CONFIRMABLE.index(c.intent) < _CONFIRMABLE.index(self._guess)
+        ):
+            self._guess = c.intent
+
+    def _confirm(self) -> Say:
+        """One yes/no question about the best reading of what was heard."""
+        default = Intent.HELP if self.kind == "safety_check" else Intent.UNWELL
+        self._confirming = self._guess or default
+        self._confirm_asked = True
+        key = f"confirm_{self._confirming.value}"
+        speed = max(MIN_SPEED, self.speed - _SLOWER_PER_RETRY)
+        volume = min(MAX_VOLUME, self.volume * (1 + _LOUDER_PER_RETRY))
+        self._pending = Listen(timeout_s=self.listen_timeout_s, expect="any")
+        self._state = "saying"
+        text = self._prompt("confirm_intro") + self._prompt(key)
+        return Say(text, round(speed, 3), round(volume, 3), key)
+
+    def _confirmation_answer(self, heard: Heard | None) -> Action:
+        guess, self._confirming = self._confirming, None
+        assert guess is not None
+        self._last_miss = "not_understood"  # silence after speech was heard is still unclear
+        if heard is None or not heard.text.strip():
+            return self._finish_now(self._no_response())
+        text = heard.text
+        self._transcripts.append(text)
+        c = classify(text, self.lang, expect="any")
+        if c.intent == Intent.HELP:
+            return self._finish("help", c, transcript=text, farewell="ack_help")
+        said = self._own_answer(text, c)
+        if c.intent == Intent.YES and is_acceptable(c):
+            if said is None or _more_serious(guess, said.intent):
+                return self._confirmed_as(guess, c)
+            return self._act_on(said, text)  # はい、腰も痛うて: their words are more serious
+        if said is None:  # no, silence-like, unclear or another repeat request
+            return self._finish_now(self._no_response())
+        return self._act_on(said, text)  # いや、腰が痛い / いえいえ、元気です
+
+    def _own_answer(self, text: str, c: Classification) -> Classification | None:
+        """What the reply says beyond yes/no, read as an answer to the main question.
+
+        A bare いいえ maps to `unwell` for the health question; that mapping must not turn
+        "no, that is not what I meant" into an answer, so a reading that rests only on the
+        yes/no words (same evidence) does not count."""
+        answer = classify(text, self.lang, expect=self._expect())
+        if not is_acceptable(answer) or answer.intent == Intent.REPEAT:
+            return None
+        if c.intent in (Intent.YES, Intent.NO) and answer.evidence == c.evidence:
+            return None
+        return answer
+
+    def _confirmed_as(self, guess: Intent, c: Classification) -> Action:
+        self._confirmed = True
+        evidence = (*c.evidence, f"confirmed:{guess.value}")
+        confirmed = Classification(guess, CONFIRMED_CONFIDENCE, evidence, False)
+        return self._act_on(confirmed, self._unclear_text or "")
 
     @property
     def _question(self) -> str:
@@ -241,6 +355,8 @@ class Dialogue:
         if self._asks <= self.max_repeats:
             return self._ask(self._prompt(prefix_key))
         if self._is_main():
+            if self._last_miss == "not_understood" and self._unclear and not self._confirm_asked:
+                return self._confirm()  # the re-asks ran out on unclear answers
             return self._finish_now(self._no_response())
         # A follow-up nobody answered: keep what we have and move on.
         return self._next_question("")
@@ -304,7 +420,9 @@ class Dialogue:
         self._pending = None
         return Finished(result)
 
-    def _result(self, outcome: Outcome, c: Classification | None, *, transcript: str | None):
+    def _result(
+        self, outcome: Outcome, c: Classification | None, *, transcript: str | None
+    ) -> DialogueResult:
         return DialogueResult(
             outcome=outcome,
             intent=c.intent if c else None,
@@ -315,6 +433,7 @@ class Dialogue:
             trouble_text=None,
             transcripts=list(self._transcripts),
             health_intent=self._health.intent if self._health else None,
+            confirmed=self._confirmed,
         )
 
     def _answered(self) -> DialogueResult:

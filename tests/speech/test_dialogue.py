@@ -2,13 +2,18 @@
 
 from __future__ import annotations
 
+import asyncio
 import time
 
 import pytest
 
+from gateway.dialogue_runner import SlotContext, checkin_events, run_dialogue
 from mimamori_wire import Intent
+from mimamori_wire.v1 import EventKind
 from speech.dialogue import Dialogue, DialogueResult, Finished, Listen, Say, safety_status
+from speech.intents import classify, is_acceptable
 from speech.ports import Heard
+from speech.voice import TextVoice
 
 
 def run(dialogue: Dialogue, answers: list[str | None]) -> tuple[DialogueResult, list[Say]]:
@@ -163,3 +168,115 @@ def test_medicine_only_slot_asks_yes_no_first():
     assert result.outcome == "answered"
     assert result.intent == Intent.YES
     assert result.answers == {"medicine": Intent.YES}
+
+
+# --- confirmation turn: an answer still unclear after one re-ask gets one yes/no question ------
+
+GARBLED = ["あいうえお", "かきくけこ"]
+
+
+def test_unclear_twice_then_yes_confirms_the_safety_first_guess():
+    result, said = run(Dialogue(["health"]), [*GARBLED, "はい、そうです"])
+    keys = [s.prompt_key for s in said]
+    assert keys[:3] == ["ask_health", "ask_health", "confirm_unwell"]
+    assert said[2].text.endswith("体の具合が悪いということですか。")
+    assert said[2].speed < said[0].speed  # said slower, like a re-ask
+    assert result.outcome == "answered"
+    assert result.intent == Intent.UNWELL
+    assert result.confirmed
+    assert result.transcripts == [*GARBLED, "はい、そうです"]
+    assert result.transcript == GARBLED[-1]  # the words that needed confirming
+
+
+@pytest.mark.parametrize("reply", ["いいえ", "ちがいます", None, "さしすせそ"])
+def test_no_silence_or_another_unclear_reply_records_not_understood(reply):
+    result, said = run(Dialogue(["health"]), [*GARBLED, reply])
+    assert said[-1].prompt_key == "confirm_unwell"
+    assert result.outcome == "no_response"
+    assert result.reason == "not_understood"
+    assert result.intent is None
+    assert not result.confirmed
+
+
+def test_confirmation_is_asked_once_only():
+    result, said = run(Dialogue(["health"], max_repeats=5), [*GARBLED, "いいえ", "たちつてと"])
+    assert [s.prompt_key for s in said].count("confirm_unwell") == 1
+    assert result.outcome == "no_response"
+
+
+def test_confirmation_asks_about_what_was_heard():
+    # A yes in too much unknown speech: read as fine, but not surely enough to act on.
+    unclear = "はい、ほにゃららふにゃふにゃほにゃらら"
+    c = classify(unclear, "ja", expect="health")
+    assert c.intent == Intent.FINE and not is_acceptable(c)
+    result, said = run(Dialogue(["health"]), [unclear, "ほにゃらら", "ええ"])
+    assert said[-2].prompt_key == "confirm_fine"
+    assert said[-2].text.endswith("お元気ということですか。")
+    assert result.outcome == "answered"
+    assert result.intent == Intent.FINE and result.confirmed
+
+
+def test_the_more_serious_reading_is_the_one_confirmed():
+    unclear_fine = "はい、ほにゃららふにゃふにゃほにゃらら"
+    unclear_unwell = "ぷぷぷぷぷぷぷぷぷぷぷぷ微妙ぷぷぷぷぷぷぷぷぷぷぷぷぷぷぷ"
+    assert not is_acceptable(classify(unclear_unwell, "ja", expect="health"))
+    _, said = run(Dialogue(["health"]), [unclear_unwell, unclear_fine, "いいえ"])
+    assert said[-1].prompt_key == "confirm_unwell"
+
+
+def test_safety_check_confirmation_asks_whether_someone_should_come():
+    result, said = run(Dialogue([], kind="safety_check"), [*GARBLED, "はい"])
+    assert said[-1].text.endswith("誰かに来てほしいということですか。")
+    assert result.outcome == "help"
+    assert result.confirmed
+    assert safety_status(result) == "needs_help"
+
+
+def test_a_new_complaint_in_reply_to_the_confirmation_is_the_answer():
+    result, said = run(
+        Dialogue(["health", "medicine"]), [*GARBLED, "いや、腰が痛うてかなわん", "はい"]
+    )
+    assert result.outcome == "answered"
+    assert result.intent == Intent.UNWELL
+    assert not result.confirmed  # the resident said it in their own words
+    assert result.transcript == "いや、腰が痛うてかなわん"
+    assert result.answers == {"medicine": Intent.YES}  # the dialogue goes on
+    assert "ack_unwell" not in [s.prompt_key for s in said]  # acked inside the next ask
+    assert said[-2].prompt_key == "ask_medicine"
+
+
+def test_a_call_for_help_in_reply_to_the_confirmation_ends_at_once():
+    result, said = run(Dialogue(["health"]), [*GARBLED, "それより胸が締め付けられて苦しい"])
+    assert result.outcome == "help"
+    assert said[-1].prompt_key == "confirm_unwell"
+
+
+def test_a_reassurance_in_reply_to_the_confirmation_is_taken_as_said():
+    result, _ = run(Dialogue(["health"]), [*GARBLED, "いえいえ、元気です"])
+    assert result.outcome == "answered"
+    assert result.intent == Intent.FINE
+
+
+def test_confirmation_comes_when_re_asks_run_out():
+    result, said = run(Dialogue(["health"], max_repeats=0), ["あいうえお", "うん"])
+    assert [s.prompt_key for s in said][:2] == ["ask_health", "confirm_unwell"]
+    assert result.intent == Intent.UNWELL and result.confirmed
+
+
+def test_yes_with_a_more_serious_complaint_keeps_the_complaint():
+    unclear = "はい、ほにゃららふにゃふにゃほにゃらら"  # read as a doubtful fine
+    result, said = run(Dialogue(["health"]), [unclear, unclear, "はい、でも腰も痛うて"])
+    assert said[2].prompt_key == "confirm_fine"
+    assert result.intent == Intent.UNWELL
+    assert not result.confirmed
+
+
+def test_gateway_runner_plays_the_confirmation_and_reports_the_confirmed_intent():
+    voice = TextVoice([*GARBLED, "はい"])
+    dialogue = Dialogue(["health"], kind="checkin", lang="ja", slot_name="morning")
+    result = asyncio.run(run_dialogue(voice, dialogue))
+    assert result.outcome == "answered" and result.confirmed
+    events = checkin_events(result, SlotContext(slot="morning", slot_date=None, attempt=0))
+    kinds = [kind for kind, _ in events]
+    assert kinds == [EventKind.CHECKIN_ANSWERED]
+    assert events[0][1].intent == Intent.UNWELL
