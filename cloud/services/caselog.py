@@ -15,7 +15,8 @@ from sqlalchemy.orm import Session
 from cloud.escalation.chain import family_ack_effect
 from cloud.models import FamilyContact, Household, Incident, Notification, OutboxMail
 from cloud.models.staff import IncidentNote
-from cloud.services.contacts import FieldInvalid, normalise_phone
+from cloud.services import text as text_rules
+from cloud.services.contacts import FieldInvalid, checked_line, normalise_phone
 from cloud.services.incidents import acknowledge
 
 STAFF_ENTRY_KINDS = ("call", "visit", "other")
@@ -43,10 +44,16 @@ def checked_entry(entry: EntryInput) -> EntryInput:
     """Pure: the entry with clean values, or FieldInvalid naming the field."""
     if entry.kind not in STAFF_ENTRY_KINDS:
         raise FieldInvalid("kind", f"kind must be one of {STAFF_ENTRY_KINDS}", "invalid_note_kind")
-    text = entry.text.strip()
+    text = text_rules.normalise_newlines(entry.text)
+    problem = text_rules.problem(text, "text", multiline=True)
+    if problem:
+        raise FieldInvalid("text", problem, "control_chars")
+    checked_line(entry.callee, "callee")
+    text = text.strip()
     if len(text) > TEXT_MAX:
         raise FieldInvalid("text", "text too long", "too_long")
-    if entry.kind != "call":
+    if entry.kind != "call" or not (entry.call_result or entry.callee):
+        # A visit, a note, or a note about a call written in words.
         if not text:
             raise FieldInvalid("text", "a note needs text", "required")
         return EntryInput(entry.kind, text)

@@ -9,6 +9,8 @@ import httpx
 import pytest
 
 from cloud.auth.roles import Capability, Role, can
+from cloud.db import make_engine, make_sessionmaker, transaction
+from cloud.services import contacts
 from mimamori_wire import v1
 from tests.dashboard.conftest import World, csrf_of, enroll
 
@@ -79,6 +81,54 @@ ROUTES = [
                 ok=422,
                 data=(("outcome", "bogus"),),
             ),
+            # The care desk (issue 14): case page, calls, editing, print.
+            Route("GET", f"/incidents/{{inc_{office}}}", Capability.DESK, office),
+            Route(
+                "POST",
+                f"/incidents/{{inc_{office}}}/call",
+                Capability.DESK,
+                office,
+                ok=303,
+                data=(("target", "ご本人|"), ("call_result", "no_answer")),
+            ),
+            Route("GET", f"/households/{{hh_{office}}}/print", Capability.DESK, office),
+            Route(
+                "POST",
+                f"/households/{{hh_{office}}}/details",
+                Capability.DESK,
+                office,
+                data=(("visitor_notes", "耳が遠い"),),
+            ),
+            Route(
+                "POST",
+                f"/households/{{hh_{office}}}/contacts",
+                Capability.DESK,
+                office,
+                data=(("name", "隣の 佐々木"), ("phone1", "03-1234-5678"), ("roles", "key_holder")),
+            ),
+            Route(
+                "POST",
+                f"/households/{{hh_{office}}}/contacts/{{con_{office}}}/move",
+                Capability.DESK,
+                office,
+                data=(("direction", "down"),),
+            ),
+            Route(
+                "POST",
+                f"/households/{{hh_{office}}}/pauses",
+                Capability.DESK,
+                office,
+                ok=422,  # no reason: refused in place, which proves access
+                data=(("reason", ""),),
+            ),
+            Route(
+                "POST",
+                f"/households/{{hh_{office}}}/holidays",
+                Capability.DESK,
+                office,
+                ok=422,
+                data=(("day", ""),),
+            ),
         )
     ],
     Route("GET", "/announcements", Capability.ANNOUNCE),
@@ -97,6 +147,17 @@ ROUTES = [
     Route("GET", "/safety/{check}", Capability.SAFETY_VIEW, "A"),
     Route("GET", "/safety/{check}/tally", Capability.SAFETY_VIEW, "A"),
     Route("GET", "/safety/{check}/export.csv", Capability.SAFETY_VIEW, "A"),
+    Route("GET", "/safety/{check}/print", Capability.SAFETY_VIEW, "A"),
+    # The first POST only asks to confirm (with the number of households); then it starts.
+    Route(
+        "POST",
+        "/safety",
+        Capability.SAFETY_START,
+        "A",
+        ok=200,
+        hidden=422,
+        data=(("title", "訓練"), ("question", "ご無事ですか"), ("area", "o:{office_A}")),
+    ),
     Route(
         "POST",
         "/safety",
@@ -104,14 +165,33 @@ ROUTES = [
         "A",
         ok=303,
         hidden=422,
-        data=(("title", "訓練"), ("question", "ご無事ですか"), ("area", "o:{office_A}")),
+        data=(
+            ("title", "訓練"),
+            ("question", "ご無事ですか"),
+            ("area", "o:{office_A}"),
+            ("confirmed", "1"),
+        ),
     ),
+    Route("GET", "/handover", Capability.DESK),
+    Route("GET", "/handover?since=2026-11-30T08:00", Capability.DESK),
     Route("GET", "/reports", Capability.REPORTS),
     Route("GET", "/reports/monthly.csv", Capability.REPORTS),
     Route("GET", "/audit", Capability.AUDIT),
     Route("GET", "/users", Capability.USERS),
     Route("POST", "/users", Capability.USERS, ok=422, data=(("role", "staff"),)),
 ]
+
+
+def add_contact(world: World, household_id: str) -> str:
+    engine = make_engine(world.server.database_url)
+    try:
+        with transaction(make_sessionmaker(engine)) as session:
+            data = contacts.ContactInput(
+                name="山田 一郎", email="ichiro@example.jp", phones=["090-1234-5678"]
+            )
+            return contacts.add_contact(session, household_id, data).id
+    finally:
+        engine.dispose()
 
 
 def expected(user: str, route: Route) -> int:
@@ -134,6 +214,7 @@ def seeded(shared_world: World, clients: dict[str, httpx.Client]) -> dict[str, s
             "SELECT id FROM incidents WHERE household_id = ? AND state = 'open'", (household,)
         )[0]
         values[f"inc_{office}"] = incident_id
+        values[f"con_{office}"] = add_contact(shared_world, household)
     admin = clients["admin_m1"]
     token = csrf_of(admin)
     made = admin.post(
@@ -143,6 +224,7 @@ def seeded(shared_world: World, clients: dict[str, httpx.Client]) -> dict[str, s
             "title": "台風",
             "area": f"o:{shared_world.offices['A']}",
             "question": "ご無事ですか",
+            "confirmed": "1",
         },
     )
     assert made.status_code == 303, made.text
@@ -181,7 +263,7 @@ def test_every_route_for_every_role(
                 failures.append(
                     f"{user:10} {route.method} {route.path}: {response.status_code} != {want}"
                 )
-            assert response.status_code < 500, response.text
+            assert response.status_code < 500, (route, user, response.text)
     assert not failures, "\n".join(failures)
     assert cells == len(ROUTES) * len(clients)
 

@@ -284,6 +284,9 @@ def test_safety_check_live_tally_and_csv(world: World, page: Page) -> None:
     page.fill("input[name=title]", "台風10号")
     page.select_option("select[name=area]", f"o:{world.offices['A']}")
     page.click("#safety-form button[type=submit]")
+    # A confirmation with the number of households comes first.
+    expect(page.locator(".confirm-count")).to_contain_text("4 世帯")
+    page.click("#confirm-start")
     expect(page.locator("h1")).to_contain_text("台風10号")
     expect(page.locator("#n-waiting")).to_have_text("3")
     expect(page.locator("#n-gateway_offline")).to_have_text("1")  # the household with none

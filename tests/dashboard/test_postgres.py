@@ -58,6 +58,7 @@ def test_dashboard_on_postgresql(
             "title": "地震",
             "question": "ご無事ですか",
             "area": f"o:{world.offices['A']}",
+            "confirmed": "1",
         },
     )
     assert started.status_code == 303

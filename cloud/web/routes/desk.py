@@ -5,19 +5,37 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from datetime import timedelta
 from typing import Any
-from urllib.parse import urlencode
 
 from fastapi import APIRouter
-from fastapi.responses import JSONResponse, RedirectResponse, Response
+from fastapi.responses import JSONResponse, Response
 from sqlalchemy import select
 
 from cloud.auth.roles import Capability, Scope
+from cloud.escalation.chain import family_ack_effect
 from cloud.escalation.state import OUTCOMES
-from cloud.models import EventRecord, Household, Incident, Notification, PostOffice, Resident
+from cloud.models import (
+    EventRecord,
+    FamilyContact,
+    Household,
+    Incident,
+    Notification,
+    PostOffice,
+    Resident,
+)
 from cloud.models.staff import IncidentNote
+from cloud.services import caselog, text
 from cloud.services import incidents as incident_service
+from cloud.services.contacts import FieldInvalid
 from cloud.services.errors import ApiError
-from cloud.web.deps import Ctx, needs, not_found
+from cloud.web import people
+from cloud.web.case_view import (
+    back_after,
+    contacts_of,
+    done_message,
+    incident_in_scope,
+    render_case,
+)
+from cloud.web.deps import Ctx, needs
 from cloud.web.ordering import desk_key, is_urgent, last_step_done, severity
 from cloud.web.render import page, templates
 from cloud.web.route_helpers import record_action
@@ -27,8 +45,8 @@ from mimamori_wire import v1
 
 router = APIRouter()
 
-NOTE_KINDS = ("call", "visit", "other")
-NOTE_MAX = 2000
+NOTE_KINDS = caselog.STAFF_ENTRY_KINDS
+NOTE_MAX = caselog.TEXT_MAX
 RECENT_RESOLVED = 20
 SAFETY_ON_DESK = timedelta(hours=48)
 
@@ -41,6 +59,14 @@ class IncidentRow:
     residents: list[Resident] = field(default_factory=list)
     notified: list[Notification] = field(default_factory=list)
     notes: list[IncidentNote] = field(default_factory=list)
+    contacts: list[FamilyContact] = field(default_factory=list)
+
+    def targets(self, t: Any) -> list[people.CallTarget]:
+        return people.call_targets(self.household, self.contacts, t)
+
+    @property
+    def staff_must_confirm(self) -> bool:
+        return family_ack_effect(self.incident.cause, self.incident.chain or {}) == "record"
 
     @property
     def severity(self) -> int:
@@ -90,6 +116,9 @@ def _attach_details(ctx: Ctx, rows: list[IncidentRow]) -> None:
     ):
         for row in by_household[resident.household_id]:
             row.residents.append(resident)
+    for household_id, contacts in contacts_of(ctx, list(by_household)).items():
+        for row in by_household[household_id]:
+            row.contacts = contacts
     for note in ctx.db.scalars(
         select(IncidentNote)
         .where(IncidentNote.incident_id.in_(list(by_incident)))
@@ -144,6 +173,8 @@ def _desk_vars(ctx: Ctx, **extra: Any) -> dict[str, Any]:
         "errors": {},
         "values": {},
         "saved": ctx.request.query_params.get("saved"),
+        "saved_message": done_message(ctx) or "saved_note",
+        "call_results": caselog.CALL_RESULTS,
         **extra,
     }
 
@@ -170,25 +201,6 @@ def desk_feed(ctx: Ctx = needs(Capability.DESK)) -> Response:
     return JSONResponse(body, headers={"Cache-Control": "no-store"})
 
 
-def _incident_in_scope(ctx: Ctx, incident_id: str) -> tuple[Incident, Household]:
-    """Another office's incident is 'not found', never 'forbidden': ids reveal nothing."""
-    row = ctx.db.execute(
-        select(Incident, Household)
-        .join(Household, Incident.household_id == Household.id)
-        .where(Incident.id == incident_id, ctx.scope.household_filter())
-    ).first()
-    if row is None:
-        raise not_found()
-    return row[0], row[1]
-
-
-def _back(ctx: Ctx, **params: str) -> RedirectResponse:
-    office = selected_office(ctx)
-    query = {**({"office": office} if office else {}), **params}
-    suffix = "?" + urlencode(query) if query else ""
-    return RedirectResponse("/" + suffix, status_code=303)
-
-
 def _audit(
     ctx: Ctx,
     action: str,
@@ -206,65 +218,102 @@ def _audit(
     )
 
 
-def _form_error(ctx: Ctx, incident_id: str, field_name: str, key: str) -> Response:
+def form_error(
+    ctx: Ctx, incident: Incident, household: Household, field_name: str, key: str
+) -> Response:
+    """The form again with the error next to the field: on the case page or the desk."""
+    if ctx.form.get("back") == "case":
+        return render_case(
+            ctx, incident, household, 422, errors={field_name: key}, values=dict(ctx.form)
+        )
     variables = _desk_vars(
-        ctx, errors={incident_id: {field_name: key}}, values={incident_id: dict(ctx.form)}
+        ctx, errors={incident.id: {field_name: key}}, values={incident.id: dict(ctx.form)}
     )
     return page(ctx, "desk.html", status=422, **variables)
 
 
+def _take(ctx: Ctx, incident: Incident) -> bool:
+    """Staff take the case (the chain stops); False when it was already taken or closed."""
+    assert ctx.user is not None
+    return incident_service.acknowledge(
+        ctx.db, incident, ctx.user.email, ctx.now, name=ctx.user.name
+    )
+
+
 @router.post("/incidents/{incident_id}/ack")
 def acknowledge(incident_id: str, ctx: Ctx = needs(Capability.DESK)) -> Response:
-    incident, household = _incident_in_scope(ctx, incident_id)
-    assert ctx.user is not None
-    if incident_service.acknowledge(ctx.db, incident, ctx.user.email, ctx.now):
+    incident, household = incident_in_scope(ctx, incident_id)
+    if _take(ctx, incident):
         _audit(ctx, "incident.acknowledge", incident, household)
-    return _back(ctx)
+    return back_after(ctx, incident, "ack")
+
+
+def _add_entry(
+    ctx: Ctx, incident: Incident, household: Household, entry: caselog.EntryInput
+) -> Response:
+    """A note, visit or call on the case (also after it is resolved: the file stays open
+    for what happens later). Writing one down on an open case means someone took it."""
+    assert ctx.user is not None
+    try:
+        row = caselog.add_entry(
+            ctx.db,
+            incident,
+            entry,
+            author_id=ctx.user.id,
+            author_name=ctx.user.name,
+            now=ctx.now,
+        )
+    except FieldInvalid as exc:
+        return form_error(ctx, incident, household, exc.field, "err_" + exc.key)
+    if incident.state == "open":
+        _take(ctx, incident)
+    is_call = row.call_result is not None
+    detail = {"kind": row.kind, **({"call_result": row.call_result} if is_call else {})}
+    _audit(ctx, "incident.call" if is_call else "incident.note", incident, household, detail)
+    return back_after(ctx, incident, "call" if is_call else "note")
 
 
 @router.post("/incidents/{incident_id}/note")
 def add_note(incident_id: str, ctx: Ctx = needs(Capability.DESK)) -> Response:
-    incident, household = _incident_in_scope(ctx, incident_id)
-    assert ctx.user is not None
-    text = ctx.form.get("text", "").strip()
-    kind = ctx.form.get("kind", "")
-    if kind not in NOTE_KINDS:
-        return _form_error(ctx, incident.id, "kind", "err_invalid_note_kind")
-    if not text:
-        return _form_error(ctx, incident.id, "text", "err_required")
-    if len(text) > NOTE_MAX:
-        return _form_error(ctx, incident.id, "text", "err_too_long")
-    ctx.db.add(
-        IncidentNote(
-            incident_id=incident.id,
-            kind=kind,
-            text=text,
-            author_id=ctx.user.id,
-            author_name=ctx.user.name,
-            created_at=ctx.now,
-        )
+    incident, household = incident_in_scope(ctx, incident_id)
+    entry = caselog.EntryInput(kind=ctx.form.get("kind", ""), text=ctx.form.get("text", ""))
+    return _add_entry(ctx, incident, household, entry)
+
+
+@router.post("/incidents/{incident_id}/call")
+def add_call(incident_id: str, ctx: Ctx = needs(Capability.DESK)) -> Response:
+    """電話の記録: who was called on which number, and the result."""
+    incident, household = incident_in_scope(ctx, incident_id)
+    callee, phone = people.split_target(ctx.form.get("target", ""))
+    entry = caselog.EntryInput(
+        kind="call",
+        text=ctx.form.get("text", ""),
+        callee=callee or None,
+        phone=phone,
+        call_result=ctx.form.get("call_result") or "",
     )
-    # Writing down a call means someone has taken the case: the chain stops too.
-    incident_service.acknowledge(ctx.db, incident, ctx.user.email, ctx.now)
-    _audit(ctx, "incident.note", incident, household, {"kind": kind})
-    return _back(ctx, saved=incident.id)
+    return _add_entry(ctx, incident, household, entry)
 
 
 @router.post("/incidents/{incident_id}/resolve")
 def resolve(incident_id: str, ctx: Ctx = needs(Capability.DESK)) -> Response:
-    incident, household = _incident_in_scope(ctx, incident_id)
+    incident, household = incident_in_scope(ctx, incident_id)
     assert ctx.user is not None
     outcome = ctx.form.get("outcome", "")
-    note = ctx.form.get("note", "").strip()
+    note = text.normalise_newlines(ctx.form.get("note", "")).strip()
     if outcome not in OUTCOMES:
-        return _form_error(ctx, incident.id, "outcome", "err_invalid_outcome")
+        return form_error(ctx, incident, household, "outcome", "err_invalid_outcome")
+    if not text.is_clean(note, multiline=True):
+        return form_error(ctx, incident, household, "note", "err_control_chars")
     if len(note) > NOTE_MAX:
-        return _form_error(ctx, incident.id, "note", "err_too_long")
+        return form_error(ctx, incident, household, "note", "err_too_long")
     if incident.state == "open":
-        incident_service.acknowledge(ctx.db, incident, ctx.user.email, ctx.now)
+        _take(ctx, incident)
     try:
-        incident_service.resolve(ctx.db, incident, outcome, note or None, ctx.now)
+        incident_service.resolve(
+            ctx.db, incident, outcome, note or None, ctx.now, by_name=ctx.user.name
+        )
     except ApiError:
-        return _form_error(ctx, incident.id, "outcome", "err_already_resolved")
+        return form_error(ctx, incident, household, "outcome", "err_already_resolved")
     _audit(ctx, "incident.resolve", incident, household, {"outcome": outcome})
-    return _back(ctx, saved=incident.id)
+    return back_after(ctx, incident, "resolved")

@@ -13,12 +13,27 @@ from sqlalchemy import select, update
 
 from cloud.api.deps import state
 from cloud.auth.roles import Capability
-from cloud.models import Checkin, EnrollmentCode, EventRecord, Gateway, Household, Incident
+from cloud.models import (
+    Checkin,
+    EnrollmentCode,
+    EventRecord,
+    FamilyContact,
+    Gateway,
+    Holiday,
+    Household,
+    Incident,
+    Pause,
+)
+from cloud.models.staff import IncidentNote
 from cloud.schedule import local_date_of
-from cloud.services import household_settings
-from cloud.services.tenancy import issue_enrollment_code
-from cloud.web import settings_form
-from cloud.web.deps import Ctx, needs
+from cloud.services import contacts as contact_service
+from cloud.services import household_settings, tenancy
+from cloud.services.contacts import FieldInvalid
+from cloud.services.tenancy import Invalid, issue_enrollment_code
+from cloud.web import household_forms, people, settings_form
+from cloud.web.case_view import contacts_of
+from cloud.web.deps import Ctx, needs, not_found
+from cloud.web.forms import FieldError
 from cloud.web.render import page
 from cloud.web.route_helpers import heartbeat_stale, record_action
 from cloud.web.routes.board import current_gateway, gateway_health
@@ -29,6 +44,7 @@ router = APIRouter()
 TIMELINE_DAYS = 30
 TIMELINE_LIMIT = 300
 TREND_INTENTS = ("fine", "usual", "unwell")
+CASES_LISTED = 50
 
 
 @dataclass
@@ -84,8 +100,32 @@ def _timeline(ctx: Ctx, household: Household, since: datetime) -> list[TimelineI
             )
         )
     ]
+    # Calls, visits and notes stay with their case and show here too.
+    items += [
+        TimelineItem(
+            note.created_at,
+            "case_entry",
+            {"note": note, "incident_id": incident_id, "cause": cause},
+        )
+        for note, incident_id, cause in ctx.db.execute(
+            select(IncidentNote, Incident.id, Incident.cause)
+            .join(Incident, IncidentNote.incident_id == Incident.id)
+            .where(Incident.household_id == household.id, IncidentNote.created_at >= since)
+        ).tuples()
+    ]
     items.sort(key=lambda item: item.at, reverse=True)
     return items
+
+
+def _cases(ctx: Ctx, household: Household) -> list[Incident]:
+    return list(
+        ctx.db.scalars(
+            select(Incident)
+            .where(Incident.household_id == household.id)
+            .order_by(Incident.opened_at.desc())
+            .limit(CASES_LISTED)
+        )
+    )
 
 
 def _codes(ctx: Ctx, household: Household) -> list[EnrollmentCode]:
@@ -128,6 +168,12 @@ def _render(ctx: Ctx, household: Household, status: int = 200, **extra: Any) -> 
         "settings_form": settings_form.values_of(household),
         "settings_errors": {},
         "questions": settings_form.OPTIONAL_QUESTIONS,
+        "contacts": contacts_of(ctx, [household.id])[household.id],
+        "contact_roles": people.CONTACT_ROLES,
+        "cases": _cases(ctx, household),
+        "today": local_date_of(ctx.now, household.timezone),
+        "form_errors": {},
+        "form_values": {},
         **extra,
     }
     return page(ctx, "household.html", status=status, **variables)
@@ -200,3 +246,156 @@ def save_settings(household_id: str, ctx: Ctx = needs(Capability.DESK)) -> Respo
         {"changed": changed, "config_version": household.config_version},
     )
     return _render(ctx, household, message="settings_saved" if changed else "settings_unchanged")
+
+
+def _form_failed(
+    ctx: Ctx, household: Household, form: str, exc: FieldInvalid | FieldError
+) -> Response:
+    field, key = household_forms.error_of(exc)
+    return _render(
+        ctx,
+        household,
+        status=422,
+        form_errors={form: {field: key}},
+        form_values={form: dict(ctx.form)},
+    )
+
+
+@router.post("/households/{household_id}/details")
+def save_details(household_id: str, ctx: Ctx = needs(Capability.DESK)) -> Response:
+    """ご本人の情報: phones, address, birth date, notes for visitors."""
+    household = household_or_404(ctx, household_id)
+    try:
+        data = household_forms.details(ctx.form, local_date_of(ctx.now, household.timezone))
+        # A savepoint: nothing of a refused change stays (the page is re-read after it).
+        with ctx.db.begin_nested():
+            changed = contact_service.set_details(ctx.db, household, data)
+    except (FieldInvalid, FieldError) as exc:
+        return _form_failed(ctx, household, "details", exc)
+    _audit(ctx, "household.details", household, {"changed": changed})
+    return _render(ctx, household, message="details_saved" if changed else "settings_unchanged")
+
+
+def _contact_of(ctx: Ctx, household: Household, contact_id: str) -> FamilyContact:
+    contact = ctx.db.get(FamilyContact, contact_id)
+    if contact is None or contact.household_id != household.id:
+        raise not_found()
+    return contact
+
+
+@router.post("/households/{household_id}/contacts")
+def add_contact(household_id: str, ctx: Ctx = needs(Capability.DESK)) -> Response:
+    household = household_or_404(ctx, household_id)
+    try:
+        with ctx.db.begin_nested():
+            row = contact_service.add_contact(
+                ctx.db, household.id, household_forms.contact(ctx.form, ctx.form_list)
+            )
+    except (FieldInvalid, FieldError) as exc:
+        return _form_failed(ctx, household, "contact-new", exc)
+    _audit(ctx, "contact.add", household, {"contact_id": row.id, "roles": row.roles})
+    ctx.db.expire(household)
+    return _render(ctx, household, message="contact_saved")
+
+
+@router.post("/households/{household_id}/contacts/{contact_id}")
+def update_contact(
+    household_id: str, contact_id: str, ctx: Ctx = needs(Capability.DESK)
+) -> Response:
+    household = household_or_404(ctx, household_id)
+    contact = _contact_of(ctx, household, contact_id)
+    try:
+        with ctx.db.begin_nested():
+            changed = contact_service.update_contact(
+                ctx.db, contact, household_forms.contact(ctx.form, ctx.form_list)
+            )
+    except (FieldInvalid, FieldError) as exc:
+        return _form_failed(ctx, household, f"contact-{contact.id}", exc)
+    _audit(ctx, "contact.update", household, {"contact_id": contact.id, "changed": changed})
+    return _render(ctx, household, message="contact_saved")
+
+
+@router.post("/households/{household_id}/contacts/{contact_id}/move")
+def move_contact(household_id: str, contact_id: str, ctx: Ctx = needs(Capability.DESK)) -> Response:
+    household = household_or_404(ctx, household_id)
+    contact = _contact_of(ctx, household, contact_id)
+    step = -1 if ctx.form.get("direction") == "up" else 1
+    contact_service.move_contact(ctx.db, contact, step)
+    _audit(ctx, "contact.move", household, {"contact_id": contact.id, "priority": contact.priority})
+    return _render(ctx, household, message="contact_order_saved")
+
+
+@router.post("/households/{household_id}/contacts/{contact_id}/remove")
+def remove_contact(
+    household_id: str, contact_id: str, ctx: Ctx = needs(Capability.DESK)
+) -> Response:
+    household = household_or_404(ctx, household_id)
+    contact = _contact_of(ctx, household, contact_id)
+    _audit(ctx, "contact.remove", household, {"contact_id": contact.id, "name": contact.name})
+    contact_service.remove_contact(ctx.db, contact)
+    ctx.db.expire(household)
+    return _render(ctx, household, message="contact_removed")
+
+
+@router.post("/households/{household_id}/pauses")
+def add_pause(household_id: str, ctx: Ctx = needs(Capability.DESK)) -> Response:
+    """入院・ショートステイ: no check-ins and no alarms while it lasts."""
+    household = household_or_404(ctx, household_id)
+    try:
+        starts, ends, reason = household_forms.pause(ctx.form, household.timezone, ctx.now)
+        row = tenancy.add_pause(ctx.db, household.id, starts, ends, reason, ctx.now)
+    except FieldError as exc:
+        return _form_failed(ctx, household, "pause", exc)
+    except Invalid as exc:
+        return _form_failed(ctx, household, "pause", FieldError("reason", _invalid_key(exc)))
+    _audit(
+        ctx,
+        "pause.add",
+        household,
+        {"pause_id": row.id, "reason": reason, "ends_at": ends.isoformat() if ends else None},
+    )
+    return _render(ctx, household, message="pause_added")
+
+
+def _invalid_key(exc: Invalid) -> str:
+    return "err_control_chars" if "control" in str(exc) else "err_invalid_value"
+
+
+@router.post("/households/{household_id}/pauses/{pause_id}/end")
+def end_pause(household_id: str, pause_id: str, ctx: Ctx = needs(Capability.DESK)) -> Response:
+    household = household_or_404(ctx, household_id)
+    pause = ctx.db.get(Pause, pause_id)
+    if pause is None or pause.household_id != household.id:
+        raise not_found()
+    tenancy.end_pause(ctx.db, pause.id, ctx.now)
+    _audit(ctx, "pause.end", household, {"pause_id": pause.id})
+    return _render(ctx, household, message="pause_ended")
+
+
+@router.post("/households/{household_id}/holidays")
+def add_holiday(household_id: str, ctx: Ctx = needs(Capability.DESK)) -> Response:
+    """休みの日 (e.g. デイサービス): the resident is not asked that day."""
+    household = household_or_404(ctx, household_id)
+    try:
+        day, note = household_forms.holiday(ctx.form, local_date_of(ctx.now, household.timezone))
+        tenancy.add_holiday(ctx.db, household.id, day, note, ctx.now)
+    except FieldError as exc:
+        return _form_failed(ctx, household, "holiday", exc)
+    except Invalid as exc:
+        key = "err_holiday_exists" if "already" in str(exc) else _invalid_key(exc)
+        return _form_failed(ctx, household, "holiday", FieldError("day", key))
+    _audit(ctx, "holiday.add", household, {"day": day.isoformat()})
+    return _render(ctx, household, message="holiday_added")
+
+
+@router.post("/households/{household_id}/holidays/{holiday_id}/remove")
+def remove_holiday(
+    household_id: str, holiday_id: str, ctx: Ctx = needs(Capability.DESK)
+) -> Response:
+    household = household_or_404(ctx, household_id)
+    holiday = ctx.db.get(Holiday, holiday_id)
+    if holiday is None or holiday.household_id != household.id:
+        raise not_found()
+    _audit(ctx, "holiday.remove", household, {"day": holiday.day.isoformat()})
+    tenancy.remove_holiday(ctx.db, holiday, ctx.now)
+    return _render(ctx, household, message="holiday_removed")

@@ -72,6 +72,17 @@ def safety_start(ctx: Ctx = needs(Capability.SAFETY_START)) -> Response:
             raise FieldError("area", "err_no_households")
     except FieldError as exc:
         return _list(ctx, 422, errors={exc.field: exc.key}, values=dict(ctx.form))
+    if ctx.form.get("confirmed") != "1":
+        # A whole area is asked at once: show how many households first (issue 14).
+        labels = dict(area_options(ctx))
+        return page(
+            ctx,
+            "safety_confirm.html",
+            active="safety",
+            count=len(targets),
+            area_label=labels.get(ctx.form.get("area", ""), ""),
+            values={"title": title, "question": question, "area": ctx.form.get("area", "")},
+        )
     check = start_safety_check(
         ctx.db,
         municipality_id=area[0],

@@ -1,0 +1,102 @@
+"""The case page of one incident, shared by the desk's forms (which return to it) and the
+case routes: loading an incident in the user's scope, rendering the case file, redirects."""
+
+from __future__ import annotations
+
+from typing import Any
+from urllib.parse import urlencode
+
+from fastapi.responses import RedirectResponse, Response
+from sqlalchemy import select
+
+from cloud.escalation.chain import family_ack_effect
+from cloud.escalation.state import OUTCOMES
+from cloud.models import FamilyContact, Household, Incident, PostOffice
+from cloud.services import caselog
+from cloud.web import people
+from cloud.web.deps import Ctx, not_found
+from cloud.web.render import page
+from cloud.web.scoping import selected_office
+
+# What a saved form reports in the banner (?done=...).
+DONE_MESSAGES = {
+    "ack": "saved_ack",
+    "note": "saved_note",
+    "call": "saved_call",
+    "resolved": "saved_resolved",
+}
+
+
+def incident_in_scope(ctx: Ctx, incident_id: str) -> tuple[Incident, Household]:
+    """Another office's incident is 'not found', never 'forbidden': ids reveal nothing."""
+    row = ctx.db.execute(
+        select(Incident, Household)
+        .join(Household, Incident.household_id == Household.id)
+        .where(Incident.id == incident_id, ctx.scope.household_filter())
+    ).first()
+    if row is None:
+        raise not_found()
+    return row[0], row[1]
+
+
+def contacts_of(ctx: Ctx, household_ids: list[str]) -> dict[str, list[FamilyContact]]:
+    found: dict[str, list[FamilyContact]] = {h: [] for h in household_ids}
+    if not household_ids:
+        return found
+    for contact in ctx.db.scalars(
+        select(FamilyContact)
+        .where(FamilyContact.household_id.in_(household_ids))
+        .order_by(FamilyContact.priority, FamilyContact.name)
+    ):
+        found[contact.household_id].append(contact)
+    return found
+
+
+def done_message(ctx: Ctx) -> str | None:
+    return DONE_MESSAGES.get(ctx.request.query_params.get("done", ""))
+
+
+def render_case(
+    ctx: Ctx,
+    incident: Incident,
+    household: Household,
+    status: int = 200,
+    *,
+    errors: dict[str, str] | None = None,
+    values: dict[str, str] | None = None,
+) -> Response:
+    contacts = contacts_of(ctx, [household.id])[household.id]
+    office = ctx.db.get_one(PostOffice, household.office_id)
+    return page(
+        ctx,
+        "case.html",
+        status=status,
+        incident=incident,
+        household=household,
+        office=office,
+        contacts=contacts,
+        key_holders=people.key_holders(contacts),
+        contact_names={c.email: c.name for c in contacts if c.email},
+        items=caselog.case_items(ctx.db, incident),
+        targets=people.call_targets(household, contacts, ctx.t),
+        call_results=caselog.CALL_RESULTS,
+        note_kinds=caselog.STAFF_ENTRY_KINDS,
+        outcomes=OUTCOMES,
+        staff_must_confirm=family_ack_effect(incident.cause, incident.chain) == "record",
+        today=ctx.now.date(),
+        errors=errors or {},
+        values=values or {},
+        message=done_message(ctx),
+    )
+
+
+def back_after(ctx: Ctx, incident: Incident, done: str) -> RedirectResponse:
+    """After a desk or case-page form: back where the form was, with the right banner."""
+    if ctx.form.get("back") == "case":
+        return RedirectResponse(f"/incidents/{incident.id}?done={done}", status_code=303)
+    office = selected_office(ctx)
+    query: dict[str, Any] = {**({"office": office} if office else {})}
+    if done != "ack":
+        query.update(saved=incident.id, done=done)
+    suffix = "?" + urlencode(query) if query else ""
+    return RedirectResponse("/" + suffix, status_code=303)
