@@ -43,7 +43,7 @@ _FORBIDDEN_TEXT_RE = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f\ud800-\udf
 MAX_NESTING = 10  # containers inside containers, counted from the body
 MAX_TEXT_CHARS = 4000  # any one string (typed fields have tighter limits of their own)
 MAX_ITEMS = 10_000  # values in one event or heartbeat, all levels together
-MAX_ABS_INT = 2**53  # integers JSON readers everywhere agree on
+MAX_ABS_INT = 2**53  # numbers (int or float) JSON readers everywhere agree on
 # The sane window for event times, judged by the cloud against its own clock: before this
 # no gateway existed; after `now + LATEST_EVENT_AHEAD` the clock is wrong, not the event.
 EARLIEST_EVENT_TIME = datetime(2020, 1, 1, tzinfo=UTC)
@@ -70,9 +70,11 @@ def check_wire_safe(value: Any) -> None:
         elif isinstance(node, float):
             if not math.isfinite(node):
                 raise PydanticCustomError("non_finite", "NaN and Infinity are not numbers here")
+            if abs(node) > MAX_ABS_INT:  # would also pass as an int field's value
+                raise PydanticCustomError("too_large", "number beyond +-2**53")
         elif isinstance(node, int):
             if abs(node) > MAX_ABS_INT:
-                raise PydanticCustomError("too_large", "integer beyond +-2**53")
+                raise PydanticCustomError("too_large", "number beyond +-2**53")
         elif isinstance(node, dict | list | tuple):
             if depth >= MAX_NESTING:
                 raise PydanticCustomError("too_deep", "nested deeper than {n}", {"n": MAX_NESTING})
@@ -667,11 +669,11 @@ def undeclared_fields(model: BaseModel, raw: Any, prefix: str = "") -> list[str]
             declared[info.alias] = name
     found: list[str] = []
     for key, value in raw.items():
-        name = declared.get(str(key))
-        if name is None:
+        field_name = declared.get(str(key))
+        if field_name is None:
             found.append(f"{prefix}{key}")
             continue
-        found.extend(_undeclared_inside(getattr(model, name), value, f"{prefix}{key}"))
+        found.extend(_undeclared_inside(getattr(model, field_name), value, f"{prefix}{key}"))
     return found
 
 
