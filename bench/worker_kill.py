@@ -1,14 +1,14 @@
 """Worker failover: kill -9 one of two `mimamori-cloud worker` processes on PostgreSQL while
 200 alarm mails flow to a real aiosmtpd sink (50 ms per RCPT, a relay looking recipients up).
 
-    .venv/bin/python bench/worker_kill.py [--quick] [--runs N] [--mails 200] [--lease 10]
+    .venv/bin/python bench/worker_kill.py [--quick] [--runs N] [--mails 200] [--lease 5]
 
-Each run: a fresh database, mails fed into the outbox at 20/s, the victim killed while it holds
-the lease of a mail it is sending, once a third of the mails are queued. Last line, one JSON
-object: lost, duplicates (copies with the same Message-ID at the sink), alarm_mail_delay_p99_s
-(enqueue to arrival, mails not yet delivered at the kill), baseline_delay_p99_s (mails
-delivered before the kill, same run), ratio, in-flight takeover delay. Goals: 0, 0, <= 45 s.
-"""
+Each run: a fresh database, mails fed into the outbox at 10/s, the victim killed while it
+holds the lease of a mail it is sending (anywhere in it, DATA included), once a third of the
+mails are queued. Last line, one JSON object: lost, duplicates (copies with the same
+Message-ID at the sink), alarm_mail_delay_p99_s (enqueue to arrival, mails not yet delivered
+at the kill), baseline_delay_p99_s (mails delivered before the kill, same run), their ratio,
+the in-flight mail's delay. Goals: 0, 0, <= 45 s."""
 
 from __future__ import annotations
 
@@ -33,8 +33,10 @@ def main() -> None:
     parser.add_argument("--quick", action="store_true", help="one run (under a minute)")
     parser.add_argument("--runs", type=int, default=3)
     parser.add_argument("--mails", type=int, default=200)
-    parser.add_argument("--rate", type=float, default=20.0, help="mails queued per second")
-    parser.add_argument("--lease", type=float, default=10.0, help="MIMAMORI_MAIL_LEASE_S")
+    # Below what one worker sends alone (~15/s at 50 ms per RCPT): the figure after the kill
+    # then measures the takeover, not the halved capacity.
+    parser.add_argument("--rate", type=float, default=10.0, help="mails queued per second")
+    parser.add_argument("--lease", type=float, default=5.0, help="MIMAMORI_MAIL_LEASE_S")
     parser.add_argument("--rcpt-delay", type=float, default=0.05)
     args = parser.parse_args()
     runs = 1 if args.quick else args.runs

@@ -130,8 +130,8 @@ def run_kill_trial(
     logdir: Path,
     *,
     mails: int = 200,
-    rate_per_s: float = 20.0,
-    lease_s: float = 10.0,
+    rate_per_s: float = 10.0,
+    lease_s: float = 5.0,
     settle_s: float = 60.0,
     kill_before_data: bool = False,
 ) -> KillTrial:

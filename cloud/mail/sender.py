@@ -133,7 +133,9 @@ def _claim_one(
             select(OutboxMail, Incident.household_id)
             .outerjoin(Incident, Incident.id == OutboxMail.incident_id)
             .where(OutboxMail.status == "pending", OutboxMail.next_attempt_at <= now)
-            .order_by(OutboxMail.next_attempt_at)
+            # A dead worker's mail (lease ran out, owner still set) first: it has waited a
+            # lease already and must not queue again behind everything that came meanwhile.
+            .order_by(OutboxMail.lease_owner.is_(None), OutboxMail.next_attempt_at)
             .limit(8)
         )
         if session.get_bind().dialect.name == "postgresql":
@@ -305,24 +307,38 @@ def _deliver(
         metrics.MAIL_LEASES_TAKEN_OVER.inc()
         log_event(log, "mail.lease_taken_over", previous_owner=claimed.took_over_from, **fields)
     lease = timedelta(seconds=settings.mail_lease_s)
+    outcome: Outcome | None = None
     with LeaseKeeper(sessions, clock, claimed, owner, lease) as keeper:
-        outcome = _attempt(link, claimed.mail, settings, clock)
-    if keeper.lost:  # another worker took the mail over while we were sending
+        msg, outcome = _build(claimed.mail, settings, clock)
+        if msg is not None:
+            # Last check before the server sees the mail: a worker that stalled past its
+            # lease (a pause, a slow database) must not send what another worker took over.
+            if _renew(sessions, claimed.mail.id, owner, clock() + lease):
+                outcome = link.send(msg)
+            else:
+                keeper.lost = True
+    if keeper.lost:  # another worker took the mail over: it records the outcome, not us
         metrics.MAILS.labels("lease_lost").inc()
-        log_event(log, "mail.lease_lost", logging.WARNING, sent=outcome.error is None, **fields)
+        sent = outcome is not None and outcome.error is None
+        log_event(log, "mail.lease_lost", logging.WARNING, sent=sent, **fields)
+        return
+    assert outcome is not None
     # Recorded right after the send: a crash can repeat at most this one mail.
     _record(sessions, settings, clock(), claimed, owner, outcome, summary, rng)
 
 
-def _attempt(link: SmtpLink, mail: OutboxMail, settings: Settings, clock: Clock) -> Outcome:
+def _build(
+    mail: OutboxMail, settings: Settings, clock: Clock
+) -> tuple[EmailMessage | None, Outcome | None]:
+    """(message, None), or (None, the permanent failure of a mail that cannot be built)."""
     try:
         msg = build_message(mail, settings.smtp_from, clock())
         msg.as_bytes()  # serialise now: an unencodable header fails here, not half-sent
     except headers.UnsafeHeader as exc:
-        return Outcome(str(exc), "address", True)
+        return None, Outcome(str(exc), "address", True)
     except Exception as exc:  # any mail that cannot be built is a poison pill: fail it alone
-        return Outcome(f"{type(exc).__name__}: {exc}", "build", True)
-    return link.send(msg)
+        return None, Outcome(f"{type(exc).__name__}: {exc}", "build", True)
+    return msg, None
 
 
 def _record(

@@ -29,6 +29,7 @@ from cloud.models import OutboxMail, Resident
 from mimamori_dev.smtp_faults import FaultySmtpSink
 from mimamori_wire import v1
 from tests.cloud.test_mail_outbox import JST_0835
+from tests.cloud.test_watch import staff_client
 
 DATABASES = ["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)]
 REFUSED = "nobody@example.jp"
@@ -140,6 +141,14 @@ def test_poison_mails_fail_alone_and_every_other_mail_goes_out(
     assert by_mail[refused.id]["incident_id"] == refused.incident_id
     assert by_mail[refused.id]["household_id"] == hostile["id"]
     assert by_mail[refused.id]["reason"] == "smtp_5xx"
+
+    # The desk tells staff that a mail of an open case did not reach its recipient.
+    staff = staff_client(cloud)
+    try:
+        desk = staff.get("/").text
+    finally:
+        staff.close()
+    assert 'id="mail-failed"' in desk and "届けられなかった通知メールが 1 通" in desk
 
 
 def test_every_html_template_autoescapes_and_no_text_template_does() -> None:

@@ -60,7 +60,7 @@ class RunningWorker:
         self.worker.close()
 
 
-def _staff_client(cloud) -> httpx.Client:  # type: ignore[no-untyped-def]
+def staff_client(cloud) -> httpx.Client:  # type: ignore[no-untyped-def]
     with transaction(cloud.sessions) as session:
         create_user(
             session,
@@ -91,7 +91,7 @@ def test_stopped_workers_turn_readiness_red_and_show_the_banner_until_one_starts
     cloud = live_cloud_factory(
         database_url=database_url, watch_stale_s=STALE_S, metrics_public=True
     )
-    staff = _staff_client(cloud)
+    staff = staff_client(cloud)
     never = httpx.get(f"{cloud.base_url}/readyz", timeout=10)
     assert never.status_code == 503
     assert "detect: no worker has completed a pass" in never.json()["reasons"]

@@ -1,17 +1,17 @@
 """A slow mail sender must not deliver a mail that another worker already sent.
 
-cloud/mail/sender.py claims up to 50 mails at once with a 2-minute lease. When sending the
-batch takes longer than the lease (a relay answering slowly: 50 mails x 2.5 s), a second worker
-claims the same rows once the lease has run out; the first worker must then skip them (it
-renews its lease with compare-and-set before each send). Reproduced deterministically on a
-settable clock: worker A claims, the clock passes the lease, worker B runs a normal pass, then
-A carries on with what it claimed.
+cloud/mail/sender.py claims one mail at a time under a short lease (settings.mail_lease_s),
+renewed while it sends. A worker that stalls past its lease between claiming and sending (a
+pause, a slow database) finds the mail taken over and must skip it: it checks its lease with
+compare-and-set right before the send. Reproduced deterministically on a settable clock:
+worker A claims, the clock passes the lease, worker B runs a normal pass, then A carries on.
 """
 
 from __future__ import annotations
 
+import random
 from collections import Counter
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 
 from cloud.escalation.worker import escalate_due
 from cloud.mail import sender
@@ -33,13 +33,23 @@ def test_mail_claimed_by_a_slow_worker_is_not_sent_twice(inprocess_cloud, smtp_s
     worker = cloud.worker
     assert escalate_due(worker.sessions, worker.notifier, cloud.clock) == 6  # family + staff
 
-    claimed_by_a = sender._claim(worker.sessions, cloud.clock())
-    assert len(claimed_by_a) == 6  # 3 family + 3 office mails
-    cloud.clock.advance(seconds=sender.LEASE.total_seconds() + 1)  # A is still sending...
+    lease = timedelta(seconds=cloud.settings.mail_lease_s)
+    claimed_by_a = sender._claim_one(worker.sessions, cloud.clock(), lease, "worker-a")
+    assert claimed_by_a is not None
+    cloud.clock.advance(seconds=lease.total_seconds() + 1)  # A stalls past its lease...
     assert worker.run_pass().mail.sent == 6  # ...and worker B takes over the expired lease
-    sender._send_batch(  # A carries on with the batch it claimed
-        worker.sessions, cloud.settings, cloud.clock, claimed_by_a, sender.SendSummary()
+    summary_a = sender.SendSummary()
+    sender._deliver(  # A carries on with the mail it claimed
+        worker.sessions,
+        cloud.settings,
+        cloud.clock,
+        sender.SmtpLink(cloud.settings),
+        claimed_by_a,
+        "worker-a",
+        summary_a,
+        random.random,
     )
+    assert not summary_a  # A neither sent nor recorded anything
 
     messages = smtp_sink.wait_for(6, timeout=10)
     # Every copy of one outbox row carries the same Message-ID (receivers can de-duplicate)...
@@ -63,6 +73,6 @@ def test_message_id_is_stable_per_outbox_row(inprocess_cloud) -> None:
         headers={},
     )
     first = sender.build_message(mail, cloud.settings.smtp_from, START)
-    again = sender.build_message(mail, cloud.settings.smtp_from, START + sender.LEASE)
+    again = sender.build_message(mail, cloud.settings.smtp_from, START + timedelta(minutes=5))
     assert first["Message-ID"] == again["Message-ID"]
     assert mail.id in first["Message-ID"]
