@@ -1,5 +1,6 @@
 # The two commands a fresh Debian 12 machine needs: `make demo` and `make test`.
-.PHONY: demo test lint format bench bench-quick screenshots setup clean
+.PHONY: demo test lint typecheck imports test-dates lock format bench bench-quick screenshots \
+	setup clean
 
 PY := .venv/bin/python
 
@@ -9,8 +10,36 @@ setup:
 demo: setup
 	$(PY) -m mimamori_dev.demo
 
-test: setup lint
+test: setup lint typecheck imports test-dates
 	$(PY) -m pytest
+
+# mypy, strict, on the wire contract, the rule book and the pure cores ([tool.mypy]).
+typecheck: setup
+	.venv/bin/mypy
+
+# The import rules of docs/architecture.md (.importlinter).
+imports: setup
+	.venv/bin/lint-imports --no-cache
+
+# The time-sensitive tests (schedules, escalation chain, retention, reports, settings) as if
+# today were a Sunday and month end, New Year's Eve, and a leap day (late evening in Tokyo or
+# the day before in UTC), so a wall-clock read where the injected clock belongs fails now.
+TODAYS := 2027-01-31T23:20:00+09:00 2026-12-31T23:30:00+09:00 2028-02-29T08:50:00+09:00
+DATE_TESTS := tests/rules tests/cloud/test_schedule.py tests/cloud/test_chain.py \
+	tests/cloud/test_retention.py tests/cloud/test_e2e_escalation.py \
+	tests/cloud/test_incident_followups.py tests/gateway/test_schedule.py \
+	tests/cloud/test_household_settings.py::test_settings_round_trip_reach_the_gateway_config \
+	tests/cloud/test_admin_family.py::test_daily_report_after_last_slot
+test-dates: setup
+	@for today in $(TODAYS); do \
+	  echo "== test-dates: today is $$today" >&2; \
+	  $(PY) -m pytest -q -p no:cacheprovider -p mimamori_dev.pytest_today --today=$$today \
+	    -m "not slow and not postgres and not browser" $(DATE_TESTS) || exit 1; \
+	done
+
+# Refresh the hashed lock files (requirements/*.txt) after changing pyproject.toml.
+lock:
+	@scripts/lock.sh
 
 lint: setup
 	.venv/bin/ruff check .

@@ -321,7 +321,7 @@ def _qualify_rule(data: dict[str, Any], old: QualifyRule | None, path: Path) -> 
     )
 
 
-def _hedge_rule(data: dict, old: HedgeRule | None, path: Path) -> HedgeRule:
+def _hedge_rule(data: dict[str, Any], old: HedgeRule | None, path: Path) -> HedgeRule:
     valid = {i.value for i in Intent}
     intent = data.get("intent", old.intent if old else Intent.UNWELL.value)
     applies = set(data.get("applies_to", old.applies_to if old else (Intent.FINE.value,)))
@@ -346,7 +346,7 @@ def _hedge_rule(data: dict, old: HedgeRule | None, path: Path) -> HedgeRule:
     )
 
 
-def _scope_rule(data: dict, old: ScopeRule | None) -> ScopeRule:
+def _scope_rule(data: dict[str, Any], old: ScopeRule | None) -> ScopeRule:
     heads = {*(old.heads if old else ()), *map(fold, data.get("heads", []))}
     patterns = {p for written in data.get("flip_after", []) for p in expand(written)}
     return ScopeRule(
@@ -474,6 +474,7 @@ def _hit(text: str, start: int, end: int, p: Phrase, lexicon: Lexicon) -> Hit:
     if negation is None:
         flips = _flipped(p.intent, p.negated, was_negated=False)
         return Hit(start, end, p.intent, p.weight, True, p.core, p.mappable, flips, p.clause_scope)
+    assert p.negated is not None  # a negation is only looked for on negatable phrases
     intent = NEUTRAL if p.negated == CANCEL else p.negated
     evidence = f"{p.core}+{negation}"
     flips = _flipped(p.intent, p.negated, was_negated=True)

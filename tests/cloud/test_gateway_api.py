@@ -3,14 +3,18 @@ on SQLite and on PostgreSQL: enroll, idempotent ingest, bad input, heartbeat, co
 
 from __future__ import annotations
 
+import importlib.util
 import json
 from datetime import UTC, datetime, timedelta
+from zoneinfo import ZoneInfo
 
 import httpx
 import psycopg
 import pytest
-from sqlalchemy import create_engine, func, select
+from sqlalchemy import DateTime, create_engine, func, literal, select
+from sqlalchemy.dialects.postgresql import JSONB
 
+from cloud.db import make_engine
 from cloud.models import EventRecord
 from mimamori_wire import v1
 
@@ -194,5 +198,31 @@ def test_concurrent_duplicate_batches_store_once(cloud_server) -> None:
     assert _count_events(cloud_server.database_url) == 50
 
 
-def test_psycopg_is_the_postgres_driver() -> None:
-    assert psycopg.__version__
+@pytest.mark.postgres
+@pytest.mark.parametrize("scheme", ["postgresql", "postgres", "postgresql+psycopg"])
+def test_psycopg_is_the_postgres_driver(postgres_url: str, scheme: str) -> None:
+    """Any PostgreSQL URL an operator writes ends on psycopg 3 (psycopg2 is not installed, so
+    SQLAlchemy's default for `postgresql://` would fail), and psycopg round-trips what the
+    cloud stores: an aware timestamp (timestamptz, any zone in, same instant out) and JSONB
+    with Japanese text."""
+    assert importlib.util.find_spec("psycopg2") is None
+    engine = make_engine(f"{scheme}://{postgres_url.split('://', 1)[1]}")
+    at = datetime(2028, 2, 29, 8, 59, 59, 123456, tzinfo=ZoneInfo("Asia/Tokyo"))
+    doc = {"slot": "朝", "answers": {"薬": True}, "confidence": 0.5}
+    try:
+        assert (engine.dialect.name, engine.dialect.driver) == ("postgresql", "psycopg")
+        with engine.connect() as conn:
+            assert isinstance(conn.connection.dbapi_connection, psycopg.Connection)
+            got_at, got_doc, kind = conn.execute(
+                select(
+                    literal(at, DateTime(timezone=True)),
+                    literal(doc, JSONB),
+                    func.pg_typeof(literal(at, DateTime(timezone=True))),
+                )
+            ).one()
+    finally:
+        engine.dispose()
+    assert kind == "timestamp with time zone"
+    assert got_at == at and got_at.utcoffset() is not None
+    assert got_at.astimezone(UTC) == datetime(2028, 2, 28, 23, 59, 59, 123456, tzinfo=UTC)
+    assert got_doc == doc

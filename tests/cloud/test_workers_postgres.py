@@ -8,7 +8,6 @@ import os
 import random
 import subprocess
 import sys
-import time
 from collections import Counter
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -33,6 +32,7 @@ from cloud.models import (
 from cloud.services import gateways, tenancy
 from mimamori_dev.services import stop_process
 from mimamori_wire import v1
+from tests.helpers import wait_for_fresh_worker_passes
 
 WORKERS = 4
 CLI = str(Path(sys.executable).parent / "mimamori-cloud")
@@ -155,7 +155,8 @@ def test_four_workers_escalate_every_miss_exactly_once(
     expected_mail = sum(4 if c == "missed_checkin" else 2 for c in expected.values())
     try:
         smtp_sink.wait_for(expected_mail, timeout=120)
-        time.sleep(1.0)  # let any (wrong) extra step or mail show itself
+        # Let any (wrong) extra step or mail show itself: every worker runs whole passes more.
+        wait_for_fresh_worker_passes(postgres_url, workers=WORKERS)
     finally:
         for proc in procs:
             stop_process(proc)

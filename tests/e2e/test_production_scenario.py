@@ -47,6 +47,7 @@ from mimamori_dev.scenario import (
 )
 from mimamori_dev.services import stop_process
 from mimamori_wire import v1
+from tests.helpers import wait_for_fresh_worker_passes
 
 HOUSEHOLDS = 120
 HELP_PRESSES = 30
@@ -200,7 +201,8 @@ def test_two_apis_two_workers_one_killed(
         # under its lease (the documented at-least-once window): the survivor re-sends it
         # once the lease runs out, with the same Message-ID. Wait for every row to settle.
         _wait_all_mail_settled(postgres_url, timeout=LEASE.total_seconds() + 60)
-        time.sleep(1.0)  # let any (wrong) extra step or mail show itself
+        # Let any (wrong) extra step or mail show itself: the survivor runs whole passes more.
+        wait_for_fresh_worker_passes(postgres_url, workers=1)
     finally:
         for proc in workers:
             stop_process(proc)

@@ -38,14 +38,16 @@ def record_acks(gw: Gateway) -> list[Event]:
 
 
 async def drain(gw: Gateway, timeout_s: float = 60.0) -> None:
+    """Wait until the outbox is empty and no event is still being made: the clock_skew report
+    a cloud response triggers is a task created while that response is handled, so once every
+    such task is done and the outbox is empty, nothing more is on its way."""
     loop = asyncio.get_running_loop()
     deadline = loop.time() + timeout_s
     while loop.time() < deadline:
-        if gw.outbox.depth() == 0 and not gw._unstored:
-            await asyncio.sleep(0.3)  # a late clock_skew event may still be on its way
-            if gw.outbox.depth() == 0:
-                return
-        await asyncio.sleep(0.1)
+        making = [t for t in gw._tasks if not t.done()]
+        if gw.outbox.depth() == 0 and not gw._unstored and not making:
+            return
+        await asyncio.sleep(0.05)
     raise AssertionError(f"outbox not drained: {gw.outbox.depth()} left")
 
 

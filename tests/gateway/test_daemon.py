@@ -22,6 +22,7 @@ from mimamori_wire.v1 import (
 )
 from tests.gateway.conftest import SimClock, cloud_config, kinds, make_gateway, make_settings
 from tests.gateway.conftest import pending as pending_events
+from tests.helpers import wait_until_async
 
 # 07:50 Asia/Tokyo on 2026-11-27; the morning slot is at 08:00 (23:00 UTC).
 T_0750 = datetime(2026, 11, 26, 22, 50, tzinfo=UTC)
@@ -388,9 +389,8 @@ def test_outbox_alarm_becomes_an_event_and_checkins_survive(tmp_path: Path) -> N
             await gw.handle_device_event(
                 dev(DeviceSignal.BATTERY_LOW, clock() + timedelta(seconds=second))
             )
-        for _ in range(20):
-            await asyncio.sleep(0.01)  # the alarm event is emitted from the writer's callback
-        assert "gateway.outbox_alarm" in kinds(gw)
+        # The alarm event is emitted from the writer's callback: wait for it, bounded.
+        await wait_until_async(lambda: "gateway.outbox_alarm" in kinds(gw), timeout=10)
         assert len(of_kind(gw, "checkin.answered")) == 1  # never evicted
         assert gw.status()["outbox"]["alarm"] is True
         assert gw.outbox.stats.evicted > 0
