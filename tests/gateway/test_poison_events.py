@@ -13,7 +13,7 @@ import asyncio
 import json
 import sqlite3
 import threading
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
@@ -83,10 +83,21 @@ class _Proxy(BaseHTTPRequestHandler):
         pass
 
 
+@pytest.fixture(scope="module")
+def postgres_cloud(
+    postgres_cluster: Any, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[CloudServer]:
+    """One PostgreSQL-backed cloud for this module (each test enrolls its own household)."""
+    workdir = tmp_path_factory.mktemp("poison-pg-cloud")
+    server = CloudServer(postgres_cluster.create_database(), workdir / "cloud").start()
+    yield server
+    server.stop()
+
+
 @pytest.fixture(params=["sqlite", pytest.param("postgresql", marks=pytest.mark.postgres)])
-def cloud(request: pytest.FixtureRequest, start_cloud: Callable[..., CloudServer]) -> CloudServer:
+def cloud(request: pytest.FixtureRequest) -> CloudServer:
     if request.param == "postgresql":
-        return start_cloud(database_url=request.getfixturevalue("postgres_url"))
+        return request.getfixturevalue("postgres_cloud")
     return request.getfixturevalue("gateway_cloud")
 
 
@@ -320,6 +331,37 @@ def test_clock_skewed_event_is_kept_and_deferred_not_quarantined(
         assert [p.id for p in gw.outbox.peek(10)] == [ahead.id]  # kept for later
         assert gw.uploader.stats.deferred == 1 and gw.outbox.stats.quarantined == 0
         assert await gw.uploader.upload_once() == 0  # held back, not hammered
+        await gw.close()
+
+    asyncio.run(scenario())
+
+
+def test_an_event_too_big_for_the_cloud_is_quarantined_not_retried_for_ever(
+    cloud: CloudServer, proxy: type[_Proxy], tmp_path: Path
+) -> None:
+    """The cloud answers 413 for a body over its limit: the batch is split; an event too big
+    to go even alone is quarantined after a few cycles instead of being retried for ever."""
+    enrolled = enroll(cloud)
+    gw, clock = _gateway(tmp_path, enrolled, proxy.url)  # type: ignore[attr-defined]
+
+    async def scenario() -> None:
+        await gw.open()
+        assert gw.uploader is not None
+        gw.uploader.max_body_bytes = 10_000_000  # an older gateway that did not know the limit
+        big = await gw.emit(
+            v1.EventKind.ACTIVITY,
+            {"sensor": "pir-1", "kind": "motion", "notes": ["あ" * 4000] * 120},
+        )
+        assert big is not None
+        small = await _motion(gw, 3)
+        help_id = await _press_help(gw, clock)
+        assert await gw.uploader.upload_once()
+        stored = _stored(enrolled)
+        assert help_id in stored and set(small) <= set(stored)
+        for _ in range(gw.uploader.quarantine_after - 1):
+            await gw.uploader.upload_once()
+        assert gw.outbox.depth() == 0 and gw.outbox.stats.quarantined == 1
+        assert await gw.uploader.upload_once() == 0
         await gw.close()
 
     asyncio.run(scenario())
