@@ -31,7 +31,7 @@ from gateway.cli import _print_status
 from gateway.daemon import Gateway
 from gateway.metrics import registry_for
 from gateway.outbox import Outbox, outbox_priority
-from gateway.status import read_status
+from gateway.status import read_status, write_status
 from mimamori_dev.services import CloudServer
 from mimamori_wire import v1
 
@@ -189,7 +189,7 @@ def test_help_overtakes_an_event_that_makes_the_cloud_fail(
         assert gw.outbox.depth() == 0
         assert await gw.uploader.upload_once() == 0
         assert await gw.heartbeat_once()
-        gw._write_status()
+        write_status(gw.settings.data_dir, gw.status())
         await gw.close()
         return help_id, others, poisoned.id
 
@@ -239,7 +239,7 @@ def test_event_the_cloud_refuses_by_name_is_quarantined_in_the_same_cycle(
         assert _stored(enrolled).get(help_id) == "help.requested"
         assert gw.outbox.depth() == 0 and gw.outbox.stats.quarantined == 1
         assert len(proxy.posts) == 1  # refused by name: no split needed
-        gw._write_status()
+        write_status(gw.settings.data_dir, gw.status())
         await gw.close()
         return help_id
 
