@@ -120,6 +120,7 @@
       document.title = document.title.replace(/^● /, "");
     });
   } else {
+    clearSavedDraft();  // the case page: a saved note's draft goes too
     restoreDrafts(document);
   }
 
@@ -156,7 +157,6 @@
     });
   }
 
-  // fetch() callers elsewhere can send the CSRF header
   // Handlers live here, not in markup: the Content-Security-Policy forbids inline script.
   document.querySelectorAll("select[data-autosubmit]").forEach(function (el) {
     el.addEventListener("change", function () { el.form.submit(); });
@@ -165,5 +165,6 @@
     el.addEventListener("click", function () { window.print(); });
   });
 
+  // fetch() callers elsewhere can send the CSRF header
   window.mimamoriCsrf = csrfToken;
 })();
