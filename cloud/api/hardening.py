@@ -19,6 +19,7 @@ import re
 from collections.abc import Awaitable, Callable, MutableMapping
 from itertools import accumulate
 from typing import Any
+from urllib.parse import parse_qsl
 
 from cloud.core import metrics
 from cloud.core.config import Settings
@@ -126,6 +127,7 @@ class HardeningMiddleware:
             return
         send = _with_security_headers(send)
         try:
+            _check_url(scope)
             self._check_access(scope)
             if scope["method"] in BODY_METHODS:
                 receive = await self._checked_body(scope, receive)
@@ -203,6 +205,23 @@ class HardeningMiddleware:
         problem = admin_text_problem(parsed)
         if problem:
             raise Refusal(422, "invalid_text", problem)
+
+
+def url_problem(path: str, query_string: bytes) -> str | None:
+    """Pure: a control character in the (decoded) path or query, which no route needs and
+    PostgreSQL cannot even compare (NUL), or None."""
+    query = parse_qsl(query_string.decode("latin-1"), keep_blank_values=True, errors="replace")
+    for part in (path, *(item for pair in query for item in pair)):
+        problem = text.problem(part, "url")
+        if problem:
+            return problem
+    return None
+
+
+def _check_url(scope: Scope) -> None:
+    problem = url_problem(scope["path"], scope.get("query_string", b""))
+    if problem:
+        raise Refusal(422, "invalid_url", problem)
 
 
 def _too_large(limit: int) -> Refusal:

@@ -178,3 +178,19 @@ def test_json_depth_matches_the_parsed_structure(value) -> None:  # type: ignore
 
     assert json_depth(json.dumps(value).encode()) == depth(value)
     assert json_depth(json.dumps(value, ensure_ascii=False).encode()) == depth(value)
+
+
+@pytest.mark.parametrize(
+    "path",
+    [
+        f"{ADMIN}/households?office_id=%00",
+        f"{ADMIN}/households/%00",
+        f"{ADMIN}/incidents?state=a%0Ab",
+        "/board?office=%00",
+        "/login?next=%0D%0ALocation:%20x",
+    ],
+)
+def test_control_characters_in_urls_are_refused(cloud, path: str) -> None:  # type: ignore[no-untyped-def]
+    """Found by the admin fuzz: a NUL in a path or query parameter reached PostgreSQL (500)."""
+    r = httpx.get(f"{cloud.base_url}{path}", headers={"Authorization": "Bearer test-admin-token"})
+    assert r.status_code == 422 and r.json()["error"] == "invalid_url", r.text
