@@ -235,15 +235,43 @@ def create_household(
 def add_contact(
     household: Annotated[str, typer.Option("--household")],
     name: Annotated[str, typer.Option("--name")],
-    email: Annotated[str, typer.Option("--email")],
+    email: Annotated[str | None, typer.Option("--email", help="Needed for mail.")] = None,
     relationship: Annotated[str | None, typer.Option("--relationship")] = None,
+    phone: Annotated[
+        list[str] | None, typer.Option("--phone", help="Japanese number; up to 3 times.")
+    ] = None,
+    role: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--role",
+            help="family, emergency, key_holder, doctor, care_manager, welfare_volunteer "
+            "(repeatable; default family).",
+        ),
+    ] = None,
+    priority: Annotated[
+        int | None, typer.Option("--priority", help="Calling order (default: last).")
+    ] = None,
+    alerts: Annotated[
+        bool | None,
+        typer.Option("--alerts/--no-alerts", help="Alert mails (default: yes with --email)."),
+    ] = None,
     daily_report: Annotated[bool, typer.Option("--daily-report")] = False,
     database_url: DbUrl = None,
 ) -> None:
-    row_id = _run(
-        database_url,
-        lambda s, _: tenancy.add_contact(s, household, name, email, relationship, daily_report).id,
+    """Add a person to call or mail about a household; prints the contact id."""
+    from cloud.services import contacts
+
+    data = contacts.ContactInput(
+        name=name,
+        email=email,
+        relationship=relationship,
+        phones=list(phone or []),
+        roles=list(role) if role else None,
+        priority=priority,
+        notify_alerts=alerts if alerts is not None else bool(email),
+        daily_report=daily_report,
     )
+    row_id = _run(database_url, lambda s, _: contacts.add_contact(s, household, data).id)
     typer.echo(row_id)
 
 
@@ -285,14 +313,42 @@ def set_household(
         str | None,
         typer.Option("--inactivity-deadline", help="Local HH:MM, or none to switch off."),
     ] = None,
+    phone: Annotated[
+        list[str] | None,
+        typer.Option("--phone", help="Resident's number; up to 3 times (replaces them)."),
+    ] = None,
+    address: Annotated[str | None, typer.Option("--address")] = None,
+    birth_date: Annotated[
+        str | None, typer.Option("--birth-date", help="YYYY-MM-DD (empty clears it).")
+    ] = None,
+    visitor_notes: Annotated[
+        str | None, typer.Option("--visitor-notes", help="e.g. 耳が遠い、犬がいる")
+    ] = None,
     database_url: DbUrl = None,
 ) -> None:
-    """Change a household's voice and watch settings; prints the new config version."""
+    """Change a household's resident details and voice and watch settings; prints the new
+    config version."""
+    from datetime import date
+
     from cloud.models import Household
+    from cloud.services import contacts
     from cloud.services import household_settings as hs
+
+    try:
+        born = date.fromisoformat(birth_date) if birth_date else None
+    except ValueError:
+        raise typer.BadParameter("--birth-date must be YYYY-MM-DD") from None
+    details = contacts.DetailsInput(
+        phones=list(phone) if phone else None,
+        address=address,
+        birth_date=born,
+        clear_birth_date=birth_date == "",
+        visitor_notes=visitor_notes,
+    )
 
     def action(session, _settings):  # type: ignore[no-untyped-def]
         row = tenancy.get_or_404(session, Household, household)
+        contacts.set_details(session, row, details)
         start, end = hs.quiet_range(quiet_hours) if quiet_hours is not None else (None, None)
         change = hs.SettingsChange(
             tts_speed=tts_speed,
