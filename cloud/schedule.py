@@ -53,7 +53,7 @@ class Deadline:
     deadline: datetime  # UTC
 
 
-def _deadline(occ: rules.SlotOccurrence) -> Deadline:
+def _deadline(occ: rules.SlotOccurrence[SlotSpec]) -> Deadline:
     return Deadline(occ.slot.name, occ.local_date, occ.at, occ.deadline)
 
 

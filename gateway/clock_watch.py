@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Callable
+from typing import Literal
 
 from gateway.clock import SKEW_THRESHOLD_S, JumpDetector, skew_from_date_header
 from gateway.ports import Home, Monotonic
@@ -56,6 +57,8 @@ class ClockWatch:
         if became_unsynced:
             await self._report(0.0, "kernel", False)
 
-    async def _report(self, skew_s: float, source: str, synced: bool | None) -> None:
-        payload = ClockSkew(skew_s=skew_s, source=source, synchronized=synced)  # type: ignore[arg-type]
+    async def _report(
+        self, skew_s: float, source: Literal["jump", "kernel"], synced: bool | None
+    ) -> None:
+        payload = ClockSkew(skew_s=skew_s, source=source, synchronized=synced)
         await self.home.emit(EventKind.GATEWAY_CLOCK_SKEW, payload)

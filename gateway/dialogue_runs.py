@@ -8,11 +8,12 @@ meaning of outcomes in the rule book).
 from __future__ import annotations
 
 import logging
+from collections.abc import Sequence
 from datetime import timedelta
 
 from gateway.dialogue_runner import SlotContext, checkin_events, heard_anything, safety_events
 from gateway.ports import Bridge, DialogueFactory, DialogueResult, Home
-from gateway.schedule import SlotOccurrence, attempt_voice, in_quiet_hours, occurrences
+from gateway.schedule import Occurrence, attempt_voice, in_quiet_hours, occurrences
 from gateway.slot_book import SlotBook
 from gateway.voice_arbiter import VoiceArbiter
 from mimamori_wire.v1 import Question
@@ -40,7 +41,7 @@ class DialogueRuns:
     async def converse(
         self,
         *,
-        questions: list[str],
+        questions: Sequence[str],
         kind: str,
         speed: float,
         volume: float,
@@ -54,7 +55,7 @@ class DialogueRuns:
             return None
         cfg = self.home.cloud_config
         dialogue = self.dialogue_factory(
-            questions=questions,
+            questions=list(questions),
             kind=kind,
             lang=cfg.language,
             prompts={**cfg.prompts, **(prompts or {})},
@@ -69,7 +70,7 @@ class DialogueRuns:
             log.exception("dialogue failed")
             return None
 
-    async def ask_slot(self, occ: SlotOccurrence, attempt: int) -> None:
+    async def ask_slot(self, occ: Occurrence, attempt: int) -> None:
         home, cfg = self.home, self.home.cloud_config
         quiet = in_quiet_hours(cfg.quiet_hours, home.now(), cfg.timezone)
         speed, volume = attempt_voice(cfg.tts_speed, cfg.tts_volume, attempt, quiet)
@@ -95,7 +96,7 @@ class DialogueRuns:
             self._publish_checkin(occ, str(result.outcome), result.intent)
             await self.farewell(result)
 
-    def _publish_checkin(self, occ: SlotOccurrence, outcome: str, intent: object) -> None:
+    def _publish_checkin(self, occ: Occurrence, outcome: str, intent: object) -> None:
         """Mirror the last check-in to MQTT (Home Assistant) via the bridge; best effort."""
         if self.bridge is None:
             return

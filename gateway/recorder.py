@@ -45,12 +45,15 @@ class Recorder:
                 report = OutboxAlarm(depth=depth, capacity=capacity)
                 loop.call_soon_threadsafe(on_alarm, report)
 
+        def committed() -> None:
+            loop.call_soon_threadsafe(on_commit)
+
         max_mb = settings.outbox_max_mb
         self.outbox = Outbox(
             settings.data_dir / "outbox.sqlite3",
             capacity=settings.outbox_capacity,
             on_alarm=alarm,
-            on_commit=lambda: loop.call_soon_threadsafe(on_commit),
+            on_commit=committed,
             max_db_bytes=int(max_mb * 1024 * 1024) if max_mb else None,
         )
         await asyncio.to_thread(self.outbox.open)

@@ -21,10 +21,11 @@ from mimamori_rules.schedule import (
     lookback_start,
     quiet_hours_end,
 )
-from mimamori_wire.v1 import GatewayConfig
+from mimamori_wire.v1 import GatewayConfig, Slot
 
 __all__ = [
     "Decision",
+    "Occurrence",
     "SlotOccurrence",
     "SlotProgress",
     "Step",
@@ -38,14 +39,17 @@ __all__ = [
 ]
 
 
-def occurrences(cfg: GatewayConfig, start: datetime, end: datetime) -> list[SlotOccurrence]:
+Occurrence = SlotOccurrence[Slot]  # an occurrence of one of the cached config's slots
+
+
+def occurrences(cfg: GatewayConfig, start: datetime, end: datetime) -> list[Occurrence]:
     """Slot occurrences with start <= at < end, days off left out (the cloud expects none)."""
     return rules.occurrences(cfg.slots, cfg.timezone, start, end, set(cfg.holidays))
 
 
 def current_occurrence(
     cfg: GatewayConfig, now: datetime, done_keys: Collection[str] | None = None
-) -> SlotOccurrence | None:
+) -> Occurrence | None:
     """The latest slot whose window is open now (for the help button's 'I'm fine' press)."""
     return rules.current_occurrence(
         cfg.slots, cfg.timezone, now, done_keys or (), set(cfg.holidays)

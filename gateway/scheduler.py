@@ -14,7 +14,7 @@ from gateway.dialogue_runs import DialogueRuns
 from gateway.ports import Home
 from gateway.schedule import (
     Decision,
-    SlotOccurrence,
+    Occurrence,
     Step,
     current_occurrence,
     decide,
@@ -45,7 +45,7 @@ class Scheduler:
         self.held = held
         self.reschedule = asyncio.Event()  # set when the config changed: look again now
 
-    def decisions(self, now: datetime) -> list[tuple[SlotOccurrence, Decision]]:
+    def decisions(self, now: datetime) -> list[tuple[Occurrence, Decision]]:
         cfg = self.home.cloud_config
         since = lookback_start(now, self.book.tracking_since() or now)
         found = occurrences(cfg, since, now + timedelta(seconds=1))
@@ -87,7 +87,7 @@ class Scheduler:
         return wake
 
     async def _report_unanswered(
-        self, occ: SlotOccurrence, decision: Decision, jump: float | None
+        self, occ: Occurrence, decision: Decision, jump: float | None
     ) -> None:
         raw = self.book.row(occ.key)
         reason = decision.reason
@@ -104,7 +104,7 @@ class Scheduler:
             slot=occ.slot.name,
             slot_date=occ.local_date.isoformat(),
             attempts=self.book.progress(occ.key).attempts,
-            reason=reason,  # type: ignore[arg-type]
+            reason=reason,
         )
         if detail is not None:
             payload = CheckinNoResponse(**payload.model_dump(), detail=detail)
@@ -131,7 +131,7 @@ class Scheduler:
         )
         self.book.save(occ.key, done=True, outcome="button")
 
-    def upcoming(self, now: datetime) -> list[SlotOccurrence]:
+    def upcoming(self, now: datetime) -> list[Occurrence]:
         cfg = self.home.cloud_config
         return occurrences(cfg, now, now + timedelta(days=2))[: len(cfg.slots) or 1]
 

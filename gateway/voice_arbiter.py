@@ -53,7 +53,8 @@ class VoiceArbiter:
         async with self.turn() as voice:
             self.dialogue_active = True
             try:
-                return await run_dialogue(voice, dialogue)
+                result: DialogueResult = await run_dialogue(voice, dialogue)
+                return result
             finally:
                 self.dialogue_active = False
 

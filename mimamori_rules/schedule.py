@@ -21,7 +21,7 @@ from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
 from datetime import time as TimeOfDay
 from enum import StrEnum
-from typing import Protocol, TypeVar
+from typing import Generic, Protocol, TypeVar
 from zoneinfo import ZoneInfo
 
 MAX_LOOKBACK = timedelta(days=7)  # after a long outage, report at most a week of missed slots
@@ -78,11 +78,14 @@ def local_date_of(instant: datetime, zone_name: str) -> date:
     return instant.astimezone(ZoneInfo(zone_name)).date()
 
 
-@dataclass(frozen=True)
-class SlotOccurrence:
-    """One slot on one local date."""
+S = TypeVar("S", bound=SlotRule)
 
-    slot: SlotRule
+
+@dataclass(frozen=True)
+class SlotOccurrence(Generic[S]):
+    """One slot on one local date (`slot` is the caller's own slot type)."""
+
+    slot: S
     local_date: date
     at: datetime  # the slot's moment, aware UTC
 
@@ -104,7 +107,7 @@ class SlotOccurrence:
         return self.at + timedelta(minutes=self.slot.window_min + self.slot.grace_min)
 
 
-def occurrence_on(slot: SlotRule, day: date, zone: ZoneInfo) -> SlotOccurrence:
+def occurrence_on(slot: S, day: date, zone: ZoneInfo) -> SlotOccurrence[S]:
     return SlotOccurrence(slot, day, local_instant(day, parse_hhmm(slot.time), zone))
 
 
@@ -123,7 +126,7 @@ class Skip(StrEnum):
 
 
 def skip_reason(
-    occ: SlotOccurrence, pauses: Iterable[PauseRule], days_off: Collection[date]
+    occ: SlotOccurrence[S], pauses: Iterable[PauseRule], days_off: Collection[date]
 ) -> Skip | None:
     """The one rule both sides apply: a day off (local date) or a pause covering the slot."""
     if occ.local_date in days_off:
@@ -134,17 +137,17 @@ def skip_reason(
 
 
 def occurrences(
-    slots: Sequence[SlotRule],
+    slots: Sequence[S],
     zone_name: str,
     start: datetime,
     end: datetime,
     days_off: Collection[date] = (),
-) -> list[SlotOccurrence]:
+) -> list[SlotOccurrence[S]]:
     """Every slot occurrence with start <= at < end not on a day off, in time order."""
     zone = ZoneInfo(zone_name)
     day = start.astimezone(zone).date() - timedelta(days=1)
     last = end.astimezone(zone).date() + timedelta(days=1)
-    found: list[SlotOccurrence] = []
+    found: list[SlotOccurrence[S]] = []
     while day <= last:
         if day not in days_off:
             for slot in slots:
@@ -156,12 +159,12 @@ def occurrences(
 
 
 def next_deadline(
-    slots: Sequence[SlotRule],
+    slots: Sequence[S],
     zone_name: str,
     after: datetime,
     pauses: Iterable[PauseRule] = (),
     days_off: Iterable[date] = (),
-) -> SlotOccurrence | None:
+) -> SlotOccurrence[S] | None:
     """The expected occurrence with the earliest deadline strictly after `after`."""
     if not slots:
         return None
@@ -179,10 +182,7 @@ def next_deadline(
     return None
 
 
-S = TypeVar("S", bound="SlotRule")
-
-
-def _by_deadline(occ: SlotOccurrence) -> tuple[datetime, TimeOfDay]:
+def _by_deadline(occ: SlotOccurrence[S]) -> tuple[datetime, TimeOfDay]:
     return occ.deadline, parse_hhmm(occ.slot.time)
 
 
@@ -222,7 +222,7 @@ class Decision:
 
 
 def decide(
-    occ: SlotOccurrence, progress: SlotProgress, now: datetime, pauses: Iterable[PauseRule]
+    occ: SlotOccurrence[S], progress: SlotProgress, now: datetime, pauses: Iterable[PauseRule]
 ) -> Decision:
     """What to do now for one occurrence. Never skips silently: every path ends in a report.
 
@@ -248,12 +248,12 @@ def decide(
 
 
 def current_occurrence(
-    slots: Sequence[SlotRule],
+    slots: Sequence[S],
     zone_name: str,
     now: datetime,
     done_keys: Collection[str] = (),
     days_off: Collection[date] = (),
-) -> SlotOccurrence | None:
+) -> SlotOccurrence[S] | None:
     """The latest slot whose window is open now (for the help button's 'I'm fine' press)."""
     found = occurrences(
         slots, zone_name, now - timedelta(days=1), now + timedelta(seconds=1), days_off
