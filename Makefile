@@ -1,6 +1,6 @@
 # The two commands a fresh Debian 12 machine needs: `make demo` and `make test`.
 .PHONY: demo test lint typecheck imports test-dates lock format bench bench-quick screenshots \
-	setup clean
+	setup peers clean
 
 PY := .venv/bin/python
 
@@ -10,8 +10,12 @@ setup:
 demo: setup
 	$(PY) -m mimamori_dev.demo
 
-test: setup lint typecheck imports test-dates
+test: setup lint typecheck imports test-dates peers
 	$(PY) -m pytest
+
+# Home Assistant in its own .venv-peers for the interop tests (made once: ~2-4 min).
+peers: setup
+	@scripts/peers_venv.sh
 
 # mypy, strict, on the wire contract, the rule book and the pure cores ([tool.mypy]).
 typecheck: setup
@@ -60,4 +64,4 @@ screenshots: setup
 	MIMAMORI_SCREENSHOTS=docs/screenshots $(PY) -m pytest -q tests/dashboard/test_browser.py
 
 clean:
-	rm -rf .venv .pytest_cache .ruff_cache demo-data
+	rm -rf .venv .venv-peers .pytest_cache .ruff_cache demo-data

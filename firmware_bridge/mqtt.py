@@ -194,6 +194,12 @@ _ROLE_ENTITIES: dict[DeviceRole, list[Entity]] = {
 BINARY_ON, BINARY_OFF = "ON", "OFF"
 
 
+def sensor_template(key: str) -> str:
+    """A reading that a device's frames have not carried yet renders "" (HA keeps the entity
+    as it was) instead of an undefined-variable warning on every message."""
+    return f"{{% if value_json.{key} is defined %}}{{{{ value_json.{key} }}}}{{% endif %}}"
+
+
 def binary_template(key: str) -> str:
     return (
         f"{{% if value_json.{key} is defined %}}"
@@ -225,7 +231,7 @@ def discovery_config(
         "unique_id": f"mimamori_{settings.node_id}_{object_id}",
         "object_id": f"mimamori_{object_id}",
         "state_topic": state_topic,
-        "value_template": value_template or f"{{{{ value_json.{entity.key} }}}}",
+        "value_template": value_template or sensor_template(entity.key),
         "json_attributes_topic": state_topic,
         "availability_topic": settings.availability_topic,
         "payload_available": "online",
