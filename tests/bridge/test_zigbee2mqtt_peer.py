@@ -15,7 +15,9 @@ from pathlib import Path
 from typing import Any
 
 from firmware_bridge.events import DeviceRole, PairedDevice
+from tests.bridge.gateway_run import SLOT_AT, gateway_with_bridge
 from tests.bridge.test_mqtt_broker import publish_all, settings_for, wait_until
+from tests.gateway.conftest import pending
 
 DATA = json.loads((Path(__file__).parent / "data" / "zigbee2mqtt_payloads.json").read_text())
 BASE = "zigbee2mqtt"
@@ -94,3 +96,57 @@ def test_zigbee2mqtt_messages_give_the_role_events(
     assert counters.get("mqtt_ignored", 0) == len(DATA["not_device_messages"])
     assert counters.get("mqtt_unknown_device", 0) == 0
     assert counters["mqtt_messages"] == len(messages)
+
+
+def test_room_sensor_and_a_nested_button_reach_the_gateway_daemon(
+    mosquitto_broker, make_bridge, collector, tmp_path
+) -> None:
+    """End to end: Zigbee2MQTT topics with "/" -> mosquitto -> bridge -> the gateway daemon's
+    device handling -> events in its outbox, as they would go to the cloud."""
+    devices = [
+        PairedDevice(
+            name="room-sensor", transport="mqtt", mqtt_name="room/sensor", role=DeviceRole.MOTION
+        ),
+        PairedDevice(
+            name="hall-button",
+            transport="mqtt",
+            mqtt_name="hall/button",
+            role=DeviceRole.HELP_BUTTON,
+        ),
+    ]
+    messages = [
+        (f"{BASE}/room/sensor", '{"occupancy": true, "battery": 100, "illuminance": 381}'),
+        (f"{BASE}/room/sensor/availability", '{"state": "offline"}'),
+        (f"{BASE}/room/sensor/availability", "online"),
+        (f"{BASE}/hall/button", '{"action": "single", "linkquality": 10}'),
+        (f"{BASE}/hall/button", '{"action": "hold"}'),
+    ]
+
+    async def scenario() -> list[dict[str, Any]]:
+        bridge = make_bridge(
+            devices=devices, mqtt=settings_for(mosquitto_broker), clock=lambda: SLOT_AT
+        )
+        gateway = await gateway_with_bridge(tmp_path / "gateway", bridge, [])
+        await bridge.start()
+        try:
+            await asyncio.to_thread(wait_until, bridge.link.subscribed.is_set)
+            await asyncio.to_thread(publish_all, mosquitto_broker, messages)
+            await asyncio.to_thread(collector.wait_for, 5)
+            for event in list(collector.events):
+                await gateway.handle_device_event(event)  # what the daemon's device loop does
+            return pending(gateway)
+        finally:
+            await bridge.stop()
+            await gateway.close()
+
+    outbox = asyncio.run(scenario())
+    by_kind = {e["kind"]: e["payload"] for e in outbox}
+    assert by_kind["device.silent"]["device"] == "room-sensor"
+    assert by_kind["device.back"]["device"] == "room-sensor"
+    answered = by_kind["checkin.answered"]
+    assert (answered["source"], answered["device"], answered["slot"]) == (
+        "button",
+        "hall-button",
+        "morning",
+    )
+    assert "help.requested" in by_kind
