@@ -22,8 +22,9 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from tinydb import TinyDB
 
+from gateway.cloud_client import CloudClient
 from gateway.outbox import Outbox, read_write_bytes
-from gateway.uplink import Backoff, CloudClient, Uploader
+from gateway.uplink import Backoff, Uploader
 from mimamori_dev.services import CloudServer
 from mimamori_dev.simgateway import OneShotClient, enroll_gateway
 from mimamori_wire.v1 import Activity, Event, EventKind

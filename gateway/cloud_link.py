@@ -12,11 +12,12 @@ from collections.abc import Callable, Coroutine
 from typing import Any
 
 from gateway.clock_watch import ClockWatch
+from gateway.cloud_client import CloudClient, CloudError
 from gateway.commands import CommandHandler
 from gateway.config import GatewaySettings, read_token
 from gateway.outbox import Outbox
 from gateway.ports import Home
-from gateway.uplink import Backoff, CloudClient, CloudError, Uploader
+from gateway.uplink import Backoff, Uploader
 from mimamori_wire.v1 import EventKind, GatewayConfig, Heartbeat
 
 log = logging.getLogger(__name__)
@@ -79,6 +80,7 @@ class CloudLink:
             self.client,
             batch_size=settings.upload_batch_size,
             backoff=Backoff(max_s=settings.max_backoff_s),
+            now=self.home.now,
         )
         return self.uploader
 

@@ -23,6 +23,7 @@ from gateway import __version__
 from gateway.activity import LifeSigns
 from gateway.clock import kernel_clock_synchronized
 from gateway.clock_watch import ClockWatch
+from gateway.cloud_client import CloudClient
 from gateway.cloud_link import CloudLink
 from gateway.commands import CommandHandler
 from gateway.config import GatewaySettings
@@ -38,7 +39,7 @@ from gateway.sdnotify import notify
 from gateway.slot_book import SlotBook
 from gateway.state import SmallState
 from gateway.supervisor import Supervisor
-from gateway.uplink import CloudClient, Uploader
+from gateway.uplink import Uploader
 from gateway.voice_arbiter import VoiceArbiter
 from mimamori_wire.v1 import (
     Command,

@@ -2,7 +2,7 @@
 
 Commands come from the cloud's own code paths (the announcement and safety-check builders,
 the escalation worker's re-prompt), config from a household with a pause and a day off; both
-travel over real HTTP and are read by gateway.uplink.CloudClient. Every example must parse,
+travel over real HTTP and are read by gateway.cloud_client.CloudClient. Every example must parse,
 declare every field it carries (the producing side sends nothing undeclared), and survive a
 round trip through the typed model unchanged.
 """
@@ -19,7 +19,7 @@ from pydantic import BaseModel, TypeAdapter
 
 from cloud.models import Household
 from cloud.web.broadcast import send_announcement, start_safety_check
-from gateway.uplink import CloudClient
+from gateway.cloud_client import CloudClient
 from mimamori_wire import v1
 from tests.cloud.conftest import START
 
