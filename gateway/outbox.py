@@ -23,6 +23,7 @@ import threading
 import time
 from collections.abc import Callable, Collection, Iterable
 from dataclasses import dataclass
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
@@ -297,9 +298,13 @@ class Outbox:
         """Remove events the cloud has confirmed (accepted or duplicate)."""
         await self._queue_and_wait("delete", [(p.seq,) for p in sent])
 
-    async def reject(self, rejected: list[tuple[PendingEvent, str]]) -> None:
-        """Move events the cloud refused for good to the quarantine (kept for inspection)."""
-        rows = [(p.seq, p.id, p.kind, p.body, err, time.time()) for p, err in rejected]
+    async def reject(
+        self, rejected: list[tuple[PendingEvent, str]], at: datetime | None = None
+    ) -> None:
+        """Move events the cloud refused for good to the quarantine (kept for inspection);
+        `at` is the gateway's clock (the uploader passes it), the wall clock otherwise."""
+        when = at.timestamp() if at is not None else time.time()
+        rows = [(p.seq, p.id, p.kind, p.body, err, when) for p, err in rejected]
         await self._queue_and_wait("reject", rows)
 
     def depth(self) -> int:

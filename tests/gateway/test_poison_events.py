@@ -239,6 +239,7 @@ def test_event_the_cloud_refuses_by_name_is_quarantined_in_the_same_cycle(
         assert _stored(enrolled).get(help_id) == "help.requested"
         assert gw.outbox.depth() == 0 and gw.outbox.stats.quarantined == 1
         assert len(proxy.posts) == 1  # refused by name: no split needed
+        assert gw.uploader.stats.last_upload_at == clock()  # the injected clock, not the wall's
         write_status(gw.settings.data_dir, gw.status())
         await gw.close()
         return help_id
@@ -251,6 +252,7 @@ def test_event_the_cloud_refuses_by_name_is_quarantined_in_the_same_cycle(
     finally:
         kept.close()
     assert row["id"] == bad_id and row["error"].startswith("non_finite")
+    assert row["rejected_at"] == clock().timestamp()  # stamped by the gateway's clock
     _print_status(gw.settings, read_status(gw.settings.data_dir))
     assert "quarantine  1 events the cloud kept refusing — CHECK" in capsys.readouterr().out
 
