@@ -313,3 +313,17 @@ def test_heartbeat_with_bad_text_or_number_is_a_clear_422(cloud: LiveCloud) -> N
         timeout=30,
     )
     assert good.status_code == 200, good.text
+
+
+def test_enroll_with_a_nul_in_hardware_id_is_a_clear_422_and_keeps_the_code(
+    cloud: LiveCloud,
+) -> None:
+    """Finding 2 (enroll): a NUL answered 500 on PostgreSQL."""
+    household = cloud.household()
+    code = cloud.admin_ok("POST", f"/households/{household['id']}/enrollment-codes")["code"]
+    url = f"{cloud.base_url}/api/v1/gateway/enroll"
+    body = {"enrollment_code": code, "hardware_id": "pi\u0000", "software_version": "1.0"}
+    r = httpx.post(url, json=body, timeout=30)
+    assert r.status_code == 422 and r.json()["error"] == "invalid_body", r.text
+    r = httpx.post(url, json={**body, "hardware_id": "pi-1"}, timeout=30)
+    assert r.status_code == 200, r.text  # the code was not used up by the refused attempt
