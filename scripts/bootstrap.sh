@@ -5,7 +5,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 
 DEBS=(mosquitto libportaudio2 espeak-ng sox chromium fonts-noto-cjk postgresql alsa-utils
-      systemd python3-venv curl)
+      systemd python3-venv curl systemd-container debootstrap)
 missing=()
 for pkg in "${DEBS[@]}"; do
   dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null | grep -q "install ok installed" || missing+=("$pkg")
@@ -22,11 +22,15 @@ if [ ! -x .venv/bin/python ]; then
   echo "bootstrap: creating .venv"
   "$PY" -m venv .venv
 fi
-stamp=".venv/.mimamori-installed-$(sha256sum pyproject.toml | cut -c1-16)"
+# Exact versions with hashes from the lock (refresh it with `make lock`), then the project
+# itself without dependencies; the stamp changes whenever the lock or pyproject.toml does.
+LOCK=requirements/dev.txt
+stamp=".venv/.mimamori-installed-$(cat "$LOCK" pyproject.toml | sha256sum | cut -c1-16)"
 if [ ! -f "$stamp" ]; then
-  echo "bootstrap: installing Python packages into .venv (first run takes a few minutes)"
-  .venv/bin/pip install -q --upgrade pip setuptools wheel
-  .venv/bin/pip install -q -e '.[all]'
+  echo "bootstrap: installing Python packages into .venv from $LOCK (first run takes a few minutes)"
+  .venv/bin/pip install -q --require-hashes -r "$LOCK"
+  .venv/bin/pip install -q --no-deps -e .
+  .venv/bin/python scripts/check_lock.py
   rm -f .venv/.mimamori-installed-*
   touch "$stamp"
 fi
