@@ -1,9 +1,10 @@
-"""Desk and today-board render time at size: one office with 2,000 households and 200 open
-incidents, against an empty office in the same run and the same database.
+"""Desk, today-board, case-page and handover render time at size: one office with 2,000
+households (each with a phone and two contacts) and 200 open incidents, against an empty
+office in the same run and the same database.
 
 Runs the real app in-process (FastAPI TestClient, SQLite file migrated by Alembic), signed
 in as a staff member of each office. Prints one JSON line:
-{"bench": "dashboard", "desk_ms": ..., "board_ms": ..., "empty_desk_ms": ...}
+{"bench": "dashboard", "desk_ms": ..., "board_ms": ..., "case_ms": ..., "empty_desk_ms": ...}
 """
 
 from __future__ import annotations
@@ -21,6 +22,7 @@ from zoneinfo import ZoneInfo
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from fastapi.testclient import TestClient
+from sqlalchemy import select
 
 from cloud.app import create_app
 from cloud.auth.settings import AuthSettings
@@ -31,6 +33,7 @@ from cloud.escalation.chain import DEFAULT_CHAINS
 from cloud.migrations import upgrade_head
 from cloud.models import (
     Checkin,
+    FamilyContact,
     Gateway,
     Household,
     Incident,
@@ -64,7 +67,11 @@ def seed(url: str, households: int, incidents: int) -> None:
         s.flush()
         homes = []
         for n in range(households):
-            home = Household(office_id=big.id, address=f"本町{n // 100}-{n % 100}")
+            home = Household(
+                office_id=big.id,
+                address=f"本町{n // 100}-{n % 100}",
+                phones=[f"03-1234-{n % 10000:04d}"],
+            )
             homes.append(home)
         s.add_all(homes)
         s.flush()
@@ -73,6 +80,21 @@ def seed(url: str, households: int, incidents: int) -> None:
             rows.append(
                 Resident(household_id=home.id, name=f"{SURNAMES[n % 10]} {GIVEN[(n // 10) % 10]}")
             )
+            for k, (relation, roles) in enumerate(
+                (("長男", ["family", "emergency"]), ("隣人", ["key_holder"]))
+            ):
+                rows.append(
+                    FamilyContact(
+                        household_id=home.id,
+                        name=f"{SURNAMES[(n + k) % 10]} {GIVEN[k]}",
+                        email=f"c{n}-{k}@example.jp" if k == 0 else None,
+                        relationship_label=relation,
+                        phones=[f"090-1111-{n % 10000:04d}"],
+                        roles=roles,
+                        priority=k + 1,
+                        notify_alerts=k == 0,
+                    )
+                )
             rows.append(ScheduleSlot(household_id=home.id, name="morning", time="07:00"))
             rows.append(ScheduleSlot(household_id=home.id, name="evening", time="19:00"))
             beat = now - timedelta(minutes=1 if n % 20 else 90)
@@ -169,6 +191,16 @@ def seed(url: str, households: int, incidents: int) -> None:
     engine.dispose()
 
 
+def busiest_incident(url: str) -> str:
+    """An open incident of the big office: its case page reads steps, notes and contacts."""
+    engine = make_engine(url)
+    try:
+        with transaction(make_sessionmaker(engine)) as s:
+            return s.scalars(select(Incident.id).order_by(Incident.opened_at)).first() or ""
+    finally:
+        engine.dispose()
+
+
 def signed_in(app, email: str) -> TestClient:  # type: ignore[no-untyped-def]
     import re
 
@@ -220,6 +252,9 @@ def main() -> None:
         board, board_cpu = median_ms(big, "/board", rounds)
         empty_desk, _ = median_ms(empty, "/", rounds)
         empty_board, _ = median_ms(empty, "/board", rounds)
+        case_path = "/incidents/" + busiest_incident(url)
+        case, case_cpu = median_ms(big, case_path, rounds)
+        handover, _ = median_ms(big, "/handover", rounds)
     figures = {
         "bench": "dashboard",
         "desk_ms": round(desk, 1),
@@ -228,6 +263,10 @@ def main() -> None:
         "empty_board_ms": round(empty_board, 1),
         "desk_cpu_ms": round(desk_cpu, 1),
         "board_cpu_ms": round(board_cpu, 1),
+        "case_ms": round(case, 1),
+        "case_cpu_ms": round(case_cpu, 1),
+        "handover_ms": round(handover, 1),
+        "case_ratio": round(case / empty_desk, 1),
         "desk_ratio": round(desk / empty_desk, 1),
         "board_ratio": round(board / empty_board, 1),
         "households": households,

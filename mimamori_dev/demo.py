@@ -94,6 +94,37 @@ HOUSEHOLDS = [
 ]
 
 
+# People to call (issue 14): the resident's phone, birth date, notes for visitors, the family
+# member's phone and roles, and a neighbour who keeps a key. Demo numbers only.
+DEMO_PEOPLE: dict[str, dict] = {
+    "山田 花子": {
+        "phone": "03-1234-0001",
+        "birth_date": "1938-05-12",
+        "family_phone": "090-1234-0001",
+        "visitor_notes": "耳が遠いので、インターホンは長めに押してください",
+    },
+    "佐藤 一郎": {
+        "phone": "03-1234-0002",
+        "birth_date": "1941-09-03",
+        "family_phone": "090-1234-0002",
+    },
+    "鈴木 トメ": {
+        "phone": "03-1234-0003",
+        "birth_date": "1933-01-20",
+        "family_phone": "090-1234-0003",
+        "visitor_notes": "犬がいます（おとなしい）",
+        "key_holder": ("隣家 村上 さん", "03-1234-1003"),
+    },
+    "高橋 キヨ": {
+        "phone": "03-1234-0004",
+        "birth_date": "1936-11-02",
+        "family_phone": "080-1234-0004",
+        "key_holder": ("民生委員 森 さん", "03-1234-1004"),
+    },
+    "田中 正": {"phone": "03-1234-0005", "birth_date": "1940-07-07"},
+}
+
+
 DEMO_DEVICES = [
     ("居間の人感センサー", DeviceRole.MOTION, "居間"),
     ("寝室の温湿度計", DeviceRole.THERMOMETER, "寝室"),
@@ -220,6 +251,7 @@ class Demo:
         demo_slot = first.strftime("%H:%M")
         households = []
         for index, hh in enumerate(self.households):
+            people = DEMO_PEOPLE.get(hh.name, {})
             household = self.api(
                 "POST",
                 "/households",
@@ -231,6 +263,9 @@ class Demo:
                     # demo speed: the shortest answer window the product allows
                     "slots": [{"time": demo_slot, "window_min": 5, "grace_min": 0}],
                     "address": f"さくら市中央{index + 1}丁目",
+                    "phone": people.get("phone"),
+                    "birth_date": people.get("birth_date"),
+                    "visitor_notes": people.get("visitor_notes"),
                 },
             )
             name, relationship, email = hh.family
@@ -241,9 +276,19 @@ class Demo:
                     "name": name,
                     "email": email,
                     "relationship": relationship,
+                    "phone": people.get("family_phone"),
+                    "roles": ["family", "emergency"],
                     "daily_report": index == 0,
                 },
             )
+            if "key_holder" in people:
+                holder, phone = people["key_holder"]
+                roles = ["key_holder"] + (["welfare_volunteer"] if "民生委員" in holder else [])
+                self.api(
+                    "POST",
+                    f"/households/{household['id']}/contacts",
+                    {"name": holder, "phone": phone, "roles": roles},
+                )
             households.append((hh, household["id"]))
         return demo_slot, households
 

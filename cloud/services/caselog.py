@@ -10,7 +10,7 @@ from datetime import datetime
 from typing import Any
 
 from sqlalchemy import ColumnElement, or_, select
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import Session, selectinload
 
 from cloud.escalation.chain import family_ack_effect
 from cloud.models import FamilyContact, Household, Incident, Notification, OutboxMail
@@ -233,6 +233,7 @@ def handover(
             .join(Household, Incident.household_id == Household.id)
             .where(Incident.state != "resolved", in_scope)
             .order_by(Incident.opened_at)
+            .options(selectinload(Household.residents))
         ).tuples()
     ]
     touched = session.execute(
@@ -249,6 +250,7 @@ def handover(
                 ),
             ),
         )
+        .options(selectinload(Household.residents))
     ).tuples()
     lines: list[HandoverLine] = []
     cases = {i.id: (i, h) for i, h in touched}

@@ -6,9 +6,14 @@ Importing this module registers the Jinja filters `tel`, `age`, `maplink`.
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 from datetime import date
+from functools import lru_cache
 from typing import Any
+
+from jinja2 import pass_context
+from markupsafe import Markup, escape
 
 from cloud.models import FamilyContact, Household, Resident
 from cloud.services.contacts import ROLES, age_on, map_url, tel_or_none
@@ -19,8 +24,20 @@ CONTACT_ROLES = ROLES
 CALLEE_SEPARATOR = "|"
 
 
+# A stored number is already checked and in national format (0 + 9 or 10 digits): its E.164
+# form is +81 and the digits without the trunk 0. Others (office phones typed before
+# validation existed) go through phonenumbers. The desk renders hundreds of these per view.
+_NATIONAL_DIGITS = re.compile(r"0\d{9,10}")
+
+
+@lru_cache(maxsize=8192)
 def tel(number: str | None) -> str:
     """tel: URI of a stored number; "" when it cannot be dialled (then no link is shown)."""
+    if not number:
+        return ""
+    digits = number.replace("-", "").replace(" ", "")
+    if _NATIONAL_DIGITS.fullmatch(digits):
+        return "tel:+81" + digits[1:]
     return tel_or_none(number) or ""
 
 
@@ -39,9 +56,45 @@ def _age_filter(resident: Resident, today: date) -> str:
     return age_label(resident, today)
 
 
+@lru_cache(maxsize=8192)
+def _phone_links(numbers: tuple[str, ...]) -> Markup:
+    links = []
+    for number in numbers:
+        uri = tel(number)
+        text = escape(number)
+        links.append(
+            Markup('<a class="tel" href="{}">{}</a>').format(uri, text)
+            if uri
+            else Markup('<span class="tel">{}</span>').format(text)
+        )
+    return Markup(" / ").join(links)
+
+
+def phone_links(numbers: list[str] | tuple[str, ...] | None) -> Markup:
+    """Each number as a tel: link (a plain span when it cannot be dialled), " / " between.
+    Python, not a Jinja macro: the desk renders several per card."""
+    return _phone_links(tuple(numbers or ()))
+
+
+@pass_context
+def contact_line(context: Any, contact: FamilyContact) -> Markup:
+    """「name（relationship） [roles] numbers」 for lists of contacts."""
+    t = context["t"]
+    who = contact.name + (f"（{contact.relationship_label}）" if contact.relationship_label else "")
+    chips = Markup("").join(
+        Markup('<span class="chip role role-{}">{}</span>').format(r, t("crole_" + r))
+        for r in contact.roles or []
+    )
+    return Markup('<span class="who">{}</span> {} {}').format(
+        who, chips, phone_links(contact.phones)
+    )
+
+
 templates.env.filters["tel"] = tel
 templates.env.filters["age"] = _age_filter
 templates.env.filters["maplink"] = map_url
+templates.env.filters["phonelinks"] = phone_links
+templates.env.filters["contactline"] = contact_line
 
 
 def resident_names(household: Household) -> str:
@@ -65,9 +118,16 @@ class CallTarget:
         return f"{self.name}{CALLEE_SEPARATOR}{self.phone}"
 
 
-def call_targets(household: Household, contacts: list[FamilyContact], t: Any) -> list[CallTarget]:
-    """The resident's numbers first, then each contact's, in calling order."""
-    names = resident_names(household) or t("resident")
+def call_targets(
+    household: Household,
+    contacts: list[FamilyContact],
+    t: Any,
+    residents: list[Resident] | None = None,
+) -> list[CallTarget]:
+    """The resident's numbers first, then each contact's, in calling order. `residents`
+    when already loaded (the desk loads them for all cards in one query)."""
+    people = residents if residents is not None else household.residents
+    names = "・".join(r.name for r in people) or t("resident")
     targets = [
         CallTarget(names, p, f"{names}（{t('resident')}） {p}") for p in household.phones or []
     ]

@@ -62,7 +62,7 @@ class IncidentRow:
     contacts: list[FamilyContact] = field(default_factory=list)
 
     def targets(self, t: Any) -> list[people.CallTarget]:
-        return people.call_targets(self.household, self.contacts, t)
+        return people.call_targets(self.household, self.contacts, t, self.residents)
 
     @property
     def staff_must_confirm(self) -> bool:
