@@ -19,6 +19,7 @@ from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import Any
 
+from firmware_bridge.events import DeviceEvent
 from gateway import __version__
 from gateway.activity import LifeSigns
 from gateway.clock import kernel_clock_synchronized
@@ -251,7 +252,7 @@ class Gateway:
     async def handle_device_event(self, raw: object) -> None:
         await self.devices.handle(raw)
 
-    def device_sink(self, ev: Any) -> None:
+    def device_sink(self, ev: DeviceEvent) -> None:
         self.devices.sink(ev)
 
     async def handle_command(self, cmd: Command) -> None:

@@ -27,6 +27,13 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
+from gateway.outbox_types import (
+    OutboxStats,
+    OutboxWriteError,
+    PendingEvent,
+    read_write_bytes,
+    this_thread_io,
+)
 from mimamori_wire.v1 import DEFAULT_PRIORITY, Event, EventKind, priority_of
 
 log = logging.getLogger(__name__)
@@ -59,43 +66,6 @@ ALARM_HIGH = 0.8  # alarm raised at 80 % of capacity ...
 ALARM_LOW = 0.5  # ... and cleared below 50 %
 
 
-class OutboxWriteError(Exception):
-    """The commit failed (disk full, I/O error): the events were NOT stored."""
-
-
-@dataclass(frozen=True)
-class PendingEvent:
-    seq: int
-    id: str
-    kind: str
-    body: str  # the event's wire JSON
-
-
-@dataclass
-class OutboxStats:
-    depth: int = 0
-    capacity: int = 0
-    alarm: bool = False
-    committed: int = 0
-    deleted: int = 0
-    evicted: int = 0
-    rejected: int = 0
-    quarantined: int = 0  # events in the quarantine on disk (all time, not this process)
-    write_errors: int = 0
-    last_write_error: str | None = None
-    bytes_written: int = 0
-    commits: int = 0
-
-    @property
-    def bytes_per_event(self) -> float | None:
-        return self.bytes_written / self.committed if self.committed else None
-
-    def as_dict(self) -> dict[str, Any]:
-        out = dict(self.__dict__)
-        out["bytes_per_event"] = self.bytes_per_event
-        return out
-
-
 @dataclass
 class _Op:
     kind: str  # "insert" | "delete" | "reject"
@@ -113,23 +83,6 @@ def _settle(futures: list[asyncio.Future[None]], error: str | None) -> None:
             fut.set_result(None)
         else:
             fut.set_exception(OutboxWriteError(error))
-
-
-def _io_path() -> Path:
-    # Per-thread counters isolate the outbox writer's own I/O from the rest of the process.
-    thread_io = Path("/proc/thread-self/io")
-    return thread_io if thread_io.exists() else Path("/proc/self/io")
-
-
-def read_write_bytes(path: Path | None = None) -> int:
-    """`write_bytes` from /proc/.../io: bytes this thread/process caused to hit storage."""
-    try:
-        for line in (path or Path("/proc/self/io")).read_text().splitlines():
-            if line.startswith("write_bytes:"):
-                return int(line.split()[1])
-    except OSError:
-        pass
-    return 0
 
 
 # Kinds the wire contract leaves at the default priority but that must never be evicted:
@@ -313,7 +266,7 @@ class Outbox:
     # --- the writer thread ----------------------------------------------------------------
 
     def _writer_loop(self, conn: sqlite3.Connection, started: threading.Event) -> None:
-        io_path = _io_path()
+        io_path = this_thread_io()
         started.set()
         while True:
             first = self._queue.get()
