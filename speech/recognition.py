@@ -14,9 +14,13 @@ Traps this module handles (FACTS.md):
 
 from __future__ import annotations
 
+import hashlib
 import json
 import logging
 import os
+import shutil
+import struct
+import tempfile
 import threading
 import time
 from collections.abc import Callable, Iterable, Sequence
@@ -90,6 +94,104 @@ def get_model(lang: str, path: Path | None = None) -> vosk.Model:
             log.info("loading vosk model %s from %s", lang, where)
             model = _models[key] = vosk.Model(str(where))
         return model
+
+
+# --- grammar-only model view -------------------------------------------------------------
+#
+# A lookahead model (graph/HCLr.fst + graph/Gr.fst) decodes grammars with HCLr and a grammar
+# built on the fly; Gr.fst (the free-form language model) is only used by free-form
+# recognizers, yet vosk loads it with the model (~95 MB resident for the Korean small model).
+# The view is a directory of links to the real model in which Gr.fst is an empty FST and the
+# word list (normally read from Gr.fst's symbol table) is a plain words.txt. A process that
+# only ever decodes grammars loads the view; free-form decoding needs the real model.
+
+_FST_MAGIC = 2125659606
+_SYMBOLS_MAGIC = 2125658996
+
+
+def grammar_only_view(model: Path, cache: Path) -> Path:
+    """A directory that loads as `model` without its free-form language model (see above).
+
+    Built once per model into `cache` (links, an empty Gr.fst, words.txt); returns `model`
+    itself when it is not a lookahead model (nothing to leave out)."""
+    graph = model / "graph"
+    if not (graph / "HCLr.fst").exists() or not (graph / "Gr.fst").exists():
+        return model
+    stamp = f"{model.resolve()}|{(graph / 'Gr.fst').stat().st_mtime_ns}"
+    view = cache / hashlib.sha256(stamp.encode()).hexdigest()[:16]
+    if (view / "graph" / "words.txt").exists():
+        return view
+    tmp = Path(tempfile.mkdtemp(prefix=".view-", dir=_mkdir(cache)))
+    for item in model.iterdir():
+        if item.name != "graph":
+            (tmp / item.name).symlink_to(item.resolve())
+    (tmp / "graph").mkdir()
+    for item in graph.iterdir():
+        if item.name not in ("Gr.fst", "words.txt"):
+            (tmp / "graph" / item.name).symlink_to(item.resolve())
+    words = graph / "words.txt"
+    if words.exists():
+        (tmp / "graph" / "words.txt").symlink_to(words.resolve())
+    else:
+        _write_words(_fst_output_symbols(graph / "Gr.fst"), tmp / "graph" / "words.txt")
+    (tmp / "graph" / "Gr.fst").write_bytes(_empty_fst())
+    try:
+        tmp.rename(view)
+    except OSError:  # another process built it first
+        shutil.rmtree(tmp, ignore_errors=True)
+    return view
+
+
+def _mkdir(path: Path) -> Path:
+    path.mkdir(parents=True, exist_ok=True)
+    return path
+
+
+def _read_string(f) -> str:
+    (n,) = struct.unpack("<i", f.read(4))
+    return f.read(n).decode("utf-8")
+
+
+def _fst_output_symbols(path: Path) -> list[tuple[str, int]]:
+    """The output symbol table stored in an OpenFst binary file's header."""
+    with path.open("rb") as f:
+        (magic,) = struct.unpack("<i", f.read(4))
+        if magic != _FST_MAGIC:
+            raise ValueError(f"{path}: not an OpenFst file")
+        _read_string(f), _read_string(f)  # fst type, arc type
+        _version, flags = struct.unpack("<ii", f.read(8))
+        f.read(32)  # properties, start, number of states and arcs
+        tables = []
+        for bit in (1, 2):  # input, then output symbols
+            if flags & bit:
+                (magic,) = struct.unpack("<i", f.read(4))
+                if magic != _SYMBOLS_MAGIC:
+                    raise ValueError(f"{path}: unreadable symbol table")
+                _read_string(f)
+                _available, size = struct.unpack("<qq", f.read(16))
+                table = []
+                for _ in range(size):
+                    symbol = _read_string(f)
+                    table.append((symbol, struct.unpack("<q", f.read(8))[0]))
+                tables.append(table)
+    if not flags & 2:
+        raise ValueError(f"{path}: no output symbols")
+    return tables[-1]
+
+
+def _write_words(symbols: list[tuple[str, int]], path: Path) -> None:
+    path.write_text("".join(f"{s} {k}\n" for s, k in symbols), encoding="utf-8")
+
+
+def _empty_fst() -> bytes:
+    """A one-state VectorFst over standard arcs: accepts the empty string only."""
+
+    def string(text: str) -> bytes:
+        return struct.pack("<i", len(text)) + text.encode()
+
+    header = struct.pack("<i", _FST_MAGIC) + string("vector") + string("standard")
+    header += struct.pack("<iiQqqq", 2, 0, 0x3, 0, 1, 0)  # version, flags, props, start, n
+    return header + struct.pack("<fq", 0.0, 0)  # state 0: final weight One, no arcs
 
 
 # --- vocabulary check ---------------------------------------------------------------------

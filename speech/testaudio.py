@@ -20,18 +20,21 @@ class ToolMissingError(RuntimeError):
     pass
 
 
-def synthesise(text: str, cache_dir: Path, *, voice: str = "ko", speed: int = 175) -> bytes:
-    """16 kHz mono int16 PCM of `text` spoken by espeak-ng (cached by text/voice/speed)."""
+def synthesise(
+    text: str, cache_dir: Path, *, voice: str = "ko", speed: int = 175, pitch: int = 50
+) -> bytes:
+    """16 kHz mono int16 PCM of `text` spoken by espeak-ng (cached by text/voice/speed/pitch)."""
     for tool in ("espeak-ng", "sox"):
         if shutil.which(tool) is None:
             raise ToolMissingError(f"{tool} is not installed (Debian packages espeak-ng, sox)")
-    key = hashlib.sha256(f"{voice}|{speed}|{text}".encode()).hexdigest()[:24]
+    tag = f"{voice}|{speed}|{text}" if pitch == 50 else f"{voice}|{speed}|{pitch}|{text}"
+    key = hashlib.sha256(tag.encode()).hexdigest()[:24]
     raw = cache_dir / f"{key}.raw"
     if not raw.exists():
         cache_dir.mkdir(parents=True, exist_ok=True)
         wav = cache_dir / f"{key}.wav"
         subprocess.run(
-            ["espeak-ng", "-v", voice, "-s", str(speed), "-w", str(wav), text],
+            ["espeak-ng", "-v", voice, "-s", str(speed), "-p", str(pitch), "-w", str(wav), text],
             check=True,
             capture_output=True,
         )
@@ -70,4 +73,42 @@ def add_noise(pcm: bytes, snr_db: float, seed: int = 0) -> bytes:
     power = float(np.mean(active**2)) if active.size else 0.0
     noise_rms = (power / 10 ** (snr_db / 10)) ** 0.5
     noise = np.random.default_rng(seed).normal(0.0, noise_rms, speech.size)
+    return np.clip(np.round(speech + noise), -32768, 32767).astype("<i2").tobytes()
+
+
+# Television / a room of people talking: several espeak-ng voice variants, pitches and speeds,
+# each reading sentences back to back with short pauses, summed at equal level.
+BABBLE_TALKERS = (("ko+f2", 150, 70), ("ko+m3", 190, 30), ("ko+f4", 170, 85), ("ko", 140, 45))
+
+
+def babble(sentences: list[str], samples: int, cache_dir: Path, seed: int = 0) -> np.ndarray:
+    """`samples` of generated babble (float64, unit RMS), reproducible for a seed."""
+    rng = np.random.default_rng(seed)
+    mixed = np.zeros(samples)
+    for voice, speed, pitch in BABBLE_TALKERS:
+        parts: list[np.ndarray] = []
+        have = 0
+        while have < samples + SAMPLE_RATE:
+            text = sentences[int(rng.integers(len(sentences)))]
+            pcm = synthesise(text, cache_dir, voice=voice, speed=speed, pitch=pitch)
+            parts += [
+                np.frombuffer(pcm, "<i2").astype(np.float64),
+                np.zeros(int(rng.integers(800, 4000))),
+            ]
+            have += parts[-2].size + parts[-1].size
+        track = np.concatenate(parts)
+        offset = int(rng.integers(0, SAMPLE_RATE))
+        talker = track[offset : offset + samples]
+        mixed += talker / (np.sqrt(np.mean(talker**2)) + 1e-9)
+    return mixed / (np.sqrt(np.mean(mixed**2)) + 1e-9)
+
+
+def add_babble(
+    pcm: bytes, snr_db: float, sentences: list[str], cache_dir: Path, seed: int = 0
+) -> bytes:
+    """Babble mixed in at `snr_db` relative to the speech's active RMS (as add_noise)."""
+    speech = np.frombuffer(pcm, "<i2").astype(np.float64)
+    active = speech[np.abs(speech) > 100]
+    power = float(np.mean(active**2)) if active.size else 0.0
+    noise = babble(sentences, speech.size, cache_dir, seed) * (power / 10 ** (snr_db / 10)) ** 0.5
     return np.clip(np.round(speech + noise), -32768, 32767).astype("<i2").tobytes()

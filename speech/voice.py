@@ -14,6 +14,7 @@ import asyncio
 import collections
 import contextlib
 import logging
+import tempfile
 import threading
 import time
 from collections.abc import Iterable, Iterator
@@ -102,12 +103,21 @@ class LocalVoice:
         model_path: Path | None = None,
         endpoint: EndpointConfig | None = None,
         use_grammar: bool = True,
+        free_fallback: bool = True,
+        view_cache: Path | None = None,
     ) -> None:
-        from speech.recognition import get_model  # vosk is imported only for a real voice
+        # vosk is imported only for a real voice
+        from speech.recognition import get_model, grammar_only_view, model_dir
 
         self.device = device
         self.renderer = renderer
         self.lang = lang
+        self.free_fallback = free_fallback and use_grammar
+        if use_grammar and not free_fallback:
+            # Grammar recognizers only: leave the free-form language model unloaded (~95 MB
+            # on the Korean small model); unclear answers get the dialogue's confirmation.
+            cache = view_cache or Path(tempfile.gettempdir()) / "mimamori-vosk-views"
+            model_path = grammar_only_view(model_dir(lang, model_path), cache)
         self.model = get_model(lang, model_path)
         self.endpoint = endpoint
         self.use_grammar = use_grammar
@@ -134,6 +144,7 @@ class LocalVoice:
             sample_rate=self.device.sample_rate,
             endpoint=self.endpoint,
             use_grammar=self.use_grammar,
+            free_fallback=self.free_fallback,
         )
 
     def _listen_blocking(self, timeout_s: float, expect: str) -> Heard | None:
@@ -166,6 +177,7 @@ def build_local_voice(
     model_path: Path | str | None = None,
     tts_cache_dir: Path | str | None = None,
     endpoint: EndpointConfig | None = None,
+    free_fallback: bool = True,
 ) -> LocalVoice:
     """The gateway's real voice from its config. Raises (AudioDeviceError,
     ModelNotFoundError) with a clear message when the sound card or the model is missing."""
@@ -175,7 +187,14 @@ def build_local_voice(
     device = AudioDevice(input_device, output_device)
     renderer = PromptRenderer(tts_cache_dir)
     path = Path(model_path) if model_path else None
-    return LocalVoice(device, renderer, lang=lang, model_path=path, endpoint=endpoint)
+    return LocalVoice(
+        device,
+        renderer,
+        lang=lang,
+        model_path=path,
+        endpoint=endpoint,
+        free_fallback=free_fallback,
+    )
 
 
 class ReplayDevice:
@@ -215,6 +234,7 @@ def answer_recognizer(
     sample_rate: int = 16000,
     endpoint: EndpointConfig | None = None,
     use_grammar: bool = True,
+    free_fallback: bool = True,
 ) -> StreamRecognizer:
     """A fresh recognizer for one answer: grammar from the lexicon for `expect`, with the
     free-form fallback when the grammar result does not classify. Shared by every voice that
@@ -230,7 +250,12 @@ def answer_recognizer(
         return is_acceptable(classify(text, lang, expect=expect))
 
     return StreamRecognizer(
-        model, sample_rate=sample_rate, phrases=phrases, endpoint=endpoint, usable=usable
+        model,
+        sample_rate=sample_rate,
+        phrases=phrases,
+        endpoint=endpoint,
+        usable=usable,
+        free_fallback=free_fallback,
     )
 
 

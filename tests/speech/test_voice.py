@@ -68,3 +68,21 @@ def test_gateway_builds_a_local_voice_from_config(alsa_file_device, ko_model, tm
     )
     assert voice.model is ko_model
     assert voice.renderer.cache_dir == tmp_path
+
+
+@pytest.mark.model
+def test_grammar_only_voice_leaves_the_free_form_model_unloaded(ko_model, korean_clip, tmp_path):
+    from speech.recognition import grammar_only_view, model_dir
+
+    renderer = None  # listening only
+    device = ReplayDevice([korean_clip("네 괜찮아요")])
+    voice = LocalVoice(device, renderer, lang="ko", free_fallback=False, view_cache=tmp_path)
+    view = grammar_only_view(model_dir("ko"), tmp_path)
+    assert view != model_dir("ko")
+    assert (view / "graph" / "Gr.fst").stat().st_size < 200  # the empty FST, not 48 MB
+    words = (view / "graph" / "words.txt").read_text(encoding="utf-8").splitlines()
+    assert len(words) > 1000 and words[0] == "<eps> 0"
+    assert voice.model is not ko_model
+    heard = asyncio.run(voice.listen(timeout_s=5, expect="health"))
+    assert heard is not None and "괜찮아요" in heard.text
+    assert not voice.last_used_fallback

@@ -1,0 +1,59 @@
+"""Front-end processing (speech.frontend): pure numpy, streaming."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from speech.frontend import FrontEnd, FrontEndConfig
+
+RATE = 16000
+
+
+def tone(seconds: float, amplitude: float, freq: float = 440.0, dc: float = 0.0) -> np.ndarray:
+    t = np.arange(int(seconds * RATE)) / RATE
+    return amplitude * np.sin(2 * np.pi * freq * t) + dc
+
+
+def pcm(x: np.ndarray) -> bytes:
+    return np.clip(np.round(x), -32768, 32767).astype("<i2").tobytes()
+
+
+def run(front: FrontEnd, x: np.ndarray, chunk: int = 1600) -> np.ndarray:
+    data = pcm(x)
+    out = b"".join(front.process(data[i : i + chunk * 2]) for i in range(0, len(data), chunk * 2))
+    return np.frombuffer(out + front.flush(), "<i2").astype(np.float64)
+
+
+def test_output_has_the_input_length_once_flushed():
+    x = tone(1.03, 3000)
+    assert run(FrontEnd(), x).size == x.size
+
+
+def test_high_pass_removes_a_dc_offset():
+    out = run(FrontEnd(FrontEndConfig(agc=False)), tone(1.0, 3000, dc=2000))
+    assert abs(out[RATE // 2 :].mean()) < 50
+
+
+def test_gain_control_raises_a_quiet_speaker_within_bounds():
+    cfg = FrontEndConfig(highpass_ms=0)
+    out = run(FrontEnd(cfg), np.concatenate([np.zeros(RATE // 2), tone(4.0, 200)]))
+    before, after = np.abs(tone(1.0, 200)).max(), np.abs(out[-RATE:]).max()
+    assert after > 2 * before
+    assert after <= before * 10 ** (cfg.max_gain_db / 20) * 1.01
+
+
+def test_gate_attenuates_the_room_between_words_but_keeps_speech():
+    rng = np.random.default_rng(0)
+    room = rng.normal(0, 30, RATE)
+    x = np.concatenate([room, tone(1.0, 5000) + rng.normal(0, 30, RATE), room])
+    out = run(FrontEnd(FrontEndConfig(agc=False, highpass_ms=0, gate=True)), x)
+    assert np.std(out[-RATE // 2 :]) < 0.2 * np.std(room)  # after the hangover
+    assert np.std(out[RATE + 1000 : 2 * RATE - 1000]) > 0.9 * np.std(tone(1.0, 5000))
+
+
+@pytest.mark.parametrize("chunk", [160, 1600, 4000])
+def test_result_does_not_depend_on_chunking(chunk):
+    x = np.concatenate([np.zeros(RATE // 4), tone(1.0, 800), np.zeros(RATE // 4)])
+    reference = run(FrontEnd(), x, chunk=3200)
+    assert np.array_equal(run(FrontEnd(), x, chunk=chunk), reference)
