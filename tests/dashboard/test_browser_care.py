@@ -141,3 +141,27 @@ def test_call_from_the_desk_then_work_the_case_file(world: World, sized_page: Pa
     page.emulate_media(media="print")
     expect(page.locator("header.top")).to_be_hidden()
     page.screenshot(path=str(SCREENSHOTS / f"visit-sheet-{size}.png"), full_page=True)
+
+
+def test_safety_check_confirmation_and_follow_up_list(world: World, sized_page: Page) -> None:
+    page = sized_page
+    size = page.viewport_size["width"]
+    _seed(world)
+    sign_in(page, world, "admin_m1")
+    page.goto(f"{world.server.base_url}/safety")
+    page.fill("input[name=title]", "台風10号")
+    page.select_option("select[name=area]", f"o:{world.offices['A']}")
+    page.click("#safety-form button[type=submit]")
+    # Nothing is sent before the count of households is confirmed.
+    expect(page.locator(".confirm-count")).to_contain_text("4 世帯")
+    assert world.sql("SELECT count(*) FROM safety_checks") == [(0,)]
+    _no_sideways_scroll(page)
+    page.click("#confirm-start")
+    expect(page.locator("h1")).to_contain_text("台風10号")
+    page.click("#print-follow-up")
+    sheet = page.locator("#follow-up")
+    expect(sheet.locator("tbody tr")).to_have_count(4)
+    expect(sheet.locator("a.tel[href='tel:+81312345678']")).to_be_visible()
+    expect(sheet).to_contain_text("山田 太郎（長男）")
+    _no_sideways_scroll(page)
+    page.screenshot(path=str(SCREENSHOTS / f"safety-follow-up-{size}.png"), full_page=True)
