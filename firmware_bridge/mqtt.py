@@ -12,7 +12,7 @@ import logging
 import threading
 from collections.abc import Callable, Container, Mapping
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import date, datetime
 from typing import Any, NamedTuple
 
 import paho.mqtt.client as paho
@@ -292,6 +292,7 @@ def discovery_messages(
 
 # --- today's check-in, as Home Assistant shows it ---------------------------------------------
 
+HA_STATE_MAX = 255  # Home Assistant refuses longer states
 _OUTCOME_TEXT = {
     "answered": "応答あり",
     "button": "ボタンで応答",
@@ -311,14 +312,23 @@ _INTENT_TEXT = {
 
 def checkin_text(state: Mapping[str, Any]) -> str:
     """The sentence for the check-in sensor, from what the gateway publishes
-    ({"slot", "slot_date", "outcome", "intent", "at"}), e.g. "morning: 応答あり（元気）"."""
+    ({"slot", "slot_date", "outcome", "intent", "at"}), e.g. "11月27日 morning: 応答あり（元気）".
+    The day is in it: the sensor keeps the last check-in, which after midnight is yesterday's."""
     outcome = str(state.get("outcome") or "")
     text = _OUTCOME_TEXT.get(outcome, outcome or "不明")
     intent = _INTENT_TEXT.get(str(state.get("intent") or ""))
     if intent and outcome == "answered":
         text = f"{text}（{intent}）"
     slot = state.get("slot")
-    return f"{slot}: {text}" if slot else text
+    if slot:
+        text = f"{slot}: {text}"
+    try:
+        day = date.fromisoformat(str(state.get("slot_date")))
+    except ValueError:
+        pass
+    else:
+        text = f"{day.month}月{day.day}日 {text}"
+    return text[:HA_STATE_MAX]
 
 
 # --- the paho link ---------------------------------------------------------------------------

@@ -183,7 +183,8 @@ def test_home_assistant_shows_every_entity_the_gateway_publishes(
                 "all entities available",
             )
             await answer_morning_checkin(tmp_path / "gateway", bridge)  # the real daemon
-            await asyncio.to_thread(ha.wait_state, "checkin_today", "morning: 応答あり（元気）")
+            checkin = "11月27日 morning: 応答あり（元気）"
+            await asyncio.to_thread(ha.wait_state, "checkin_today", checkin)
             _feed(bridge, MAC_MOTION, [(BATTERY, 90), (MOTION, 1)], packet_id=1)
             await asyncio.to_thread(ha.wait_state, "living-motion_motion", "on")
             _feed(bridge, MAC_MOTION, [(MOTION, 0)], packet_id=2)

@@ -158,7 +158,7 @@ def test_home_assistant_discovery_is_retained(mosquitto_broker, make_bridge, tmp
     published = json.loads(state["mimamori/mimamori/checkin_today/state"])
     assert published["outcome"] == "answered" and published["intent"] == "fine"
     assert published["slot"] == "morning" and published["slot_date"] == "2026-11-27"
-    assert published["text"] == "morning: 応答あり（元気）"
+    assert published["text"] == "11月27日 morning: 応答あり（元気）"
     thermo_state = retained(mosquitto_broker, "mimamori/mimamori/living-thermo/state", expect=1)
     reading = json.loads(thermo_state["mimamori/mimamori/living-thermo/state"])
     assert (reading["temperature"], reading["humidity"]) == (24.5, 61.0)
