@@ -108,6 +108,15 @@ def serve(
     ] = False,
     database_url: DbUrl = None,
     dev_insecure_secret: DevInsecureSecret = False,
+    forwarded_allow_ips: Annotated[
+        str | None,
+        typer.Option(
+            "--forwarded-allow-ips",
+            envvar="FORWARDED_ALLOW_IPS",
+            help="Comma-separated addresses of the reverse proxy whose X-Forwarded-For is "
+            "trusted as the client address (login throttling, audit log). Default 127.0.0.1.",
+        ),
+    ] = None,
 ) -> None:
     """Run migrations, then the HTTP API under uvicorn."""
     import shutil
@@ -142,6 +151,8 @@ def serve(
             workers=workers,
             log_level="warning",
             access_log=False,
+            proxy_headers=True,
+            forwarded_allow_ips=forwarded_allow_ips,
         )
     finally:
         stop.set()

@@ -153,3 +153,38 @@ def test_http_answers_do_not_tell_a_staff_address_from_an_unknown_one(
     statuses = [status for status, _ in real]
     assert statuses == [401] * (limit - 1) + [429, 429]
     assert "この端末からのログインを一時的にロック" in real[-1][1]
+
+
+def _sign_in_via_proxy(base_url: str, forwarded_for: str, password: str) -> int:
+    headers = {"X-Forwarded-For": forwarded_for}
+    with httpx.Client(base_url=base_url, headers=headers) as client:
+        data = {"email": REAL, "password": password, "csrf_token": login_token(client)}
+        return client.post("/login", data=data).status_code
+
+
+@pytest.mark.parametrize("proxy_trusted", [True, False])
+def test_the_lock_follows_the_client_address_the_proxy_reports(
+    start_cloud: Callable[..., CloudServer], proxy_trusted: bool
+) -> None:
+    """Behind a trusted proxy (serve --forwarded-allow-ips) the stranger's address is locked,
+    not the desk's; from an untrusted peer a forged X-Forwarded-For changes nothing."""
+    env = {} if proxy_trusted else {"FORWARDED_ALLOW_IPS": "10.255.255.1"}
+    server = start_cloud(env=env)
+    engine = make_engine(server.database_url)
+    with Session(engine) as session, session.begin():
+        create_user(
+            session,
+            email=REAL,
+            password=PASSWORD,
+            name="r",
+            role="system_admin",
+            settings=AuthSettings(),
+        )
+    engine.dispose()
+    limit = AuthSettings().login_max_failures
+    stranger = [
+        _sign_in_via_proxy(server.base_url, ELSEWHERE, "wrong-password") for _ in range(limit)
+    ]
+    assert stranger == [401] * (limit - 1) + [429]
+    desk = _sign_in_via_proxy(server.base_url, HOME, PASSWORD)
+    assert desk == (303 if proxy_trusted else 429)
