@@ -151,30 +151,21 @@ def _refused(event: v1.Event, reason: str, detail: str) -> v1.RejectedEvent:
     return v1.RejectedEvent(id=event.id, error=detail, reason=reason)
 
 
-def store_isolated(
+def store_one_by_one(
     session: Session, ctx: Notifier, gateway: Gateway, events: list[v1.Event], now: datetime
 ) -> tuple[list[str], list[str], list[v1.RejectedEvent]]:
-    """store_events, but one event the database refuses never fails the others.
-
-    The batch goes in one savepoint (the fast path). If anything in it fails, the savepoint
-    is rolled back and each event is stored in a savepoint of its own; an event that still
-    fails is returned as rejected (`storage_error`), and the rest of the batch commits.
-    """
-    try:
-        with session.begin_nested():
-            accepted, duplicates = store_events(session, ctx, gateway, events, now)
-        return accepted, duplicates, []
-    except Exception as exc:  # any failure: isolate the row that caused it
-        if len(events) > 1:
-            log.warning("batch of %d failed (%s); storing one by one", len(events), exc)
-        else:
-            return [], [], [_storage_error(events[0], exc)]
-    accepted, duplicates, failed = [], [], []
+    """The fallback when a batch failed as a whole: each event in a savepoint of its own, so
+    an event the database refuses is returned as rejected (`storage_error`) and the rest of
+    the batch commits. (The fast path, store_events, takes no savepoint: two round trips
+    per batch saved while nothing fails.)"""
+    accepted: list[str] = []
+    duplicates: list[str] = []
+    failed: list[v1.RejectedEvent] = []
     for event in events:
         try:
             with session.begin_nested():
                 one_accepted, one_duplicate = store_events(session, ctx, gateway, [event], now)
-        except Exception as exc:
+        except Exception as exc:  # any failure of this one event: report it, store the rest
             failed.append(_storage_error(event, exc))
             continue
         accepted += one_accepted

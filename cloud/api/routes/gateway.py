@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import logging
 from datetime import timedelta
 from typing import Any
 
@@ -17,6 +18,7 @@ from cloud.services import gateways
 from cloud.services.errors import ApiError
 from mimamori_wire import v1
 
+log = logging.getLogger(__name__)
 router = APIRouter(prefix=f"{v1.API_PREFIX}/gateway", tags=["gateway"])
 
 
@@ -95,16 +97,29 @@ def _ingest(
     bad: list[v1.RejectedEvent],
 ) -> v1.BatchResult:
     # The response is built only after the transaction commits: 200 means durable.
+    now = app.clock()
+    good, refused = gateways.screen_times(
+        good, now, timedelta(seconds=app.settings.max_clock_skew_s)
+    )
+    try:
+        with transaction(app.sessions) as session:
+            gateway = gateways.authenticate(session, authorization)
+            gateways.check_tenancy(gateway, good)
+            accepted, duplicates = (
+                gateways.store_events(session, app.notifier, gateway, good, now)
+                if good
+                else ([], [])
+            )
+        return v1.BatchResult(accepted=accepted, duplicates=duplicates, rejected=bad + refused)
+    except ApiError:
+        raise
+    except Exception as exc:  # one event broke the batch: store them one by one instead
+        log.warning("batch of %d events failed (%s); storing one by one", len(good), exc)
     with transaction(app.sessions) as session:
         gateway = gateways.authenticate(session, authorization)
-        now = app.clock()
-        gateways.check_tenancy(gateway, good)
-        skew = timedelta(seconds=app.settings.max_clock_skew_s)
-        good, refused = gateways.screen_times(good, now, skew)
-        accepted, duplicates, failed = (
-            gateways.store_isolated(session, app.notifier, gateway, good, now)
-            if good
-            else ([], [], [])
+        gateways.check_tenancy(gateway, good)  # again: the first try may have failed before
+        accepted, duplicates, failed = gateways.store_one_by_one(
+            session, app.notifier, gateway, good, now
         )
     return v1.BatchResult(accepted=accepted, duplicates=duplicates, rejected=bad + refused + failed)
 
