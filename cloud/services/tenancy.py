@@ -296,6 +296,7 @@ def add_pause(
     reason: str,
     now: datetime,
 ) -> Pause:
+    reason = text.normalise_newlines(reason)  # a textarea sends CRLF
     check_text(multiline=True, reason=reason)
     household = get_or_404(session, Household, household_id)
     if ends_at is not None and ends_at <= starts_at:
