@@ -352,6 +352,7 @@ class MqttLink:
     ) -> None:
         self.settings = settings
         self._routes: list[tuple[str, MessageHandler]] = []
+        self._retired: list[str] = []
         self._on_error = on_error
         self._on_connect_hook = on_connect
         self.connected = threading.Event()
@@ -377,7 +378,14 @@ class MqttLink:
         client.on_disconnect = self._handle_disconnect
         client.on_message = self._handle_message
         client.on_subscribe = self._handle_subscribe
+        client.on_unsubscribe = self._handle_unsubscribe
         return client
+
+    def retire(self, *topic_filters: str) -> None:
+        """Filters an older version subscribed in our persistent session. They are dropped on
+        every connect: overlapping subscriptions would deliver each message twice (a button
+        press counted twice)."""
+        self._retired.extend(topic_filters)
 
     def route(self, topic_filter: str, handler: MessageHandler) -> None:
         """Subscribe (now and on every reconnect) and send matching messages to handler."""
@@ -433,6 +441,10 @@ class MqttLink:
         self.connected.set()
         with self._subs_lock:
             self._pending_subs.clear()
+            if self._retired:
+                result, mid = client.unsubscribe(list(self._retired))
+                if result == paho.MQTT_ERR_SUCCESS and mid is not None:
+                    self._pending_subs.add(mid)
             for topic_filter, _ in self._routes:
                 self._subscribe(client, topic_filter)
             if not self._pending_subs:
@@ -448,6 +460,13 @@ class MqttLink:
         if any(code.is_failure for code in reason_codes):
             log.warning("MQTT subscription refused: %s", reason_codes)
             self._on_error("mqtt_subscribe_refused")
+        with self._subs_lock:
+            self._pending_subs.discard(mid)
+            if not self._pending_subs:
+                self.subscribed.set()
+
+    def _handle_unsubscribe(self, client, userdata, mid, reason_codes, properties) -> None:
+        # "No subscription existed" is the usual answer for a retired filter: not an error.
         with self._subs_lock:
             self._pending_subs.discard(mid)
             if not self._pending_subs:

@@ -179,6 +179,8 @@ class DeviceBridge:
             self.link = MqttLink(mqtt, on_error=self._count, on_connect=self._announce)
             # "#": friendly names may contain "/" ("hall/motion"); routed by the paired names.
             self.link.route(f"{mqtt.base_topic}/#", self._on_z2m_message)
+            # Subscriptions of versions before "#" routing, still in a persistent session.
+            self.link.retire(f"{mqtt.base_topic}/+", f"{mqtt.base_topic}/+/availability")
 
     # --- lifecycle ----------------------------------------------------------------------------
 

@@ -9,6 +9,8 @@ import time
 import uuid
 
 import paho.mqtt.client as paho
+from paho.mqtt.packettypes import PacketTypes
+from paho.mqtt.properties import Properties
 
 from firmware_bridge.events import DeviceSignal
 from firmware_bridge.mqtt import MqttSettings
@@ -241,3 +243,47 @@ def test_messages_sent_while_the_gateway_is_down_arrive_after_restart(
     counters = asyncio.run(run_once(2))
     assert sorted(collector.signals()) == sorted([DeviceSignal.ACTIVITY, DeviceSignal.HELP])
     assert counters["mqtt_accepted"] == 2
+
+
+def test_subscriptions_of_an_older_version_do_not_double_messages(
+    mosquitto_broker, make_bridge, collector
+) -> None:
+    """An upgrade keeps the persistent session and its old `zigbee2mqtt/+` subscriptions;
+    with them next to `zigbee2mqtt/#` every press would arrive twice."""
+    settings = settings_for(mosquitto_broker)
+    props = Properties(PacketTypes.CONNECT)
+    props.SessionExpiryInterval = 3600
+    old = paho.Client(
+        paho.CallbackAPIVersion.VERSION2, client_id=settings.client_id, protocol=paho.MQTTv5
+    )
+    old.connect(mosquitto_broker.host, mosquitto_broker.port, clean_start=False, properties=props)
+    old.loop_start()
+    subscribed = threading.Event()
+    old.on_subscribe = lambda *args: subscribed.set()
+    old.subscribe([("zigbee2mqtt/+", 1), ("zigbee2mqtt/+/availability", 1)])
+    assert subscribed.wait(10)
+    old.disconnect()
+    old.loop_stop()
+
+    async def scenario() -> dict:
+        bridge = make_bridge(mqtt=settings)
+        await bridge.start()
+        try:
+            await asyncio.to_thread(wait_until, bridge.link.subscribed.is_set)
+            await asyncio.to_thread(
+                publish_all, mosquitto_broker, [("zigbee2mqtt/button", '{"action": "long"}')]
+            )
+            await asyncio.to_thread(collector.wait_for, 1)
+            # A second copy would be right behind the first; a marker message after it
+            # proves the queue is drained.
+            await asyncio.to_thread(
+                publish_all, mosquitto_broker, [("zigbee2mqtt/kitchen pir", '{"occupancy": true}')]
+            )
+            await asyncio.to_thread(collector.wait_for, 2)
+            return bridge.status()["counters"]
+        finally:
+            await bridge.stop()
+
+    counters = asyncio.run(scenario())
+    assert collector.signals() == [DeviceSignal.HELP, DeviceSignal.ACTIVITY]
+    assert counters["mqtt_messages"] == 2
