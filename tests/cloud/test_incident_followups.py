@@ -105,7 +105,7 @@ def test_slot_missed_while_offline_still_becomes_a_missed_checkin(live_cloud) ->
         missed = session.scalars(select(Incident).where(Incident.cause == "missed_checkin")).one()
     assert (missed.slot, missed.next_step) == ("morning", 0)  # its chain starts now: re-prompt
     live_cloud.run_worker()
-    assert [c.payload["slot"] for c in gw.heartbeat().commands] == ["morning"]
+    assert [c.payload.slot for c in gw.heartbeat().commands] == ["morning"]
 
 
 def test_later_answer_in_the_same_upload_means_no_missed_checkin(live_cloud) -> None:

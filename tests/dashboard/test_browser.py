@@ -251,8 +251,8 @@ def test_announcement_send_and_delivery(world: World, page: Page) -> None:
     for gateway in gateways[:2]:
         commands = gateway.heartbeat().commands
         (command,) = [c for c in commands if c.kind == v1.CommandKind.ANNOUNCEMENT]
-        assert command.payload["text"] == text
-        assert command.payload["announcement_id"] == announcement_id
+        assert command.payload.text == text
+        assert command.payload.announcement_id == announcement_id
         gateway.post(
             v1.EventKind.ANNOUNCEMENT_PLAYED,
             {"announcement_id": announcement_id, "command_id": command.id},
@@ -296,7 +296,7 @@ def test_safety_check_live_tally_and_csv(world: World, page: Page) -> None:
         (command,) = [
             c for c in gateway.heartbeat().commands if c.kind == v1.CommandKind.SAFETY_CHECK
         ]
-        assert command.payload["check_id"] == check_id
+        assert command.payload.check_id == check_id
         gateway.post(
             v1.EventKind.SAFETY_CHECK_ANSWERED,
             {"check_id": check_id, "status": status, "command_id": command.id},

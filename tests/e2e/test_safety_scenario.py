@@ -111,7 +111,7 @@ def test_safety_check_tally_complete_within_one_heartbeat(inprocess_cloud) -> No
         cloud.clock.set(START + timedelta(seconds=offset))
         commands = home.heartbeat().commands
         [command] = [c for c in commands if c.kind == v1.CommandKind.SAFETY_CHECK]
-        assert command.payload["check_id"] == check_id
+        assert command.payload.check_id == check_id
         status = rng.choices(["safe", "needs_help", "no_answer"], [0.8, 0.1, 0.1])[0]
         truth[status] += 1
         now = cloud.clock()
