@@ -4,13 +4,17 @@ The words live in `speech/lexicon/<lang>.toml` (see the comments there). A munic
 dialect words with its own TOML file, given by `configure(lang, extra_files=[...])` or the
 environment variable MIMAMORI_LEXICON_EXTRA (paths separated by os.pathsep).
 
-Matching, in short: normalise (NFKC, katakana -> hiragana, drop spaces and punctuation), find
-every lexicon phrase in the text, extend each hit by a negation ending that follows it
-(元気 + じゃない), keep the longest non-overlapping hits, then decide by a priority list
-(help and unwell beat reassurance). A reassurance qualified by "but" and words we do not know
-(元気だけど目がかすむ) is read as the lexicon's [qualify] intent (unwell): safety first.
+Matching, in short (docs/speech.md, "How an answer is understood"): normalise (NFKC,
+katakana -> hiragana, drop spaces and punctuation) and analyse morphologically
+(speech.morphology); find every lexicon phrase on the surface and every `lemmas` entry on the
+base forms; extend each surface hit by a negation ending that follows it (元気 + じゃない);
+keep the longest non-overlapping hits; apply the scope rules (a statement negated as a whole
+flips: 元気とは言えない; a help word in a refusing clause is cancelled: 救急車なんか呼ばんで
+ええ; a hedged reassurance is not fine: 一応元気); then decide by a priority list (help and
+unwell beat reassurance). A reassurance qualified by "but" and words we do not know
+(元気だけど目やにが続く) is read as the lexicon's [qualify] intent (unwell): safety first.
 Confidence grows with how much of the utterance the hits explain; an utterance with words we
-do not understand gets a lower confidence.
+do not understand gets a lower confidence. Without the analyser the surface rules work alone.
 """
 
 from __future__ import annotations
