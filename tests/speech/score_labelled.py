@@ -2,7 +2,7 @@
 
 Used to record first-pass accuracy on a newly written held-out batch before any lexicon
 change (docs/benchmarks.md, speech). Usage:
-    .venv/bin/python tests/speech/score_labelled.py tests/speech/data/ja_heldout_2026-11-27.tsv
+    .venv/bin/python tests/speech/score_labelled.py tests/speech/data/heldout/ja_heldout_2026-11-30_a.tsv
 """
 
 from __future__ import annotations
