@@ -108,6 +108,13 @@ ROUTES = [
             ),
             Route(
                 "POST",
+                f"/households/{{hh_{office}}}/contacts/{{con_{office}}}",
+                Capability.DESK,
+                office,
+                data=(("name", "山田 一郎"), ("phone1", "090-1234-5678"), ("roles", "family")),
+            ),
+            Route(
+                "POST",
                 f"/households/{{hh_{office}}}/contacts/{{con_{office}}}/move",
                 Capability.DESK,
                 office,

@@ -123,7 +123,7 @@ def test_desk_acknowledge_note_resolve_with_live_alert_and_expired_session(
 
     card.locator("button.ack").click()
     expect(card.locator(".state")).to_have_text("対応中")
-    expect(card).to_contain_text("staff_a@example.jp")
+    expect(card.locator(".ack-by")).to_contain_text("佐藤 一郎")  # a name, not an account
 
     # Resolving without an outcome: a Japanese error in place, nothing lost, no 500.
     card.locator(".resolve-form button").click()
@@ -220,7 +220,7 @@ def test_today_board_and_household_page(world: World, page: Page) -> None:
     row1.locator("a").click()
     expect(page.locator("h1")).to_contain_text("小林 トメ")
     expect(page.locator(".trend")).to_contain_text("いつも通り")
-    expect(page.locator("table.list")).to_contain_text("呼びかけに応答")
+    expect(page.locator("#timeline")).to_contain_text("呼びかけに応答")
     expect(page.locator("body")).to_contain_text("電池 9%")
     page.screenshot(path=str(SCREENSHOTS / "household.png"), full_page=True)
     page.click("text=登録コードを発行")
