@@ -390,12 +390,13 @@ class Event(BaseModel):
     ) -> Event:
         now = utcnow()
         body = payload.model_dump(mode="json") if isinstance(payload, BaseModel) else payload
+        stamped = recorded_at or now  # the id's time part follows the caller's clock too
         return cls(
-            id=new_event_id(),
+            id=new_event_id(int(stamped.timestamp() * 1000)),
             household_id=household_id,
             gateway_id=gateway_id,
             kind=kind,
-            occurred_at=occurred_at or now,
+            occurred_at=occurred_at or stamped,
             recorded_at=recorded_at or now,
             payload=body,
         )

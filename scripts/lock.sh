@@ -18,10 +18,17 @@ compile() {  # compile OUTPUT EXTRA...
   local out=$1; shift
   local extras=(); for e in "$@"; do extras+=(--extra "$e"); done
   echo "lock: $out (${*})" >&2
-  CUSTOM_COMPILE_COMMAND="make lock" .venv/bin/pip-compile --quiet --generate-hashes \
+  # Build backends of sdists print pages of deprecation warnings: shown only on failure.
+  if ! CUSTOM_COMPILE_COMMAND="make lock" .venv/bin/pip-compile --quiet --generate-hashes \
     --allow-unsafe --strip-extras --no-emit-index-url --no-emit-find-links \
-    --resolver=backtracking "${upgrade[@]}" "${extras[@]}" -o "$out" pyproject.toml
+    --resolver=backtracking "${upgrade[@]}" "${extras[@]}" -o "$out" pyproject.toml \
+    2> "$log"; then
+    cat "$log" >&2
+    return 1
+  fi
 }
+log=$(mktemp)
+trap 'rm -f "$log"' EXIT
 compile requirements/dev.txt gateway cloud dev
 compile requirements/gateway.txt gateway
 compile requirements/cloud.txt cloud

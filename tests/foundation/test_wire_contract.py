@@ -149,3 +149,17 @@ def test_clock_skewed_future_event_still_parses_for_the_cloud_to_judge() -> None
 
 def test_every_kind_has_a_payload_model() -> None:
     assert set(wire.PAYLOAD_MODELS) == set(wire.EventKind)
+
+
+def test_event_ids_take_their_time_from_the_callers_clock() -> None:
+    """A gateway on an injected clock stamps ids with that clock, not the wall's."""
+    at = datetime(2028, 2, 29, 23, 59, 59, 250_000, tzinfo=UTC)
+    event = wire.Event.create(
+        household_id="h1",
+        gateway_id="g1",
+        kind=wire.EventKind.HELP_REQUESTED,
+        payload={"source": "button"},
+        recorded_at=at,
+    )
+    assert uuid.UUID(event.id).int >> 80 == int(at.timestamp() * 1000)
+    assert event.recorded_at == event.occurred_at == at

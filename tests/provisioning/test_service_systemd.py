@@ -148,6 +148,7 @@ def _events(cloud: CloudServer, household_id: str, kind: str) -> int:
     return int(count)
 
 
+@pytest.mark.timeout(900)  # the first run builds the cached root (debootstrap, wheels)
 def test_install_service_under_systemd_restart_and_reboot(
     cloud_server: CloudServer, tmp_path: Path
 ) -> None:
