@@ -1,7 +1,7 @@
 """Worker failover: kill -9 one of two `mimamori-cloud worker` processes on PostgreSQL while
 200 alarm mails flow to a real aiosmtpd sink (50 ms per RCPT, a relay looking recipients up).
 
-    .venv/bin/python bench/worker_kill.py [--quick] [--runs N] [--mails 200] [--lease 5]
+    .venv/bin/python bench/worker_kill.py [--quick] [--runs N] [--mails 200] [--lease 10]
 
 Each run: a fresh database, mails fed into the outbox at 10/s, the victim killed while it
 holds the lease of a mail it is sending (anywhere in it, DATA included), once a third of the
@@ -36,7 +36,7 @@ def main() -> None:
     # Below what one worker sends alone (~15/s at 50 ms per RCPT): the figure after the kill
     # then measures the takeover, not the halved capacity.
     parser.add_argument("--rate", type=float, default=10.0, help="mails queued per second")
-    parser.add_argument("--lease", type=float, default=5.0, help="MIMAMORI_MAIL_LEASE_S")
+    parser.add_argument("--lease", type=float, default=10.0, help="MIMAMORI_MAIL_LEASE_S")
     parser.add_argument("--rcpt-delay", type=float, default=0.05)
     args = parser.parse_args()
     runs = 1 if args.quick else args.runs

@@ -131,7 +131,7 @@ def run_kill_trial(
     *,
     mails: int = 200,
     rate_per_s: float = 10.0,
-    lease_s: float = 5.0,
+    lease_s: float = 10.0,
     settle_s: float = 60.0,
     kill_before_data: bool = False,
 ) -> KillTrial:

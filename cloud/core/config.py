@@ -53,7 +53,7 @@ class Settings(BaseSettings):
     mail_max_attempts: int = Field(default=12, ge=1)
     # A mail is leased to one worker for this long, renewed while it is being sent: a killed
     # worker's mail is taken over by another after at most this (docs/operations.md).
-    mail_lease_s: float = Field(default=5.0, ge=1.0, le=300.0)
+    mail_lease_s: float = Field(default=10.0, ge=1.0, le=300.0)
     # Readiness (GET /readyz) and the desk banner: the watch counts as stopped when a worker
     # loop (detect, escalate, mail) completed no pass for this long.
     watch_stale_s: float = Field(default=120.0, ge=1.0)

@@ -21,14 +21,15 @@ import smtplib
 import socket
 import threading
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from email import policy
 from email.message import EmailMessage
 from email.utils import format_datetime
 
-from sqlalchemy import Row, select, update
+from sqlalchemy import Connection, Engine, Row, select, update
 from sqlalchemy.orm import Session, sessionmaker
 
 from cloud.core import metrics
@@ -113,6 +114,7 @@ class Claimed:
     mail: OutboxMail
     household_id: str | None
     took_over_from: str | None  # the previous lease owner whose lease ran out
+    leased_at: datetime  # when the lease was taken (a stall is measured from here)
 
     def fields(self) -> dict[str, object]:
         return {
@@ -125,18 +127,24 @@ class Claimed:
 
 
 def _claim_one(
-    sessions: sessionmaker[Session], now: datetime, lease: timedelta, owner: str
+    sessions: sessionmaker[Session],
+    now: datetime,
+    lease: timedelta,
+    owner: str,
+    conn: Connection | None = None,
 ) -> Claimed | None:
     """The most overdue pending mail, leased to `owner` (compare-and-set), or None."""
+    if conn is not None:
+        return _claim_one_pg(conn, now, lease, owner)
     with transaction(sessions) as session:
         stmt = (
             select(OutboxMail, Incident.household_id)
             .outerjoin(Incident, Incident.id == OutboxMail.incident_id)
             .where(OutboxMail.status == "pending", OutboxMail.next_attempt_at <= now)
-            # A dead worker's mail (lease ran out, owner still set) first: it has waited a
-            # lease already and must not queue again behind everything that came meanwhile.
-            .order_by(OutboxMail.lease_owner.is_(None), OutboxMail.next_attempt_at)
-            .limit(8)
+            # Index order (ix_mail_outbox_due): a dead worker's mail rejoins the queue when its
+            # lease runs out. A few rows, so workers skipping each other's locks still find one.
+            .order_by(OutboxMail.next_attempt_at)
+            .limit(4)
         )
         if session.get_bind().dialect.name == "postgresql":
             stmt = stmt.with_for_update(skip_locked=True, of=OutboxMail)
@@ -145,6 +153,35 @@ def _claim_one(
             if claimed is not None:
                 return claimed
     return None
+
+
+_MAIL_COLUMNS = tuple(OutboxMail.__table__.c)
+
+
+def _claim_one_pg(conn: Connection, now: datetime, lease: timedelta, owner: str) -> Claimed | None:
+    """PostgreSQL: pick (SKIP LOCKED), lease and read the mail in one autocommit statement."""
+    picked = (
+        select(OutboxMail.id, OutboxMail.lease_owner.label("previous"))
+        .where(OutboxMail.status == "pending", OutboxMail.next_attempt_at <= now)
+        .order_by(OutboxMail.next_attempt_at)
+        .limit(1)
+        .with_for_update(skip_locked=True)
+        .cte("picked")
+    )
+    household = (
+        select(Incident.household_id).where(Incident.id == OutboxMail.incident_id).scalar_subquery()
+    )
+    row = conn.execute(
+        update(OutboxMail)
+        .where(OutboxMail.id == picked.c.id)
+        .values(next_attempt_at=now + lease, lease_owner=owner)
+        .returning(*_MAIL_COLUMNS, picked.c.previous, household.label("household_id"))
+    ).first()
+    if row is None:
+        return None
+    mail = OutboxMail(**{c.key: getattr(row, c.key) for c in _MAIL_COLUMNS})
+    previous = row.previous
+    return Claimed(mail, row.household_id, previous if previous != owner else None, now)
 
 
 def _lease(
@@ -165,7 +202,7 @@ def _lease(
     if took.rowcount != 1:
         return None  # another worker moved it since we read it
     mail.next_attempt_at, mail.lease_owner = now + lease, owner
-    return Claimed(mail, row[1], previous if previous and previous != owner else None)
+    return Claimed(mail, row[1], previous if previous and previous != owner else None, now)
 
 
 def _renew(sessions: sessionmaker[Session], mail_id: str, owner: str, until: datetime) -> bool:
@@ -183,20 +220,25 @@ def _renew(sessions: sessionmaker[Session], mail_id: str, owner: str, until: dat
         return result.rowcount == 1
 
 
+@dataclass
+class Hold:
+    """The lease on the mail being sent; `lost` once another worker has taken it over."""
+
+    claimed: Claimed
+    renewed_at: datetime
+    lost: bool = False
+
+
 class LeaseKeeper:
-    """Renews one mail's lease every third of its length while the mail is being sent."""
+    """One thread per pass renewing the lease of the mail being sent, every third of the
+    lease, so a slow SMTP conversation keeps its mail while a dead worker's runs out."""
 
     def __init__(
-        self,
-        sessions: sessionmaker[Session],
-        clock: Clock,
-        claimed: Claimed,
-        owner: str,
-        lease: timedelta,
+        self, sessions: sessionmaker[Session], clock: Clock, owner: str, lease: timedelta
     ) -> None:
-        self.sessions, self.clock, self.claimed = sessions, clock, claimed
-        self.owner, self.lease = owner, lease
-        self.lost = False
+        self.sessions, self.clock, self.owner, self.lease = sessions, clock, owner, lease
+        self._current: Hold | None = None
+        self._lock = threading.Lock()
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, name="mail-lease", daemon=True)
 
@@ -208,18 +250,43 @@ class LeaseKeeper:
         self._stop.set()
         self._thread.join()
 
+    @contextmanager
+    def hold(self, claimed: Claimed) -> Iterator[Hold]:
+        hold = Hold(claimed, renewed_at=claimed.leased_at)
+        with self._lock:
+            self._current = hold
+        try:
+            yield hold
+        finally:
+            with self._lock:
+                self._current = None
+
+    def still_ours(self, hold: Hold) -> bool:
+        """Right before the send. After a stall of half a lease or more (a pause, a slow
+        database) the lease is checked and renewed with CAS: never send what another worker
+        took over. Without a stall the claim or last renewal is recent enough."""
+        if not hold.lost and self.clock() - hold.renewed_at < self.lease / 2:
+            return True
+        self._renew(hold)
+        return not hold.lost
+
+    def _renew(self, hold: Hold) -> None:
+        now = self.clock()
+        if _renew(self.sessions, hold.claimed.mail.id, self.owner, now + self.lease):
+            hold.renewed_at = now
+        else:
+            hold.lost = True
+
     def _run(self) -> None:
         while not self._stop.wait(self.lease.total_seconds() / 3):
+            with self._lock:
+                hold = self._current
+            if hold is None or hold.lost:
+                continue
             try:
-                kept = _renew(
-                    self.sessions, self.claimed.mail.id, self.owner, self.clock() + self.lease
-                )
+                self._renew(hold)
             except Exception:  # a database blip: the next renewal tries again
                 log.warning("mail lease renewal failed", exc_info=True)
-                continue
-            if not kept:
-                self.lost = True
-                return
 
 
 class SmtpLink:
@@ -281,50 +348,57 @@ def send_due(
     lease = timedelta(seconds=settings.mail_lease_s)
     summary = SendSummary()
     link = SmtpLink(settings)
+    conn = _pass_connection(sessions)
     try:
-        for _ in range(MAX_PER_PASS):
-            claimed = _claim_one(sessions, clock(), lease, owner)
-            if claimed is None:
-                break
-            _deliver(sessions, settings, clock, link, claimed, owner, summary, rng)
+        with LeaseKeeper(sessions, clock, owner, lease) as keeper:
+            for _ in range(MAX_PER_PASS):
+                claimed = _claim_one(sessions, clock(), lease, owner, conn)
+                if claimed is None:
+                    break
+                _deliver(keeper, settings, clock, link, claimed, summary, rng, conn)
     finally:
         link.close()
+        if conn is not None:
+            conn.close()
     return summary
 
 
+def _pass_connection(sessions: sessionmaker[Session]) -> Connection | None:
+    """PostgreSQL: one autocommit connection for the pass, so claiming and recording a mail
+    are one round trip each (every statement is atomic on its own). SQLite: None (sessions;
+    BEGIN IMMEDIATE serialises the writers)."""
+    engine: Engine = sessions.kw["bind"]
+    if engine.dialect.name != "postgresql":
+        return None
+    return engine.connect().execution_options(isolation_level="AUTOCOMMIT")
+
+
 def _deliver(
-    sessions: sessionmaker[Session],
+    keeper: LeaseKeeper,
     settings: Settings,
     clock: Clock,
     link: SmtpLink,
     claimed: Claimed,
-    owner: str,
     summary: SendSummary,
     rng: Rng,
+    conn: Connection | None = None,
 ) -> None:
     fields = claimed.fields()
     if claimed.took_over_from:
         metrics.MAIL_LEASES_TAKEN_OVER.inc()
         log_event(log, "mail.lease_taken_over", previous_owner=claimed.took_over_from, **fields)
-    lease = timedelta(seconds=settings.mail_lease_s)
-    outcome: Outcome | None = None
-    with LeaseKeeper(sessions, clock, claimed, owner, lease) as keeper:
+    with keeper.hold(claimed) as hold:
         msg, outcome = _build(claimed.mail, settings, clock)
-        if msg is not None:
-            # Last check before the server sees the mail: a worker that stalled past its
-            # lease (a pause, a slow database) must not send what another worker took over.
-            if _renew(sessions, claimed.mail.id, owner, clock() + lease):
-                outcome = link.send(msg)
-            else:
-                keeper.lost = True
-    if keeper.lost:  # another worker took the mail over: it records the outcome, not us
+        if msg is not None and keeper.still_ours(hold):
+            outcome = link.send(msg)
+    if hold.lost:  # another worker took the mail over: it records the outcome, not us
         metrics.MAILS.labels("lease_lost").inc()
         sent = outcome is not None and outcome.error is None
         log_event(log, "mail.lease_lost", logging.WARNING, sent=sent, **fields)
         return
     assert outcome is not None
     # Recorded right after the send: a crash can repeat at most this one mail.
-    _record(sessions, settings, clock(), claimed, owner, outcome, summary, rng)
+    _record(keeper.sessions, settings, clock(), claimed, keeper.owner, outcome, summary, rng, conn)
 
 
 def _build(
@@ -350,16 +424,20 @@ def _record(
     outcome: Outcome,
     summary: SendSummary,
     rng: Rng,
+    conn: Connection | None = None,
 ) -> None:
     mail = claimed.mail
     values = _result_values(settings, now, mail, outcome, summary, rng)
-    with transaction(sessions) as session:
-        session.execute(
-            update(OutboxMail)
-            .where(OutboxMail.id == mail.id, OutboxMail.lease_owner == owner)
-            .values(**values, lease_owner=None)
-            .execution_options(synchronize_session=False)
-        )
+    stmt = (
+        update(OutboxMail)
+        .where(OutboxMail.id == mail.id, OutboxMail.lease_owner == owner)
+        .values(**values, lease_owner=None)
+    )
+    if conn is not None:  # PostgreSQL: one autocommit statement
+        conn.execute(stmt)
+    else:
+        with transaction(sessions) as session:
+            session.execute(stmt.execution_options(synchronize_session=False))
     event = {"sent": "mail.sent", "failed": "mail.failed"}.get(
         values.get("status", ""), "mail.retry"
     )

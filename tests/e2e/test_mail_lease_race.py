@@ -39,16 +39,16 @@ def test_mail_claimed_by_a_slow_worker_is_not_sent_twice(inprocess_cloud, smtp_s
     cloud.clock.advance(seconds=lease.total_seconds() + 1)  # A stalls past its lease...
     assert worker.run_pass().mail.sent == 6  # ...and worker B takes over the expired lease
     summary_a = sender.SendSummary()
-    sender._deliver(  # A carries on with the mail it claimed
-        worker.sessions,
-        cloud.settings,
-        cloud.clock,
-        sender.SmtpLink(cloud.settings),
-        claimed_by_a,
-        "worker-a",
-        summary_a,
-        random.random,
-    )
+    with sender.LeaseKeeper(worker.sessions, cloud.clock, "worker-a", lease) as keeper_a:
+        sender._deliver(  # A carries on with the mail it claimed
+            keeper_a,
+            cloud.settings,
+            cloud.clock,
+            sender.SmtpLink(cloud.settings),
+            claimed_by_a,
+            summary_a,
+            random.random,
+        )
     assert not summary_a  # A neither sent nor recorded anything
 
     messages = smtp_sink.wait_for(6, timeout=10)
