@@ -229,7 +229,8 @@ class Lexicon:
         if not 0.0 < weight <= 1.0:
             raise LexiconError(f"{where}: weight must be in (0, 1], got {weight}")
         mappable = bool(group.get("mappable", True))
-        cancels = tuple(_longest_first(set(map(fold, group.get("cancel_after", [])))))
+        endings = {e for written in group.get("cancel_after", []) for e in expand(written)}
+        cancels = tuple(_longest_first(set(map(fold, endings))))
         clause_scope = group.get("scope", "phrase") == "clause"
         for written in group.get("lemmas", []):
             for text in expand(written):

@@ -1,8 +1,9 @@
 """Score the intent matcher on one labelled transcript file and print the figures as JSON.
 
 Used to record first-pass accuracy on a newly written held-out batch before any lexicon
-change (docs/benchmarks.md, speech). Usage:
-    .venv/bin/python tests/speech/score_labelled.py tests/speech/data/heldout/ja_heldout_2026-11-30_a.tsv
+change (docs/benchmarks.md, speech). Prints figures only: utterance texts appear with
+--misses, so a new batch can be scored without reading it. Usage:
+    .venv/bin/python tests/speech/score_labelled.py tests/speech/data/heldout/FILE.tsv
 """
 
 from __future__ import annotations
