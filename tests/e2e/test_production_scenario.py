@@ -30,8 +30,8 @@ import httpx
 import pytest
 from sqlalchemy import func, select
 
+from cloud.core.config import Settings
 from cloud.db import make_engine, make_sessionmaker, transaction
-from cloud.mail.sender import LEASE
 from cloud.migrations import upgrade_head
 from cloud.models import EventRecord, Incident, Notification, OutboxMail
 from cloud.services import tenancy
@@ -126,8 +126,8 @@ def test_two_apis_two_workers_one_killed(
     postgres_url, start_cloud, smtp_sink, tmp_path, kill_mid_send: bool
 ) -> None:
     """kill_mid_send=False kills the worker between two help requests once everything so far
-    is delivered (~25 s); True kills it while mail is flowing, the worst case: a batch it had
-    claimed waits out the 2-minute lease before the survivor sends it (~2.5 min, slow)."""
+    is delivered (~25 s); True kills it while mail is flowing, the worst case: the one mail it
+    was sending waits out its short lease (mail_lease_s) before the survivor sends it (slow)."""
     rng = random.Random(7)
     upgrade_head(postgres_url)  # once, before two servers start against the same database
     apis = [start_cloud(database_url=postgres_url), start_cloud(database_url=postgres_url)]
@@ -195,12 +195,12 @@ def test_two_apis_two_workers_one_killed(
 
         want = _expected_log(expected, area.office_id)
         mails = _mail_count(want)
-        # A mail the killed worker had claimed waits out its 2-minute lease: allow for it.
+        # A mail the killed worker was sending waits out its lease: allow for it.
         smtp_sink.wait_for(mails, timeout=200)
         # A worker killed between sending a mail and recording it leaves that row pending
         # under its lease (the documented at-least-once window): the survivor re-sends it
         # once the lease runs out, with the same Message-ID. Wait for every row to settle.
-        _wait_all_mail_settled(postgres_url, timeout=LEASE.total_seconds() + 60)
+        _wait_all_mail_settled(postgres_url, timeout=Settings().mail_lease_s + 60)
         # Let any (wrong) extra step or mail show itself: the survivor runs whole passes more.
         wait_for_fresh_worker_passes(postgres_url, workers=1)
     finally:
