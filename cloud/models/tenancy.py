@@ -125,7 +125,9 @@ class FamilyContact(Base):
     priority: Mapped[int] = mapped_column(Integer, default=0)
     notify_alerts: Mapped[bool] = mapped_column(Boolean, default=True)
     daily_report: Mapped[bool] = mapped_column(Boolean, default=False)
+    # All mail stopped by the family (alerts too), or only the daily report (alerts stay on).
     unsubscribed_at: Mapped[datetime | None]
+    reports_stopped_at: Mapped[datetime | None]
 
     household: Mapped[Household] = relationship(back_populates="contacts")
 

@@ -362,7 +362,14 @@ TEXT: dict[str, tuple[str, str]] = {
     "relationship_hint": ("例：長男、隣人", "e.g. son, neighbour"),
     "gets_alerts": ("緊急のお知らせ", "Alerts"),
     "gets_daily_report": ("毎日の報告", "Daily report"),
-    "mail_unsubscribed": ("メール配信停止中", "Unsubscribed from mail"),
+    "mail_unsubscribed": (
+        "緊急のお知らせも含めメール停止（ご家族の操作）",
+        "All mail stopped by the family, alerts too",
+    ),
+    "reports_stopped_by_family": (
+        "毎日の報告は停止（ご家族の操作）",
+        "Daily report stopped by the family",
+    ),
     "add_contact": ("連絡先を追加", "Add a contact"),
     "edit": ("編集", "Edit"),
     "remove": ("削除", "Remove"),

@@ -113,16 +113,32 @@ def test_unsubscribe_link_stops_family_mail(live_cloud_factory, smtp_sink) -> No
     cloud = live_cloud_factory(smtp_port=smtp_sink.port)
     hh, _, mail = _family_mail(cloud, smtp_sink)
     url = mail["List-Unsubscribe"].strip("<>")
-    assert "配信を停止" in httpx.get(url).text
-    # RFC 8058 one-click: a POST with List-Unsubscribe=One-Click.
-    assert httpx.post(url, data={"List-Unsubscribe": "One-Click"}).status_code == 200
-    contacts = cloud.admin_ok("GET", f"/households/{hh['id']}")["contacts"]
-    assert contacts[0]["unsubscribed"] is True
+    page = httpx.get(url).text
+    assert "配信の停止" in page and "緊急時のお知らせはこれまでどおり" in page
+    # RFC 8058 one-click (a mail client, no page seen): the daily report stops, never the
+    # alerts; the page says what stays on.
+    done = httpx.post(url, data={"List-Unsubscribe": "One-Click"})
+    assert done.status_code == 200 and "これまでどおりお送りします" in done.text
+    [contact] = cloud.admin_ok("GET", f"/households/{hh['id']}")["contacts"]
+    assert (contact["unsubscribed"], contact["daily_report"]) == (False, False)
+    assert contact["reports_stopped_at"] is not None
     gw = cloud.enroll(hh["id"])
     gw.answer("morning", "unwell")
     cloud.run_worker()
-    later = smtp_sink.wait_for(3, timeout=10)[2:]
-    assert [m["To"] for m in later] == ["office@example.jp"]
+    later = smtp_sink.wait_for(4, timeout=10)[2:]
+    assert sorted(m["To"] for m in later) == ["family0@example.jp", "office@example.jp"]
+    # Stopping everything is an explicit second choice on the page, with its warning.
+    assert "すべてのメールを停止する" in page and "お電話でご連絡します" in page
+    stopped = httpx.post(url, data={"scope": "all"})
+    assert stopped.status_code == 200 and "すべてのメールを停止しました" in stopped.text
+    [contact] = cloud.admin_ok("GET", f"/households/{hh['id']}")["contacts"]
+    assert contact["unsubscribed"] is True
+    for incident in cloud.admin_ok("GET", "/incidents", params={"state": "open"}):
+        cloud.admin_ok("POST", f"/incidents/{incident['id']}/resolve", json={"outcome": "safe"})
+    gw.post(gw.event(v1.EventKind.HELP_REQUESTED, {"source": "button"}))
+    cloud.run_worker()
+    last = smtp_sink.wait_for(5, timeout=10)[4:]
+    assert [m["To"] for m in last] == ["office@example.jp"]
 
 
 def test_daily_report_after_last_slot(live_cloud_factory, smtp_sink) -> None:

@@ -300,6 +300,14 @@ def test_contacts_reorder_edit_remove_and_pauses_on_the_household_page(world: Wo
         assert moved.text.index(f'id="contact-{second}"') < moved.text.index(
             f'id="contact-{first}"'
         )
+        # What the family stopped by the mail's link, staff see on the page.
+        world.sql(
+            "UPDATE family_contacts SET daily_report = 0, "
+            "reports_stopped_at = '2026-11-29 00:00:00.000000' WHERE id = ?",
+            (first,),
+        )
+        shown = staff.get(f"/households/{household}").text
+        assert "毎日の報告は停止（ご家族の操作）" in shown and "緊急のお知らせ" in shown
         removed = _post(staff, f"/households/{household}/contacts/{first}/remove")
         assert f'id="contact-{first}"' not in removed.text
 

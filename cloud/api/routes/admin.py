@@ -575,4 +575,5 @@ def contact_json(contact: FamilyContact) -> dict:
         "notify_alerts": contact.notify_alerts,
         "daily_report": contact.daily_report,
         "unsubscribed": contact.unsubscribed_at is not None,
+        "reports_stopped_at": contact.reports_stopped_at,
     }

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from fastapi import APIRouter, Depends, Request
+from fastapi import APIRouter, Depends, Form, Request
 from fastapi.responses import HTMLResponse
 from jinja2 import Environment, FileSystemLoader, select_autoescape
 from sqlalchemy.orm import Session
@@ -34,6 +34,8 @@ def page(title: str, lines: list[str], status: int = 200, **extra: str) -> HTMLR
         title=title,
         lines=lines,
         form_label=extra.get("form_label"),
+        second_form_label=extra.get("second_form_label"),
+        second_form_note=extra.get("second_form_note"),
         office_name=extra.get("office_name"),
         office_phone=extra.get("office_phone"),
         office_tel=tel_or_none(extra.get("office_phone")),
@@ -157,6 +159,12 @@ def _state_line(incident: Incident) -> str:
     return "この件はすでに対応が終わっています。ご協力ありがとうございます。"
 
 
+ALERTS_STAY_ON = (
+    "ご本人から応答がないときや、助けを求める連絡があったときなど、緊急時のお知らせは"
+    "これまでどおりお送りします。"
+)
+
+
 @router.get("/unsubscribe/{token}")
 def unsubscribe_confirm(token: str, request: Request) -> HTMLResponse:
     try:
@@ -165,16 +173,29 @@ def unsubscribe_confirm(token: str, request: Request) -> HTMLResponse:
         return _bad_link(exc)
     return page(
         "配信の停止",
-        ["見守りのお知らせメールの配信を停止します。よろしければ下のボタンを押してください。"],
-        form_label="配信を停止する",
+        [
+            "毎日の見守り報告メールを停止します。よろしければ下のボタンを押してください。",
+            ALERTS_STAY_ON,
+        ],
+        form_label="毎日の報告を停止する",
+        second_form_label="緊急時のお知らせも含め、すべてのメールを停止する",
+        second_form_note=(
+            "すべて停止すると、ご本人に何かあってもメールではお知らせできません"
+            "（郵便局からお電話でご連絡します）。"
+        ),
     )
 
 
 @router.post("/unsubscribe/{token}")
 def unsubscribe(
-    token: str, request: Request, session: Session = Depends(db_session, scope="function")
+    token: str,
+    request: Request,
+    scope: str | None = Form(default=None, max_length=8),
+    session: Session = Depends(db_session, scope="function"),
 ) -> HTMLResponse:
-    """Also the RFC 8058 one-click target (List-Unsubscribe-Post)."""
+    """Also the RFC 8058 one-click target (List-Unsubscribe-Post): that stops the daily
+    report only. Emergency alerts stop only when the family chooses so on the page
+    (scope=all); staff see either on the household page."""
     try:
         contact_id = state(request).notifier.signer.read_unsubscribe(token)
     except (LinkExpired, LinkInvalid) as exc:
@@ -182,11 +203,20 @@ def unsubscribe(
     contact = session.get(FamilyContact, contact_id)
     if contact is None:
         return _bad_link(LinkInvalid())
-    if contact.unsubscribed_at is None:
-        contact.unsubscribed_at = state(request).clock()
+    everything = scope == "all"
+    now = state(request).clock()
+    contact.daily_report = False
+    contact.reports_stopped_at = contact.reports_stopped_at or now
+    if everything:
+        contact.unsubscribed_at = contact.unsubscribed_at or now
+        return page(
+            "すべてのメールを停止しました",
+            [
+                "今後、見守りのメールはお送りしません。ご本人に何かあったときは、郵便局から"
+                "お電話でご連絡します。再開をご希望の場合は郵便局までご連絡ください。"
+            ],
+        )
     return page(
-        "配信を停止しました",
-        [
-            "今後、見守りのお知らせメールはお送りしません。再開をご希望の場合は郵便局までご連絡ください。"
-        ],
+        "毎日の報告を停止しました",
+        ["毎日の見守り報告メールはお送りしません。", ALERTS_STAY_ON],
     )
