@@ -35,11 +35,7 @@ DATE_TESTS := tests/rules tests/cloud/test_schedule.py tests/cloud/test_chain.py
 	tests/cloud/test_household_settings.py::test_settings_round_trip_reach_the_gateway_config \
 	tests/cloud/test_admin_family.py::test_daily_report_after_last_slot
 test-dates: setup
-	@for today in $(TODAYS); do \
-	  echo "== test-dates: today is $$today" >&2; \
-	  $(PY) -m pytest -q -p no:cacheprovider -p mimamori_dev.pytest_today --today=$$today \
-	    -m "not slow and not postgres and not browser" $(DATE_TESTS) || exit 1; \
-	done
+	@scripts/test_dates.sh "$(TODAYS)" $(DATE_TESTS)
 
 # Refresh the hashed lock files (requirements/*.txt) after changing pyproject.toml.
 lock:
