@@ -43,6 +43,8 @@ class KillTrial:
     delays_before: list[float] = field(default_factory=list)  # delivered before the kill
     delays_after: list[float] = field(default_factory=list)  # not yet delivered at the kill
     in_flight_delays: list[float] = field(default_factory=list)  # held by the killed worker
+    # The server was still answering the victim's RCPT when the kill landed: no DATA yet.
+    killed_before_data: bool = False
 
 
 def percentile(values: list[float], q: float) -> float | None:
@@ -113,7 +115,7 @@ def _mail_loops_running(sessions) -> int:  # type: ignore[no-untyped-def]
         return session.scalar(select(func.count()).where(WorkerPass.loop == "mail")) or 0
 
 
-def _leased_by(sessions, pid: int, rcpt: set[str] | None) -> list[str]:  # type: ignore[no-untyped-def]
+def _leased_by(sessions, pid: int, rcpt: set[str] | None) -> dict[str, str]:  # type: ignore[no-untyped-def]
     """Mails whose lease the worker `pid` holds (and, given `rcpt`, whose RCPT is running)."""
     with sessions() as session:
         rows = session.execute(
@@ -121,7 +123,7 @@ def _leased_by(sessions, pid: int, rcpt: set[str] | None) -> list[str]:  # type:
                 OutboxMail.status == "pending", OutboxMail.lease_owner.like(f"%:{pid}:%")
             )
         ).all()
-    return [row.id for row in rows if rcpt is None or row.to_addr in set(rcpt)]
+    return {row.id: row.to_addr for row in rows if rcpt is None or row.to_addr in set(rcpt)}
 
 
 def run_kill_trial(
@@ -146,8 +148,9 @@ def run_kill_trial(
     procs = _start_workers(url, sink, lease_s, logdir, 2)
     victim = procs[0]
     enqueued: dict[str, float] = {}
-    in_flight: list[str] = []
+    in_flight: dict[str, str] = {}  # mail id -> address, leased by the victim at the kill
     killed_at = float("inf")
+    before_data = False
     try:
         # Both workers up and passing before the flow starts.
         _wait(lambda: _mail_loops_running(sessions) >= 2, 60, "workers did not start")
@@ -164,12 +167,14 @@ def run_kill_trial(
 
         def victim_sending() -> bool:
             rcpt = sink.rcpt_just_started() if kill_before_data else None  # type: ignore[attr-defined]
-            in_flight[:] = _leased_by(sessions, victim.pid, rcpt)
+            in_flight.clear()
+            in_flight.update(_leased_by(sessions, victim.pid, rcpt))
             return bool(in_flight)
 
         _wait(victim_sending, 30, "the victim never held a lease")
         victim.send_signal(signal.SIGKILL)
         killed_at = time.time()
+        before_data = any(a in sink.rcpt_pending for a in in_flight.values())  # type: ignore[attr-defined]
         victim.wait(timeout=10)
         feeder.join()
         _wait(lambda: _delivered_ids(sink) >= set(enqueued), settle_s, "mails still missing")
@@ -179,7 +184,9 @@ def run_kill_trial(
         for proc in procs:
             stop_process(proc)
         engine.dispose()
-    return _figures(sink, enqueued, killed_at, in_flight, logdir / "worker1.log")
+    trial = _figures(sink, enqueued, killed_at, list(in_flight), logdir / "worker1.log")
+    trial.killed_before_data = before_data
+    return trial
 
 
 def _message_ids(sink: SmtpSink) -> list[str]:

@@ -43,6 +43,7 @@ def test_killed_workers_mail_is_taken_over_once_and_nothing_is_lost(
         sink.stop()
     assert trial.mails == 12
     assert (trial.lost, trial.duplicates) == (0, 0)
+    assert trial.killed_before_data
     assert trial.in_flight_at_kill == 1 and trial.taken_over >= 1
     # Issue 13: a killed worker's mail is retried by another worker within 30 s.
     assert trial.in_flight_delays and max(trial.in_flight_delays) < 30
