@@ -67,7 +67,9 @@ def next_deadline(
     after: datetime,
     pauses: Iterable[PauseSpec] = (),
     holidays: Iterable[date] = (),
+    after_slot: tuple[date, str] | None = None,
 ) -> Deadline | None:
-    """The earliest deadline strictly after `after` whose slot is not paused or on a day off."""
-    found = rules.next_deadline(slots, zone_name, after, pauses, holidays)
+    """The next deadline after `after` whose slot is not paused or on a day off; pass the
+    (slot date, slot) just handled at `after` so a slot with the same deadline is not lost."""
+    found = rules.next_deadline(slots, zone_name, after, pauses, holidays, after_slot)
     return None if found is None else _deadline(found)

@@ -21,7 +21,7 @@ from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
 from datetime import time as TimeOfDay
 from enum import StrEnum
-from typing import Generic, Protocol, TypeVar
+from typing import Generic, NamedTuple, Protocol, TypeVar
 from zoneinfo import ZoneInfo
 
 MAX_LOOKBACK = timedelta(days=7)  # after a long outage, report at most a week of missed slots
@@ -164,26 +164,46 @@ def next_deadline(
     after: datetime,
     pauses: Iterable[PauseRule] = (),
     days_off: Iterable[date] = (),
+    after_slot: tuple[date, str] | None = None,
 ) -> SlotOccurrence[S] | None:
-    """The expected occurrence with the earliest deadline strictly after `after`."""
+    """The expected occurrence with the earliest deadline after `after`.
+
+    Deadlines are walked in the order (deadline, local date, slot name). Without `after_slot`
+    the result's deadline is strictly after `after`; with the (local date, name) of the
+    occurrence just handled at `after`, another slot with that very deadline comes next
+    instead of being skipped.
+    """
     if not slots:
         return None
     zone = ZoneInfo(zone_name)
     pauses = list(pauses)
     skip_days = set(days_off)
+    floor = _DeadlineKey(after, *(after_slot or (date.max, "")))
+    best: SlotOccurrence[S] | None = None
     # Start a day early: a late-evening slot's deadline can fall after local midnight.
     first_day = after.astimezone(zone).date() - timedelta(days=1)
     for offset in range(HORIZON_DAYS):
         day = first_day + timedelta(days=offset)
-        candidates = sorted((occurrence_on(s, day, zone) for s in slots), key=_by_deadline)
-        for occ in candidates:
-            if occ.deadline > after and skip_reason(occ, pauses, skip_days) is None:
-                return occ
-    return None
+        # No slot of this day or later can end before the day starts: done.
+        if best is not None and local_instant(day, TimeOfDay(0), zone) > best.deadline:
+            break
+        for occ in (occurrence_on(s, day, zone) for s in slots):
+            key = _key(occ)
+            if key <= floor or (best is not None and key >= _key(best)):
+                continue
+            if skip_reason(occ, pauses, skip_days) is None:
+                best = occ
+    return best
 
 
-def _by_deadline(occ: SlotOccurrence[S]) -> tuple[datetime, TimeOfDay]:
-    return occ.deadline, parse_hhmm(occ.slot.time)
+class _DeadlineKey(NamedTuple):
+    deadline: datetime
+    local_date: date
+    slot: str
+
+
+def _key(occ: SlotOccurrence[S]) -> _DeadlineKey:
+    return _DeadlineKey(occ.deadline, occ.local_date, occ.slot.name)
 
 
 def slot_for_answer(slots: Sequence[S], reported: str) -> S | None:

@@ -126,14 +126,16 @@ def _handle_batch(
 def _verdict(household: Household, checkins: dict[tuple, str], stale_after: timedelta) -> _Verdict:
     old = household.next_deadline
     assert old is not None
+    slot, slot_date = household.next_slot_name, household.next_slot_date
     upcoming = next_deadline(
         slot_specs(household),
         household.timezone,
         old,
         [PauseSpec(p.starts_at, p.ends_at) for p in household.pauses],
         [h.day for h in household.holidays],
+        # Another slot may end at this same deadline: it comes next, not never.
+        after_slot=(slot_date, slot) if slot_date is not None and slot else None,
     )
-    slot, slot_date = household.next_slot_name, household.next_slot_date
     status = checkins.get((household.id, slot_date, slot))
     cause = classify_miss(status, household.last_heartbeat_at, old, stale_after)
     return _Verdict(household, old, slot, slot_date, upcoming, cause)
