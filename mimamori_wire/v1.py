@@ -54,37 +54,34 @@ def check_wire_safe(value: Any) -> None:
     """Refuse what can never be stored or shown safely, anywhere in a raw body.
 
     Raises PydanticCustomError (so a model validator reports it as a ValidationError) with
-    the type `non_finite`, `control_character`, `too_large` or `too_deep`.
+    the type `non_finite`, `control_character`, `too_large` or `too_deep`. Ingest runs it on
+    every event: exact type checks and recursion (bounded by MAX_NESTING) keep it cheap.
     """
-    items = 0
-    stack: list[tuple[Any, int]] = [(value, 0)]
-    while stack:
-        node, depth = stack.pop()
-        items += 1
-        if items > MAX_ITEMS:
+    _check_node(value, 0, [0])
+
+
+def _check_node(node: Any, depth: int, items: list[int]) -> None:
+    kind = type(node)
+    if kind is str:
+        _check_text(node)
+    elif kind is dict or kind is list or kind is tuple:
+        if depth >= MAX_NESTING:
+            raise PydanticCustomError("too_deep", "nested deeper than {n}", {"n": MAX_NESTING})
+        items[0] += len(node)
+        if items[0] > MAX_ITEMS:
             raise PydanticCustomError("too_large", "more than {n} values", {"n": MAX_ITEMS})
-        if isinstance(node, str):
-            _check_text(node)
-        elif isinstance(node, bool) or node is None:
-            continue
-        elif isinstance(node, float):
-            if not math.isfinite(node):
-                raise PydanticCustomError("non_finite", "NaN and Infinity are not numbers here")
-            if abs(node) > MAX_ABS_INT:  # would also pass as an int field's value
-                raise PydanticCustomError("too_large", "number beyond +-2**53")
-        elif isinstance(node, int):
-            if abs(node) > MAX_ABS_INT:
-                raise PydanticCustomError("too_large", "number beyond +-2**53")
-        elif isinstance(node, dict | list | tuple):
-            if depth >= MAX_NESTING:
-                raise PydanticCustomError("too_deep", "nested deeper than {n}", {"n": MAX_NESTING})
-            if isinstance(node, dict):
-                for key, item in node.items():
-                    if isinstance(key, str):
-                        _check_text(key)
-                    stack.append((item, depth + 1))
-            else:
-                stack.extend((item, depth + 1) for item in node)
+        if kind is dict:
+            for key, item in node.items():
+                if type(key) is str:
+                    _check_text(key)
+                _check_node(item, depth + 1, items)
+        else:
+            for item in node:
+                _check_node(item, depth + 1, items)
+    elif (kind is float or kind is int) and not -MAX_ABS_INT <= node <= MAX_ABS_INT:
+        if kind is float and not math.isfinite(node):
+            raise PydanticCustomError("non_finite", "NaN and Infinity are not numbers here")
+        raise PydanticCustomError("too_large", "number beyond +-2**53")
 
 
 def _check_text(text: str) -> None:
