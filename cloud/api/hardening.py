@@ -104,7 +104,8 @@ def body_limit(path: str, settings: Settings) -> int:
 
 
 def _header(scope: Scope, name: bytes) -> str:
-    for key, value in scope.get("headers", ()):
+    headers: list[tuple[bytes, bytes]] = scope.get("headers", [])
+    for key, value in headers:
         if key == name:
             return value.decode("latin-1")
     return ""
