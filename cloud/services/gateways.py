@@ -6,6 +6,7 @@ import json
 import logging
 import secrets
 import uuid
+import zlib
 from datetime import date, datetime, timedelta
 
 from sqlalchemy import select, text, update
@@ -453,16 +454,46 @@ def _open_missed_while_offline(
 GATEWAY_BACK_NOTE = "見守り機器が再接続しました（自動）"
 
 
+# The history keeps the first heartbeat of each quarter hour and every one that says something
+# new (devices, version, outbox depth): 96 rows a household-day at the default 60 s interval
+# instead of 1,440, which were 99 % of a household's daily database bytes (bench/morning.py,
+# docs/benchmarks.md "morning"). Each gateway's quarter starts at its own offset so the kept
+# rows are spread over the quarter, not written by every gateway in the same minute. The
+# gateway row always holds the latest heartbeat.
+HEARTBEAT_HISTORY_EVERY = timedelta(minutes=15)
+
+
+def history_phase_s(gateway_id: str) -> float:
+    return float(zlib.crc32(gateway_id.encode()) % int(HEARTBEAT_HISTORY_EVERY.total_seconds()))
+
+
+def keep_in_history(
+    previous: dict | None,
+    previous_at: datetime | None,
+    data: dict,
+    now: datetime,
+    phase_s: float = 0.0,
+) -> bool:
+    if previous is None or previous_at is None:
+        return True
+    every = HEARTBEAT_HISTORY_EVERY.total_seconds()
+    if (previous_at.timestamp() - phase_s) // every != (now.timestamp() - phase_s) // every:
+        return True
+    return {**previous, "uptime_s": None} != {**data, "uptime_s": None}
+
+
 def heartbeat(
     session: Session, ctx: Notifier, gateway: Gateway, body: v1.Heartbeat, now: datetime
 ) -> v1.HeartbeatResponse:
     data = body.model_dump(mode="json")
+    phase = history_phase_s(gateway.id)
+    if keep_in_history(gateway.last_heartbeat, gateway.last_heartbeat_at, data, now, phase):
+        session.add(HeartbeatRecord(gateway_id=gateway.id, received_at=now, body=data))
     gateway.last_heartbeat_at = now
     gateway.last_heartbeat = data
     gateway.software_version = body.software_version
     household = session.get_one(Household, gateway.household_id)
     household.last_heartbeat_at = now
-    session.add(HeartbeatRecord(gateway_id=gateway.id, received_at=now, body=data))
     _settle_gateway_back(session, ctx, household, now)
     pending = session.scalars(
         select(Command)
