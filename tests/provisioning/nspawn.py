@@ -152,6 +152,9 @@ def _build(final: Path, requirements: list[str]) -> None:
     (work / "ready").touch()
     shutil.rmtree(final, ignore_errors=True)
     work.rename(final)
+    for stale in final.parent.iterdir():  # roots of older inputs (~0.5 GB each)
+        if stale != final and re.fullmatch(r"[0-9a-f]{16}(\.building)?", stale.name):
+            shutil.rmtree(stale, ignore_errors=True)
 
 
 def project_wheel(out: Path) -> Path:
