@@ -60,4 +60,4 @@ screenshots: setup
 	MIMAMORI_SCREENSHOTS=docs/screenshots $(PY) -m pytest -q tests/dashboard/test_browser.py
 
 clean:
-	rm -rf .venv .venv-peers .pytest_cache .ruff_cache demo-data
+	rm -rf .venv .venv-peers .pytest_cache .ruff_cache .mypy_cache .import_linter_cache demo-data
