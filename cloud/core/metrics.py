@@ -23,9 +23,7 @@ MAIL_LEASES_TAKEN_OVER = Counter(
     "mimamori_mail_leases_taken_over_total",
     "Mails whose send lease ran out (worker died or stalled) and another worker took over",
 )
-WATCH_PASSES = Counter(
-    "mimamori_worker_passes_total", "Completed worker passes, by loop", ["loop"]
-)
+WATCH_PASSES = Counter("mimamori_worker_passes_total", "Completed worker passes, by loop", ["loop"])
 DEADMAN_PINGS = Counter(
     "mimamori_deadman_pings_total", "Dead-man's-switch pings after a pass, by result", ["result"]
 )
