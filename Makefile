@@ -25,13 +25,15 @@ typecheck: setup
 imports: setup
 	.venv/bin/lint-imports --no-cache
 
-# The time-sensitive tests (schedules, escalation chain, retention, reports, settings) as if
-# today were a Sunday and month end, New Year's Eve, and a leap day (late evening in Tokyo or
-# the day before in UTC), so a wall-clock read where the injected clock belongs fails now.
+# The time-sensitive tests (schedules on both sides, escalation chain, retention, reports,
+# settings, the gateway daemon on its injected clock) as if today were a Sunday and month
+# end, New Year's Eve, and a leap day (late evening in Tokyo or the day before in UTC), so a
+# wall-clock read where the injected clock belongs fails now, not on some later day.
 TODAYS := 2027-01-31T23:20:00+09:00 2026-12-31T23:30:00+09:00 2028-02-29T08:50:00+09:00
 DATE_TESTS := tests/rules tests/cloud/test_schedule.py tests/cloud/test_chain.py \
 	tests/cloud/test_retention.py tests/cloud/test_e2e_escalation.py \
 	tests/cloud/test_incident_followups.py tests/gateway/test_schedule.py \
+	tests/gateway/test_daemon.py tests/gateway/test_days_off.py \
 	tests/cloud/test_household_settings.py::test_settings_round_trip_reach_the_gateway_config \
 	tests/cloud/test_admin_family.py::test_daily_report_after_last_slot
 test-dates: setup
