@@ -562,6 +562,10 @@ class Heartbeat(BaseModel):
     model_status: str | None = None
     # Events the cloud kept refusing, held in the gateway's local quarantine (gateway/outbox.py).
     quarantined_events: int | None = Field(default=None, ge=0)
+    mqtt_status: str | None = None
+    outbox_alarm: bool | None = None
+    outbox_write_errors: int | None = Field(default=None, ge=0)
+    counters: dict[str, int] = Field(default_factory=dict, description="the daemon's counters")
 
 
 class CommandKind(StrEnum):
