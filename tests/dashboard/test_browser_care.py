@@ -5,10 +5,13 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterator
+from datetime import date, datetime
+from zoneinfo import ZoneInfo
 
 import pytest
 from playwright.sync_api import Browser, Page, expect
 
+from cloud.services.contacts import age_on
 from mimamori_wire import v1
 from tests.dashboard.conftest import World, csrf_of, enroll, login
 from tests.dashboard.test_browser import SCREENSHOTS, browser, sign_in  # noqa: F401
@@ -94,7 +97,8 @@ def test_call_from_the_desk_then_work_the_case_file(world: World, sized_page: Pa
     expect(page).to_have_url(re.compile(f"/incidents/{incident_id}$"))
     expect(page.locator("#case-history")).to_contain_text("ご家族へメール")
     expect(page.locator("#case-history")).to_contain_text("不在")
-    expect(page.locator("#case-people")).to_contain_text("90歳（1936年生）")
+    age = age_on(date(1936, 4, 1), datetime.now(ZoneInfo("Asia/Tokyo")).date())
+    expect(page.locator("#case-people")).to_contain_text(f"{age}歳（1936年生）")
     _no_sideways_scroll(page)
     actions = page.locator("#case-actions")
     actions.locator(".note-form select[name=kind]").select_option("visit")

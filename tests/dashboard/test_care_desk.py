@@ -5,7 +5,8 @@ notes after resolution, the handover, the print views, editing on the household 
 from __future__ import annotations
 
 import re
-from datetime import date, datetime
+from datetime import date
+from email.utils import parsedate_to_datetime
 from urllib.parse import quote
 from zoneinfo import ZoneInfo
 
@@ -19,6 +20,8 @@ from cloud.services.contacts import age_on
 from cloud.services.incidents import open_incident
 from mimamori_wire import v1
 from tests.dashboard.conftest import World, csrf_of, enroll, login
+
+TOKYO = ZoneInfo("Asia/Tokyo")
 
 
 def _post(client: httpx.Client, path: str, **data: str) -> httpx.Response:
@@ -90,7 +93,8 @@ def test_people_to_call_are_validated_and_dialable_everywhere(world: World) -> N
         )
         assert saved.status_code == 200 and "ご本人の情報を保存しました" in saved.text
         assert 'href="tel:+81312345678">03-1234-5678</a>' in saved.text
-        today = datetime.now(ZoneInfo("Asia/Tokyo")).date()
+        # The server's date (its Date header), not this process's: the age is its arithmetic.
+        today = parsedate_to_datetime(saved.headers["date"]).astimezone(TOKYO).date()
         assert f"{age_on(date(1936, 4, 1), today)}歳（1936年生）" in saved.text
         maps = "https://www.google.com/maps/search/?api=1&amp;query=" + quote("みどり市中央1-2-3")
         assert maps in saved.text
