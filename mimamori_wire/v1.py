@@ -550,7 +550,8 @@ class Heartbeat(BaseModel):
         check_wire_safe(data)
         return data
 
-    software_version: str
+    # The cloud stores it in a 64-character column (as at enrollment): longer is a 422.
+    software_version: str = Field(max_length=64)
     uptime_s: float = Field(ge=0)
     outbox_depth: int = Field(ge=0)
     devices: list[DeviceHealth] = Field(default_factory=list, max_length=200)
