@@ -24,6 +24,9 @@ class Settings(BaseSettings):
 
     smtp_host: str = "127.0.0.1"
     smtp_port: int = 25
+    # The sender address (MIMAMORI_SMTP_FROM; set a real, SPF/DKIM-covered address of the
+    # operator in production). Each mail's display name is its office's 「〇〇郵便局 見守り
+    # サービス」; the name here is used only for mail without an office.
     smtp_from: str = "見守りサービス <noreply@mimamori.invalid>"
     smtp_timeout_s: float = 10.0
 

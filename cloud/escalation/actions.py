@@ -10,10 +10,17 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from cloud.core import metrics
-from cloud.escalation.chain import Step, step_at
-from cloud.mail import compose
+from cloud.escalation.chain import Step
+from cloud.mail import alert_text, compose
 from cloud.mail.links import LinkSigner
-from cloud.models import Command, FamilyContact, Household, Incident, Notification
+from cloud.models import (
+    Command,
+    EventRecord,
+    FamilyContact,
+    Household,
+    Incident,
+    Notification,
+)
 from cloud.services.incidents import notified_emails
 from mimamori_wire import v1
 
@@ -114,7 +121,7 @@ def _mail(
     logged = log_notification(session, incident, step, address, "email", now)
     if logged is None:
         return
-    context = alert_context(ctx, incident, household, step, contact, now)
+    context = alert_context(ctx, incident, household, step, contact, now, session)
     rendered = compose.render("alert", context)
     if contact is not None:
         _unsubscribe_headers(ctx, rendered, contact)
@@ -150,51 +157,57 @@ def alert_context(
     step: Step,
     contact: FamilyContact | None,
     now: datetime,
+    session: Session | None = None,
 ) -> dict[str, Any]:
     zone = household.timezone
+    audience = "family" if contact is not None else "staff"
     slot_time = next((s.time for s in household.slots if s.name == incident.slot), None)
     headline = compose.CAUSE_HEADLINES[incident.cause].format(
         slot_day=compose.day_label(incident.slot_date, now, zone),
         slot_time=compose.slot_time_label(slot_time),
     )
+    resident = resident_name(household)
+    chain = incident.chain or {}
     return {
-        "audience": "family" if contact is not None else "staff",
+        "audience": audience,
         "recipient_name": contact.name if contact else household.office.name,
-        "resident_name": resident_name(household),
+        "resident_name": resident,
         "address": household.address or "",
+        "resident_phones": list(household.phones or []) if audience == "staff" else [],
         "headline": headline,
         "cause": incident.cause,
+        "cause_text": alert_text.cause_text(incident.cause, _trigger(session, incident)),
+        "urgent": alert_text.is_urgent(incident.cause),
         "reminder": step.action == "staff_reminder",
         "opened_at": compose.local_datetime_label(incident.opened_at, zone),
         "slot_time": compose.slot_time_label(slot_time),
-        "next_text": next_step_text(incident, step.index, household),
+        "next_text": alert_text.next_step_text(
+            cause=incident.cause,
+            chain=chain,
+            base=incident.deadline_at or incident.opened_at,
+            index=step.index,
+            audience=audience,
+            office=household.office.name,
+            zone=zone,
+            now=now,
+        ),
+        "ack_lines": alert_text.family_ack_text(incident.cause, chain, resident),
         "office_name": household.office.name,
         "office_phone": household.office.phone or "",
         "ack_url": ctx.signer.ack_url(incident.id, contact.id) if contact else "",
         "unsubscribe_url": ctx.signer.unsubscribe_url(contact.id) if contact else "",
-        "dashboard_url": ctx.signer.base_url + "/",
-        "incident_id": incident.id,
+        "dashboard_url": f"{ctx.signer.base_url}/incidents/{incident.id}",
+        "case_number": alert_text.case_number(incident.id),
     }
 
 
-def next_step_text(incident: Incident, index: int, household: Household) -> str:
-    """One sentence about what happens next, so nobody wonders whether to act."""
-    base = incident.deadline_at or incident.opened_at
-    upcoming = step_at(incident.chain, base, index + 1)
-    if upcoming is None:
-        return ""
-    when = compose.local_hm(upcoming.due_at, household.timezone)
-    office = household.office.name
-    texts = {
-        "family": f"{when}にご家族へメールでお知らせします。",
-        "staff": f"{when}までに確認がとれない場合は、{office}の担当者がお電話または訪問で"
-        "確認します。",
-        "manager": f"{when}までに確認がとれない場合は、郵便局長と自治体の担当部署へ連絡します。",
-        "staff_reminder": f"確認がとれるまで、{when}以降も担当者へ繰り返しお知らせします。",
-        "reprompt": f"{when}に見守り機器からもう一度お声がけします。",
-        "dashboard": "",
-    }
-    return texts.get(upcoming.action, "")
+def _trigger(session: Session | None, incident: Incident) -> str | None:
+    """'button' or 'voice' for a help request (from its gateway event), else None."""
+    if session is None or incident.source_event_id is None:
+        return None
+    event = session.get(EventRecord, incident.source_event_id)
+    source = (event.payload or {}).get("source") if event is not None else None
+    return str(source) if source else None
 
 
 def tell_answered_late(

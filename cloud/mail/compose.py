@@ -12,13 +12,14 @@ from zoneinfo import ZoneInfo
 from jinja2 import Environment, FileSystemLoader, StrictUndefined, select_autoescape
 from sqlalchemy.orm import Session
 
+from cloud.mail import headers
 from cloud.models import OutboxMail
 
 TEMPLATES = Path(__file__).resolve().parent / "templates"
 
 CAUSE_HEADLINES = {
     "missed_checkin": "{slot_day}{slot_time}の見守りに応答がありません",
-    "gateway_offline": "見守り機器からの連絡が途絶えています",
+    "gateway_offline": "見守り機からの連絡が途絶えています",
     "help_requested": "助けを求める連絡がありました",
     "unwell": "「元気がない」とのお答えがありました",
     "callback": "郵便局からの折り返し電話をご希望です",
@@ -63,7 +64,15 @@ def render(template: str, context: dict[str, Any]) -> Rendered:
     subject = env.get_template(f"{template}.subject.j2").render(**context).strip()
     text = env.get_template(f"{template}.txt.j2").render(**context)
     html = env.get_template(f"{template}.html.j2").render(**context)
-    return Rendered(subject=subject, text=text, html=html)
+    rendered = Rendered(subject=subject, text=text, html=html)
+    if context.get("office_name"):
+        rendered.headers[headers.SENDER_NAME_FIELD] = sender_name(str(context["office_name"]))
+    return rendered
+
+
+def sender_name(office_name: str) -> str:
+    """The From display name: the office people know, not a generic service name."""
+    return f"{office_name} 見守りサービス"
 
 
 def local_hm(instant: datetime | None, zone: str) -> str:

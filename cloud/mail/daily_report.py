@@ -1,4 +1,4 @@
-"""The optional daily report to family ("本日の体調: 元気 (8:02)"), sent after the day's last slot.
+"""The optional daily report to family (「9時の見守り: 元気（9:00）」) after the last slot.
 
 Hooked into deadline handling, so it costs nothing for households without such contacts and
 never needs a scan of all households. DailyReportLog makes it once per contact per day.
@@ -20,25 +20,29 @@ HEALTH_INTENTS = ("fine", "usual", "unwell")
 
 
 def report_lines(household: Household, checkins: list[Checkin]) -> list[str]:
+    """One line per slot; 「本日の体調」 only when the health answer is not already one of them
+    (an answer outside any slot), so nothing is said twice."""
     by_slot = {c.slot: c for c in checkins}
     zone = household.timezone
     lines = []
-    health = next(
-        (c for c in sorted(checkins, key=lambda c: c.occurred_at) if c.intent in HEALTH_INTENTS),
-        None,
-    )
-    if health is not None:
-        label = compose.INTENT_LABELS[str(health.intent)]
-        lines.append(f"本日の体調: {label} ({compose.local_hm(health.occurred_at, zone)})")
+    shown: set[str] = set()
     for slot in household.slots:
         label = compose.slot_time_label(slot.time)
         found = by_slot.get(slot.name)
         if found is not None and found.status == "answered":
             intent = compose.INTENT_LABELS.get(str(found.intent), "応答あり")
             at = compose.local_hm(found.occurred_at, zone)
-            lines.append(f"{label}の見守り: {intent} ({at})")
+            lines.append(f"{label}の見守り: {intent}（{at}）")
+            shown.add(found.id)
         else:
             lines.append(f"{label}の見守り: 応答なし")
+    health = next(
+        (c for c in sorted(checkins, key=lambda c: c.occurred_at) if c.intent in HEALTH_INTENTS),
+        None,
+    )
+    if health is not None and health.id not in shown:
+        label = compose.INTENT_LABELS[str(health.intent)]
+        lines.insert(0, f"本日の体調: {label}（{compose.local_hm(health.occurred_at, zone)}）")
     return lines
 
 
@@ -90,5 +94,6 @@ def _context(
         "day_label": f"{day.month}月{day.day}日",
         "lines": lines,
         "office_name": household.office.name,
+        "office_phone": household.office.phone or "",
         "unsubscribe_url": notifier.signer.unsubscribe_url(contact.id),
     }

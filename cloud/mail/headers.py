@@ -17,6 +17,9 @@ _FIELD_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9-]{0,75}$")
 _ANGLE_ADDR = re.compile(r"^(?P<name>[^<>]*)<(?P<addr>[^<>]+)>\s*$")
 _ADDR_SPEC = re.compile(r"^[^@\s\"(),:;<>\[\\\]]+@[^@\s\"(),:;<>\[\\\]]+$")
 MAX_HEADER_TEXT = 400
+# Carried with an outbox mail, never sent: the sender's display name for this mail (the
+# office's name), so the family sees who writes instead of a generic name.
+SENDER_NAME_FIELD = "X-Mimamori-Sender-Name"
 
 
 class UnsafeHeader(ValueError):
@@ -52,3 +55,11 @@ def field_name(name: str) -> str:
     if not _FIELD_NAME.match(name):
         raise UnsafeHeader(f"not a header field name: {name[:80]!r}")
     return name
+
+
+def sender(configured: str, display_name: str | None) -> Address:
+    """The From address: the configured addr-spec under this mail's display name (RFC 2047
+    encoded on output), or the configured name when the mail names none."""
+    base = address(configured)
+    name = display_text(display_name or "")
+    return Address(display_name=name, addr_spec=base.addr_spec) if name else base

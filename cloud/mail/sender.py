@@ -96,12 +96,13 @@ def build_message(mail: OutboxMail, sender: str, now: datetime) -> EmailMessage:
     """The MIME message; headers.UnsafeHeader when an address or field name is unusable."""
     msg = EmailMessage(policy=policy.SMTP)
     msg["Subject"] = headers.display_text(mail.subject)
-    msg["From"] = headers.address(sender)
+    extra = dict(mail.headers or {})
+    msg["From"] = headers.sender(sender, extra.pop(headers.SENDER_NAME_FIELD, None))
     msg["To"] = headers.address(mail.to_addr)
     msg["Date"] = format_datetime(now)
     # Stable per outbox row: a receiving system can drop a duplicate after a crash.
     msg["Message-ID"] = f"<{mail.id}@mimamori.invalid>"
-    for name, value in (mail.headers or {}).items():
+    for name, value in extra.items():
         msg[headers.field_name(str(name))] = headers.display_text(str(value))
     msg.set_content(mail.text_body)
     if mail.html_body:

@@ -171,6 +171,10 @@ def test_daily_report_after_last_slot(live_cloud_factory, smtp_sink) -> None:
     assert report["To"] == "jiro@example.jp"
     assert "本日の山田 花子様のご様子" in report["Subject"]
     text = report.get_body(preferencelist=("plain",)).get_content()
-    assert "本日の体調: 元気 (8:02)" in text
-    assert "19時の見守り: いつも通り (19:10)" in text
+    assert "ありがとうございます" in text  # a greeting, not a bare list
+    assert "8時の見守り: 元気（8:02）" in text  # full-width brackets
+    assert "19時の見守り: いつも通り（19:10）" in text
+    assert "本日の体調" not in text  # the slot lines already say it: nothing twice
+    html = report.get_body(preferencelist=("html",)).get_content()
+    assert "8時の見守り: 元気（8:02）" in html and 'name="viewport"' in html
     assert report["List-Unsubscribe"]

@@ -191,7 +191,7 @@ def test_stale_heartbeat_means_gateway_offline_not_silent(live_cloud_factory, sm
     cloud.travel(JST_0835 + timedelta(minutes=15, seconds=5))
     cloud.run_worker()
     [mail] = smtp_sink.wait_for(1, timeout=10)
-    assert "見守り機器からの連絡が途絶えています" in mail["Subject"]
+    assert "見守り機からの連絡が途絶えています" in mail["Subject"]
 
 
 def test_no_response_report_with_fresh_heartbeat_is_resident_silent(live_cloud) -> None:
