@@ -300,6 +300,7 @@ _OUTCOME_TEXT = {
     "callback": "電話がほしい",
     "trouble": "困りごとあり",
     "no_response": "応答なし",
+    "paused": "お休み中（確認なし）",
 }
 _INTENT_TEXT = {
     "fine": "元気",

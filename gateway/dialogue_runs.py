@@ -93,11 +93,12 @@ class DialogueRuns:
             for kind, payload in events:
                 await home.emit(kind, payload)
             self.book.save(occ.key, done=True, outcome=str(result.outcome))
-            self._publish_checkin(occ, str(result.outcome), result.intent)
+            self.publish_checkin(occ, str(result.outcome), result.intent)
             await self.farewell(result)
 
-    def _publish_checkin(self, occ: Occurrence, outcome: str, intent: object) -> None:
-        """Mirror the last check-in to MQTT (Home Assistant) via the bridge; best effort."""
+    def publish_checkin(self, occ: Occurrence, outcome: str, intent: object) -> None:
+        """Mirror the last check-in (voice, button or unanswered) to MQTT (Home Assistant) via
+        the bridge; best effort."""
         if self.bridge is None:
             return
         try:

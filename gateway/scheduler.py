@@ -110,6 +110,7 @@ class Scheduler:
             payload = CheckinNoResponse(**payload.model_dump(), detail=detail)
         if await self.home.emit(EventKind.CHECKIN_NO_RESPONSE, payload) is not None:
             self.book.save(occ.key, done=True, outcome=f"no_response:{reason}")
+            self.runs.publish_checkin(occ, "paused" if reason == "paused" else "no_response", None)
 
     async def button_fine(self, device: str) -> None:
         """The help button's single press answers the open slot with "fine"."""
@@ -130,6 +131,7 @@ class Scheduler:
             ),
         )
         self.book.save(occ.key, done=True, outcome="button")
+        self.runs.publish_checkin(occ, "button", Intent.FINE)
 
     def upcoming(self, now: datetime) -> list[Occurrence]:
         cfg = self.home.cloud_config

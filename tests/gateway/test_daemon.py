@@ -428,3 +428,51 @@ def test_no_sound_card_is_reported_as_the_gateways_fault(tmp_path: Path) -> None
         await gw.close()
 
     asyncio.run(scenario())
+
+
+class RecordingBridge:
+    """The bridge port as the gateway sees it; records what would go to MQTT (Home Assistant)."""
+
+    def __init__(self) -> None:
+        self.states: list[dict] = []
+
+    async def start(self) -> None: ...
+    async def stop(self) -> None: ...
+
+    def status(self) -> dict:
+        return {}
+
+    def health(self) -> list:
+        return []
+
+    def publish_checkin_state(self, state: dict) -> None:
+        self.states.append(state)
+
+
+def test_button_and_unanswered_check_ins_reach_the_check_in_sensor(tmp_path: Path) -> None:
+    """Home Assistant's 「今日の見守り確認」 shows every outcome, not only voice answers."""
+    from firmware_bridge.mqtt import checkin_text
+
+    async def scenario() -> None:
+        clock = SimClock(SLOT + timedelta(minutes=3))
+        gw = await opened(tmp_path / "button", clock)
+        gw.bridge = bridge = RecordingBridge()
+        await gw.handle_device_event(
+            dev(DeviceSignal.CHECKIN_FINE, clock(), device="button", role=DeviceRole.HELP_BUTTON)
+        )
+        assert [s["outcome"] for s in bridge.states] == ["button"]
+        assert checkin_text(bridge.states[-1]).endswith("morning: ボタンで応答")
+        await gw.close()
+
+        clock = SimClock(SLOT)
+        gw = await opened(tmp_path / "silent", clock, [])
+        gw.bridge = bridge = RecordingBridge()
+        for minutes in (0, 10, 20, 40, 60):
+            clock.t = SLOT + timedelta(minutes=minutes)
+            await gw.schedule_tick()
+        assert of_kind(gw, "checkin.no_response")
+        assert bridge.states[-1]["outcome"] == "no_response"
+        assert checkin_text(bridge.states[-1]) == "11月27日 morning: 応答なし"
+        await gw.close()
+
+    asyncio.run(scenario())
