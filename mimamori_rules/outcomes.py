@@ -11,6 +11,7 @@ A safety check answered with something the recogniser could not place ("unknown"
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Literal
 
 from mimamori_wire.v1 import Intent
@@ -38,6 +39,17 @@ IMMEDIATE_CAUSE_BY_INTENT = {"unwell": "unwell", "help": "help_requested", "call
 IMMEDIATE_CAUSE_BY_SAFETY_STATUS = {"needs_help": "safety_needs_help"}
 # Causes a late answer to the same slot closes by itself.
 SLOT_CAUSES = ("missed_checkin", "gateway_offline")
+
+
+def immediate_cause(kind: str, payload: Mapping[str, object]) -> str | None:
+    """The incident an event opens at once (help, unwell, needs help, callback), if any."""
+    if kind in IMMEDIATE_CAUSE_BY_KIND:
+        return IMMEDIATE_CAUSE_BY_KIND[kind]
+    if kind == "checkin.answered":
+        return IMMEDIATE_CAUSE_BY_INTENT.get(str(payload.get("intent")))
+    if kind == "safety_check.answered":
+        return IMMEDIATE_CAUSE_BY_SAFETY_STATUS.get(str(payload.get("status")))
+    return None
 
 
 def as_intent(value: object) -> Intent:

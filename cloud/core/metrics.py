@@ -10,6 +10,11 @@ REJECTED = Counter(
     ["reason"],
 )
 EVENTS = Counter("mimamori_events_total", "Gateway events received, by result", ["result"])
+INGEST_TIME_RESTAMPED = Counter(
+    "mimamori_ingest_time_restamped_total",
+    "Urgent events stored as arriving now because their gateway clock was out of range",
+    ["kind"],
+)
 INCIDENTS_OPENED = Counter("mimamori_incidents_opened_total", "Incidents opened", ["cause"])
 STEPS_RUN = Counter("mimamori_escalation_steps_total", "Escalation steps run", ["action"])
 MAILS = Counter("mimamori_mails_total", "Outbox mail delivery attempts, by result", ["result"])

@@ -15,13 +15,9 @@ from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.orm import Session
 
 from cloud.core import metrics
+from cloud.core.logging import log_event
 from cloud.escalation.actions import Notifier, tell_answered_late, tell_gateway_back
-from cloud.escalation.state import (
-    IMMEDIATE_CAUSE_BY_INTENT,
-    IMMEDIATE_CAUSE_BY_KIND,
-    IMMEDIATE_CAUSE_BY_SAFETY_STATUS,
-    SLOT_CAUSES,
-)
+from cloud.escalation.state import SLOT_CAUSES
 from cloud.models import (
     Checkin,
     Command,
@@ -37,6 +33,7 @@ from cloud.schedule import local_date_of, slot_for_answer
 from cloud.services import incidents
 from cloud.services.errors import ApiError
 from cloud.services.tenancy import hash_secret, normalise_code, slot_specs
+from mimamori_rules.outcomes import immediate_cause
 from mimamori_wire import v1
 
 log = logging.getLogger(__name__)
@@ -123,7 +120,22 @@ def screen_times(
     bad: list[v1.RejectedEvent] = []
     for event in events:
         times = (event.occurred_at, event.recorded_at)
-        if any(t < v1.EARLIEST_EVENT_TIME or t > latest for t in times):
+        untrusted = any(t < v1.EARLIEST_EVENT_TIME or t > latest for t in times) or (
+            event.occurred_at > now + max_skew
+        )
+        if untrusted and immediate_cause(event.kind.value, event.payload):
+            # A call for help is never refused or delayed for its gateway's clock: it is
+            # stored as arriving now (the gateway reports its skew on its own).
+            metrics.INGEST_TIME_RESTAMPED.labels(kind=event.kind.value).inc()
+            log_event(
+                log,
+                "ingest.time_restamped",
+                event_id=event.id,
+                household_id=event.household_id,
+                occurred_at=event.occurred_at.isoformat(),
+            )
+            good.append(event.model_copy(update={"occurred_at": now, "recorded_at": now}))
+        elif any(t < v1.EARLIEST_EVENT_TIME or t > latest for t in times):
             bad.append(
                 _refused(
                     event,
@@ -315,19 +327,10 @@ def _insert_events(session: Session, events: list[v1.Event], now: datetime) -> s
 
 def _apply_other(session: Session, household: Household, event: v1.Event, now: datetime) -> None:
     kind = event.kind.value
-    if kind in IMMEDIATE_CAUSE_BY_KIND:
-        incidents.open_incident(
-            session, household, IMMEDIATE_CAUSE_BY_KIND[kind], now, source_event_id=event.id
-        )
-    elif kind == v1.EventKind.CHECKIN_ANSWERED:
-        cause = IMMEDIATE_CAUSE_BY_INTENT.get(str(event.payload.get("intent")))
-        if cause:
-            incidents.open_incident(session, household, cause, now, source_event_id=event.id)
-    elif kind == v1.EventKind.SAFETY_CHECK_ANSWERED:
-        # "Needs help" in a disaster check escalates like a help request, not only a banner.
-        cause = IMMEDIATE_CAUSE_BY_SAFETY_STATUS.get(str(event.payload.get("status")))
-        if cause:
-            incidents.open_incident(session, household, cause, now, source_event_id=event.id)
+    # "Needs help" in a disaster check escalates like a help request, not only a banner.
+    cause = immediate_cause(kind, event.payload)
+    if cause:
+        incidents.open_incident(session, household, cause, now, source_event_id=event.id)
     elif kind == v1.EventKind.COMMAND_DONE:
         session.execute(
             update(Command)

@@ -204,6 +204,55 @@ def test_clock_skewed_event_is_refused_alone_as_retryable(cloud: LiveCloud) -> N
     assert "clock_skew" in v1.RETRYABLE_REJECT_REASONS
 
 
+@pytest.mark.parametrize(
+    "gateway_time",
+    ["1970-01-01T09:00:00+09:00", "2099-01-01T00:00:00+00:00", "ahead_by_an_hour"],
+)
+def test_a_call_for_help_is_never_refused_for_its_gateways_clock(
+    cloud: LiveCloud, gateway_time: str
+) -> None:
+    """A gateway whose clock is wrong (a dead RTC battery reads 1970) still gets its help,
+    unwell answer and needs-help safety answer through at once: stored as arriving now and
+    escalated, while an ordinary event with the same clock is refused."""
+    gw = _gateway(cloud)
+    now = cloud.clock()
+    stamp = (
+        (now + timedelta(hours=1)).isoformat()
+        if gateway_time == "ahead_by_an_hour"
+        else gateway_time
+    )
+    wire = lambda kind, payload: {  # noqa: E731
+        "id": v1.new_event_id(),
+        "household_id": gw.household_id,
+        "gateway_id": gw.gateway_id,
+        "kind": kind,
+        "occurred_at": stamp,
+        "recorded_at": stamp,
+        "payload": payload,
+        "schema": 1,
+    }
+    help_body = wire("help.requested", {"source": "button"})
+    unwell = wire(
+        "checkin.answered",
+        {"slot": "morning", "intent": "unwell", "confidence": 0.9, "attempts": 1},
+    )
+    motion = wire("activity", {"sensor": "pir-1", "kind": "motion"})
+    r = _post_raw(gw, [help_body, unwell, motion])
+    assert r.status_code == 200, r.text
+    result = v1.BatchResult.model_validate(r.json())
+    assert sorted(result.accepted) == sorted([help_body["id"], unwell["id"]])
+    assert [x.id for x in result.rejected] == [motion["id"]]
+    assert len(_help_incidents(cloud, gw.household_id)) == 1
+    with cloud.sessions() as session:
+        stored = session.get(EventRecord, help_body["id"])
+        assert stored is not None
+        assert abs((stored.occurred_at - now).total_seconds()) < 60
+        causes = set(
+            session.scalars(select(Incident.cause).where(Incident.household_id == gw.household_id))
+        )
+    assert {"help_requested", "unwell"} <= causes
+
+
 def _install_poison_trigger(cloud: LiveCloud) -> None:
     """A real database error on one row: the database itself refuses a marked payload."""
     engine = create_engine(
