@@ -19,6 +19,10 @@ from cloud.db import make_engine, make_sessionmaker, transaction
 from cloud.escalation.worker import detect_due, escalate_due
 from cloud.mail.sender import SendSummary, send_due, worker_identity
 from cloud.models.workers import WATCH_LOOPS
+from cloud.notify.base import LINE
+from cloud.notify.fallback import fall_back_to_mail
+from cloud.notify.line import LineChannel
+from cloud.notify.outbox import token_lookup
 from cloud.services import watch
 from cloud.services.deadman import DeadmanSwitch
 from cloud.services.retention import RetentionCounts, RetentionPolicy, RetentionPruner
@@ -50,6 +54,11 @@ class Worker:
         self.engine = make_engine(settings.database_url, pool_size=2)
         self.sessions = make_sessionmaker(self.engine, clock)
         self.notifier = make_notifier(settings)
+        self.channels = {
+            LINE: LineChannel(
+                settings.line_api_base, token_lookup(self.sessions), settings.line_timeout_s
+            )
+        }
         self.pruner = RetentionPruner(
             RetentionPolicy.from_settings(settings),
             every=timedelta(seconds=settings.retention_every_s),
@@ -66,7 +75,13 @@ class Worker:
         return escalate_due(self.sessions, self.notifier, self.clock)
 
     def send_mail(self) -> SendSummary:
-        return send_due(self.sessions, self.settings, self.clock, owner=self.worker_id)
+        """Every channel's due deliveries (e-mail, LINE), then e-mail for failed LINE alerts
+        (sent in the next pass, within the same escalation step)."""
+        summary = send_due(
+            self.sessions, self.settings, self.clock, owner=self.worker_id, channels=self.channels
+        )
+        fall_back_to_mail(self.sessions, self.notifier, self.clock)
+        return summary
 
     def completed(self, loop: str) -> None:
         """Record a completed pass (readiness, desk banner, /metrics) and feed the dead-man."""
@@ -85,6 +100,8 @@ class Worker:
         return PassSummary(deadlines, steps, mail, self.prune())
 
     def close(self) -> None:
+        for channel in self.channels.values():
+            channel.close()
         self.engine.dispose()
 
     def run_until(self, stop: threading.Event, interval: float) -> None:

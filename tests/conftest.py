@@ -14,6 +14,7 @@ from pathlib import Path
 
 import pytest
 
+from mimamori_dev.line_standin import LineStandin
 from mimamori_dev.services import (
     AlsaFileDevice,
     CloudServer,
@@ -54,6 +55,14 @@ def smtp_sink() -> Iterator[SmtpSink]:
     sink = SmtpSink().start()
     yield sink
     sink.stop()
+
+
+@pytest.fixture
+def line_standin() -> Iterator[LineStandin]:
+    """A local LINE Messaging API (mimamori_dev/line_standin.py), recording what it gets."""
+    standin = LineStandin().start()
+    yield standin
+    standin.stop()
 
 
 @pytest.fixture(scope="session")

@@ -29,6 +29,10 @@ class Settings(BaseSettings):
     # サービス」; the name here is used only for mail without an office.
     smtp_from: str = "見守りサービス <noreply@mimamori.invalid>"
     smtp_timeout_s: float = 10.0
+    # The LINE Messaging API (cloud/notify/line.py); tests and the demo point it at the local
+    # stand-in (mimamori_dev/line_standin.py). Credentials are per office/municipality rows.
+    line_api_base: str = "https://api.line.me"
+    line_timeout_s: float = 10.0
 
     ack_link_max_age_s: int = Field(default=7 * 24 * 3600, ge=60)
     enrollment_code_ttl_s: int = Field(default=7 * 24 * 3600, ge=60)

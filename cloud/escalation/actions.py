@@ -10,7 +10,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from cloud.core import metrics
-from cloud.escalation.chain import Step
+from cloud.escalation.chain import Step, step_at
 from cloud.mail import alert_text, compose
 from cloud.mail.links import LinkSigner
 from cloud.models import (
@@ -19,8 +19,12 @@ from cloud.models import (
     FamilyContact,
     Household,
     Incident,
+    LineChannelConfig,
     Notification,
+    OutboxMail,
 )
+from cloud.notify import outbox
+from cloud.notify.base import EMAIL, LINE
 from cloud.services.incidents import notified_emails
 from mimamori_wire import v1
 
@@ -73,8 +77,13 @@ def run_step(
     elif step.action == "dashboard":
         log_notification(session, incident, step, f"office:{household.office_id}", "dashboard", now)
     elif step.action == "family":
+        line_config = outbox.line_config_for(session, household)
         for contact in alert_contacts(household):
-            _mail(session, ctx, incident, household, step, now, contact.email, contact)
+            channels = outbox.channels_for(contact, line_config is not None)
+            if LINE in channels and line_config is not None:
+                _line(session, ctx, incident, household, step, now, contact, line_config)
+            if EMAIL in channels:
+                _mail(session, ctx, incident, household, step, now, contact.email, contact)
     elif step.action in ("staff", "staff_reminder"):
         log_notification(session, incident, step, f"office:{household.office_id}", "dashboard", now)
         if household.office.email:
@@ -117,10 +126,10 @@ def _mail(
     now: datetime,
     address: str,
     contact: FamilyContact | None,
-) -> None:
+) -> OutboxMail | None:
     logged = log_notification(session, incident, step, address, "email", now)
     if logged is None:
-        return
+        return None
     context = alert_context(ctx, incident, household, step, contact, now, session)
     rendered = compose.render("alert", context)
     if contact is not None:
@@ -136,7 +145,56 @@ def _mail(
         now=now,
         incident_id=incident.id,
     )
+    if contact is not None:  # one delivery per (incident, step, contact, channel)
+        mail.contact_id, mail.step = contact.id, step.index
     logged.mail_id = mail.id
+    return mail
+
+
+def _line(
+    session: Session,
+    ctx: Notifier,
+    incident: Incident,
+    household: Household,
+    step: Step,
+    now: datetime,
+    contact: FamilyContact,
+    config: LineChannelConfig,
+) -> None:
+    logged = log_notification(session, incident, step, f"line:{contact.line_user_id}", LINE, now)
+    if logged is None:
+        return
+    context = alert_context(ctx, incident, household, step, contact, now, session)
+    page = ctx.signer.ack_url(incident.id, contact.id)  # the family page of the case
+    row = outbox.enqueue_line(
+        session,
+        contact=contact,
+        config=config,
+        messages=outbox.alert_messages(context, incident.id, page),
+        kind=f"alert.{step.action}",
+        now=now,
+        incident_id=incident.id,
+        step=step.index,
+    )
+    logged.mail_id = row.id
+
+
+def mail_fallback(
+    session: Session, ctx: Notifier, failed: OutboxMail, now: datetime
+) -> OutboxMail | None:
+    """E-mail for the same (incident, step, contact) after its LINE delivery failed for good."""
+    incident = session.get(Incident, failed.incident_id)
+    contact = session.get(FamilyContact, failed.contact_id)
+    if incident is None or contact is None or not contact.email or failed.step is None:
+        return None
+    household = session.get(Household, incident.household_id)
+    step = step_at(incident.chain, incident.deadline_at or incident.opened_at, failed.step)
+    if household is None or step is None:
+        return None
+    mail = _mail(session, ctx, incident, household, step, now, contact.email, contact)
+    if mail is not None:
+        mail.kind = f"alert.{step.action}.line_fallback"
+    return mail
 
 
 def _unsubscribe_headers(ctx: Notifier, rendered: compose.Rendered, contact: FamilyContact) -> None:

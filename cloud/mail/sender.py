@@ -21,7 +21,7 @@ import smtplib
 import socket
 import threading
 import uuid
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -39,6 +39,7 @@ from cloud.core.logging import log_event
 from cloud.db import transaction
 from cloud.mail import headers
 from cloud.models import Incident, OutboxMail
+from cloud.notify.base import DELIVERED, EMAIL, Channel, DeliveryResult
 
 log = logging.getLogger("mimamori.mail")
 
@@ -82,14 +83,10 @@ class SendSummary:
         return bool(self.sent or self.retried or self.failed)
 
 
-@dataclass(frozen=True)
-class Outcome:
-    error: str | None = None  # None: the server accepted the mail
-    reason: str = ""  # build | address | smtp_5xx | smtp_unsupported | smtp | connect
-    permanent: bool = False
-
-
-SENT = Outcome()
+# Every channel's send returns the same result (cloud/notify/base.py); for SMTP the reason is
+# build | address | smtp_5xx | smtp_unsupported | smtp | connect.
+Outcome = DeliveryResult
+SENT = DELIVERED
 
 
 def build_message(mail: OutboxMail, sender: str, now: datetime) -> EmailMessage:
@@ -343,8 +340,12 @@ def send_due(
     clock: Clock,
     rng: Rng = random.random,
     owner: str | None = None,
+    channels: Mapping[str, Channel] | None = None,
 ) -> SendSummary:
-    """Send the due mails one by one (at most MAX_PER_PASS); returns what happened."""
+    """Send the due deliveries one by one (at most MAX_PER_PASS); returns what happened.
+
+    E-mail goes over SMTP here; a row of another channel (LINE) is sent by `channels[name]`
+    under the same claim, lease, retry and failure rules."""
     owner = owner or worker_identity()
     lease = timedelta(seconds=settings.mail_lease_s)
     summary = SendSummary()
@@ -356,7 +357,7 @@ def send_due(
                 claimed = _claim_one(sessions, clock(), lease, owner, conn)
                 if claimed is None:
                     break
-                _deliver(keeper, settings, clock, link, claimed, summary, rng, conn)
+                _deliver(keeper, settings, clock, link, claimed, summary, rng, conn, channels)
     finally:
         link.close()
         if conn is not None:
@@ -383,15 +384,19 @@ def _deliver(
     summary: SendSummary,
     rng: Rng,
     conn: Connection | None = None,
+    channels: Mapping[str, Channel] | None = None,
 ) -> None:
     fields = claimed.fields()
     if claimed.took_over_from:
         metrics.MAIL_LEASES_TAKEN_OVER.inc()
         log_event(log, "mail.lease_taken_over", previous_owner=claimed.took_over_from, **fields)
     with keeper.hold(claimed) as hold:
-        msg, outcome = _build(claimed.mail, settings, clock)
-        if msg is not None and keeper.still_ours(hold):
-            outcome = link.send(msg)
+        if claimed.mail.channel != EMAIL:
+            outcome = _send_other(claimed.mail, channels or {}, keeper, hold)
+        else:
+            msg, outcome = _build(claimed.mail, settings, clock)
+            if msg is not None and keeper.still_ours(hold):
+                outcome = link.send(msg)
     if hold.lost:  # another worker took the mail over: it records the outcome, not us
         metrics.MAILS.labels("lease_lost").inc()
         sent = outcome is not None and outcome.error is None
@@ -400,6 +405,20 @@ def _deliver(
     assert outcome is not None
     # Recorded right after the send: a crash can repeat at most this one mail.
     _record(keeper.sessions, settings, clock(), claimed, keeper.owner, outcome, summary, rng, conn)
+
+
+def _send_other(
+    mail: OutboxMail, channels: Mapping[str, Channel], keeper: LeaseKeeper, hold: Hold
+) -> Outcome | None:
+    channel = channels.get(mail.channel)
+    if channel is None:  # this worker has no such channel configured: try again later
+        return Outcome(f"no {mail.channel} channel in this worker", "channel")
+    if not keeper.still_ours(hold):
+        return None
+    try:
+        return channel.send(mail)
+    except Exception as exc:  # a channel bug fails this one delivery, never the pass
+        return Outcome(f"{type(exc).__name__}: {exc}", "build", True)
 
 
 def _build(
@@ -478,8 +497,11 @@ def _result_values(
         return {"status": "failed", "attempts": attempts, "last_error": error}
     summary.retried += 1
     metrics.MAILS.labels("retry").inc()
+    wait = backoff(attempts, rng)
+    if outcome.retry_after_s is not None:  # the service said when (LINE 429 Retry-After)
+        wait = max(wait, timedelta(seconds=outcome.retry_after_s))
     return {
         "attempts": attempts,
         "last_error": error,
-        "next_attempt_at": now + backoff(attempts, rng),
+        "next_attempt_at": now + wait,
     }

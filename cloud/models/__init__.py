@@ -8,6 +8,7 @@ from cloud.models.base import Base, JSONType, UTCDateTime, new_id
 from cloud.models.events import Checkin, EventRecord
 from cloud.models.gateway import Command, EnrollmentCode, Gateway, HeartbeatRecord
 from cloud.models.incidents import DailyReportLog, Incident, Notification, OutboxMail
+from cloud.models.line import LineChannelConfig, LineLinkCode, LineWebhookEvent
 from cloud.models.tenancy import (
     FamilyContact,
     Holiday,
@@ -34,6 +35,9 @@ __all__ = [
     "Household",
     "Incident",
     "JSONType",
+    "LineChannelConfig",
+    "LineLinkCode",
+    "LineWebhookEvent",
     "Municipality",
     "Notification",
     "OutboxMail",

@@ -79,6 +79,12 @@ class OutboxMail(Base):
         Index("ix_mail_outbox_due", "status", "next_attempt_at"),
         # Retention finds finished (sent/failed) mail by age without scanning the outbox.
         Index("ix_mail_outbox_status_created", "status", "created_at"),
+        # At-least-once never doubles an alert: one delivery per (incident, step, contact,
+        # channel) (cloud/notify/outbox.py). Follow-ups and staff mail have no contact/step.
+        UniqueConstraint(
+            "incident_id", "step", "contact_id", "channel", name="uq_mail_outbox_delivery"
+        ),
+        Index("ix_mail_outbox_channel_status", "channel", "status"),
     )
 
     id: Mapped[str] = id_column()
@@ -97,6 +103,11 @@ class OutboxMail(Base):
     last_error: Mapped[str | None] = mapped_column(Text)
     created_at: Mapped[datetime] = created_at_column()
     sent_at: Mapped[datetime | None]
+    # The notify layer (cloud/notify): which channel sends the row (email | line), and for
+    # alerts the contact and chain step it belongs to.
+    channel: Mapped[str] = mapped_column(String(16), default="email", server_default="email")
+    contact_id: Mapped[str | None] = mapped_column(String(36))
+    step: Mapped[int | None] = mapped_column(Integer)
 
 
 class DailyReportLog(Base):

@@ -128,6 +128,14 @@ class FamilyContact(Base):
     # All mail stopped by the family (alerts too), or only the daily report (alerts stay on).
     unsubscribed_at: Mapped[datetime | None]
     reports_stopped_at: Mapped[datetime | None]
+    # LINE (cloud/notify): the linked LINE user, when they blocked the account (alerts then
+    # go by e-mail), and how alerts reach them: line_first (e-mail if LINE fails) | both |
+    # email.
+    line_user_id: Mapped[str | None] = mapped_column(String(64), index=True)
+    line_blocked_at: Mapped[datetime | None]
+    channel_pref: Mapped[str] = mapped_column(
+        String(16), default="line_first", server_default="line_first"
+    )
 
     household: Mapped[Household] = relationship(back_populates="contacts")
 

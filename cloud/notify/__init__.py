@@ -1,0 +1,1 @@
+"""Channel-agnostic notification: one interface (base.Channel), one channel per module."""

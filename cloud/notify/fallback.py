@@ -1,0 +1,35 @@
+"""E-mail within the same step when a LINE alert failed for good (blocked, unknown user)."""
+
+from __future__ import annotations
+
+import logging
+
+from sqlalchemy.orm import Session, sessionmaker
+
+from cloud.core.clock import Clock
+from cloud.core.logging import log_event
+from cloud.db import transaction
+from cloud.escalation.actions import Notifier, mail_fallback
+from cloud.notify.outbox import failed_line_without_fallback
+
+log = logging.getLogger("mimamori.notify")
+
+
+def fall_back_to_mail(sessions: sessionmaker[Session], ctx: Notifier, clock: Clock) -> int:
+    """One pass: an e-mail for every failed LINE alert that has none yet; how many queued."""
+    queued = 0
+    with transaction(sessions) as session:
+        for failed in failed_line_without_fallback(session):
+            mail = mail_fallback(session, ctx, failed, clock())
+            if mail is not None:
+                queued += 1
+                log_event(
+                    log,
+                    "notify.line_fallback",
+                    logging.WARNING,
+                    incident_id=failed.incident_id,
+                    contact_id=failed.contact_id,
+                    step=failed.step,
+                    reason=(failed.last_error or "")[:200],
+                )
+    return queued

@@ -1,0 +1,150 @@
+"""Deliveries per contact and channel: which channels an alert uses, the LINE push it
+becomes, and the e-mail fallback when LINE fails for good within the same step."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session, sessionmaker
+
+from cloud.db import transaction
+from cloud.models import FamilyContact, Household, LineChannelConfig, OutboxMail
+from cloud.notify.base import EMAIL, LINE
+from cloud.notify.line import CHANNEL_FIELD, MESSAGES_FIELD
+
+PREFS = ("line_first", "both", "email")
+TEXT_MAX = 5000  # LINE's limit for one text message
+ACK_DATA = "ack:{incident}"
+CALLBACK_DATA = "callback:{incident}"
+
+
+def line_config_for(session: Session, household: Household) -> LineChannelConfig | None:
+    """The office's own LINE channel, else its municipality's (office_id None)."""
+    office = household.office
+    rows = session.scalars(
+        select(LineChannelConfig).where(LineChannelConfig.municipality_id == office.municipality_id)
+    ).all()
+    own = [r for r in rows if r.office_id == office.id]
+    shared = [r for r in rows if r.office_id is None]
+    return (own or shared or [None])[0]
+
+
+def channels_for(contact: FamilyContact, line_available: bool) -> list[str]:
+    """The channels an alert goes out on now; LINE-first contacts get e-mail only after a
+    LINE failure (fallback_to_mail)."""
+    line_ok = line_available and contact.line_user_id and contact.line_blocked_at is None
+    mail = [EMAIL] if contact.email else []
+    if contact.channel_pref == "email" or not line_ok:
+        return mail
+    return [LINE, *mail] if contact.channel_pref == "both" else [LINE]
+
+
+def alert_text(context: dict[str, Any]) -> str:
+    """Short Japanese push text: who, what happened, when, what the post office does next."""
+    lines = [
+        f"【見守り】{context['resident_name']}さん",
+        str(context["headline"]),
+        f"発生：{context['opened_at']}",
+    ]
+    if context.get("next_text"):
+        lines.append(str(context["next_text"]))
+    lines.append(f"{context['office_name']} {context.get('office_phone') or ''}".rstrip())
+    text = "\n".join(lines)
+    return text if len(text) <= TEXT_MAX else text[: TEXT_MAX - 1] + "…"
+
+
+def alert_messages(context: dict[str, Any], incident_id: str, page_url: str) -> list[dict]:
+    """The text, then a buttons template: 連絡がとれました / 郵便局に電話してほしい / page."""
+    actions = [
+        {
+            "type": "postback",
+            "label": "連絡がとれました",
+            "data": ACK_DATA.format(incident=incident_id),
+            "displayText": "連絡がとれました",
+        },
+        {
+            "type": "postback",
+            "label": "郵便局に電話してほしい",
+            "data": CALLBACK_DATA.format(incident=incident_id),
+            "displayText": "郵便局に電話してほしい",
+        },
+    ]
+    if page_url.startswith("https://"):  # LINE accepts only https links
+        actions.append({"type": "uri", "label": "詳しく見る", "uri": page_url})
+    return [
+        {"type": "text", "text": alert_text(context)},
+        {
+            "type": "template",
+            "altText": "ご家族の方へ：連絡がとれたらお知らせください",
+            "template": {"type": "buttons", "text": "ご対応を選んでください", "actions": actions},
+        },
+    ]
+
+
+def enqueue_line(
+    session: Session,
+    *,
+    contact: FamilyContact,
+    config: LineChannelConfig,
+    messages: list[dict],
+    kind: str,
+    now: datetime,
+    incident_id: str | None,
+    step: int | None,
+) -> OutboxMail:
+    row = OutboxMail(
+        to_addr=str(contact.line_user_id),
+        subject=kind,
+        text_body=str(messages[0].get("text", "")),
+        html_body=None,
+        headers={CHANNEL_FIELD: config.id, MESSAGES_FIELD: messages},
+        kind=kind,
+        incident_id=incident_id,
+        status="pending",
+        attempts=0,
+        next_attempt_at=now,
+        channel=LINE,
+        contact_id=contact.id,
+        step=step,
+    )
+    session.add(row)
+    session.flush()
+    return row
+
+
+def failed_line_without_fallback(session: Session) -> list[OutboxMail]:
+    """Alert deliveries on LINE that failed for good and have no e-mail for the same
+    (incident, step, contact) yet."""
+    line = OutboxMail.__table__.alias("line_row")
+    email = OutboxMail.__table__.alias("email_row")
+    exists_mail = (
+        select(email.c.id)
+        .where(
+            email.c.channel == EMAIL,
+            email.c.incident_id == line.c.incident_id,
+            email.c.step == line.c.step,
+            email.c.contact_id == line.c.contact_id,
+        )
+        .exists()
+    )
+    ids = session.scalars(
+        select(line.c.id).where(
+            line.c.channel == LINE,
+            line.c.status == "failed",
+            line.c.step.is_not(None),
+            line.c.contact_id.is_not(None),
+            ~exists_mail,
+        )
+    ).all()
+    return [session.get(OutboxMail, i) for i in ids]  # type: ignore[misc]
+
+
+def token_lookup(sessions: sessionmaker[Session]):  # type: ignore[no-untyped-def]
+    def lookup(channel_ref: str) -> str | None:
+        with transaction(sessions) as session:
+            row = session.get(LineChannelConfig, channel_ref)
+            return row.access_token if row is not None else None
+
+    return lookup
