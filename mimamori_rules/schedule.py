@@ -196,6 +196,13 @@ def next_deadline(
     return best
 
 
+def is_late(deadline: datetime, now: datetime) -> bool:
+    """An unanswered slot is late from its deadline on, that instant included: the cloud's
+    detector opens the incident (households.next_deadline <= now) at this very moment, and
+    the board turns the slot red at this same one, so desk and board never disagree."""
+    return now >= deadline
+
+
 class _DeadlineKey(NamedTuple):
     deadline: datetime
     local_date: date

@@ -44,13 +44,18 @@ def classify_miss(
     last_heartbeat_at: datetime | None,
     deadline: datetime,
     stale_after: timedelta,
+    *,
+    has_gateway: bool = True,
 ) -> str | None:
-    """What a passed deadline means: None (answered), resident silent, or gateway offline.
+    """What a passed deadline means: None (answered, or nothing installed), resident silent,
+    or gateway offline.
 
-    A gateway that reported no_response was alive and asked: the resident did not answer.
-    Without any report, a fresh heartbeat still means the resident, a stale one the gateway.
+    A household without an enrolled gateway (未設置) is not watched yet: nobody was asked,
+    and no device went silent, so nothing escalates. A gateway that reported no_response was
+    alive and asked: the resident did not answer. Without any report, a fresh heartbeat still
+    means the resident, a stale one the gateway.
     """
-    if checkin_status == "answered":
+    if not has_gateway or checkin_status == "answered":
         return None
     if checkin_status == "no_response":
         return "missed_checkin"

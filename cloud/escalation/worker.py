@@ -23,7 +23,7 @@ from cloud.escalation.actions import Notifier, run_step
 from cloud.escalation.chain import skip_missed_reminders, step_at
 from cloud.escalation.state import classify_miss
 from cloud.mail.daily_report import send_daily_reports
-from cloud.models import Checkin, Household, Incident, PostOffice
+from cloud.models import Checkin, Gateway, Household, Incident, PostOffice
 from cloud.schedule import Deadline, PauseSpec, next_deadline
 from cloud.services import incidents
 from cloud.services.tenancy import slot_specs
@@ -92,7 +92,8 @@ def _handle_batch(
     stale_after: timedelta,
 ) -> int:
     checkins = _checkins_for(session, due)
-    verdicts = [_verdict(h, checkins, stale_after) for h in due]
+    installed = _with_gateway(session, due)
+    verdicts = [_verdict(h, checkins, stale_after, h.id in installed) for h in due]
     moved = _advance_deadlines(session, verdicts)
     mine = [v for v in verdicts if v.household.id in moved]  # others: another worker's
     incidents.open_many(
@@ -118,12 +119,16 @@ def _handle_batch(
                 slot_date=v.slot_date,
                 deadline_at=v.old,
             )
+        if v.household.id not in installed:
+            continue  # 未設置: no report of a day nobody was asked about
         if v.slot_date is not None and (v.upcoming is None or v.upcoming.slot_date != v.slot_date):
             send_daily_reports(session, notifier, v.household, v.slot_date, now)
     return len(mine)
 
 
-def _verdict(household: Household, checkins: dict[tuple, str], stale_after: timedelta) -> _Verdict:
+def _verdict(
+    household: Household, checkins: dict[tuple, str], stale_after: timedelta, has_gateway: bool
+) -> _Verdict:
     old = household.next_deadline
     assert old is not None
     slot, slot_date = household.next_slot_name, household.next_slot_date
@@ -137,7 +142,9 @@ def _verdict(household: Household, checkins: dict[tuple, str], stale_after: time
         after_slot=(slot_date, slot) if slot_date is not None and slot else None,
     )
     status = checkins.get((household.id, slot_date, slot))
-    cause = classify_miss(status, household.last_heartbeat_at, old, stale_after)
+    cause = classify_miss(
+        status, household.last_heartbeat_at, old, stale_after, has_gateway=has_gateway
+    )
     return _Verdict(household, old, slot, slot_date, upcoming, cause)
 
 
@@ -181,6 +188,17 @@ def _advance_deadlines(session: Session, verdicts: list[_Verdict]) -> set[str]:
         if result.rowcount == 1:
             moved.add(v.household.id)
     return moved
+
+
+def _with_gateway(session: Session, due: list[Household]) -> set[str]:
+    """Households among `due` with an enrolled, not revoked gateway."""
+    return set(
+        session.scalars(
+            select(Gateway.household_id)
+            .where(Gateway.household_id.in_([h.id for h in due]), Gateway.revoked_at.is_(None))
+            .distinct()
+        )
+    )
 
 
 def _checkins_for(session: Session, due: list[Household]) -> dict[tuple, str]:

@@ -152,6 +152,7 @@ TEXT: dict[str, tuple[str, str]] = {
     "slot_waiting": ("待機中", "Waiting"),
     "slot_missed": ("応答なし", "Missed"),
     "slot_paused": ("休止中", "Paused"),
+    "slot_unwatched": ("未設置", "Not installed"),
     "gateway": ("見守り機", "Gateway"),
     "last_heartbeat": ("最終通信", "Last heartbeat"),
     "online": ("正常", "Online"),

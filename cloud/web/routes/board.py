@@ -19,6 +19,7 @@ from cloud.web.deps import Ctx, needs
 from cloud.web.render import page
 from cloud.web.route_helpers import heartbeat_stale
 from cloud.web.scoping import offices_in_scope, selected_office
+from mimamori_rules import schedule as rules
 
 router = APIRouter()
 
@@ -30,7 +31,7 @@ BOARD_PAGE_SIZE = 250
 class SlotStatus:
     name: str
     time: str
-    status: str  # answered | waiting | missed | paused
+    status: str  # answered | waiting | missed | paused | unwatched (no gateway: 未設置)
     intent: str | None = None
     at: datetime | None = None
 
@@ -60,23 +61,34 @@ class BoardRow:
     def __post_init__(self) -> None:
         self.problem = (
             any(s.status == "missed" or s.intent == "unwell" for s in self.slots)
-            or self.gateway.status != "online"
+            or self.gateway.status == "offline"
             or bool(self.gateway.battery_low or self.gateway.silent)
         )
 
 
 def slot_status(
-    spec: SlotSpec, checkin: Any | None, paused: bool, now: datetime, zone: str
+    spec: SlotSpec,
+    checkin: Any | None,
+    paused: bool,
+    now: datetime,
+    zone: str,
+    watched: bool = True,
 ) -> SlotStatus:
-    """Pure: what one slot looks like today (`checkin`: status, intent, occurred_at)."""
+    """Pure: what one slot looks like today (`checkin`: status, intent, occurred_at).
+
+    Late means what the desk means (rules.is_late at the slot's deadline): a gateway's
+    no_response before the deadline is still "waiting", as no incident is open yet. A
+    household without a gateway (`watched` False, 未設置) is not checked at all."""
     if checkin is not None and checkin.status == "answered":
         return SlotStatus(spec.name, spec.time, "answered", checkin.intent, checkin.occurred_at)
-    if checkin is not None:
-        return SlotStatus(spec.name, spec.time, "missed", at=checkin.occurred_at)
+    if not watched:
+        return SlotStatus(spec.name, spec.time, "unwatched")
     if paused:
         return SlotStatus(spec.name, spec.time, "paused")
     deadline = _todays_deadline(spec, zone, _local_day(now, zone))
-    return SlotStatus(spec.name, spec.time, "missed" if now > deadline else "waiting")
+    if rules.is_late(deadline, now):
+        return SlotStatus(spec.name, spec.time, "missed", at=checkin and checkin.occurred_at)
+    return SlotStatus(spec.name, spec.time, "waiting")
 
 
 # Thousands of households share a handful of slot times and one zone: compute each deadline
@@ -192,6 +204,7 @@ def load_board(ctx: Ctx, office_id: str | None) -> list[BoardRow]:
     stale = heartbeat_stale(ctx)
     rows = []
     for household_id, (line, zone) in homes.items():
+        health = gateway_health(gateways.get(household_id, []), ctx.now, stale)
         statuses = [
             slot_status(
                 spec,
@@ -199,10 +212,10 @@ def load_board(ctx: Ctx, office_id: str | None) -> list[BoardRow]:
                 household_id in paused,
                 ctx.now,
                 zone,
+                watched=health.status != "none",
             )
             for spec in slots.get(household_id, [])
         ]
-        health = gateway_health(gateways.get(household_id, []), ctx.now, stale)
         rows.append(BoardRow(line, statuses, health))
     rows.sort(key=lambda r: (not r.problem, r.household.address or "", r.household.id))
     return rows
