@@ -49,10 +49,12 @@ def create_app(settings: Settings | None = None, clock: Clock = system_clock) ->
 
 
 def _include_optional_routers(app: FastAPI) -> None:
-    from cloud.api.routes import admin, family
+    from cloud.api.routes import admin, family, line
 
     app.include_router(admin.router)
     app.include_router(family.router)
+    app.include_router(line.router)
+    app.include_router(line.admin_router)
 
 
 def _version() -> str:

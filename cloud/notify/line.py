@@ -104,3 +104,23 @@ def _retry_after(exc: ApiException) -> float:
         return max(1.0, float(value)) if value is not None else DEFAULT_RETRY_AFTER_S
     except ValueError:
         return DEFAULT_RETRY_AFTER_S
+
+
+def reply_texts(api_base: str, access_token: str, reply_token: str, texts: list[str]) -> bool:
+    """Best effort: a reply token is single-use and short-lived, so no retry."""
+    from linebot.v3.messaging import ReplyMessageRequest, TextMessage
+
+    config = Configuration(host=api_base.rstrip("/"), access_token=access_token)
+    try:
+        with ApiClient(config) as client:
+            MessagingApi(client).reply_message(
+                ReplyMessageRequest(
+                    reply_token=reply_token,
+                    messages=[TextMessage(text=t[:5000]) for t in texts],  # type: ignore[call-arg]
+                ),
+                _request_timeout=10,
+            )
+    except Exception:
+        log.warning("LINE reply failed", exc_info=True)
+        return False
+    return True

@@ -151,6 +151,12 @@ def test_blocked_line_user_gets_mail_within_the_same_step(
     assert ("line", "alert.family", "failed") in by
     assert "line_blocked" in (line_row.last_error or "")
     assert fallback.kind == "alert.family.line_fallback" and fallback.step == line_row.step
+    # Admins see failed deliveries per channel.
+    failed = cloud.admin_ok("GET", "/deliveries", params={"status": "failed", "channel": "line"})
+    assert [(d["id"], d["contact_id"]) for d in failed] == [(line_row.id, first.id)]
+    assert (
+        cloud.admin_ok("GET", "/deliveries", params={"status": "failed", "channel": "email"}) == []
+    )
 
 
 def test_rate_limited_push_waits_for_retry_after_then_lands_once(
