@@ -41,7 +41,7 @@ from pathlib import Path
 from zoneinfo import ZoneInfo
 
 import httpx
-from sqlalchemy import bindparam, insert, select, text
+from sqlalchemy import Engine, bindparam, create_engine, insert, select, text
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
@@ -330,36 +330,63 @@ def table_bytes(sessions) -> dict[str, int]:  # type: ignore[no-untyped-def]
         return {name: int(size) for name, size in rows}
 
 
+def sequential_reads(sessions) -> dict[str, int]:  # type: ignore[no-untyped-def]
+    """PostgreSQL: rows read by sequential scans per table, the three largest (a missing
+    index shows here first); empty on SQLite."""
+    with sessions() as session:
+        if session.get_bind().dialect.name != "postgresql":
+            return {}
+        rows = session.execute(
+            text(
+                "SELECT relname, seq_tup_read FROM pg_stat_user_tables "
+                "ORDER BY seq_tup_read DESC LIMIT 3"
+            )
+        )
+        return {name: int(n) for name, n in rows}
+
+
 @dataclass(frozen=True)
 class Snapshot:
     at: float
     cpu_s: float
     rows: dict[str, int]
+    db_cpu_s: float = 0.0  # of which the database server (PostgreSQL; 0 on SQLite)
+
+
+@dataclass(frozen=True)
+class CpuCost:
+    idle_s_per_day: float  # the deployment with no traffic (worker passes), per day
+    steady_s_per_household_day: float  # heartbeats, summaries, sensor alerts
+    cycle_s_per_household: float  # the morning's check-in: answer, deadline, incident, mail
+
+    @property
+    def per_household_day(self) -> float:
+        return self.steady_s_per_household_day + self.cycle_s_per_household
 
 
 def per_household_day(
     snaps: dict[str, Snapshot], traffic_end: float, households: int
-) -> tuple[float, float, dict[str, float]]:
-    """-> (CPU seconds a day of the idle deployment, marginal CPU seconds and rows per
-    household-day). Marginal: the steady rate (heartbeats, summaries, sensor alerts) over the
-    idle rate (worker passes with no traffic), times a day; plus the morning's check-in cycle
-    on top (everything else from start to drained, idle time after the traffic taken off)."""
+) -> tuple[CpuCost, dict[str, float]]:
+    """Marginal CPU and rows per household-day: the steady rate (heartbeats, summaries,
+    sensor alerts) over the idle rate (worker passes with no traffic), times a day; plus the
+    morning's check-in cycle on top (everything else from start to drained, idle time after
+    the traffic taken off)."""
     idle, s0, peak, end = snaps["idle"], snaps["start"], snaps["peak"], snaps["end"]
     idle_cpu_rate = (s0.cpu_s - idle.cpu_s) / (s0.at - idle.at)
 
-    def day(before: float, at_peak: float, after: float, idle_rate: float) -> float:
+    def parts(before: float, at_peak: float, after: float, idle_rate: float) -> tuple:
         rate = (at_peak - before) / (peak.at - s0.at)
         cycle = after - before - rate * (traffic_end - s0.at)
         cycle -= idle_rate * max(0.0, end.at - traffic_end)
-        return ((rate - idle_rate) * 86400 + max(0.0, cycle)) / households
+        return (rate - idle_rate) * 86400 / households, max(0.0, cycle) / households
 
     rows = {
-        t: day(s0.rows[t], peak.rows[t], end.rows[t], 0.0)
+        t: sum(parts(s0.rows[t], peak.rows[t], end.rows[t], 0.0))
         for t in end.rows
         if t not in NOT_PER_HOUSEHOLD and end.rows[t] > s0.rows.get(t, 0)
     }
-    cpu = day(s0.cpu_s, peak.cpu_s, end.cpu_s, idle_cpu_rate)
-    return idle_cpu_rate * 86400, cpu, rows
+    steady, cycle = parts(s0.cpu_s, peak.cpu_s, end.cpu_s, idle_cpu_rate)
+    return CpuCost(idle_cpu_rate * 86400, steady, cycle), rows
 
 
 def bytes_per_household(rows_day: dict[str, float], sizes: dict[str, int], rows: dict[str, int]):  # type: ignore[no-untyped-def]
@@ -402,6 +429,15 @@ def sample_desk(client: httpx.Client, start: float, stop: float, out: list[float
 
 
 # --- after the traffic: incidents and mails -----------------------------------------------------
+
+
+def reader_engine(url: str) -> Engine:
+    """The benchmark's own reads. On SQLite a plain deferred transaction (WAL readers never
+    wait): the cloud's engine begins every transaction IMMEDIATE, which would make the
+    benchmark queue for the write lock with the cloud's writers."""
+    if url.startswith("sqlite"):
+        return create_engine(url, connect_args={"timeout": 60})
+    return make_engine(url)
 
 
 def wait_for(condition, until: float, every: float = 0.5) -> bool:  # type: ignore[no-untyped-def]
@@ -448,7 +484,7 @@ def run_scenario(
     server = CloudServer(url, workdir / f"cloud-{name}", env=env, workers=2 if pg else 1)
     workers: list[subprocess.Popen] = []
     logs = []
-    engine = make_engine(url)
+    engine = reader_engine(url)
     sessions = make_sessionmaker(engine)
     try:
         upgrade_head(url)
@@ -488,12 +524,12 @@ def run_scenario(
         desk_thread.start()
         snaps: dict[str, Snapshot] = {}
         snap_thread = threading.Thread(
-            target=_snap_at, args=(snaps, "peak", peak_start, pids, sessions), daemon=True
+            target=_snap_at, args=(snaps, "peak", peak_start, pids, roots, sessions), daemon=True
         )
         # The deployment with no traffic at all: its worker passes are a fixed cost.
-        snaps["idle"] = Snapshot(time.time(), tree_cpu_s(pids), {})
+        snaps["idle"] = snapshot(pids, roots, sessions, rows=False)
         time.sleep(max(0.0, start - time.time() - 0.5))
-        snaps["start"] = Snapshot(time.time(), tree_cpu_s(pids), table_rows(sessions))
+        snaps["start"] = snapshot(pids, roots, sessions)
         snap_thread.start()
         gen = LoadGenerator(server.base_url, homes, rates, concurrency=sizes.concurrency)
         gen_cpu = time.process_time()
@@ -508,7 +544,7 @@ def run_scenario(
         mailed = wait_for(
             lambda: all(family_email(h.index) in first_mail_at(sink) for h in silent), drain_until
         )
-        snaps["end"] = Snapshot(time.time(), tree_cpu_s(pids), table_rows(sessions))
+        snaps["end"] = snapshot(pids, roots, sessions)
         mails = first_mail_at(sink)
         by_household = deadline_incidents(sessions)
         lags = list(by_household.values())
@@ -523,7 +559,10 @@ def run_scenario(
             for h in helps
             if family_email(h.index) in mails and (h.index, "help") in stats.sent_at
         ]
-        idle_cpu_day, cpu_day, rows_day = per_household_day(snaps, traffic_end, sizes.households)
+        cpu, rows_day = per_household_day(snaps, traffic_end, sizes.households)
+        steady_requests = sum(1 for t in stats.starts if t < peak_start)
+        steady_cpu = snaps["peak"].cpu_s - snaps["start"].cpu_s
+        steady_cpu -= cpu.idle_s_per_day / 86400 * (snaps["peak"].at - snaps["start"].at)
         day_bytes, kept_bytes, by_table = bytes_per_household(
             rows_day, table_bytes(sessions), snaps["end"].rows
         )
@@ -558,12 +597,22 @@ def run_scenario(
             "desk_ms_under_load": percentile(good_desk, 50),
             "desk_p95_ms_under_load": percentile(good_desk, 95),
             "desk_samples": len(desk_ms),
-            "cpu_s_per_household_day": round(cpu_day, 4),
-            "idle_cpu_s_per_day": round(idle_cpu_day),
+            # Differences of CPU counters: with few requests the idle and steady phases'
+            # noise (autovacuum after seeding, other jobs) swamps them: reported as null.
+            **cpu_figures(cpu, steady_cpu, steady_requests),
+            "steady_requests": steady_requests,
+            # Share of the cloud's CPU spent in PostgreSQL during the steady phase.
+            "db_cpu_share": round(
+                (snaps["peak"].db_cpu_s - snaps["start"].db_cpu_s)
+                / max(1e-9, snaps["peak"].cpu_s - snaps["start"].cpu_s),
+                2,
+            ),
+            "idle_cpu_s_per_day": round(cpu.idle_s_per_day),
             "db_bytes_per_household_day": round(day_bytes),
             "db_bytes_per_household_retained": round(kept_bytes),
             "db_bytes_per_household_day_by_table": {t: round(b) for t, b in by_table.items()},
             "rows_per_household_day": {t: round(n, 2) for t, n in rows_day.items()},
+            "seq_tup_read_top": sequential_reads(sessions),
             "generator_cpu_s": round(gen_cpu, 1),
             "seed_s": round(seed_s, 1),
             "traffic_s": round(traffic_end - start, 1),
@@ -580,9 +629,29 @@ def run_scenario(
         sink.stop()
 
 
-def _snap_at(snaps: dict, name: str, at: float, pids: list[int], sessions) -> None:  # type: ignore[no-untyped-def]
+MIN_STEADY_REQUESTS = 500
+
+
+def cpu_figures(cpu: CpuCost, steady_cpu: float, steady_requests: int) -> dict:
+    reliable = steady_requests >= MIN_STEADY_REQUESTS
+    figures = {
+        "cpu_s_per_household_day": round(cpu.per_household_day, 3),
+        "cpu_s_steady_per_household_day": round(cpu.steady_s_per_household_day, 3),
+        "cpu_ms_checkin_cycle_per_household": round(cpu.cycle_s_per_household * 1000, 1),
+        "cpu_ms_per_steady_request": round(steady_cpu / max(1, steady_requests) * 1000, 2),
+    }
+    return {k: v if reliable else None for k, v in figures.items()}
+
+
+def _snap_at(snaps: dict, name: str, at: float, pids: list[int], db: list[int], sessions) -> None:  # type: ignore[no-untyped-def]
     time.sleep(max(0.0, at - time.time()))
-    snaps[name] = Snapshot(time.time(), tree_cpu_s(pids), table_rows(sessions))
+    snaps[name] = snapshot(pids, db, sessions)
+
+
+def snapshot(pids: list[int], db: list[int], sessions, rows: bool = True) -> Snapshot:  # type: ignore[no-untyped-def]
+    return Snapshot(
+        time.time(), tree_cpu_s(pids), table_rows(sessions) if rows else {}, tree_cpu_s(db)
+    )
 
 
 def _embedded(server: CloudServer) -> CloudServer:
@@ -627,6 +696,7 @@ def main() -> None:
     parser.add_argument("--only", choices=["a", "b"], help="run one scenario")
     parser.add_argument("--households-b", type=int, help="scenario b size (default 100,000)")
     parser.add_argument("--peak-s", type=float, help="asks spread over this many seconds")
+    parser.add_argument("--steady-s", type=float, help="heartbeats only, before the asks")
     parser.add_argument(
         "--heartbeat-s", type=float, default=60.0, help="gateway heartbeat interval"
     )
@@ -635,13 +705,15 @@ def main() -> None:
         a = Sizes(150, 10, steady_s=5, peak_s=6, window_s=8, tail_s=2, drain_s=20, idle_s=3)
         b = Sizes(400, 10, steady_s=5, peak_s=6, window_s=8, tail_s=2, drain_s=20, idle_s=3)
     else:
-        a = Sizes(2000, 50, steady_s=30, peak_s=120, window_s=30)
-        b = Sizes(100_000, 200, steady_s=60, peak_s=600, window_s=60, drain_s=300)
+        # 09:00-09:10 in real time; steady phase >= 2 heartbeat intervals (phased history).
+        a = Sizes(2000, 50, steady_s=120, peak_s=600, window_s=60)
+        b = Sizes(100_000, 200, steady_s=120, peak_s=600, window_s=60, drain_s=300)
     if args.households_b:
         b = Sizes(**{**b.__dict__, "households": args.households_b})
-    if args.peak_s:
-        a = Sizes(**{**a.__dict__, "peak_s": args.peak_s})
-        b = Sizes(**{**b.__dict__, "peak_s": args.peak_s})
+    for name in ("peak_s", "steady_s"):
+        if getattr(args, name):
+            a = Sizes(**{**a.__dict__, name: getattr(args, name)})
+            b = Sizes(**{**b.__dict__, name: getattr(args, name)})
     rates = Rates(heartbeat_s=args.heartbeat_s)
     mix = Mix()
     work = Path(tempfile.mkdtemp(prefix="mimamori-bench-morning-"))

@@ -109,6 +109,7 @@ class Stats:
     latencies_ms: dict[str, list[float]] = field(default_factory=dict)
     errors: Counter[str] = field(default_factory=Counter)
     behind_s: list[float] = field(default_factory=list)
+    starts: list[float] = field(default_factory=list)  # epoch seconds each request started
     events_acknowledged: int = 0
     commands_done: int = 0
     sent_at: dict[tuple[int, str], float] = field(default_factory=dict)  # (home, kind) -> t
@@ -308,7 +309,8 @@ class LoadGenerator:
                 events = events_for(home, kind, extra, datetime.now(UTC))
                 body = v1.EventBatch(events=events).model_dump_json(by_alias=True)
                 url = f"{GATEWAY_PREFIX}/events"
-            self.stats.sent_at[(index, kind)] = time.time()
+            self.stats.sent_at[(index, kind)] = now = time.time()
+            self.stats.starts.append(now)
             began = time.perf_counter()
             response = await client.post(url, content=body, headers=headers)
             elapsed_ms = (time.perf_counter() - began) * 1000
