@@ -1,5 +1,7 @@
 """Hardening (issue 13, finding 8): secret key at start-up, security headers, docs and
-metrics gated, body limits and auth before the body, bounded query parameters."""
+metrics gated, body limits and auth before the body, bounded query parameters. What reaches
+the database runs on SQLite and PostgreSQL (`cloud`); what is refused before any route runs
+on SQLite only (`live_cloud`)."""
 
 from __future__ import annotations
 
@@ -34,38 +36,61 @@ def _env_without_secret(tmp_path: Path, **extra: str) -> dict[str, str]:
     return env
 
 
-@pytest.mark.parametrize("command", [["serve", "--port", "9"], ["worker", "--once"]])
-@pytest.mark.parametrize("secret", [None, "", "dev-insecure-change-me"])
-def test_serve_and_worker_refuse_a_public_secret_key(
-    tmp_path: Path, command: list[str], secret: str | None
-) -> None:
-    extra = {} if secret is None else {"MIMAMORI_SECRET_KEY": secret}
+def test_serve_refuses_to_start_without_a_secret_key(tmp_path: Path) -> None:
+    """The real process: exit code 3 and a clear message, before touching the database."""
     result = subprocess.run(
-        [CLI, *command],
-        env=_env_without_secret(tmp_path, **extra),
+        [CLI, "serve", "--port", "9"],
+        env=_env_without_secret(tmp_path),
         capture_output=True,
         text=True,
         timeout=60,
     )
     assert result.returncode == 3, result.stderr
-    assert "MIMAMORI_SECRET_KEY" in result.stderr and "--dev-insecure-secret" in result.stderr
-    # Refused before touching the database.
+    assert "MIMAMORI_SECRET_KEY を長いランダムな値に設定してください" in result.stderr
+    assert "--dev-insecure-secret" in result.stderr
     assert not (tmp_path / "refuse.db").exists()
 
 
-def test_worker_starts_with_the_explicit_dev_flag(tmp_path: Path) -> None:
-    env = _env_without_secret(tmp_path, MIMAMORI_DEV="1")
-    subprocess.run([CLI, "migrate"], env=env, check=True, capture_output=True, timeout=60)
-    result = subprocess.run(
-        [CLI, "worker", "--once"], env=env, capture_output=True, text=True, timeout=60
-    )
-    assert result.returncode == 0, result.stderr
-    assert "development mode" in result.stderr
+@pytest.fixture
+def cli(tmp_path: Path, monkeypatch: pytest.MonkeyPatch):  # type: ignore[no-untyped-def]
+    """`mimamori-cloud` in-process (typer's runner), with no MIMAMORI_ setting but the URL."""
+    from typer.testing import CliRunner
+
+    from cloud.cli import app
+
+    for name in [k for k in os.environ if k.startswith("MIMAMORI_")]:
+        monkeypatch.delenv(name)
+    monkeypatch.setenv("MIMAMORI_DATABASE_URL", f"sqlite:///{tmp_path}/cli.db")
+    runner = CliRunner()
+    return lambda *args, **env: runner.invoke(app, list(args), env=env or None)
 
 
-def test_security_headers_on_every_response(cloud) -> None:  # type: ignore[no-untyped-def]
+@pytest.mark.parametrize("command", [["serve", "--port", "9"], ["worker", "--once"]])
+@pytest.mark.parametrize("secret", [None, "", "  ", "dev-insecure-change-me"])
+def test_serve_and_worker_refuse_a_public_secret_key(
+    cli, tmp_path: Path, command: list[str], secret: str | None
+) -> None:  # type: ignore[no-untyped-def]
+    env = {} if secret is None else {"MIMAMORI_SECRET_KEY": secret}
+    result = cli(*command, **env)
+    assert result.exit_code == 3, result.output
+    assert "MIMAMORI_SECRET_KEY" in result.stderr and "MIMAMORI_DEV=1" in result.stderr
+    assert not (tmp_path / "cli.db").exists()
+
+
+def test_worker_starts_with_the_explicit_dev_flag(cli) -> None:  # type: ignore[no-untyped-def]
+    assert cli("migrate").exit_code == 0
+    by_env = cli("worker", "--once", MIMAMORI_DEV="1")
+    assert by_env.exit_code == 0, by_env.output
+    assert "development mode" in by_env.stderr
+    by_flag = cli("worker", "--once", "--dev-insecure-secret")
+    assert by_flag.exit_code == 0 and "deadlines=" in by_flag.stdout
+    real_key = cli("worker", "--once", MIMAMORI_SECRET_KEY="x" * 40)
+    assert real_key.exit_code == 0 and "development mode" not in real_key.stderr
+
+
+def test_security_headers_on_every_response(live_cloud) -> None:  # type: ignore[no-untyped-def]
     for path in ("/login", "/", "/healthz", "/no-such-page", "/static/app.js", f"{ADMIN}/x"):
-        r = httpx.get(f"{cloud.base_url}{path}")
+        r = httpx.get(f"{live_cloud.base_url}{path}")
         headers = r.headers
         csp = headers["content-security-policy"]
         assert "frame-ancestors 'none'" in csp and "script-src 'self'" in csp, path
@@ -75,12 +100,12 @@ def test_security_headers_on_every_response(cloud) -> None:  # type: ignore[no-u
         assert headers["referrer-policy"] == "no-referrer"
 
 
-def test_docs_and_metrics_are_closed_by_default(cloud) -> None:  # type: ignore[no-untyped-def]
+def test_docs_and_metrics_are_closed_by_default(live_cloud) -> None:  # type: ignore[no-untyped-def]
     for path in ("/docs", "/redoc", "/openapi.json"):
-        assert httpx.get(f"{cloud.base_url}{path}").status_code == 404, path
-    r = httpx.get(f"{cloud.base_url}/metrics")
+        assert httpx.get(f"{live_cloud.base_url}{path}").status_code == 404, path
+    r = httpx.get(f"{live_cloud.base_url}/metrics")
     assert r.status_code == 401 and r.json()["error"] == "metrics_token_required"
-    assert httpx.get(f"{cloud.base_url}/healthz").status_code == 200
+    assert httpx.get(f"{live_cloud.base_url}/healthz").status_code == 200
 
 
 def test_metrics_token_and_docs_switch(live_cloud_factory) -> None:  # type: ignore[no-untyped-def]
@@ -98,43 +123,43 @@ def test_metrics_token_and_docs_switch(live_cloud_factory) -> None:  # type: ign
     "path",
     [f"{ADMIN}/households", "/api/v1/gateway/events", "/api/v1/gateway/heartbeat"],
 )
-def test_deep_json_without_a_token_is_refused_before_parsing(cloud, path: str) -> None:  # type: ignore[no-untyped-def]
+def test_deep_json_without_a_token_is_refused_before_parsing(live_cloud, path: str) -> None:  # type: ignore[no-untyped-def]
     r = httpx.post(
-        f"{cloud.base_url}{path}", content=DEEP, headers={"Content-Type": "application/json"}
+        f"{live_cloud.base_url}{path}", content=DEEP, headers={"Content-Type": "application/json"}
     )
     assert r.status_code == 401, r.text
     assert r.json()["error"] in {"invalid_admin_token", "missing_token"}
 
 
-def test_deep_json_with_a_token_or_before_enrolment_is_422(cloud) -> None:  # type: ignore[no-untyped-def]
+def test_deep_json_with_a_token_or_before_enrolment_is_422(live_cloud) -> None:  # type: ignore[no-untyped-def]
     headers = {"Content-Type": "application/json"}
-    r = cloud.admin("POST", "/households", content=DEEP)
+    r = live_cloud.admin("POST", "/households", content=DEEP)
     assert r.status_code == 422 and r.json()["error"] == "body_too_deep"
-    r = httpx.post(f"{cloud.base_url}/api/v1/gateway/enroll", content=DEEP, headers=headers)
+    r = httpx.post(f"{live_cloud.base_url}/api/v1/gateway/enroll", content=DEEP, headers=headers)
     assert r.status_code == 422 and r.json()["error"] == "body_too_deep"
     r = httpx.post(
-        f"{cloud.base_url}/api/v1/gateway/events",
+        f"{live_cloud.base_url}/api/v1/gateway/events",
         content=DEEP,
         headers={**headers, "Authorization": "Bearer not-a-real-token"},
     )
     assert r.status_code == 422 and r.json()["error"] == "body_too_deep"
     # Ordinary nesting still passes the check.
-    hh = cloud.household()
+    hh = live_cloud.household()
     assert hh["residents"][0]["name"] == "山田 花子"
 
 
-def test_oversize_bodies_are_413_declared_or_streamed(cloud) -> None:  # type: ignore[no-untyped-def]
+def test_oversize_bodies_are_413_declared_or_streamed(live_cloud) -> None:  # type: ignore[no-untyped-def]
     big = b'{"name": "' + b"x" * 300_000 + b'"}'
-    r = cloud.admin("POST", "/municipalities", content=big)
+    r = live_cloud.admin("POST", "/municipalities", content=big)
     assert r.status_code == 413 and r.json()["error"] == "body_too_large"
 
     def chunks():  # type: ignore[no-untyped-def]
         for _ in range(40):
             yield b"x" * 10_000
 
-    r = cloud.admin("POST", "/municipalities", content=chunks())
+    r = live_cloud.admin("POST", "/municipalities", content=chunks())
     assert r.status_code == 413 and r.json()["error"] == "body_too_large"
-    r = httpx.post(f"{cloud.base_url}/login", content=chunks())
+    r = httpx.post(f"{live_cloud.base_url}/login", content=chunks())
     assert r.status_code == 413
 
 
