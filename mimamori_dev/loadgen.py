@@ -287,7 +287,12 @@ class LoadGenerator:
                     again = at + self.rates.period(kind)
                     heapq.heappush(heap, (again, next(self._seq), index, kind, ""))
             if tasks:
-                await asyncio.wait(tasks, timeout=max(1.0, end + self.drain_s - time.time()))
+                _, late = await asyncio.wait(
+                    tasks, timeout=max(1.0, end + self.drain_s - time.time())
+                )
+                for task in late:  # still waiting for the cloud at the time limit: an error
+                    task.cancel()
+                    self.stats.errors["unfinished_at_time_limit"] += 1
 
     async def _send(
         self,
