@@ -27,6 +27,7 @@ import httpx
 
 from firmware_bridge.events import DeviceRole, PairedDevice
 from gateway.config import GatewaySettings, MqttSettings, save_config, write_token
+from gateway.state import SmallState
 from mimamori_dev import mailview
 from mimamori_dev.services import (
     VENV_BIN,
@@ -36,7 +37,7 @@ from mimamori_dev.services import (
     free_port,
     stop_process,
 )
-from mimamori_dev.simgateway import OneShotClient, enroll_gateway
+from mimamori_dev.simgateway import OneShotClient, SimGateway, enroll_gateway
 from mimamori_wire import API_PREFIX, EnrollResponse
 
 TZ = ZoneInfo("Asia/Tokyo")
@@ -50,8 +51,11 @@ class DemoHousehold:
     kana: str
     birth_year: int
     family: tuple[str, str, str]  # name, relationship, e-mail
-    persona: dict  # mimamori_dev.simhome.Persona fields; None = this gateway stays offline
-    online: bool = True
+    persona: dict  # mimamori_dev.simhome.Persona fields
+    online: bool = True  # False: enrolled, heard from once, then unplugged
+    # The alarm comes from the slot's deadline (missed check-in, offline gateway): its slot
+    # began before the demo did, so the deadline falls within the demo's first two minutes.
+    early_slot: bool = False
 
 
 HOUSEHOLDS = [
@@ -75,6 +79,7 @@ HOUSEHOLDS = [
         1933,
         ("鈴木 和子", "次女", "kazuko@example.jp"),
         {"answers": [None]},  # does not answer: a missed check-in escalates
+        early_slot=True,
     ),
     DemoHousehold(
         "高橋 キヨ",
@@ -90,6 +95,7 @@ HOUSEHOLDS = [
         ("田中 由美", "長女", "yumi@example.jp"),
         {},
         online=False,  # the gateway is unplugged: "gateway offline", not "resident silent"
+        early_slot=True,
     ),
 ]
 
@@ -125,6 +131,53 @@ DEMO_PEOPLE: dict[str, dict] = {
 }
 
 
+# Demo speed (set on the demo municipality, like any municipality's own chains): a missed
+# check-in and a silent gateway reach family and desk at their deadline, not 5-15 min later.
+DEMO_CHAINS = {
+    "missed_checkin": {
+        "steps": [
+            {"after_min": 0, "action": "reprompt"},
+            {"after_min": 0, "action": "family"},
+            {"after_min": 1, "action": "staff"},
+            {"after_min": 10, "action": "manager"},
+        ],
+        "repeat": {"every_min": 10, "action": "staff_reminder"},
+    },
+    "gateway_offline": {
+        "steps": [
+            {"after_min": 0, "action": "dashboard"},
+            {"after_min": 0, "action": "family"},
+            {"after_min": 1, "action": "staff"},
+            {"after_min": 10, "action": "manager"},
+        ],
+        "repeat": {"every_min": 10, "action": "staff_reminder"},
+    },
+}
+# The shortest answer window the product allows; no grace.
+WINDOW_MIN, GRACE_MIN = 5, 0
+# An early slot's deadline falls this long after seeding at the soonest (slot times are whole
+# minutes, so up to a minute later): time for the homes to start and for the silent gateway's
+# one heartbeat to go stale (MIMAMORI_HEARTBEAT_STALE_S below).
+EARLY_DEADLINE_AFTER = timedelta(seconds=40)
+HEARTBEAT_STALE_S = 30
+# The simulated homes count as installed this long ago, so they ask a slot that began before
+# the demo did (a gateway asks only slots after it started tracking).
+INSTALLED_BEFORE = timedelta(minutes=30)
+
+
+def demo_slots(seeded: datetime, first_slot_in_min: int | None = None) -> tuple[str, str]:
+    """(regular slot, early slot): both HH:MM in Tokyo. The regular one began at most a minute
+    ago (asked as soon as a home starts), or starts `first_slot_in_min` from now; the early
+    one's deadline is 40-100 s after `seeded`."""
+    now_slot = seeded.astimezone(TZ).replace(second=0, microsecond=0)
+    if first_slot_in_min is not None:
+        now_slot += timedelta(minutes=first_slot_in_min)
+    window = timedelta(minutes=WINDOW_MIN + GRACE_MIN)
+    early = (seeded + EARLY_DEADLINE_AFTER - window).astimezone(TZ)
+    early = early.replace(second=0, microsecond=0) + timedelta(minutes=1)
+    return now_slot.strftime("%H:%M"), early.strftime("%H:%M")
+
+
 DEMO_DEVICES = [
     ("居間の人感センサー", DeviceRole.MOTION, "居間"),
     ("寝室の温湿度計", DeviceRole.THERMOMETER, "寝室"),
@@ -145,7 +198,7 @@ class Demo:
     def __init__(
         self,
         root: Path,
-        first_slot_in_min: int,
+        first_slot_in_min: int | None = None,
         households: list[DemoHousehold] = HOUSEHOLDS,
     ) -> None:
         self.root = root
@@ -165,7 +218,7 @@ class Demo:
                 "MIMAMORI_SECRET_KEY": "demo-secret-key-change-me-in-production",
                 "MIMAMORI_SMTP_HOST": self.smtp.host,
                 "MIMAMORI_SMTP_PORT": str(self.smtp.port),
-                "MIMAMORI_HEARTBEAT_STALE_S": "90",
+                "MIMAMORI_HEARTBEAT_STALE_S": str(HEARTBEAT_STALE_S),
                 "MIMAMORI_COOKIE_SECURE": "false",
             },
         )
@@ -247,8 +300,8 @@ class Demo:
             "--name",
             "郵便局 職員",
         )
-        first = datetime.now(TZ) + timedelta(minutes=self.first_slot_in_min)
-        demo_slot = first.strftime("%H:%M")
+        self.api("PUT", f"/municipalities/{muni}/escalation-chains", DEMO_CHAINS)
+        now_slot, early_slot = demo_slots(datetime.now(TZ), self.first_slot_in_min)
         households = []
         for index, hh in enumerate(self.households):
             people = DEMO_PEOPLE.get(hh.name, {})
@@ -261,7 +314,13 @@ class Demo:
                     "kana": hh.kana,
                     "birth_year": hh.birth_year,
                     # demo speed: the shortest answer window the product allows
-                    "slots": [{"time": demo_slot, "window_min": 5, "grace_min": 0}],
+                    "slots": [
+                        {
+                            "time": early_slot if hh.early_slot else now_slot,
+                            "window_min": WINDOW_MIN,
+                            "grace_min": GRACE_MIN,
+                        }
+                    ],
                     "address": f"さくら市中央{index + 1}丁目",
                     "phone": people.get("phone"),
                     "birth_date": people.get("birth_date"),
@@ -290,7 +349,7 @@ class Demo:
                     {"name": holder, "phone": phone, "roles": roles},
                 )
             households.append((hh, household["id"]))
-        return demo_slot, households
+        return f"{now_slot} (early: {early_slot})", households
 
     # --- simulated homes -----------------------------------------------------------------
 
@@ -303,9 +362,24 @@ class Demo:
             software_version="demo",
         )
 
+    def unplugged_home(self, index: int, household_id: str) -> None:
+        """A gateway that was installed (enrolled, heard from once) and then unplugged."""
+        code = self.cloud.cli_id("issue-code", "--household", household_id)
+        gateway = SimGateway.enroll(
+            OneShotClient(self.cloud.base_url),
+            code,
+            hardware_id=f"demo-pi-{index + 1:02d}",
+            software_version="demo",
+        )
+        gateway.heartbeat()
+
     def start_home(self, index: int, hh: DemoHousehold, household_id: str) -> None:
         home = self.root / "homes" / f"home{index + 1}"
         home.mkdir(parents=True, exist_ok=True)
+        (home / "data").mkdir(exist_ok=True)
+        state = SmallState(home / "data" / "state.json")  # installed earlier today
+        state.update(tracking_since=(datetime.now(TZ) - INSTALLED_BEFORE).isoformat())
+        state.close()
         enrolled = self.enroll(household_id, f"demo-pi-{index + 1:02d}")
         token_file = home / "token"
         write_token(token_file, enrolled.token)
@@ -367,12 +441,14 @@ class Demo:
  MQTT broker       {self.broker.host}:{self.broker.port}
  Logs              {self.root}/homes/*/gateway.log, {self.root}/worker.log
 
- Today's demo check-in slot is {demo_slot} (Asia/Tokyo), answer window 5 min:
+ Demo check-in slots {demo_slot} (Asia/Tokyo), answer window 5 min. Within two
+ minutes every alarm kind reaches the desk and the family's inbox:
    山田 花子  answers 「はい、元気です」            -> 元気, no alarm
    佐藤 一郎  answers 「まあ、いつも通りやね」      -> いつも通り, no alarm
-   鈴木 トメ  does not answer                       -> missed check-in, family mail, staff
-   高橋 キヨ  long-presses the help button (~45 s)  -> help: family + staff at once
-   田中 正    gateway unplugged                     -> "gateway offline", not "resident silent"
+   高橋 キヨ  answers 「ちょっとしんどいわ」        -> unwell: family + staff at once
+              long-presses the help button (~45 s)  -> help: family + staff at once
+   鈴木 トメ  does not answer (early slot)          -> missed check-in at its deadline
+   田中 正    gateway unplugged after installation  -> "gateway offline", not "resident silent"
  Residents are the TEXT-ANSWER SIMULATOR; sensors are simulated BTHome frames
  decoded by the real bridge. Press Ctrl-C to stop everything.
 ==============================================================================
@@ -382,7 +458,12 @@ class Demo:
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description="Run the Mimamori demo.")
     parser.add_argument("--dir", type=Path, default=Path("demo-data"))
-    parser.add_argument("--first-slot-in-min", type=int, default=2)
+    parser.add_argument(
+        "--first-slot-in-min",
+        type=int,
+        default=None,
+        help="regular slot this many minutes from now (default: the current minute)",
+    )
     parser.add_argument("--exit-after", type=float, default=None, help="seconds (for tests)")
     args = parser.parse_args(argv)
     root = args.dir.resolve()
@@ -403,6 +484,8 @@ def main(argv: list[str] | None = None) -> None:
         for index, (hh, household_id) in enumerate(households):
             if hh.online:
                 demo.start_home(index, hh, household_id)
+            else:
+                demo.unplugged_home(index, household_id)
         print(demo.banner(demo_slot), flush=True)
         started = time.monotonic()
         while not stop:
