@@ -5,9 +5,12 @@ Real processes: `mimamori-cloud serve` on SQLite, `mimamori-cloud worker --inter
 an aiosmtpd sink (mimamori_dev.services). Each run uses its own household (one open help
 incident per household is the rule), so runs never wait on each other's incidents.
 The clock starts when the gateway creates the event and stops when the mail addressed to the
-family contact has been received by the SMTP server.
+family contact has been received by the SMTP server. A second family member of each
+household is linked to LINE (through the signed webhook and a one-time code); for them the
+clock stops when the push reaches the local LINE API stand-in (mimamori_dev/line_standin.py).
 
-Last line: {"bench": "e2e", "help_to_mail_p50_s": ..., "help_to_mail_p95_s": ...}
+Last line: {"bench": "e2e", "help_to_mail_p50_s": ..., "help_to_mail_p95_s": ...,
+"help_to_line_p50_s": ..., "help_to_line_p95_s": ...}
 """
 
 from __future__ import annotations
@@ -28,6 +31,7 @@ import httpx
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
+from mimamori_dev.line_standin import LineStandin, line_user_id, link_contact, setup_channel
 from mimamori_dev.scenario import Admin, enroll, family_email, seed_area, seed_household
 from mimamori_dev.services import VENV_BIN, CloudServer, SmtpSink, stop_process
 from mimamori_wire import v1
@@ -56,9 +60,11 @@ def percentile(values: list[float], q: float) -> float:
     return statistics.quantiles(ordered, n=100, method="inclusive")[round(q * 100) - 1]
 
 
-def run(runs: int, workdir: Path) -> list[float]:
+def run(runs: int, workdir: Path) -> tuple[list[float], list[float]]:
     sink = SmtpSink().start()
+    line = LineStandin().start()
     env = {
+        "MIMAMORI_LINE_API_BASE": line.base_url,
         "MIMAMORI_ADMIN_TOKEN": ADMIN_TOKEN,
         "MIMAMORI_SMTP_HOST": sink.host,
         "MIMAMORI_SMTP_PORT": str(sink.port),
@@ -73,20 +79,27 @@ def run(runs: int, workdir: Path) -> list[float]:
     )
     client = httpx.Client(base_url=server.base_url, timeout=30)
     latencies: list[float] = []
+    line_latencies: list[float] = []
     try:
         admin = Admin(client, ADMIN_TOKEN)
         area = seed_area(admin, "ベンチ市")
-        homes = [
-            enroll(client, admin, seed_household(admin, area.office_id, i, ["08:00"], 1))
-            for i in range(runs)
-        ]
+        setup_channel(admin, area.municipality_id, area.office_id, line)
+        homes = []
+        for i in range(runs):
+            household_id = seed_household(admin, area.office_id, i, ["08:00"], 2)
+            contacts = admin.call("GET", f"/households/{household_id}")["contacts"]
+            on_line = next(c for c in contacts if c["email"] == family_email(i, 1))
+            link_contact(client, admin, on_line["id"], line_user_id(i), line)
+            homes.append(enroll(client, admin, household_id))
         for i, gateway in enumerate(homes):
             since = len(sink.messages)
-            started = time.perf_counter()
+            started, wall = time.perf_counter(), time.time()
             gateway.record(v1.EventKind.HELP_REQUESTED, {"source": "button"}, datetime.now(UTC))
             gateway.upload()
             wait_for_mail_to(sink, family_email(i), since)
             latencies.append(time.perf_counter() - started)
+            [push] = line.wait_for(1, timeout=30, to=line_user_id(i))
+            line_latencies.append(push.at - wall)
             # The office's mail of the same step: let it land before the next run starts.
             wait_for_mail_to(sink, "office@example.jp", since)
     finally:
@@ -95,7 +108,8 @@ def run(runs: int, workdir: Path) -> list[float]:
         log.close()
         server.stop()
         sink.stop()
-    return latencies
+        line.stop()
+    return latencies, line_latencies
 
 
 def main() -> None:
@@ -106,7 +120,7 @@ def main() -> None:
     runs = args.runs or (10 if args.quick else 100)
     workdir = Path(tempfile.mkdtemp(prefix="mimamori-bench-e2e-"))
     try:
-        latencies = run(runs, workdir)
+        latencies, line_latencies = run(runs, workdir)
     finally:
         shutil.rmtree(workdir, ignore_errors=True)
     print(
@@ -120,6 +134,8 @@ def main() -> None:
                 "bench": "e2e",
                 "help_to_mail_p50_s": round(percentile(latencies, 0.50), 3),
                 "help_to_mail_p95_s": round(percentile(latencies, 0.95), 3),
+                "help_to_line_p50_s": round(percentile(line_latencies, 0.50), 3),
+                "help_to_line_p95_s": round(percentile(line_latencies, 0.95), 3),
             }
         )
     )

@@ -221,6 +221,64 @@ class _Handler(BaseHTTPRequestHandler):
         return
 
 
+# --- linking a simulated family member, as LINE and the family would ------------------------
+
+STANDIN_SECRET = "standin-channel-secret-0123456789"
+
+
+def sign(body: bytes, secret: str = STANDIN_SECRET) -> str:
+    """X-Line-Signature exactly as LINE makes it: base64(HMAC-SHA256(secret, raw body))."""
+    import base64
+    import hashlib
+    import hmac
+
+    return base64.b64encode(hmac.new(secret.encode(), body, hashlib.sha256).digest()).decode()
+
+
+def setup_channel(admin: Any, municipality_id: str, office_id: str | None, standin: LineStandin):
+    """The office's LINE channel, pointing at the stand-in's token and the known secret."""
+    return admin.call(
+        "PUT",
+        "/line-channels",
+        json={
+            "municipality_id": municipality_id,
+            "office_id": office_id,
+            "channel_id": f"{1650000000 + standin.port}",
+            "channel_secret": STANDIN_SECRET,
+            "access_token": next(iter(standin.tokens)),
+        },
+    )
+
+
+def link_contact(
+    http: Any, admin: Any, contact_id: str, user_id: str, standin: LineStandin, name: str = "家族"
+) -> None:
+    """Issue a link code and send it from `user_id` through the signed webhook."""
+    standin.add_user(user_id, name)
+    code = admin.call("POST", f"/contacts/{contact_id}/line-link-code")["code"]
+    message = {
+        "type": "message",
+        "webhookEventId": uuid.uuid4().hex.upper()[:26],
+        "timestamp": int(time.time() * 1000),
+        "mode": "active",
+        "replyToken": standin.new_reply_token(),
+        "source": {"type": "user", "userId": user_id},
+        "message": {"type": "text", "id": "1", "text": code},
+    }
+    body = json.dumps({"destination": "U0", "events": [message]}).encode()
+    response = http.post(
+        "/api/v1/line/webhook",
+        content=body,
+        headers={"X-Line-Signature": sign(body), "Content-Type": "application/json"},
+    )
+    if response.status_code != 200 or response.json().get("results") != ["linked"]:
+        raise RuntimeError(f"linking {contact_id} failed: {response.status_code} {response.text}")
+
+
+def line_user_id(index: int) -> str:
+    return f"U{index:032x}"
+
+
 if __name__ == "__main__":  # pragma: no cover - manual use
     standin = LineStandin(port=int(__import__("os").environ.get("PORT", "8090"))).start()
     print(f"LINE stand-in on {standin.base_url}", flush=True)

@@ -25,8 +25,18 @@ from cloud.services.errors import ApiError
 from mimamori_wire import v1
 
 router = APIRouter(prefix=f"{v1.API_PREFIX}/line", tags=["line"])
+_ERROR = {"model": v1.ErrorBody}
 admin_router = APIRouter(
-    prefix=f"{v1.API_PREFIX}/admin", tags=["admin"], dependencies=[Depends(admin_principal)]
+    prefix=f"{v1.API_PREFIX}/admin",
+    tags=["admin"],
+    dependencies=[Depends(admin_principal)],
+    # Every 4xx is {"error", "detail"} (cloud.api.errors), like the rest of the admin API.
+    responses={
+        401: {**_ERROR, "description": "missing or wrong admin token"},
+        404: {**_ERROR, "description": "no such object"},
+        413: {**_ERROR, "description": "body over the size limit"},
+        422: {**_ERROR, "description": "invalid parameters or body"},
+    },
 )
 
 
