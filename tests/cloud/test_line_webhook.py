@@ -144,6 +144,16 @@ def test_link_help_postbacks_and_unfollow(hooked, smtp_sink, line_standin) -> No
     stranger["source"]["userId"] = "U" + "c" * 32
     assert hook.send(stranger).json()["results"] == ["not_yours"]
 
+    pref = cloud.admin_ok(
+        "PUT", f"/contacts/{_contact_id(cloud)}/channels", json={"channel_pref": "both"}
+    )
+    assert pref["line_linked"] and pref["channel_pref"] == "both"
+    assert (
+        cloud.admin(
+            "PUT", f"/contacts/{_contact_id(cloud)}/channels", json={"channel_pref": "fax"}
+        ).status_code
+        == 422
+    )
     assert hook.send(event("unfollow")).json()["results"] == ["unfollow"]
     with cloud.sessions() as session:
         contact = session.scalars(select(FamilyContact)).one()

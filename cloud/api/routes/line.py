@@ -7,7 +7,7 @@ proof it came from LINE. Secrets and access tokens are write-only in the admin A
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Any
+from typing import Any, Literal
 
 from fastapi import APIRouter, Depends, Query, Request
 from fastapi.responses import JSONResponse
@@ -141,6 +141,28 @@ def new_link_code(
     now = state(request).clock()
     code = linking.issue_code(session, contact, now)
     return {"code": code, "expires_at": (now + linking.CODE_TTL).isoformat()}
+
+
+class ChannelPrefIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    channel_pref: Literal["line_first", "both", "email"]
+
+
+@admin_router.put("/contacts/{contact_id}/channels")
+def put_channel_pref(
+    contact_id: str, body: ChannelPrefIn, session: Session = Depends(db_session, scope="function")
+) -> dict[str, Any]:
+    """How alerts reach the contact: line_first (e-mail if LINE fails), both, or email."""
+    contact = session.get(FamilyContact, contact_id)
+    if contact is None:
+        raise ApiError(404, "not_found", "no such contact")
+    contact.channel_pref = body.channel_pref
+    return {
+        "id": contact.id,
+        "channel_pref": contact.channel_pref,
+        "line_linked": contact.line_user_id is not None,
+        "line_blocked_at": _iso(contact.line_blocked_at),
+    }
 
 
 @admin_router.get("/deliveries")
