@@ -25,6 +25,11 @@ MAX_CLOCK_SKEW_S = 30.0
 OUTBOX_WARN = 1000
 SERVICE_UNIT = "mimamori-gateway.service"
 BT_SYSFS = Path("/sys/class/bluetooth")
+SERVICE_STATES = {
+    "active": "det_service_active",
+    "inactive": "det_service_inactive",
+    "failed": "det_service_failed",
+}
 
 
 @dataclass
@@ -166,11 +171,12 @@ def kernel_clock_synced() -> bool | None:
 def check_clock(skew_s: float | None) -> Check:
     synced = kernel_clock_synced()
     if synced:
-        return _check("clock", True, "NTP synchronised")
+        return _check("clock", True, t("det_ntp_synced"))
+    unsynced = t("det_ntp_unsynced")
     if skew_s is not None and abs(skew_s) <= MAX_CLOCK_SKEW_S:
         # Not NTP-disciplined, but agrees with the cloud's clock: fine for today.
-        return _check("clock", True, f"NTP not synchronised; {skew_s:+.0f} s from the cloud")
-    detail = "NTP not synchronised" + (f"; {skew_s:+.0f} s from the cloud" if skew_s else "")
+        return _check("clock", True, f"{unsynced}; {t('det_skew', skew=skew_s)}")
+    detail = unsynced + (f"; {t('det_skew', skew=skew_s)}" if skew_s else "")
     return _check("clock", False, detail, "hint_clock")
 
 
@@ -216,7 +222,11 @@ def check_bluetooth(settings: GatewaySettings | None) -> Check:
     if adapters:
         return _check("bluetooth", True, ", ".join(adapters), required=required)
     return _check(
-        "bluetooth", False, f"no hci adapter in {BT_SYSFS}", "hint_bluetooth", required=required
+        "bluetooth",
+        False,
+        t("det_no_adapter", path=BT_SYSFS),
+        "hint_bluetooth",
+        required=required,
     )
 
 
@@ -234,7 +244,8 @@ def check_audio(settings: GatewaySettings | None) -> list[Check]:
         channels = f"max_{kind}_channels"
         names = [d["name"] for d in devices if d.get(channels, 0) > 0]
         ok = bool(names) and audiocheck.find_device(wanted, kind)
-        detail = (wanted or "default") + (f" ({', '.join(names[:3])})" if names else ": none")
+        found = f" ({', '.join(names[:3])})" if names else f": {t('det_no_device')}"
+        detail = (wanted or t("det_default_device")) + found
         checks.append(_check(cid, ok, detail, "hint_audio"))
     return checks
 
@@ -255,7 +266,7 @@ def check_model(settings: GatewaySettings) -> Check:
     lang = settings.language
     path = daemon_model_dir(settings)
     if path is None or not path.exists():
-        where = str(path) if path else f"no {lang} model configured"
+        where = str(path) if path else t("det_no_model", lang=lang)
         return _check("model", False, where, "hint_model", lang=lang)
     try:
         models.test_load(path)
@@ -271,7 +282,8 @@ def check_tts(lang: str) -> Check:
     except ProvisionError as exc:
         return _check("tts", False, str(exc), "hint_tts")
     seconds = samples.size / rate if rate else 0
-    return _check("tts", seconds > 0.2, f"{lang}: {seconds:.1f} s of speech", "hint_tts")
+    detail = t("det_speech", lang=lang, seconds=seconds)
+    return _check("tts", seconds > 0.2, detail, "hint_tts")
 
 
 def check_disk(data_dir: Path) -> Check:
@@ -282,7 +294,7 @@ def check_disk(data_dir: Path) -> Check:
     return _check(
         "disk",
         free >= MIN_FREE_BYTES,
-        f"{free / 1024**3:.1f} GiB free in {probe}",
+        t("det_disk_free", free=free / 1024**3, path=probe),
         "hint_disk",
         path=probe,
     )
@@ -300,9 +312,10 @@ def check_outbox(settings: GatewaySettings) -> Check:
             required=False,
         )
     if depth is None:
-        return _check("outbox", True, "no outbox yet (the gateway has not run)", required=False)
+        return _check("outbox", True, t("det_no_outbox"), required=False)
     alarm = depth >= settings.outbox_capacity * 0.8
-    check = _check("outbox", not alarm, f"{depth} waiting", "hint_outbox", required=alarm)
+    detail = t("det_outbox_waiting", depth=depth)
+    check = _check("outbox", not alarm, detail, "hint_outbox", required=alarm)
     if not alarm and depth >= OUTBOX_WARN:
         check.status, check.hint = "warn", t("hint_outbox")
     return check
@@ -316,7 +329,8 @@ def check_service() -> Check:
     except (OSError, subprocess.TimeoutExpired) as exc:
         return _check("service", False, f"systemctl: {exc}", "hint_service")
     state = out.stdout.strip() or (out.stderr.strip().splitlines() or ["unknown"])[0]
-    return _check("service", state == "active", f"{SERVICE_UNIT}: {state}", "hint_service")
+    label = t(SERVICE_STATES[state]) if state in SERVICE_STATES else state
+    return _check("service", state == "active", f"{SERVICE_UNIT}: {label}", "hint_service")
 
 
 # --- the checklist ----------------------------------------------------------------------------

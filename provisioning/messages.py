@@ -34,7 +34,7 @@ CATALOGUE: dict[str, tuple[str, str]] = {
     ),
     "saved_config": (
         "Saved the gateway config to {path}.",
-        "ゲートウェイ設定を {path} に保存しました。",
+        "見守り機の設定を {path} に保存しました。",
     ),
     "saved_draft": (
         "Saved the settings to {path}; next, run `mimamori-provision enroll CODE`.",
@@ -82,7 +82,7 @@ CATALOGUE: dict[str, tuple[str, str]] = {
     "enrolling": ("Enrolling with {url} ...", "{url} に登録しています…"),
     "enrolled": (
         "Enrolled: gateway {gateway_id} for household {household_id}; token saved to {token_file}.",
-        "登録しました：ゲートウェイ {gateway_id}（世帯 {household_id}）。"
+        "登録しました：見守り機 {gateway_id}（世帯 {household_id}）。"
         "トークンを {token_file} に保存しました。",
     ),
     "no_cloud_url": (
@@ -200,7 +200,7 @@ CATALOGUE: dict[str, tuple[str, str]] = {
     "paired": ("Paired {name} ({role}, {room}).", "{name}（{role}、{room}）をペアリングしました。"),
     "restart_hint": (
         "The gateway service is running; restart it (`sudo systemctl restart mimamori-gateway`) so it uses the change.",
-        "ゲートウェイのサービスが動作中です。変更を反映するため再起動してください（`sudo systemctl restart mimamori-gateway`）。",
+        "見守り機のサービスが動作中です。変更を反映するため再起動してください（`sudo systemctl restart mimamori-gateway`）。",
     ),
     "unpaired": ("Unpaired {name}.", "{name} のペアリングを解除しました。"),
     "no_such_device": (
@@ -220,7 +220,7 @@ CATALOGUE: dict[str, tuple[str, str]] = {
     "needs_config": (
         "The gateway is not configured yet ({detail}); run `mimamori-provision init` and "
         "`enroll` first.",
-        "ゲートウェイがまだ設定されていません（{detail}）。先に `mimamori-provision init` と "
+        "見守り機がまだ設定されていません（{detail}）。先に `mimamori-provision init` と "
         "`enroll` を実行してください。",
     ),
     # --- devices ---
@@ -273,7 +273,7 @@ CATALOGUE: dict[str, tuple[str, str]] = {
     ),
     "tts_failed": (
         "The test prompt could not be synthesised ({error}); reinstall the gateway packages.",
-        "テスト音声を合成できませんでした（{error}）。ゲートウェイのパッケージを再インストールしてください。",
+        "テスト音声を合成できませんでした（{error}）。見守り機のパッケージを再インストールしてください。",
     ),
     "audio_failed": (
         "The sound card failed ({error}); check the speakerphone's cable and `arecord -l`.",
@@ -362,7 +362,7 @@ CATALOGUE: dict[str, tuple[str, str]] = {
     "col_active": ("In use", "使用中"),
     "no_models": ("No speech model is installed.", "音声モデルはインストールされていません。"),
     # --- doctor ---
-    "doctor_title": ("Gateway check", "ゲートウェイ診断"),
+    "doctor_title": ("Gateway check", "見守り機の診断"),
     "doctor_ok": ("All required checks passed.", "必須の項目はすべて正常です。"),
     "doctor_failed": (
         "{count} required check(s) failed; fix the lines marked ✗ and run doctor again.",
@@ -420,7 +420,7 @@ CATALOGUE: dict[str, tuple[str, str]] = {
     ),
     "hint_tts": (
         "reinstall the gateway packages (pyopenjtalk-plus, espeak-ng)",
-        "ゲートウェイのパッケージ（pyopenjtalk-plus、espeak-ng）を再インストールしてください",
+        "見守り機のパッケージ（pyopenjtalk-plus、espeak-ng）を再インストールしてください",
     ),
     "hint_disk": (
         "free space in {path} (old logs, unused models)",
@@ -434,6 +434,24 @@ CATALOGUE: dict[str, tuple[str, str]] = {
         "run `sudo mimamori-provision install-service`",
         "`sudo mimamori-provision install-service` を実行してください",
     ),
+    # doctor line details (the --json keys stay; only the words are localised)
+    "det_ntp_synced": ("NTP synchronised", "NTPで同期しています"),
+    "det_ntp_unsynced": ("NTP not synchronised", "NTPで同期していません"),
+    "det_skew": ("{skew:+.0f} s from the cloud", "クラウドとの差 {skew:+.0f} 秒"),
+    "det_no_adapter": ("no hci adapter in {path}", "{path} にアダプターがありません"),
+    "det_default_device": ("default", "既定の機器"),
+    "det_no_device": ("none", "見つかりません"),
+    "det_no_model": ("no {lang} model configured", "{lang} のモデルが設定されていません"),
+    "det_speech": ("{lang}: {seconds:.1f} s of speech", "{lang}：{seconds:.1f} 秒の音声を合成"),
+    "det_disk_free": ("{free:.1f} GiB free in {path}", "{path} の空き {free:.1f} GiB"),
+    "det_no_outbox": (
+        "no outbox yet (the gateway has not run)",
+        "送信待ちの記録はありません（見守り機はまだ動いていません）",
+    ),
+    "det_outbox_waiting": ("{depth} waiting", "送信待ち {depth} 件"),
+    "det_service_active": ("active", "稼働中"),
+    "det_service_inactive": ("inactive", "停止中"),
+    "det_service_failed": ("failed", "異常終了"),
     "not_configured": ("not configured", "未設定"),
     "skipped": ("skipped: {why}", "省略：{why}"),
     # --- service ---
@@ -454,7 +472,7 @@ CATALOGUE: dict[str, tuple[str, str]] = {
     ),
     "no_gateway_exe": (
         "The mimamori-gateway program was not found; install the gateway package first.",
-        "mimamori-gateway が見つかりません。先にゲートウェイのパッケージをインストールしてください。",
+        "mimamori-gateway が見つかりません。先に見守り機のパッケージをインストールしてください。",
     ),
     "needs_root": (
         "Installing the service needs root; run it with sudo (or use --dry-run to see the unit).",

@@ -32,7 +32,7 @@ def test_japanese_when_lang_is_ja_jp(gw: Gateway, monkeypatch) -> None:
     result = gw.run("unpair", "living-motion", lang="ja_JP.UTF-8")
     line = assert_one_sentence_error(result)
     assert line.startswith("エラー:")
-    assert "ゲートウェイがまだ設定されていません" in line
+    assert "見守り機がまだ設定されていません" in line
     english = gw.run("unpair", "living-motion", lang="en_US.UTF-8")
     assert "The gateway is not configured yet" in assert_one_sentence_error(english)
     monkeypatch.setenv("LANG", "ja_JP.UTF-8")

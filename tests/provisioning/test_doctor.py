@@ -142,3 +142,22 @@ def test_doctor_without_any_config(gw: Gateway, alsa_file_device) -> None:
     assert marks["Config valid"] == "✗"
     assert marks["Token present"] == "–"
     assert "→ run `mimamori-provision init` and `enroll CODE`" in result.stdout
+
+
+def test_doctor_speaks_japanese_in_a_japanese_locale(gw: Gateway, alsa_file_device) -> None:
+    """Every line (label, detail, hint) is Japanese; --json keeps its keys and ids."""
+    home = str(alsa_file_device.home)
+    result = gw.run("doctor", HOME=home, lang="ja_JP.UTF-8")
+    assert result.returncode == 1
+    assert "見守り機の診断" in result.stdout
+    for english in ("free in", "hci adapter", "waiting", "NTP synchronised", ": none"):
+        assert english not in result.stdout, (english, result.stdout)
+    assert "既定の機器" in result.stdout  # the ALSA device's own name may follow in brackets
+    assert "ディスク空き容量" in result.stdout and "の空き" in result.stdout
+    body = json.loads(gw.run("doctor", "--json", HOME=home, lang="ja_JP.UTF-8").stdout)
+    assert set(body) >= {"ok", "checks"}
+    for check in body["checks"]:
+        assert set(check) == {"id", "label", "status", "required", "detail", "hint"}
+    by_id = {c["id"]: c for c in body["checks"]}
+    assert by_id["disk"]["status"] == "ok" and "GiB" in by_id["disk"]["detail"]
+    assert by_id["bluetooth"]["detail"].endswith("にアダプターがありません")
