@@ -82,16 +82,17 @@ def test_safety_check_tally_complete_within_one_heartbeat(inprocess_cloud) -> No
 
     cloud.clock.set(START)
     _login(cloud.http, "bousai@city.example.jp")
-    response = cloud.http.post(
-        "/safety",
-        data={
-            "csrf_token": _csrf(cloud.http),
-            "title": "地震 安否確認",
-            "question": "地震がありました。ご無事ですか。",
-            "area": f"m:{area.municipality_id}",
-        },
-        follow_redirects=False,
-    )
+    form = {
+        "csrf_token": _csrf(cloud.http),
+        "title": "地震 安否確認",
+        "question": "地震がありました。ご無事ですか。",
+        "area": f"m:{area.municipality_id}",
+    }
+    # A whole municipality is asked at once: staff first see how many households (issue 14).
+    confirm = cloud.http.post("/safety", data=form, follow_redirects=False)
+    assert confirm.status_code == 200, confirm.text
+    assert f"{HOUSEHOLDS}" in confirm.text and 'name="confirmed"' in confirm.text
+    response = cloud.http.post("/safety", data={**form, "confirmed": "1"}, follow_redirects=False)
     assert response.status_code == 303, response.text
     check_id = response.headers["location"].rsplit("/", 1)[-1]
     # At once: offline gateways are counted as such, everyone else is awaited.
