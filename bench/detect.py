@@ -53,7 +53,8 @@ def _copy(conn: psycopg.Connection, table: str, columns: list[str], rows) -> Non
 
 
 def seed(dsn: str, office_id: str, start: int, count: int, now: datetime) -> None:
-    """Households with one 08:00 slot whose next deadline is tomorrow (none due)."""
+    """Households with one 08:00 slot whose next deadline is tomorrow (none due), each with
+    its gateway."""
     tomorrow = (now + timedelta(days=1)).astimezone(TOKYO).date()
     deadline = slot_deadline(SlotSpec("morning", "08:00"), tomorrow, TOKYO).deadline
     ids = [str(uuid.UUID(int=i + 1)) for i in range(start, start + count)]
@@ -85,8 +86,16 @@ def seed(dsn: str, office_id: str, start: int, count: int, now: datetime) -> Non
             ["id", "household_id", "name", "time", "window_min", "grace_min"],
             ((str(uuid.uuid4()), i, "morning", "08:00", 30, 5) for i in ids),
         )
+        # Each household has its enrolled gateway: one without is not watched (未設置).
+        _copy(
+            conn,
+            "gateways",
+            ["id", "household_id", "token_hash", "hardware_id", "software_version", "enrolled_at"],
+            ((str(uuid.uuid4()), i, uuid.uuid4().hex * 2, "bench", "bench", now) for i in ids),
+        )
         conn.execute("VACUUM ANALYZE households")
         conn.execute("VACUUM ANALYZE schedule_slots")
+        conn.execute("VACUUM ANALYZE gateways")
 
 
 def make_due(
