@@ -29,6 +29,8 @@ from firmware_bridge.events import DeviceRole, PairedDevice
 from gateway.config import GatewaySettings, MqttSettings, save_config, write_token
 from gateway.state import SmallState
 from mimamori_dev import mailview
+from mimamori_dev.line_standin import LineStandin, line_user_id, link_contact, setup_channel
+from mimamori_dev.scenario import Admin
 from mimamori_dev.services import (
     VENV_BIN,
     CloudServer,
@@ -56,6 +58,8 @@ class DemoHousehold:
     # The alarm comes from the slot's deadline (missed check-in, offline gateway): its slot
     # began before the demo did, so the deadline falls within the demo's first two minutes.
     early_slot: bool = False
+    # The family member reads alerts on LINE (the local stand-in), not by mail.
+    line: bool = False
 
 
 HOUSEHOLDS = [
@@ -80,6 +84,7 @@ HOUSEHOLDS = [
         ("鈴木 和子", "次女", "kazuko@example.jp"),
         {"answers": [None]},  # does not answer: a missed check-in escalates
         early_slot=True,
+        line=True,
     ),
     DemoHousehold(
         "高橋 キヨ",
@@ -207,6 +212,8 @@ class Demo:
         self.procs: list[subprocess.Popen] = []
         self.broker = MosquittoBroker(root / "mosquitto", port=_port(1883))
         self.smtp = SmtpSink(port=free_port(), maildir=root / "mail")
+        # One family uses LINE through the local stand-in; its pushes show on the mail page.
+        self.line = LineStandin(port=free_port(), maildir=root / "mail")
         self.mail_port = _port(8025)
         self.mail_page = None
         self.cloud = CloudServer(
@@ -218,6 +225,7 @@ class Demo:
                 "MIMAMORI_SECRET_KEY": "demo-secret-key-change-me-in-production",
                 "MIMAMORI_SMTP_HOST": self.smtp.host,
                 "MIMAMORI_SMTP_PORT": str(self.smtp.port),
+                "MIMAMORI_LINE_API_BASE": self.line.base_url,
                 "MIMAMORI_HEARTBEAT_STALE_S": str(HEARTBEAT_STALE_S),
                 "MIMAMORI_COOKIE_SECURE": "false",
             },
@@ -228,6 +236,7 @@ class Demo:
     def start_services(self) -> None:
         self.broker.start()
         self.smtp.start()
+        self.line.start()
         self.mail_page = mailview.serve(self.root / "mail", "127.0.0.1", self.mail_port)
         self.cloud.start()
         log = open(self.root / "worker.log", "ab")  # noqa: SIM115 (lives with the process)
@@ -247,6 +256,7 @@ class Demo:
         if self.mail_page is not None:
             self.mail_page.shutdown()
         self.smtp.stop()
+        self.line.stop()
         self.broker.stop()
 
     # --- seed ----------------------------------------------------------------------------
@@ -328,7 +338,7 @@ class Demo:
                 },
             )
             name, relationship, email = hh.family
-            self.api(
+            contact = self.api(
                 "POST",
                 f"/households/{household['id']}/contacts",
                 {
@@ -349,7 +359,20 @@ class Demo:
                     {"name": holder, "phone": phone, "roles": roles},
                 )
             households.append((hh, household["id"]))
+            if hh.line:
+                self.link_line(muni, office, contact["id"], name)
         return f"{now_slot} (early: {early_slot})", households
+
+    def link_line(self, municipality: str, office: str, contact_id: str, name: str) -> None:
+        """The office's LINE channel on the stand-in; the first family links by its code."""
+        with httpx.Client(base_url=self.cloud.base_url, timeout=30) as http:
+            admin = Admin(http, ADMIN_TOKEN)
+            if not admin.call("GET", "/line-channels"):
+                setup_channel(admin, municipality, office, self.line)
+            user = line_user_id(len(self.line.users))
+            link_contact(http, admin, contact_id, user, self.line, name)
+            # LINE and mail both: the mail page shows the two side by side.
+            admin.call("PUT", f"/contacts/{contact_id}/channels", json={"channel_pref": "both"})
 
     # --- simulated homes -----------------------------------------------------------------
 

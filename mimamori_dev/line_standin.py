@@ -22,6 +22,7 @@ import time
 import uuid
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
 from typing import Any
 
 from mimamori_dev.services import free_port
@@ -58,6 +59,8 @@ class LineStandin:
     replies: list[Received] = field(default_factory=list)
     requests: list[tuple[str, str, int]] = field(default_factory=list)  # method, path, status
     reply_tokens: set[str] = field(default_factory=set)
+    # Also keep each accepted push as <time_ns>-line-<n>.json here (the demo's mail page).
+    maildir: Path | None = None
     _accepted_keys: dict[str, str] = field(default_factory=dict)  # retry key -> request id
     _cond: threading.Condition = field(default_factory=threading.Condition)
     _server: ThreadingHTTPServer | None = None
@@ -169,9 +172,18 @@ class LineStandin:
             if retry_key is not None:
                 self._accepted_keys[retry_key] = request_id
             self.pushes.append(Received(to, messages, retry_key, request_id, time.time()))
+            self._keep(to, messages)
             self._cond.notify_all()
         sent = [{"id": str(time.time_ns()), "quoteToken": uuid.uuid4().hex} for _ in messages]
         return 200, {"x-line-request-id": request_id}, {"sentMessages": sent}
+
+    def _keep(self, to: str, messages: list[dict[str, Any]]) -> None:
+        if self.maildir is None:
+            return
+        self.maildir.mkdir(parents=True, exist_ok=True)
+        name = f"{time.time_ns()}-line-{len(self.pushes):05d}.json"
+        record = {"to": to, "name": self.users.get(to, ""), "messages": messages}
+        (self.maildir / name).write_text(json.dumps(record, ensure_ascii=False, indent=1))
 
     def _reply(
         self, token: str, messages: list[dict[str, Any]]

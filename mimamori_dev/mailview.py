@@ -1,10 +1,12 @@
-"""A dev-only page listing the mails the demo's SMTP sink received (never used in production)."""
+"""A dev-only page listing the mails the demo's SMTP sink received and the LINE messages the
+LINE stand-in received (never used in production)."""
 
 from __future__ import annotations
 
 import email
 import email.policy
 import html
+import json
 import threading
 from email.message import EmailMessage
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -20,9 +22,41 @@ def _text_body(msg: EmailMessage) -> str:
     return part.get_content() if part is not None else ""
 
 
+def _line(path: Path) -> dict:
+    return json.loads(path.read_text())
+
+
+def _line_texts(record: dict) -> list[str]:
+    texts = []
+    for message in record.get("messages", []):
+        if message.get("type") == "text":
+            texts.append(str(message.get("text", "")))
+        elif message.get("type") == "template":
+            labels = [a.get("label", "") for a in message["template"].get("actions", [])]
+            texts.append(f"{message['template'].get('text', '')} ［{' / '.join(labels)}］")
+    return texts
+
+
+def _line_row(path: Path) -> str:
+    record = _line(path)
+    first = (_line_texts(record) or [""])[0].splitlines()
+    return (
+        "<tr><td>LINE</td><td>{to}</td><td><a href='/mail/{name}'>{subject}</a></td></tr>".format(
+            to=html.escape(f"LINE: {record.get('name') or record.get('to', '')}"),
+            name=html.escape(path.name),
+            subject=html.escape(first[0] if first else "(LINE)"),
+        )
+    )
+
+
 def render_index(maildir: Path) -> str:
+    """Mail and the LINE stand-in's pushes (<time_ns>-line-<n>.json), newest first."""
     rows = []
-    for path in sorted(maildir.glob("*.eml"), reverse=True):
+    paths = [*maildir.glob("*.eml"), *maildir.glob("*-line-*.json")]
+    for path in sorted(paths, key=lambda p: p.name, reverse=True):
+        if path.suffix == ".json":
+            rows.append(_line_row(path))
+            continue
         msg = _read(path)
         rows.append(
             "<tr><td>{date}</td><td>{to}</td>"
@@ -43,6 +77,15 @@ def render_index(maildir: Path) -> str:
 
 
 def render_message(path: Path) -> str:
+    if path.suffix == ".json":
+        record = _line(path)
+        texts = "\n\n".join(_line_texts(record))
+        return (
+            "<!doctype html><html lang=ja><meta charset=utf-8><title>LINE</title>"
+            "<p><a href='/'>一覧へ戻る</a></p>"
+            f"<p><b>LINE:</b> {html.escape(str(record.get('name') or record.get('to')))}</p>"
+            f"<pre style='white-space:pre-wrap'>{html.escape(texts)}</pre>"
+        )
     msg = _read(path)
     return (
         "<!doctype html><html lang=ja><meta charset=utf-8><title>メール</title>"

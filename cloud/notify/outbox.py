@@ -148,3 +148,37 @@ def token_lookup(sessions: sessionmaker[Session]):  # type: ignore[no-untyped-de
             return row.access_token if row is not None else None
 
     return lookup
+
+
+def case_deliveries(session: Session, incident_id: str) -> list[dict[str, Any]]:
+    """Which channel reached whom and when, for the case page: one entry per delivery of the
+    incident, oldest first; `fallback` marks an e-mail sent because LINE failed."""
+    rows = session.scalars(
+        select(OutboxMail)
+        .where(OutboxMail.incident_id == incident_id)
+        # A fallback is made in the same instant on a frozen clock: after its LINE row by kind.
+        .order_by(OutboxMail.created_at, OutboxMail.step, OutboxMail.kind)
+    ).all()
+    names = {
+        c.id: c.name
+        for c in session.scalars(
+            select(FamilyContact).where(
+                FamilyContact.id.in_({r.contact_id for r in rows if r.contact_id})
+            )
+        )
+    }
+    return [
+        {
+            "channel": r.channel,
+            "to": names.get(r.contact_id or "", r.to_addr if r.channel == EMAIL else "LINE"),
+            "contact_id": r.contact_id,
+            "step": r.step,
+            "kind": r.kind,
+            "status": r.status,
+            "sent_at": r.sent_at,
+            "created_at": r.created_at,
+            "fallback": r.kind.endswith(".line_fallback"),
+            "error": r.last_error if r.status == "failed" else None,
+        }
+        for r in rows
+    ]

@@ -151,6 +151,10 @@ def test_blocked_line_user_gets_mail_within_the_same_step(
     assert ("line", "alert.family", "failed") in by
     assert "line_blocked" in (line_row.last_error or "")
     assert fallback.kind == "alert.family.line_fallback" and fallback.step == line_row.step
+    # Staff see which channel reached whom: LINE failed, then e-mail as the fallback.
+    reached = cloud.admin_ok("GET", f"/incidents/{line_row.incident_id}/deliveries")
+    mine = [(d["channel"], d["to"], d["fallback"]) for d in reached if d["contact_id"] == first.id]
+    assert mine == [("line", "山田 太郎0", False), ("email", "山田 太郎0", True)]
     # Admins see failed deliveries per channel.
     failed = cloud.admin_ok("GET", "/deliveries", params={"status": "failed", "channel": "line"})
     assert [(d["id"], d["contact_id"]) for d in failed] == [(line_row.id, first.id)]

@@ -17,8 +17,15 @@ from sqlalchemy.orm import Session
 
 from cloud.api.deps import admin_principal, db_session, state
 from cloud.db import transaction
-from cloud.models import FamilyContact, LineChannelConfig, Municipality, OutboxMail, PostOffice
-from cloud.notify import linking, webhook
+from cloud.models import (
+    FamilyContact,
+    Incident,
+    LineChannelConfig,
+    Municipality,
+    OutboxMail,
+    PostOffice,
+)
+from cloud.notify import linking, outbox, webhook
 from cloud.notify.base import CHANNELS
 from cloud.notify.line import reply_texts
 from cloud.services.errors import ApiError
@@ -184,6 +191,19 @@ def deliveries(
     if incident_id:
         stmt = stmt.where(OutboxMail.incident_id == incident_id)
     return [_delivery_out(r) for r in session.scalars(stmt)]
+
+
+@admin_router.get("/incidents/{incident_id}/deliveries")
+def incident_deliveries(
+    incident_id: str, session: Session = Depends(db_session, scope="function")
+) -> list[dict[str, Any]]:
+    """Which channel reached whom and when (the data of the case page's delivery list)."""
+    if session.get(Incident, incident_id) is None:
+        raise ApiError(404, "not_found", "no such incident")
+    return [
+        {**d, "sent_at": _iso(d["sent_at"]), "created_at": _iso(d["created_at"])}
+        for d in outbox.case_deliveries(session, incident_id)
+    ]
 
 
 def _delivery_out(row: OutboxMail) -> dict[str, Any]:
