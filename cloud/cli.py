@@ -301,6 +301,24 @@ def issue_code(
     typer.echo(_run(database_url, action))
 
 
+@app.command("line-link-code")
+def line_link_code(
+    contact: Annotated[str, typer.Option("--contact")],
+    database_url: DbUrl = None,
+) -> None:
+    """Issue a one-time code a family member sends to the office's LINE account (7 days)."""
+    from cloud.models import FamilyContact
+    from cloud.notify import linking
+
+    def action(session, settings):  # type: ignore[no-untyped-def]
+        row = session.get(FamilyContact, contact)
+        if row is None:
+            raise tenancy.NotFound(f"no contact {contact}")
+        return linking.issue_code(session, row, system_clock())
+
+    typer.echo(_run(database_url, action))
+
+
 @app.command("set-household")
 def set_household(
     household: Annotated[str, typer.Option("--household")],

@@ -19,7 +19,7 @@ from sqlalchemy import select
 
 from cloud.models import FamilyContact, Household
 from cloud.models.staff import IncidentNote
-from cloud.notify import webhook
+from cloud.notify import linking, webhook
 from mimamori_dev.line_standin import LineStandin
 from mimamori_wire import v1
 from tests.cloud.test_e2e_escalation import JST_0835
@@ -190,3 +190,21 @@ def test_forged_malformed_and_oversized_bodies_are_refused(hooked, line_standin)
     forged()
     ok = hook.send(event("follow", line_standin))
     assert ok.status_code == 200
+
+
+def test_cli_issues_a_link_code_for_a_contact(live_cloud) -> None:  # type: ignore[no-untyped-def]
+    from typer.testing import CliRunner
+
+    from cloud.cli import app
+
+    live_cloud.household(contacts=1)
+    url = live_cloud.settings.database_url
+    made = CliRunner().invoke(
+        app, ["line-link-code", "--contact", _contact_id(live_cloud), "--database-url", url]
+    )
+    assert made.exit_code == 0, made.output
+    assert linking.looks_like_code(made.output.strip())
+    unknown = CliRunner().invoke(
+        app, ["line-link-code", "--contact", "nobody", "--database-url", url]
+    )
+    assert unknown.exit_code == 2
