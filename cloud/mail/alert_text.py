@@ -102,13 +102,16 @@ def next_step_text(
     if step is not None:
         when = "このあと" if step.due_at <= now else f"{hm(step.due_at, zone, now)}に"
         until = "このあと" if step.due_at <= now else f"{hm(step.due_at, zone, now)}までに"
-        who = "担当者がご本人の無事を" if cause in STAFF_ONLY_ACK_CAUSES else ""
+        unconfirmed = (
+            "担当者がご本人の無事を確認できない場合は"
+            if cause in STAFF_ONLY_ACK_CAUSES
+            else "確認がとれない場合は"
+        )
         texts = {
             "family": f"{when}ご家族へメールでお知らせします。",
             "staff": f"{until}確認がとれない場合は、{office}の担当者へお知らせし、"
             "お電話または訪問で確認します。",
-            "manager": f"{until}{who}確認がとれない場合は、郵便局長と自治体の担当部署へ"
-            "連絡します。",
+            "manager": f"{until}{unconfirmed}、郵便局長と自治体の担当部署へ連絡します。",
             "staff_reminder": f"確認がとれるまで、{when}担当者へ再度お知らせします。",
             "reprompt": f"{when}見守り機からもう一度お声がけします。",
         }

@@ -73,7 +73,7 @@ def test_help_mail_says_the_trigger_the_urgency_and_the_real_next_step(
             assert said in part and not_said not in part
             assert "至急ご確認ください" in part
             # The manager/municipality step is at +60 min: 9:59, never the opening minute.
-            assert "9:59までに" in part and "郵便局長と自治体" in part
+            assert "9:59までに担当者がご本人の無事を確認できない場合は、郵便局長と自治体" in part
             assert "8:59までに" not in part
         assert '<meta name="viewport" content="width=device-width, initial-scale=1">' in html
         # The office is the sender's display name (RFC 2047 on the wire), the address the
