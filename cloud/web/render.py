@@ -9,7 +9,11 @@ from zoneinfo import ZoneInfo
 
 from fastapi.responses import HTMLResponse
 from fastapi.templating import Jinja2Templates
+from jinja2 import pass_context
+from jinja2.runtime import Context
 
+from cloud.mail.alert_text import case_number
+from cloud.web import i18n
 from cloud.web.deps import Ctx
 from cloud.web.watch_banner import watch_notices
 
@@ -32,7 +36,26 @@ def minutes_since(value: datetime | None, now: datetime) -> int | None:
     return int((now - value.astimezone(UTC)).total_seconds() // 60)
 
 
+@pass_context
+def glossary_label(context: Context, kind: str, code: str | None) -> str:
+    """The glossary's one label for a code (cloud/web/i18n.py label()), in the page's language."""
+    return i18n.label(kind, code, context.get("lang", "ja"))
+
+
+@pass_context
+def slot_label(context: Context, name: str | None, time: str | None = None) -> str:
+    """A check-in slot as staff say it: 「朝（8:00）」, never the slot's code name."""
+    text = i18n.label("slot", name, context.get("lang", "ja"))
+    if not time:
+        return text
+    hour, _, minute = time.partition(":")
+    return f"{text}（{int(hour)}:{minute[:2]}）"
+
+
 templates.env.filters["local"] = local
+templates.env.globals["label"] = glossary_label
+templates.env.globals["slot_label"] = slot_label
+templates.env.filters["case_number"] = case_number
 # base.html shows the stopped-watch banner and the failed-mail notice on every staff page.
 templates.env.globals["watch_notices"] = watch_notices
 

@@ -112,7 +112,7 @@ def test_desk_acknowledge_note_resolve_with_live_alert_and_expired_session(
     world.server.cli("worker", "--once")
     cards = page.locator("article.incident")
     expect(cards).to_have_count(2)
-    expect(cards.nth(0)).to_contain_text("助けを求めています")
+    expect(cards.nth(0)).to_contain_text("助けの要請")
     expect(cards.nth(0)).to_contain_text("山田 花子")
     expect(cards.nth(1)).to_contain_text("体調不良の応答")
     page.reload()
@@ -305,7 +305,7 @@ def test_safety_check_live_tally_and_csv(world: World, page: Page) -> None:
     expect(page.locator("#n-safe")).to_have_text("1", timeout=20_000)
     expect(page.locator("#n-needs_help")).to_have_text("1")
     expect(page.locator("#n-waiting")).to_have_text("1")
-    expect(page.locator("#safety-rows tr").first).to_contain_text("要支援")
+    expect(page.locator("#safety-rows tr").first).to_contain_text("助けが必要")
     page.screenshot(path=str(SCREENSHOTS / "safety-check.png"), full_page=True)
 
     with page.expect_download() as download_info:
@@ -313,11 +313,11 @@ def test_safety_check_live_tally_and_csv(world: World, page: Page) -> None:
     content = Path(download_info.value.path()).read_bytes().decode("utf-8-sig")
     rows = list(csv.reader(io.StringIO(content)))
     statuses = sorted(r[3] for r in rows[1:])
-    assert statuses == sorted(["無事", "要支援", "確認中", "見守り機 通信途絶"])
+    assert statuses == sorted(["無事", "助けが必要", "確認中", "見守り機の通信途絶"])
     exports = world.sql("SELECT count(*) FROM audit_log WHERE action = 'export.safety_check'")
     assert exports[0][0] == 1
 
     # "Needs help" reaches the desk as well, as a link to the check.
     page.click("nav >> text=対応デスク")
-    expect(page.locator(".safety-help")).to_contain_text("要支援")
+    expect(page.locator(".safety-help")).to_contain_text("助けが必要")
     expect(page.locator(".safety-help")).to_contain_text(": 1")

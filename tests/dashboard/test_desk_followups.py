@@ -32,7 +32,7 @@ def test_safety_needs_help_is_on_the_desk_with_help_severity(world: World) -> No
     finally:
         staff.close()
     safety = _article(html, "安否確認で助けが必要")
-    assert safety.split() == _article(html, "助けを求めています").split()  # same severity
+    assert safety.split() == _article(html, "助けの要請").split()  # same severity
     assert "sev-0" in safety.split() and "urgent" in safety.split()
 
 
@@ -61,4 +61,4 @@ def test_gateway_back_is_noted_and_resolved_on_the_desk(world: World) -> None:
     resolved = re.search(r"<tr id=\"resolved-[^\"]+\">(.*?)</tr>", html, re.S)
     assert resolved is not None
     assert "見守り機器が再接続" in resolved.group(1)  # outcome label and the automatic note
-    assert "見守り機が通信不能" in resolved.group(1)
+    assert "見守り機の通信途絶" in resolved.group(1)

@@ -29,7 +29,7 @@ def test_dashboard_on_postgresql(
 
     staff = login(server.base_url, world.users["staff_a"])
     desk = staff.get("/")
-    assert desk.status_code == 200 and "助けを求めています" in desk.text
+    assert desk.status_code == 200 and "助けの要請" in desk.text
     incident_id = desk.text.split('data-id="')[1].split('"')[0]
     token = csrf_of(staff)
     assert (

@@ -11,10 +11,12 @@ from sqlalchemy import select
 from cloud.auth import users
 from cloud.auth.roles import OFFICE_ROLES, Capability, Role
 from cloud.escalation.chain import CAUSES
+from cloud.models import Household
 from cloud.models.staff import AuditLog, StaffUser
 from cloud.web.csvout import csv_response
 from cloud.web.deps import Ctx, needs
 from cloud.web.forms import FieldError, month
+from cloud.web.i18n import AUDIT_ACTIONS
 from cloud.web.render import local, page
 from cloud.web.reports import OfficeMonth, monthly_report
 from cloud.web.route_helpers import record_action
@@ -101,7 +103,28 @@ def audit_page(ctx: Ctx = needs(Capability.AUDIT)) -> Response:
     action = ctx.request.query_params.get("action", "")
     if action:
         query = query.where(AuditLog.action.startswith(action))
-    return page(ctx, "audit.html", entries=list(ctx.db.scalars(query)), action=action)
+    entries = list(ctx.db.scalars(query))
+    return page(
+        ctx,
+        "audit.html",
+        entries=entries,
+        action=action,
+        target_names=_names(ctx, entries),
+        audit_actions=AUDIT_ACTIONS,
+    )
+
+
+def _names(ctx: Ctx, entries: list[AuditLog]) -> dict[str, str]:
+    """Staff read names, not UUIDs: households by their residents, staff by their name."""
+    ids = {e.target_id for e in entries if e.target_id}
+    names: dict[str, str] = {}
+    for household in ctx.db.scalars(select(Household).where(Household.id.in_(ids))):
+        names[household.id] = "・".join(r.name for r in household.residents) or (
+            household.address or ""
+        )
+    for user in ctx.db.scalars(select(StaffUser).where(StaffUser.id.in_(ids))):
+        names[user.id] = user.name
+    return names
 
 
 def _users_in_scope(ctx: Ctx) -> list[StaffUser]:
