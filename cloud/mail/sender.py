@@ -120,7 +120,10 @@ class Claimed:
             "kind": self.mail.kind,
             "incident_id": self.mail.incident_id,
             "household_id": self.household_id,
-            "to_domain": self.mail.to_addr.rpartition("@")[2][:80],
+            # Never a LINE user id in the logs: for LINE the "domain" is the channel.
+            "to_domain": self.mail.to_addr.rpartition("@")[2][:80]
+            if self.mail.channel in (EMAIL, None)
+            else self.mail.channel,
         }
 
 
@@ -391,7 +394,7 @@ def _deliver(
         metrics.MAIL_LEASES_TAKEN_OVER.inc()
         log_event(log, "mail.lease_taken_over", previous_owner=claimed.took_over_from, **fields)
     with keeper.hold(claimed) as hold:
-        if claimed.mail.channel != EMAIL:
+        if claimed.mail.channel not in (EMAIL, None):  # None: a row not yet flushed
             outcome = _send_other(claimed.mail, channels or {}, keeper, hold)
         else:
             msg, outcome = _build(claimed.mail, settings, clock)

@@ -179,3 +179,18 @@ def test_rate_limited_push_waits_for_retry_after_then_lands_once(
     line_standin.wait_for(1, timeout=10, to=USER)
     cloud.run_worker()
     assert len(line_standin.pushes) == 1
+
+
+def test_demo_mail_page_lists_line_pushes(tmp_path) -> None:  # type: ignore[no-untyped-def]
+    from mimamori_dev import mailview
+
+    standin = LineStandin(maildir=tmp_path).start()
+    try:
+        standin.add_user(USER, "山田 太郎")
+        assert LineChannel(standin.base_url, lambda ref: TOKEN).send(_delivery()) == DELIVERED
+    finally:
+        standin.stop()
+    [kept] = tmp_path.glob("*-line-*.json")
+    index = mailview.render_index(tmp_path)
+    assert "LINE: 山田 太郎" in index and kept.name in index
+    assert "テスト" in mailview.render_message(kept)
