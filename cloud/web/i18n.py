@@ -309,6 +309,8 @@ TEXT: dict[str, tuple[str, str]] = {
     "question_sleep": ("睡眠", "Sleep"),
     "always_asked": ("毎回おたずねします", "always asked"),
     "quiet_hours": ("静かな時間帯", "Quiet hours"),
+    "quiet_hours_start": ("開始（24時間制）", "from (24-hour)"),
+    "quiet_hours_end": ("終了（24時間制）", "until (24-hour)"),
     "quiet_hours_hint": (
         "この時間帯はお知らせを控え、声を大きくしません",
         "No announcements and no louder voice in these hours",
