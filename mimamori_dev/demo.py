@@ -214,6 +214,8 @@ class Demo:
         self.smtp = SmtpSink(port=free_port(), maildir=root / "mail")
         # One family uses LINE through the local stand-in; its pushes show on the mail page.
         self.line = LineStandin(port=free_port(), maildir=root / "mail")
+        # Linked after the homes started: seeding is on the clock of the early slot's deadline.
+        self.line_links: list[tuple[str, str, str, str]] = []
         self.mail_port = _port(8025)
         self.mail_page = None
         self.cloud = CloudServer(
@@ -360,7 +362,7 @@ class Demo:
                 )
             households.append((hh, household["id"]))
             if hh.line:
-                self.link_line(muni, office, contact["id"], name)
+                self.line_links.append((muni, office, contact["id"], name))
         return f"{now_slot} (early: {early_slot})", households
 
     def link_line(self, municipality: str, office: str, contact_id: str, name: str) -> None:
@@ -509,6 +511,8 @@ def main(argv: list[str] | None = None) -> None:
                 demo.start_home(index, hh, household_id)
             else:
                 demo.unplugged_home(index, household_id)
+        for link in demo.line_links:
+            demo.link_line(*link)
         print(demo.banner(demo_slot), flush=True)
         started = time.monotonic()
         while not stop:
