@@ -1,5 +1,5 @@
 # The two commands a fresh Debian 12 machine needs: `make demo` and `make test`.
-.PHONY: demo test lint typecheck imports test-dates lock format bench bench-quick screenshots \
+.PHONY: demo test lint typecheck imports test-dates lock format bench bench-quick screenshots messages \
 	setup peers clean
 
 PY := .venv/bin/python
@@ -42,6 +42,14 @@ test-dates: setup
 # Refresh the hashed lock files (requirements/*.txt) after changing pyproject.toml.
 lock:
 	@scripts/lock.sh
+
+# The dashboard's gettext catalogs (Babel): extract the English source text, merge it into
+# each language's .po for the translator, compile the .mo files the server reads.
+LOCALES := cloud/web/locale
+messages: setup
+	.venv/bin/pybabel extract -F babel.cfg --no-location --sort-output -o $(LOCALES)/messages.pot .
+	.venv/bin/pybabel update -i $(LOCALES)/messages.pot -d $(LOCALES) -D messages -w 100 --no-fuzzy-matching
+	.venv/bin/pybabel compile -d $(LOCALES) -D messages --statistics
 
 lint: setup
 	.venv/bin/ruff check .

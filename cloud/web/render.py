@@ -45,13 +45,28 @@ def glossary_label(context: Context, kind: str, code: str | None) -> str:
 @pass_context
 def slot_label(context: Context, name: str | None, time: str | None = None) -> str:
     """A check-in slot as staff say it: 「朝（8:00）」, never the slot's code name."""
-    text = i18n.label("slot", name, context.get("lang", "ja"))
+    lang = context.get("lang", "ja")
+    text = i18n.label("slot", name, lang)
     if not time:
         return text
     hour, _, minute = time.partition(":")
-    return f"{text}（{int(hour)}:{minute[:2]}）"
+    clock = f"{int(hour)}:{minute[:2]}"
+    return f"{text} ({clock})" if lang == "en" else f"{text}（{clock}）"
 
 
+@pass_context
+def _gettext(context: Context, message: str) -> str:
+    return i18n.catalog(context.get("lang", "ja")).gettext(message)
+
+
+@pass_context
+def _ngettext(context: Context, singular: str, plural: str, n: int) -> str:
+    return i18n.catalog(context.get("lang", "ja")).ngettext(singular, plural, n)
+
+
+# `{% trans %}` and `_()` in templates read the page's language from the context.
+templates.env.add_extension("jinja2.ext.i18n")
+templates.env.install_gettext_callables(_gettext, _ngettext, newstyle=True)  # type: ignore[attr-defined]
 templates.env.filters["local"] = local
 templates.env.globals["label"] = glossary_label
 templates.env.globals["slot_label"] = slot_label
