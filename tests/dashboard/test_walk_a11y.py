@@ -49,6 +49,8 @@ def english_words(text: str) -> list[str]:
 
 def check_page(page: Page, failures: list[str], phone: bool) -> None:
     where = page.url.split("/", 3)[-1] or "desk"
+    # Edit forms fold into <details>: open them so their labels and inputs are checked too.
+    page.evaluate("document.querySelectorAll('details').forEach(d => { d.open = true; })")
     words = english_words(page.evaluate("document.body.innerText"))
     if words:
         failures.append(f"/{where}: English or code words {words}")
@@ -155,6 +157,8 @@ def test_every_page_is_japanese_fits_a_phone_and_passes_axe(world: World, walk_p
             "/audit",
             "/users",
         ],
+        "manager_a": ["/", "/board", "/reports"],
+        "sysadmin": ["/users", "/audit", "/safety"],
     }
     for user, paths in walks.items():
         page.context.clear_cookies()
