@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 from dataclasses import dataclass
 
-from fastapi import Request
+from fastapi import APIRouter, Depends, Request
 from sqlalchemy import Engine
 from sqlalchemy.orm import Session, sessionmaker
 
@@ -62,3 +62,21 @@ def admin_principal(request: Request) -> Principal:
         metrics.REJECTED.labels("invalid_admin_token").inc()
         raise ApiError(401, "invalid_admin_token", "Send Authorization: Bearer <admin token>.")
     return Principal("admin_token", "admin")
+
+
+def admin_router() -> APIRouter:
+    """A router under /api/v1/admin: admin token checked, every 4xx `{"error", "detail"}`."""
+    from mimamori_wire import v1
+
+    error = {"model": v1.ErrorBody}
+    return APIRouter(
+        prefix=f"{v1.API_PREFIX}/admin",
+        tags=["admin"],
+        dependencies=[Depends(admin_principal)],
+        responses={
+            401: {**error, "description": "missing or wrong admin token"},
+            404: {**error, "description": "no such object"},
+            413: {**error, "description": "body over the size limit"},
+            422: {**error, "description": "invalid parameters or body"},
+        },
+    )

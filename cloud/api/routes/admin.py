@@ -8,12 +8,12 @@ from __future__ import annotations
 from datetime import date, datetime, timedelta
 from typing import Any
 
-from fastapi import APIRouter, Depends, Query, Request
+from fastapi import Depends, Query, Request
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from cloud.api.deps import Principal, admin_principal, db_session, state
+from cloud.api.deps import Principal, admin_principal, admin_router, db_session, state
 from cloud.escalation.chain import CAUSES, validate_chain
 from cloud.models import (
     FamilyContact,
@@ -29,19 +29,7 @@ from cloud.services import contacts, household_settings, incidents, tenancy
 from cloud.services.errors import ApiError
 from mimamori_wire import v1
 
-_ERROR = {"model": v1.ErrorBody}
-router = APIRouter(
-    prefix=f"{v1.API_PREFIX}/admin",
-    tags=["admin"],
-    dependencies=[Depends(admin_principal)],
-    # Every 4xx is {"error", "detail"} (cloud.api.errors), also a validation error.
-    responses={
-        401: {**_ERROR, "description": "missing or wrong admin token"},
-        404: {**_ERROR, "description": "no such object"},
-        413: {**_ERROR, "description": "body over the size limit"},
-        422: {**_ERROR, "description": "invalid parameters or body"},
-    },
-)
+router = admin_router()
 
 
 class MunicipalityIn(BaseModel):

@@ -15,7 +15,8 @@ from pydantic import BaseModel, ConfigDict, Field
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from cloud.api.deps import admin_principal, db_session, state
+from cloud.api.deps import admin_router as make_admin_router
+from cloud.api.deps import db_session, state
 from cloud.db import transaction
 from cloud.models import (
     FamilyContact,
@@ -32,19 +33,7 @@ from cloud.services.errors import ApiError
 from mimamori_wire import v1
 
 router = APIRouter(prefix=f"{v1.API_PREFIX}/line", tags=["line"])
-_ERROR = {"model": v1.ErrorBody}
-admin_router = APIRouter(
-    prefix=f"{v1.API_PREFIX}/admin",
-    tags=["admin"],
-    dependencies=[Depends(admin_principal)],
-    # Every 4xx is {"error", "detail"} (cloud.api.errors), like the rest of the admin API.
-    responses={
-        401: {**_ERROR, "description": "missing or wrong admin token"},
-        404: {**_ERROR, "description": "no such object"},
-        413: {**_ERROR, "description": "body over the size limit"},
-        422: {**_ERROR, "description": "invalid parameters or body"},
-    },
-)
+admin_router = make_admin_router()
 
 
 def _reject(status: int, error: str, detail: str) -> JSONResponse:
