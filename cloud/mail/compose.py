@@ -20,7 +20,7 @@ TEMPLATES = Path(__file__).resolve().parent / "templates"
 CAUSE_HEADLINES = {
     "missed_checkin": "{slot_day}{slot_time}の見守りに応答がありません",
     "gateway_offline": "見守り機からの連絡が途絶えています",
-    "help_requested": "助けを求める連絡がありました",
+    "help_requested": "助けの要請がありました",
     "unwell": "「元気がない」とのお答えがありました",
     "callback": "郵便局からの折り返し電話をご希望です",
     "safety_needs_help": "安否確認で「助けが必要」とのお答えがありました",
@@ -31,7 +31,7 @@ INTENT_LABELS = {
     "unwell": "元気がない",
     "yes": "はい",
     "no": "いいえ",
-    "help": "助けを求める",
+    "help": "「助けて」",
     "callback": "電話をご希望",
     "trouble": "ご相談あり",
     "unknown": "聞き取れず",

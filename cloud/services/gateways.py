@@ -454,7 +454,7 @@ def _open_missed_while_offline(
 # --- heartbeat and config -------------------------------------------------------------------
 
 
-GATEWAY_BACK_NOTE = "見守り機器が再接続しました（自動）"
+GATEWAY_BACK_NOTE = "見守り機が再接続しました（自動）"
 
 
 # The history keeps the first heartbeat of each quarter hour and every one that says something
@@ -541,7 +541,7 @@ def _settle_gateway_back(
             IncidentNote(
                 incident_id=incident.id,
                 kind="system",
-                text="見守り機器が再接続しました",
+                text="見守り機が再接続しました",
                 author_name="システム",
                 created_at=now,
             )

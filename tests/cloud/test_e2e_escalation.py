@@ -222,6 +222,6 @@ def test_help_and_unwell_go_to_family_and_staff_at_once(live_cloud_factory, smtp
     assert causes == ["help_requested", "unwell"]
     mails = smtp_sink.wait_for(4, timeout=10)
     subjects = [m["Subject"] for m in mails]
-    assert sum("助けを求める連絡" in s for s in subjects) == 2
+    assert sum("助けの要請" in s for s in subjects) == 2
     assert sum("元気がない" in s for s in subjects) == 2
     assert sorted(m["To"] for m in mails) == sorted(["family0@example.jp", "office@example.jp"] * 2)

@@ -76,7 +76,7 @@ def test_serve_with_worker_sends_help_alerts(tmp_path: Path, smtp_sink) -> None:
         assert r.status_code == 200 and r.json()["accepted"] == [event.id]
         mails = smtp_sink.wait_for(2, timeout=30)
         assert sorted(m["To"] for m in mails) == ["office@example.jp", "taro@example.jp"]
-        assert all("助けを求める連絡" in m["Subject"] for m in mails)
+        assert all("助けの要請" in m["Subject"] for m in mails)
     finally:
         stop_process(proc)
         log.close()

@@ -72,7 +72,7 @@ def test_gateway_back_resolves_offline_incident_and_tells_the_notified(
         notes = session.scalars(
             select(IncidentNote).where(IncidentNote.incident_id == incident["id"])
         ).all()
-    assert [(n.kind, n.text) for n in notes] == [("system", "見守り機器が再接続しました")]
+    assert [(n.kind, n.text) for n in notes] == [("system", "見守り機が再接続しました")]
     cloud.run_worker()
     mails = smtp_sink.wait_for(2, timeout=10)
     back = mails[1]

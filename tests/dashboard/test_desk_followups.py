@@ -52,7 +52,7 @@ def test_gateway_back_is_noted_and_resolved_on_the_desk(world: World) -> None:
         "JOIN incident_notes n ON n.incident_id = i.id WHERE i.household_id = ?",
         (household_id,),
     )
-    assert rows == [("resolved", "gateway_back", "system", "見守り機器が再接続しました")]
+    assert rows == [("resolved", "gateway_back", "system", "見守り機が再接続しました")]
     staff = login(world.server.base_url, world.users["staff_a"])
     try:
         html = staff.get("/").text
@@ -60,5 +60,5 @@ def test_gateway_back_is_noted_and_resolved_on_the_desk(world: World) -> None:
         staff.close()
     resolved = re.search(r"<tr id=\"resolved-[^\"]+\">(.*?)</tr>", html, re.S)
     assert resolved is not None
-    assert "見守り機器が再接続" in resolved.group(1)  # outcome label and the automatic note
+    assert "見守り機が再接続" in resolved.group(1)  # outcome label and the automatic note
     assert "見守り機の通信途絶" in resolved.group(1)

@@ -22,7 +22,7 @@ from mimamori_dev.demo import ADMIN_TOKEN, STAFF_PASSWORD
 PROMISED_S = 120
 # (cause, resident, family member's address, words of the family mail's subject)
 ALARMS = [
-    ("help_requested", "高橋 キヨ", "makoto@example.jp", "助けを求める連絡がありました"),
+    ("help_requested", "高橋 キヨ", "makoto@example.jp", "助けの要請がありました"),
     ("unwell", "高橋 キヨ", "makoto@example.jp", "「元気がない」とのお答えがありました"),
     ("missed_checkin", "鈴木 トメ", "kazuko@example.jp", "見守りに応答がありません"),
     ("gateway_offline", "田中 正", "yumi@example.jp", "見守り機からの連絡が途絶えています"),
