@@ -53,9 +53,7 @@ def test_smtp_down_then_back_delivers_each_mail_exactly_once(live_cloud_factory,
     # Later passes sent other steps (manager etc.) but never one mail twice.
     ids = [m["Message-ID"] for m in messages]
     assert len(ids) == len(set(ids))
-    alerts = [
-        m for m in messages if "助けの要請" in m["Subject"] and "再通知" not in m["Subject"]
-    ]
+    alerts = [m for m in messages if "助けの要請" in m["Subject"] and "再通知" not in m["Subject"]]
     assert sorted(m["To"] for m in alerts).count("family0@example.jp") == 3
     assert {m.status for m in _outbox(cloud)} == {"sent"}
 
