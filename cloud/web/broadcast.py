@@ -25,7 +25,7 @@ from mimamori_wire import v1
 
 ANNOUNCEMENT_TTL = timedelta(days=1)
 SAFETY_CHECK_TTL = timedelta(hours=12)
-SAFETY_STATUSES = ("safe", "needs_help", "no_answer", "gateway_offline", "waiting")
+SAFETY_STATUSES = ("safe", "needs_help", "no_answer", "gateway_offline", "not_installed", "waiting")
 
 
 def households_of(
@@ -154,25 +154,34 @@ def classify_safety(
     last_heartbeat_at: datetime | None,
     now: datetime,
     stale: timedelta,
+    installed: bool = True,
 ) -> str:
-    """Pure: an answer wins; without one, a stale or missing heartbeat means gateway offline."""
+    """Pure: an answer wins; a household whose gateway was never enrolled (or was revoked)
+    is 「未設置」 like on the board; otherwise a stale or missing heartbeat means offline."""
     if answer_status in ("safe", "needs_help", "no_answer"):
         return answer_status
+    if not installed:
+        return "not_installed"
     if last_heartbeat_at is None or now - last_heartbeat_at > stale:
         return "gateway_offline"
     return "waiting"
 
 
-def _latest_heartbeats(session: Session, household_ids: list[str]) -> dict[str, datetime]:
+def _latest_heartbeats(
+    session: Session, household_ids: list[str]
+) -> tuple[dict[str, datetime], set[str]]:
+    """The latest heartbeat per household, and which households have a live gateway."""
     latest: dict[str, datetime] = {}
+    installed: set[str] = set()
     for household_id, at in session.execute(
         select(Gateway.household_id, Gateway.last_heartbeat_at).where(
             Gateway.household_id.in_(household_ids), Gateway.revoked_at.is_(None)
         )
     ):
+        installed.add(household_id)
         if at is not None and (household_id not in latest or at > latest[household_id]):
             latest[household_id] = at
-    return latest
+    return latest, installed
 
 
 def safety_answers(
@@ -208,12 +217,18 @@ def safety_answers(
     for event in events:
         if (event.payload or {}).get("check_id") == check.id:
             answers[event.household_id] = event  # the latest answer counts
-    heartbeats = _latest_heartbeats(session, ids)
+    heartbeats, installed = _latest_heartbeats(session, ids)
     result = []
     for household in households:
         event = answers.get(household.id)
         payload = event.payload if event else {}
-        status = classify_safety(payload.get("status"), heartbeats.get(household.id), now, stale)
+        status = classify_safety(
+            payload.get("status"),
+            heartbeats.get(household.id),
+            now,
+            stale,
+            installed=household.id in installed,
+        )
         result.append(
             HouseholdAnswer(
                 household,
@@ -225,7 +240,9 @@ def safety_answers(
         )
     order = {
         s: i
-        for i, s in enumerate(("needs_help", "gateway_offline", "no_answer", "waiting", "safe"))
+        for i, s in enumerate(
+            ("needs_help", "gateway_offline", "not_installed", "no_answer", "waiting", "safe")
+        )
     }
     result.sort(key=lambda a: (order[a.status], a.household.address or ""))
     return result

@@ -209,6 +209,7 @@ TEXT: dict[str, str] = {
     "status_needs_help": "Needs help",
     "status_no_answer": "No answer",
     "status_gateway_offline": "Gateway offline",
+    "status_not_installed": "Not installed",
     "status_waiting": "Waiting",
     "status_answered": "Answered",
     "status_missed": "No answer",

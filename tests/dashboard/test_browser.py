@@ -299,7 +299,9 @@ def test_safety_check_live_tally_and_csv(world: World, page: Page) -> None:
     page.click("#confirm-start")
     expect(page.locator("h1")).to_contain_text("台風10号")
     expect(page.locator("#n-waiting")).to_have_text("3")
-    expect(page.locator("#n-gateway_offline")).to_have_text("1")  # the household with none
+    # The household whose gateway was never enrolled is 「未設置」, as on the board.
+    expect(page.locator("#n-not_installed")).to_have_text("1")
+    expect(page.locator("#n-gateway_offline")).to_have_text("0")
     check_id = page.url.rsplit("/", 1)[1]
 
     for gateway, status in ((safe, "safe"), (needs_help, "needs_help")):
@@ -323,7 +325,7 @@ def test_safety_check_live_tally_and_csv(world: World, page: Page) -> None:
     content = Path(download_info.value.path()).read_bytes().decode("utf-8-sig")
     rows = list(csv.reader(io.StringIO(content)))
     statuses = sorted(r[3] for r in rows[1:])
-    assert statuses == sorted(["無事", "助けが必要", "確認中", "見守り機の通信途絶"])
+    assert statuses == sorted(["無事", "助けが必要", "確認中", "未設置"])
     exports = world.sql("SELECT count(*) FROM audit_log WHERE action = 'export.safety_check'")
     assert exports[0][0] == 1
 

@@ -67,7 +67,8 @@ def test_dashboard_on_postgresql(
     counts = admin.get(f"/safety/{check_id}/tally", headers={"Accept": "application/json"}).json()[
         "counts"
     ]
-    assert counts["safe"] == 1 and counts["gateway_offline"] == 3
+    # The three households whose gateway was never enrolled are 「未設置」, not offline.
+    assert counts["safe"] == 1 and counts["not_installed"] == 3 and counts["gateway_offline"] == 0
     report = admin.get("/reports/monthly.csv")
     assert report.status_code == 200 and "みどり中央郵便局" in report.content.decode("utf-8-sig")
     audit = admin.get("/audit").text

@@ -101,6 +101,7 @@ def test_safety_check_tally_complete_within_one_heartbeat(inprocess_cloud) -> No
         "needs_help": 0,
         "no_answer": 0,
         "gateway_offline": len(offline),
+        "not_installed": 0,
         "waiting": HOUSEHOLDS - len(offline),
     }
 
@@ -132,6 +133,7 @@ def test_safety_check_tally_complete_within_one_heartbeat(inprocess_cloud) -> No
         "needs_help": truth["needs_help"],
         "no_answer": truth["no_answer"],
         "gateway_offline": len(offline),
+        "not_installed": 0,
         "waiting": 0,
     }
     assert min(truth.values()) > 0

@@ -28,7 +28,14 @@ HANDOVER_DEFAULT = timedelta(hours=12)
 HANDOVER_MAX = timedelta(days=31)
 LATEST_ANSWERS = 6
 # The follow-up list: who needs a call first.
-FOLLOW_UP_ORDER = {"needs_help": 0, "no_answer": 1, "gateway_offline": 2, "waiting": 3}
+# Households without a gateway cannot answer: staff call or visit them too.
+FOLLOW_UP_ORDER = {
+    "needs_help": 0,
+    "no_answer": 1,
+    "gateway_offline": 2,
+    "not_installed": 3,
+    "waiting": 4,
+}
 
 
 @router.get("/incidents/{incident_id}")
