@@ -1,7 +1,7 @@
 """Every page, as each role, in Debian Chromium at 1366 px and 390 px: no English word or raw
-code in the visible Japanese text, no sideways scroll on a phone, header items on one line, and
-axe-core (WCAG 2.1 AA) with no serious or critical violation (issue 14: one vocabulary,
-accessibility). Failures are collected over the whole walk and reported together."""
+code in the visible Japanese text, no sideways scroll on a phone, header items on one line, body
+text at least 16 px, and axe-core (WCAG 2.1 AA) with no serious or critical violation (issue 14:
+one vocabulary, accessibility). Failures are collected over the whole walk and reported together."""
 
 from __future__ import annotations
 
@@ -39,6 +39,21 @@ NOT_WORDS = re.compile(
 )
 ASCII_WORD = re.compile(r"[A-Za-z]{3,}")
 SECRET = "test-secret-key-not-for-production"  # mimamori_dev/services.py test default
+# Body text is at least 16 px; chips and counters (short labels in a coloured pill) 14 px.
+SMALL_TEXT = """() => {
+  const found = new Set();
+  const body = 'main p, main td, main th, main li, main label, main input, main a, '
+    + 'header.top .who *';
+  for (const e of document.querySelectorAll(body)) {
+    if (!e.getClientRects().length || !(e.innerText || e.value || '').trim()) continue;
+    const size = parseFloat(getComputedStyle(e).fontSize);
+    const least = e.closest('.chip, .state, .slot, .count') ? 14 : 16;
+    if (size < least - 0.01) {
+      found.add(e.tagName.toLowerCase() + (e.className ? '.' + e.className : '') + ' ' + size);
+    }
+  }
+  return [...found].slice(0, 8);
+}"""
 
 
 def english_words(text: str) -> list[str]:
@@ -66,6 +81,9 @@ def check_page(page: Page, failures: list[str], phone: bool) -> None:
     )
     if wrapped:
         failures.append(f"/{where}: header items broken over lines {wrapped}")
+    small = page.evaluate(SMALL_TEXT)
+    if small:
+        failures.append(f"/{where}: text under 16px (chips 14px) {small}")
     # page.evaluate is not subject to the page's Content-Security-Policy.
     if not page.evaluate("typeof axe !== 'undefined'"):
         page.evaluate(AXE_SOURCE)
