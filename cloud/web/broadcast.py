@@ -297,7 +297,7 @@ def announcement_deliveries(
             continue
         target = played if event.kind == kinds[0] else heard
         target.setdefault(event.household_id, event.occurred_at)
-    heartbeats = _latest_heartbeats(session, [h.id for _, h, _ in rows])
+    heartbeats, _installed = _latest_heartbeats(session, [h.id for _, h, _ in rows])
     result = []
     for _, household, command in rows:
         last = heartbeats.get(household.id)
