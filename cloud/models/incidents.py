@@ -111,12 +111,15 @@ class OutboxMail(Base):
 
 
 class DailyReportLog(Base):
-    """One daily report per contact per local date."""
+    """One daily report per contact, local date and channel (email | line)."""
 
     __tablename__ = "daily_reports"
-    __table_args__ = (UniqueConstraint("contact_id", "day"),)
+    __table_args__ = (
+        UniqueConstraint("contact_id", "day", "channel", name="uq_daily_reports_delivery"),
+    )
 
     id: Mapped[int] = mapped_column(primary_key=True, autoincrement=True)
     contact_id: Mapped[str] = mapped_column(ForeignKey("family_contacts.id"))
     day: Mapped[date] = mapped_column(Date)
     mail_id: Mapped[str | None] = mapped_column(String(36))
+    channel: Mapped[str] = mapped_column(String(16), default="email", server_default="email")

@@ -6,6 +6,7 @@ from datetime import date, datetime
 from typing import Any
 
 from sqlalchemy import Boolean, Date, Float, ForeignKey, Integer, String, Text, UniqueConstraint
+from sqlalchemy import false as sa_false
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from cloud.models.base import Base, JSONType, created_at_column, id_column
@@ -135,6 +136,10 @@ class FamilyContact(Base):
     line_blocked_at: Mapped[datetime | None]
     channel_pref: Mapped[str] = mapped_column(
         String(16), default="line_first", server_default="line_first"
+    )
+    # The daily report on LINE instead of e-mail while LINE is linked (opt-in; cloud/notify).
+    daily_report_line: Mapped[bool] = mapped_column(
+        Boolean, default=False, server_default=sa_false()
     )
 
     household: Mapped[Household] = relationship(back_populates="contacts")
