@@ -33,7 +33,7 @@ from cloud.app import make_notifier
 from cloud.core.clock import system_clock
 from cloud.core.config import Settings
 from cloud.db import make_engine, make_sessionmaker, transaction
-from cloud.escalation.worker import detect_due
+from cloud.detection.runner import detect_due
 from cloud.migrations import upgrade_head
 from cloud.models import Checkin, Household, Incident, Notification
 from cloud.schedule import SlotSpec, slot_deadline

@@ -11,7 +11,7 @@ from cloud.api.routes import gateway, health
 from cloud.core.clock import Clock, system_clock
 from cloud.core.config import Settings, get_settings
 from cloud.db import make_engine, make_sessionmaker
-from cloud.escalation.actions import Notifier
+from cloud.escalation.steps import Notifier
 from cloud.mail.links import LinkSigner
 from cloud.web import install as install_dashboard
 

@@ -6,7 +6,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any
 
-from sqlalchemy import Engine, create_engine, event, inspect
+from sqlalchemy import Engine, Select, create_engine, event, inspect
 from sqlalchemy.orm import Session, sessionmaker
 
 from cloud.core.clock import Clock, system_clock
@@ -73,3 +73,11 @@ def transaction(factory: sessionmaker[Session]) -> Iterator[Session]:
     """One unit of work: commit on success, roll back on any error."""
     with factory() as session, session.begin():
         yield session
+
+
+def skip_locked(stmt: Select, session: Session, *entities: object) -> Select:
+    """Rows another worker holds are skipped, not waited for (PostgreSQL FOR UPDATE SKIP
+    LOCKED); SQLite serialises writers at BEGIN IMMEDIATE, so the statement stays as it is."""
+    if session.get_bind().dialect.name == "postgresql":
+        return stmt.with_for_update(skip_locked=True, of=entities or None)
+    return stmt

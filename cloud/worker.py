@@ -16,7 +16,8 @@ from cloud.core.config import Settings
 from cloud.core.logging import configure as configure_logging
 from cloud.core.logging import log_event
 from cloud.db import make_engine, make_sessionmaker, transaction
-from cloud.escalation.worker import detect_due, escalate_due
+from cloud.detection.runner import detect_due
+from cloud.escalation.runner import escalate_due
 from cloud.mail.sender import SendSummary, send_due, worker_identity
 from cloud.models.workers import WATCH_LOOPS
 from cloud.notify.base import LINE

@@ -11,7 +11,7 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from cloud.core.clock import Clock
 from cloud.core.config import Settings
-from cloud.escalation.actions import Notifier
+from cloud.escalation.steps import Notifier
 
 
 @dataclass

@@ -1,1 +1,2 @@
-"""Escalation: pure chain/state logic (chain.py, state.py) and the database worker (worker.py)."""
+"""Escalation: the pure chain and incident states (chain.py, state.py), what each step does
+(steps.py), and the pass that runs due steps (runner.py)."""

@@ -1,8 +1,7 @@
-"""Pure decisions of the detection and incident state machine (no I/O)."""
+"""Pure decisions of the incident state machine (no I/O): states, moves, outcomes, and what
+an event opens at once (from the rule book)."""
 
 from __future__ import annotations
-
-from datetime import datetime, timedelta
 
 # What an event opens at once: the rule book's tables, shared with the gateway's outcome rules.
 from mimamori_rules.outcomes import (
@@ -20,7 +19,6 @@ __all__ = [
     "SLOT_CAUSES",
     "TRANSITIONS",
     "can_move",
-    "classify_miss",
 ]
 
 TRANSITIONS = {
@@ -37,31 +35,6 @@ OUTCOMES = (
     "false_alarm",
     "other",
 )
-
-
-def classify_miss(
-    checkin_status: str | None,
-    last_heartbeat_at: datetime | None,
-    deadline: datetime,
-    stale_after: timedelta,
-    *,
-    has_gateway: bool = True,
-) -> str | None:
-    """What a passed deadline means: None (answered, or nothing installed), resident silent,
-    or gateway offline.
-
-    A household without an enrolled gateway (未設置) is not watched yet: nobody was asked,
-    and no device went silent, so nothing escalates. A gateway that reported no_response was
-    alive and asked: the resident did not answer. Without any report, a fresh heartbeat still
-    means the resident, a stale one the gateway.
-    """
-    if not has_gateway or checkin_status == "answered":
-        return None
-    if checkin_status == "no_response":
-        return "missed_checkin"
-    if last_heartbeat_at is not None and deadline - last_heartbeat_at <= stale_after:
-        return "missed_checkin"
-    return "gateway_offline"
 
 
 def can_move(current: str, target: str) -> bool:

@@ -12,7 +12,7 @@ from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
-from cloud.escalation.actions import Notifier, resident_name
+from cloud.escalation.steps import Notifier, resident_name
 from cloud.mail import compose
 from cloud.models import Checkin, DailyReportLog, FamilyContact, Household
 

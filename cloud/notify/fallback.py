@@ -9,7 +9,7 @@ from sqlalchemy.orm import Session, sessionmaker
 from cloud.core.clock import Clock
 from cloud.core.logging import log_event
 from cloud.db import transaction
-from cloud.escalation.actions import Notifier, mail_fallback
+from cloud.escalation.steps import Notifier, mail_fallback
 from cloud.notify.outbox import failed_line_without_fallback
 
 log = logging.getLogger("mimamori.notify")

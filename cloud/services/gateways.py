@@ -16,7 +16,7 @@ from sqlalchemy.orm import Session
 
 from cloud.core import metrics
 from cloud.core.logging import log_event
-from cloud.escalation.actions import Notifier, tell_answered_late, tell_gateway_back
+from cloud.escalation.steps import Notifier, tell_answered_late, tell_gateway_back
 from cloud.escalation.state import SLOT_CAUSES
 from cloud.models import (
     Checkin,

@@ -6,6 +6,7 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
+from cloud.detection.rules import classify_miss
 from cloud.escalation.chain import (
     DEFAULT_CHAINS,
     chain_for,
@@ -13,7 +14,7 @@ from cloud.escalation.chain import (
     step_at,
     validate_chain,
 )
-from cloud.escalation.state import can_move, classify_miss
+from cloud.escalation.state import can_move
 
 BASE = datetime(2026, 11, 26, 23, 35, tzinfo=UTC)
 

@@ -13,7 +13,7 @@ import random
 from collections import Counter
 from datetime import UTC, datetime, timedelta
 
-from cloud.escalation.worker import escalate_due
+from cloud.escalation.runner import escalate_due
 from cloud.mail import sender
 from mimamori_dev.scenario import enroll, seed_area, seed_household
 from mimamori_wire import v1

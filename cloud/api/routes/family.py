@@ -15,7 +15,7 @@ from sqlalchemy.orm import Session
 
 from cloud.api.deps import db_session, state
 from cloud.core import metrics
-from cloud.escalation.actions import resident_name
+from cloud.escalation.steps import resident_name
 from cloud.escalation.chain import family_ack_effect
 from cloud.mail.links import AckClaim, LinkExpired, LinkInvalid
 from cloud.models import FamilyContact, Household, Incident

@@ -1,9 +1,10 @@
-"""Database side of detection and escalation: claim due rows safely, act, commit.
+"""The detection pass: claim the households whose next deadline has passed, decide what the
+miss means (rules.py), move the deadline on, open the incidents, send the day's reports.
 
-Claiming: rows are selected with FOR UPDATE SKIP LOCKED on PostgreSQL (workers never wait
-on each other's rows), then moved on with a compare-and-set UPDATE (`WHERE next_deadline =
-<old>` / `WHERE next_step = <old>`), which alone is enough on SQLite, where BEGIN IMMEDIATE
-already serialises writers. A row whose CAS fails was taken by another worker: skipped.
+Claiming: due households are selected with FOR UPDATE SKIP LOCKED on PostgreSQL (workers
+never wait on each other's rows), then moved on with a compare-and-set UPDATE (`WHERE
+next_deadline = <old>`), which alone is enough on SQLite, where BEGIN IMMEDIATE already
+serialises writers. A row whose CAS fails was taken by another worker: skipped.
 """
 
 from __future__ import annotations
@@ -12,23 +13,22 @@ import logging
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 
-from sqlalchemy import Select, select, text, update
+from sqlalchemy import select, text, update
 from sqlalchemy.orm import Session, selectinload, sessionmaker
 
 from cloud.core import metrics
 from cloud.core.clock import Clock
 from cloud.core.logging import log_event
-from cloud.db import transaction
-from cloud.escalation.actions import Notifier, run_step
-from cloud.escalation.chain import skip_missed_reminders, step_at
-from cloud.escalation.state import classify_miss
+from cloud.db import skip_locked, transaction
+from cloud.detection.rules import classify_miss
+from cloud.escalation.steps import Notifier
 from cloud.mail.daily_report import send_daily_reports
-from cloud.models import Checkin, Gateway, Household, Incident, PostOffice
+from cloud.models import Checkin, Gateway, Household, PostOffice
 from cloud.schedule import Deadline, PauseSpec, next_deadline
 from cloud.services import incidents
 from cloud.services.tenancy import slot_specs
 
-log = logging.getLogger("mimamori.escalation")
+log = logging.getLogger("mimamori.detection")
 
 BATCH = 500
 # What deciding a deadline needs, one query per relation for the whole batch.
@@ -39,12 +39,6 @@ _PRELOAD = (
     selectinload(Household.contacts),
     selectinload(Household.office).selectinload(PostOffice.municipality),
 )
-
-
-def _lock(stmt: Select, session: Session, *entities: object) -> Select:
-    if session.get_bind().dialect.name == "postgresql":
-        return stmt.with_for_update(skip_locked=True, of=entities or None)
-    return stmt
 
 
 def detect_due(
@@ -66,7 +60,7 @@ def detect_due(
                 .limit(BATCH)
                 .options(*_PRELOAD)
             )
-            due = list(session.scalars(_lock(stmt, session, Household)))
+            due = list(session.scalars(skip_locked(stmt, session, Household)))
             if not due:
                 return handled
             handled += _handle_batch(session, notifier, due, clock(), stale_after)
@@ -209,53 +203,3 @@ def _checkins_for(session: Session, due: list[Household]) -> dict[tuple, str]:
         )
     )
     return {(r.household_id, r.slot_date, r.slot): r.status for r in rows}
-
-
-def escalate_due(sessions: sessionmaker[Session], notifier: Notifier, clock: Clock) -> int:
-    """Run every escalation step that is due; returns how many steps ran."""
-    ran = 0
-    while True:
-        with transaction(sessions) as session:
-            now = clock()
-            stmt = (
-                select(Incident)
-                .where(Incident.next_step_at <= now, Incident.state == "open")
-                .order_by(Incident.next_step_at)
-                .limit(BATCH)
-            )
-            due = list(session.scalars(_lock(stmt, session, Incident)))
-            if not due:
-                return ran
-            for incident in due:
-                ran += _advance(session, notifier, incident, now)
-
-
-def _advance(session: Session, notifier: Notifier, incident: Incident, now: datetime) -> int:
-    base = incident.deadline_at or incident.opened_at
-    claimed = incident.next_step
-    index = skip_missed_reminders(incident.chain, base, claimed, now)
-    step = step_at(incident.chain, base, index)
-    following = step_at(incident.chain, base, index + 1)
-    moved = session.execute(
-        update(Incident)
-        .where(Incident.id == incident.id, Incident.next_step == claimed, Incident.state == "open")
-        .values(next_step=index + 1, next_step_at=following.due_at if following else None)
-        .execution_options(synchronize_session=False)
-    )
-    if moved.rowcount != 1 or step is None:
-        return 0
-    session.refresh(incident)
-    household = session.get_one(Household, incident.household_id)
-    run_step(session, notifier, incident, household, step, now)
-    log_event(
-        log,
-        "escalation.step",
-        incident_id=incident.id,
-        household_id=household.id,
-        cause=incident.cause,
-        step=index,
-        action=step.action,
-        skipped_reminders=index - claimed,
-        late_s=round((now - step.due_at).total_seconds(), 1),
-    )
-    return 1
