@@ -47,6 +47,19 @@ def _root(
     """Mimamori home gateway."""
 
 
+def resolve_log_format(option: str, on_terminal: bool) -> str:
+    if option == "auto":
+        return "text" if on_terminal else "json"
+    if option not in ("json", "text"):
+        typer.echo(f"error: --log-format must be json, text or auto, not {option!r}", err=True)
+        raise typer.Exit(2)
+    return option
+
+
+def _ids(settings: GatewaySettings) -> dict[str, str]:
+    return {"gateway_id": settings.gateway_id, "household_id": settings.household_id}
+
+
 def _load(config: Path | None) -> GatewaySettings:
     try:
         return load_config(config_path(config))
@@ -144,12 +157,23 @@ async def run_gateway(settings: GatewaySettings) -> None:
 @app.command()
 def run(
     config: ConfigOption = None,
-    log_format: Annotated[str, typer.Option(help="json (journald) or text")] = "json",
+    log_format: Annotated[
+        str,
+        typer.Option(
+            envvar="MIMAMORI_LOG_FORMAT",
+            help="json (one object per line: journald, log shippers), text (for people), or "
+            "auto: text on a terminal, json otherwise (under systemd)",
+        ),
+    ] = "auto",
     verbose: Annotated[bool, typer.Option("--verbose", "-v")] = False,
 ) -> None:
     """Run the daemon until SIGTERM (systemd: Type=notify, WatchdogSec=)."""
-    setup_logging(log_format, logging.DEBUG if verbose else logging.INFO)
+    fmt = resolve_log_format(log_format, sys.stderr.isatty())
+    level = logging.DEBUG if verbose else logging.INFO
+    setup_logging(fmt, level)
     settings = _load(config)
+    # From here on every line names the home it comes from.
+    setup_logging(fmt, level, ids=_ids(settings))
     try:
         asyncio.run(run_gateway(settings))
     except ConfigError as exc:  # e.g. token file with loose permissions

@@ -7,12 +7,16 @@ offset is reported once, and remembers the kernel's sync state for every report.
 from __future__ import annotations
 
 import asyncio
+import logging
 from collections.abc import Callable
 from typing import Literal
 
 from gateway.clock import SKEW_THRESHOLD_S, JumpDetector, skew_from_date_header
+from gateway.logging_setup import log_event
 from gateway.ports import Home, Monotonic
 from mimamori_wire.v1 import ClockSkew, EventKind
+
+log = logging.getLogger(__name__)
 
 
 class ClockWatch:
@@ -32,6 +36,7 @@ class ClockWatch:
         jump = self.jumps.observe(wall=now.timestamp(), mono=self.monotonic())
         if jump is not None:
             self.home.counters["clock_jumps"] += 1
+            log_event(log, "clock.jumped", logging.WARNING, jump_s=round(jump, 3))
             await self._report(round(jump, 3), "jump", self.kernel_synced)
         return jump
 
@@ -45,6 +50,7 @@ class ClockWatch:
             return None  # already reported this offset
         self._last_skew_reported = skew
         self.home.counters["clock_skew_reports"] += 1
+        log_event(log, "clock.skew", logging.WARNING, skew_s=round(skew, 3), source="cloud_date")
         return ClockSkew(
             skew_s=round(skew, 3), source="cloud_date", synchronized=self.kernel_synced
         )
@@ -55,6 +61,7 @@ class ClockWatch:
         became_unsynced = synced is False and (at_start or synced != self.kernel_synced)
         self.kernel_synced = synced
         if became_unsynced:
+            log_event(log, "clock.unsynchronized", logging.WARNING)
             await self._report(0.0, "kernel", False)
 
     async def _report(

@@ -15,6 +15,7 @@ from gateway.clock_watch import ClockWatch
 from gateway.cloud_client import CloudClient, CloudError
 from gateway.commands import CommandHandler
 from gateway.config import GatewaySettings, read_token
+from gateway.logging_setup import log_event
 from gateway.outbox import Outbox
 from gateway.ports import Home
 from gateway.uplink import Backoff, Uploader
@@ -66,7 +67,7 @@ class CloudLink:
         except ValueError as exc:
             self.home.counters["bad_cached_config"] += 1
             self.home.state.update(config_etag=None)  # so the cloud sends it again, not a 304
-            log.error("cached cloud config unusable, using defaults: %s", exc)
+            log_event(log, "config.cache_unusable", logging.ERROR, error=str(exc)[:300])
 
     def connect(self, outbox: Outbox) -> Uploader:
         settings = self.home.settings
@@ -97,7 +98,14 @@ class CloudLink:
             response, bad = await self.client.heartbeat(self.heartbeat_body())
         except CloudError as exc:
             self.home.counters["heartbeat_failures"] += 1
-            log.warning("heartbeat failed: %s", exc)
+            log_event(
+                log,
+                "heartbeat.failed",
+                logging.WARNING,
+                status=exc.status,
+                error=str(exc)[:300],
+                failures=self.home.counters["heartbeat_failures"],
+            )
             return False
         self.last_heartbeat_at = self.home.now().isoformat()
         for raw in bad:
@@ -114,12 +122,20 @@ class CloudLink:
             cfg, etag = await self.client.get_config(self.home.state.get("config_etag"))
         except CloudError as exc:
             self.home.counters["config_failures"] += 1
-            log.warning("config fetch failed, keeping cached config: %s", exc)
+            log_event(
+                log, "config.fetch_failed", logging.WARNING, status=exc.status, error=str(exc)[:300]
+            )
             return False
         if cfg is not None:
             self.config = cfg
             self.home.state.update(cloud_config=cfg.model_dump(mode="json"), config_etag=etag)
-            log.info("cloud config version %s loaded", cfg.config_version)
+            log_event(
+                log,
+                "config.applied",
+                config_version=cfg.config_version,
+                slots=[s.name for s in cfg.slots],
+                timezone=cfg.timezone,
+            )
             self.on_config(cfg)
         return True
 

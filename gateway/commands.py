@@ -13,6 +13,7 @@ from collections.abc import Awaitable, Callable
 from datetime import datetime
 
 from gateway.dialogue_runs import DialogueRuns
+from gateway.logging_setup import log_event
 from gateway.ports import Home
 from gateway.schedule import in_quiet_hours, quiet_hours_end
 from gateway.voice_arbiter import VoiceArbiter
@@ -56,12 +57,22 @@ class CommandHandler:
             return  # the cloud re-sends until it gets command.done
         self._queued.add(cmd.id)
         self.queue.put_nowait(cmd)
+        log_event(log, "command.received", command_id=cmd.id, kind=cmd.kind)
 
     async def refuse(self, raw: object) -> None:
         """A command that does not fit this gateway's contract: counted, and done with ok=false."""
         self.home.counters["bad_commands"] += 1
-        log.error("unusable command from cloud: %s", str(raw)[:200])
         cmd_id = raw.get("id") if isinstance(raw, dict) else None
+        kind = raw.get("kind") if isinstance(raw, dict) else None
+        log_event(
+            log,
+            "command.refused",
+            logging.ERROR,
+            command_id=cmd_id,
+            kind=kind,
+            reason="unsupported command",
+            raw=str(raw)[:200],
+        )
         if isinstance(cmd_id, str) and cmd_id not in self._seen():
             await self.finish(cmd_id, ok=False, detail="unsupported command")
 
@@ -82,29 +93,43 @@ class CommandHandler:
                 case SafetyCheckCommand():
                     check_id = cmd.payload.check_id or cmd.id
                     outcome = await self.runs.safety_check(check_id, cmd.id, cmd.payload.question)
-                    await self._finish_run(cmd.id, outcome)
+                    await self._finish_run(cmd, outcome)
                 case RepromptCommand():
-                    await self._finish_run(cmd.id, await self.runs.reprompt(cmd.payload.slot))
+                    await self._finish_run(cmd, await self.runs.reprompt(cmd.payload.slot))
                 case ReloadConfigCommand():
                     ok = await self.reload_config()
-                    await self.finish(cmd.id, ok=ok, detail=None if ok else "cloud unreachable")
+                    detail = None if ok else "cloud unreachable"
+                    await self.finish(cmd.id, ok=ok, detail=detail, kind=cmd.kind)
         except Exception as exc:
             self.home.counters["command_errors"] += 1
-            log.exception("command %s failed", cmd.id)
-            await self.finish(cmd.id, ok=False, detail=str(exc)[:500])
+            log_event(
+                log,
+                "command.failed",
+                logging.ERROR,
+                exc_info=True,
+                command_id=cmd.id,
+                kind=cmd.kind,
+            )
+            await self.finish(cmd.id, ok=False, detail=str(exc)[:500], kind=cmd.kind)
         finally:
             if not held:
                 self._queued.discard(cmd.id)
 
-    async def _finish_run(self, cmd_id: str, outcome: str | None) -> None:
+    async def _finish_run(self, cmd: Command, outcome: str | None) -> None:
         if outcome is None:
-            await self.finish(cmd_id, ok=False, detail="speech unavailable")
+            await self.finish(cmd.id, ok=False, detail="speech unavailable", kind=cmd.kind)
         else:
-            await self.finish(cmd_id, ok=True, detail=outcome)
+            await self.finish(cmd.id, ok=True, detail=outcome, kind=cmd.kind)
 
-    async def finish(self, cmd_id: str, ok: bool, detail: str | None = None) -> None:
+    async def finish(
+        self, cmd_id: str, ok: bool, detail: str | None = None, kind: str | None = None
+    ) -> None:
         done = CommandDone(command_id=cmd_id, ok=ok, detail=detail)
-        if await self.home.emit(EventKind.COMMAND_DONE, done) is not None:
+        event = await self.home.emit(EventKind.COMMAND_DONE, done)
+        level = logging.INFO if ok else logging.WARNING
+        name = "command.applied" if ok else "command.not_applied"
+        log_event(log, name, level, command_id=cmd_id, kind=kind, detail=detail)
+        if event is not None:
             seen = [*self._seen(), cmd_id][-SEEN_COMMANDS_KEPT:]
             self.home.state.update(commands_seen=seen)
 
@@ -120,7 +145,7 @@ class CommandHandler:
             return False
         self._held.append((due, cmd))
         self._queued.add(cmd.id)
-        log.info("announcement %s held until %s", cmd.id, due.isoformat())
+        log_event(log, "command.held", command_id=cmd.id, kind=cmd.kind, until=due.isoformat())
         return True
 
     async def play_due(self, now: datetime) -> None:
@@ -133,10 +158,10 @@ class CommandHandler:
     async def _announce(self, cmd: AnnouncementCommand) -> None:
         text = cmd.payload.text.strip()
         if not text:
-            await self.finish(cmd.id, ok=False, detail="announcement without text")
+            await self.finish(cmd.id, ok=False, detail="announcement without text", kind=cmd.kind)
             return
         if self.arbiter.voice is None:
-            await self.finish(cmd.id, ok=False, detail="no voice")
+            await self.finish(cmd.id, ok=False, detail="no voice", kind=cmd.kind)
             return
         cfg = self.home.cloud_config
         await self.arbiter.say(text, speed=cfg.tts_speed, volume=cfg.tts_volume)
@@ -145,4 +170,4 @@ class CommandHandler:
             EventKind.ANNOUNCEMENT_PLAYED,
             AnnouncementEvent(announcement_id=announcement_id, command_id=cmd.id),
         )
-        await self.finish(cmd.id, ok=True)
+        await self.finish(cmd.id, ok=True, kind=cmd.kind)

@@ -32,6 +32,7 @@ from gateway.device_intake import DeviceIntake
 from gateway.dialogue_runs import DialogueRuns
 from gateway.health import Health
 from gateway.help_spotter import HelpSpotter
+from gateway.logging_setup import log_event
 from gateway.outbox import Outbox
 from gateway.ports import Bridge, Clock, DialogueFactory, HelpPhrase, Payload
 from gateway.recorder import Recorder
@@ -194,7 +195,8 @@ class Gateway:
     async def close(self) -> None:
         await self.supervisor.stop()
         if self.recorder.unstored:
-            log.error("shutting down with %d events never stored", len(self.recorder.unstored))
+            unstored = [e.id for e in self.recorder.unstored]
+            log_event(log, "gateway.stopped_with_unstored", logging.ERROR, event_ids=unstored)
         self.life_signs.save()
         self.state.update(running=False)
         await asyncio.to_thread(self.outbox.close)
@@ -226,10 +228,10 @@ class Gateway:
         await self.devices.start_bridge()
         metrics = self.health.serve_metrics(self.status)
         notify("READY=1")
-        log.info("gateway %s running", self.settings.gateway_id)
+        log_event(log, "gateway.running", version=__version__)
         await stop.wait()
         notify("STOPPING=1")
-        log.info("stopping (signal)")
+        log_event(log, "gateway.stopping")
         await self.devices.stop_bridge()
         if metrics is not None:
             metrics.shutdown()

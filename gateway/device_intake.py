@@ -21,8 +21,9 @@ from gateway.devices import (
     to_health,
     validate,
 )
+from gateway.logging_setup import log_event
 from gateway.ports import Bridge, Home
-from mimamori_wire.v1 import DeviceHealth
+from mimamori_wire.v1 import DeviceHealth, EventKind
 
 log = logging.getLogger(__name__)
 
@@ -61,13 +62,21 @@ class DeviceIntake:
             events = immediate_events(ev)
         except BadDeviceEvent as exc:
             self.home.counters["bad_device_events"] += 1
-            log.warning("ignored device event: %s", exc)
+            log_event(log, "device.event_ignored", logging.WARNING, error=str(exc)[:300])
             return
         self.table.observe(ev)
         if is_activity(ev):
             self.life_signs.add(ev.at, ev.room)
         for kind, payload in events:
-            await self.home.emit(kind, payload)
+            event = await self.home.emit(kind, payload)
+            if kind == EventKind.HELP_REQUESTED:
+                log_event(
+                    log,
+                    "help.pressed",
+                    logging.WARNING,
+                    device=ev.device,
+                    event_id=event.id if event else None,
+                )
         if ev.signal == "checkin_fine":
             await self.button_fine(ev.device)
 
@@ -78,7 +87,7 @@ class DeviceIntake:
             await self.bridge.start()
         except Exception as exc:  # no BLE adapter / broker down must not stop check-ins
             self.home.counters["bridge_start_failed"] += 1
-            log.error("device bridge failed to start: %s", exc)
+            log_event(log, "bridge.start_failed", logging.ERROR, error=str(exc)[:300])
 
     async def stop_bridge(self) -> None:
         if self.bridge is not None:

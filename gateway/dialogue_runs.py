@@ -12,6 +12,7 @@ from collections.abc import Sequence
 from datetime import timedelta
 
 from gateway.dialogue_runner import SlotContext, checkin_events, heard_anything, safety_events
+from gateway.logging_setup import log_event
 from gateway.ports import Bridge, DialogueFactory, DialogueResult, Home
 from gateway.schedule import Occurrence, attempt_voice, in_quiet_hours, occurrences
 from gateway.slot_book import SlotBook
@@ -51,7 +52,7 @@ class DialogueRuns:
         """One dialogue over the voice; None (counted) when speech is not available."""
         if self.arbiter.voice is None or self.dialogue_factory is None:
             self.home.counters["dialogue_unavailable"] += 1
-            log.error("no voice/dialogue available; cannot ask")
+            log_event(log, "dialogue.unavailable", logging.ERROR, kind=kind, slot=slot_name)
             return None
         cfg = self.home.cloud_config
         dialogue = self.dialogue_factory(
@@ -67,7 +68,9 @@ class DialogueRuns:
             return await self.arbiter.converse(dialogue)
         except Exception:
             self.home.counters["dialogue_errors"] += 1
-            log.exception("dialogue failed")
+            log_event(
+                log, "dialogue.failed", logging.ERROR, exc_info=True, kind=kind, slot=slot_name
+            )
             return None
 
     async def ask_slot(self, occ: Occurrence, attempt: int) -> None:
@@ -75,6 +78,8 @@ class DialogueRuns:
         quiet = in_quiet_hours(cfg.quiet_hours, home.now(), cfg.timezone)
         speed, volume = attempt_voice(cfg.tts_speed, cfg.tts_volume, attempt, quiet)
         self.book.save(occ.key, attempts=attempt + 1, last_attempt_at=home.now().isoformat())
+        slot = {"slot": occ.slot.name, "slot_date": occ.local_date.isoformat(), "attempt": attempt}
+        log_event(log, "slot.started", **slot)
         result = await self.converse(
             questions=list(occ.slot.questions),
             kind="checkin",
@@ -84,14 +89,23 @@ class DialogueRuns:
         )
         if result is None:
             self.book.save(occ.key, audio_failed=True)
+            log_event(log, "slot.ended", logging.WARNING, **slot, outcome="audio_unavailable")
             return
         ctx = SlotContext(occ.slot.name, occ.local_date.isoformat(), attempt, cfg.share_transcripts)
         events = checkin_events(result, ctx)
         if heard_anything(result):
             self.book.save(occ.key, heard=True)
+        stored = [await home.emit(kind, payload) for kind, payload in events]
+        log_event(
+            log,
+            "slot.ended",
+            **slot,
+            outcome=str(result.outcome),
+            intent=str(getattr(result.intent, "value", result.intent) or "") or None,
+            reason=getattr(result, "reason", None),
+            event_ids=[e.id for e in stored if e is not None],
+        )
         if events:
-            for kind, payload in events:
-                await home.emit(kind, payload)
             self.book.save(occ.key, done=True, outcome=str(result.outcome))
             self.publish_checkin(occ, str(result.outcome), result.intent)
             await self.farewell(result)

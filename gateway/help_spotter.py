@@ -7,11 +7,15 @@ until help is heard or a dialogue claims the microphone, other voices are polled
 from __future__ import annotations
 
 import asyncio
+import logging
 import time
 
+from gateway.logging_setup import log_event
 from gateway.ports import HelpPhrase, Home
 from gateway.voice_arbiter import VoiceArbiter
 from mimamori_wire.v1 import AnswerSource, EventKind, HelpRequested
+
+log = logging.getLogger(__name__)
 
 HELP_SPOT_WINDOW_S = 30.0  # audio per help-spotting turn (a dialogue interrupts it at once)
 MIN_TURN_S = 0.5  # a voice that returns at once must not spin
@@ -38,10 +42,11 @@ class HelpSpotter:
         if heard is None or not self.help_phrase(heard.text, cfg.language):
             return False
         transcript = heard.text[:2000] if cfg.share_transcripts else None
-        await self.home.emit(
+        event = await self.home.emit(
             EventKind.HELP_REQUESTED,
             HelpRequested(source=AnswerSource.VOICE, transcript=transcript),
         )
+        log_event(log, "help.spotted", logging.WARNING, event_id=event.id if event else None)
         return True
 
     async def loop(self) -> None:

@@ -13,8 +13,10 @@ from collections.abc import Callable
 from datetime import datetime
 
 from gateway.config import GatewaySettings
+from gateway.logging_setup import log_event
 from gateway.outbox import Outbox, OutboxWriteError
 from gateway.ports import Clock, Payload
+from mimamori_rules.outcomes import immediate_cause
 from mimamori_wire.v1 import Event, EventKind, OutboxAlarm
 
 log = logging.getLogger(__name__)
@@ -79,9 +81,21 @@ class Recorder:
             # Disk full or I/O error: keep it in memory and retry; report, never crash.
             self.counters["outbox_write_errors"] += 1
             self.unstored.append(event)
-            log.error("event %s (%s) not stored yet: %s", event.id, kind, exc)
+            log_event(
+                log,
+                "outbox.write_failed",
+                logging.ERROR,
+                event_id=event.id,
+                kind=kind.value,
+                error=str(exc)[:300],
+            )
             return None
         self.counters[f"emitted.{kind.value}"] += 1
+        cause = immediate_cause(kind.value, event.payload)
+        if cause is not None:  # what the cloud acts on at once: traceable from here on
+            log_event(
+                log, "outbox.urgent_enqueued", event_id=event.id, kind=kind.value, cause=cause
+            )
         if kind == EventKind.HELP_REQUESTED:
             self.on_help()  # help must not wait
         return event

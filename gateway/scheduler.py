@@ -6,11 +6,13 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import logging
 from datetime import datetime, timedelta
 from typing import Protocol
 
 from gateway.clock_watch import ClockWatch
 from gateway.dialogue_runs import DialogueRuns
+from gateway.logging_setup import log_event
 from gateway.ports import Home
 from gateway.schedule import (
     Decision,
@@ -23,6 +25,8 @@ from gateway.schedule import (
 )
 from gateway.slot_book import SlotBook
 from mimamori_wire.v1 import AnswerSource, CheckinAnswered, CheckinNoResponse, EventKind, Intent
+
+log = logging.getLogger(__name__)
 
 SCHEDULE_MAX_SLEEP_S = 30.0  # wake at least this often, so a clock jump is noticed quickly
 MAX_DIALOGUES_PER_TICK = 20
@@ -108,7 +112,18 @@ class Scheduler:
         )
         if detail is not None:
             payload = CheckinNoResponse(**payload.model_dump(), detail=detail)
-        if await self.home.emit(EventKind.CHECKIN_NO_RESPONSE, payload) is not None:
+        event = await self.home.emit(EventKind.CHECKIN_NO_RESPONSE, payload)
+        log_event(
+            log,
+            "slot.reported_unanswered",
+            slot=occ.slot.name,
+            slot_date=occ.local_date.isoformat(),
+            reason=reason,
+            detail=detail,
+            attempts=payload.attempts,
+            event_id=event.id if event else None,
+        )
+        if event is not None:
             self.book.save(occ.key, done=True, outcome=f"no_response:{reason}")
             self.runs.publish_checkin(occ, "paused" if reason == "paused" else "no_response", None)
 
@@ -118,7 +133,7 @@ class Scheduler:
         occ = current_occurrence(self.home.cloud_config, now, self.book.done_keys())
         if occ is None:
             return
-        await self.home.emit(
+        event = await self.home.emit(
             EventKind.CHECKIN_ANSWERED,
             CheckinAnswered(
                 slot=occ.slot.name,
@@ -129,6 +144,14 @@ class Scheduler:
                 source=AnswerSource.BUTTON,
                 device=device,
             ),
+        )
+        log_event(
+            log,
+            "slot.answered_by_button",
+            slot=occ.slot.name,
+            slot_date=occ.local_date.isoformat(),
+            device=device,
+            event_id=event.id if event else None,
         )
         self.book.save(occ.key, done=True, outcome="button")
         self.runs.publish_checkin(occ, "button", Intent.FINE)

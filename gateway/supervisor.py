@@ -16,6 +16,8 @@ from collections import Counter
 from collections.abc import Awaitable, Callable, Coroutine
 from typing import Any
 
+from gateway.logging_setup import log_event
+
 log = logging.getLogger(__name__)
 
 FIRST_BACKOFF_S = 1.0
@@ -52,8 +54,17 @@ async def supervise(
         except Exception:
             delay = restart_delay(delay, monotonic() - began)
             counters[f"loop_crash.{name}"] += 1
-            log.exception("loop %s crashed; restarting in %.0f s", name, delay)
+            log_event(
+                log,
+                "loop.crashed",
+                logging.ERROR,
+                exc_info=True,
+                loop=name,
+                crashes=counters[f"loop_crash.{name}"],
+                restart_in_s=delay,
+            )
             await sleep(delay)
+            log_event(log, "loop.restarted", loop=name)
 
 
 class Supervisor:

@@ -24,14 +24,17 @@ from dataclasses import dataclass, field
 from datetime import datetime
 
 from gateway.cloud_client import CloudClient, CloudError, MalformedResponse
+from gateway.logging_setup import log_event
 from gateway.outbox import Outbox, PendingEvent
 from mimamori_wire.v1 import (
     RETRYABLE_REJECT_REASONS,
     BatchResult,
+    RejectedEvent,
     utcnow,
 )
 
 log = logging.getLogger(__name__)
+LOGGED_IDS = 50  # event ids named in one log line (a batch may hold 500)
 
 
 @dataclass
@@ -216,7 +219,15 @@ class Uploader:
             self.stats.failures += 1
             self.stats.malformed += isinstance(exc, MalformedResponse)
             self.stats.last_error = str(exc)
-            log.warning("upload of %d events failed: %s", len(pending), exc)
+            log_event(
+                log,
+                "uplink.batch_refused",
+                logging.WARNING,
+                status=exc.status,
+                error=str(exc)[:300],
+                count=len(pending),
+                event_ids=_ids(pending),
+            )
             if isinstance(exc, MalformedResponse) or exc.status in (None, *_UNREACHABLE_STATUS):
                 raise _Unreachable from None
             if exc.status == 413 and self.batch_size > 1:
@@ -237,7 +248,9 @@ class Uploader:
         try:
             await self.client.get_config(None)
         except CloudError as exc:
-            log.warning("cloud refuses events and fails a plain request too: %s", exc)
+            log_event(
+                log, "uplink.cloud_down", logging.WARNING, status=exc.status, error=str(exc)[:300]
+            )
             raise _Unreachable from None
 
     async def _split(self, pending: list[PendingEvent], exc: CloudError, cycle: _Cycle) -> None:
@@ -247,6 +260,13 @@ class Uploader:
         self.stats.splits += 1
         urgent = [p for p in pending if is_urgent(p)]
         rest = [p for p in pending if not is_urgent(p)]
+        log_event(
+            log,
+            "uplink.batch_split",
+            status=exc.status,
+            count=len(pending),
+            urgent_ids=_ids(urgent),
+        )
         for p in urgent:
             await self._deliver([p], cycle)
         middle = (len(rest) + 1) // 2
@@ -282,6 +302,16 @@ class Uploader:
             for suspect in self.suspects.values():
                 suspect.cloud_worked = True
         cycle.handled += len(done.stored) + len(done.rejected)
+        log_event(
+            log,
+            "uplink.batch_sent",
+            count=len(done.stored) + len(done.rejected) + len(done.deferred),
+            accepted=len(result.accepted),
+            duplicates=len(result.duplicates),
+            rejected=len(done.rejected),
+            deferred=len(done.deferred),
+            event_ids=_ids(done.stored),
+        )
         self.stats.batches_ok += 1
         self.stats.events_sent += len(done.stored)
         self.stats.duplicates += len(result.duplicates)
@@ -290,12 +320,25 @@ class Uploader:
         if done.missing:
             # The cloud did not mention some events: keep them and treat as a soft failure.
             self.stats.malformed += 1
-            log.warning("cloud response omitted %d events; will resend", len(done.missing))
+            log_event(
+                log,
+                "uplink.events_omitted",
+                logging.WARNING,
+                count=len(done.missing),
+                event_ids=done.missing[:LOGGED_IDS],
+            )
             raise _Unreachable
 
     async def _quarantine(self, items: list[tuple[PendingEvent, str]]) -> None:
         for p, error in items:
-            log.error("event %s (%s) quarantined: %s", p.id, p.kind, error)
+            log_event(
+                log,
+                "uplink.event_quarantined",
+                logging.ERROR,
+                event_id=p.id,
+                kind=p.kind,
+                reason=error[:300],
+            )
             self.suspects.pop(p.id, None)
         await self.outbox.reject(items, at=self.now())
         self.stats.quarantined += len(items)
@@ -323,10 +366,10 @@ class Uploader:
             if bad.id not in by_id:
                 continue
             if bad.reason in RETRYABLE_REJECT_REASONS:
-                log.warning("cloud deferred event %s: %s", bad.id, bad.error)
+                _log_refusal("uplink.event_deferred", logging.WARNING, bad)
                 deferred.append(by_id[bad.id])
             else:
-                log.error("cloud rejected event %s (%s): %s", bad.id, bad.reason, bad.error)
+                _log_refusal("uplink.event_rejected", logging.ERROR, bad)
                 rejected.append((by_id[bad.id], f"{bad.reason}: {bad.error}"))
         known = {p.id for p in stored} | {p.id for p, _ in rejected} | {p.id for p in deferred}
         if not known:
@@ -341,6 +384,14 @@ class _Settled:
     rejected: list[tuple[PendingEvent, str]]
     deferred: list[PendingEvent]
     missing: list[str]
+
+
+def _ids(pending: list[PendingEvent]) -> list[str]:
+    return [p.id for p in pending[:LOGGED_IDS]]
+
+
+def _log_refusal(name: str, level: int, bad: RejectedEvent) -> None:
+    log_event(log, name, level, event_id=bad.id, reason=bad.reason, error=bad.error[:300])
 
 
 async def _wait_for(event: asyncio.Event, timeout: float) -> None:
