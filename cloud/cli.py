@@ -117,16 +117,21 @@ def serve(
             "trusted as the client address (login throttling, audit log). Default 127.0.0.1.",
         ),
     ] = None,
+    access_log: Annotated[
+        bool, typer.Option("--access-log", help="Also log every request (JSON lines).")
+    ] = False,
 ) -> None:
-    """Run migrations, then the HTTP API under uvicorn."""
+    """Run migrations, then the HTTP API under uvicorn (logs: JSON lines on stderr)."""
     import shutil
     import tempfile
     import threading
 
     import uvicorn
 
+    from cloud.core.logging import configure, uvicorn_log_config
     from cloud.migrations import upgrade_head
 
+    configure()  # migrations and the embedded worker log like the API and the worker do
     settings = _settings(database_url)
     _require_secret(settings, dev_insecure_secret)
     upgrade_head(settings.database_url)
@@ -149,8 +154,9 @@ def serve(
             host=host,
             port=port,
             workers=workers,
-            log_level="warning",
-            access_log=False,
+            log_config=uvicorn_log_config(access_log=access_log),
+            log_level="info",
+            access_log=access_log,
             proxy_headers=True,
             forwarded_allow_ips=forwarded_allow_ips,
         )
@@ -315,6 +321,36 @@ def line_link_code(
         if row is None:
             raise tenancy.NotFound(f"no contact {contact}")
         return linking.issue_code(session, row, system_clock())
+
+    typer.echo(_run(database_url, action))
+
+
+@app.command("contact-channels")
+def contact_channels(
+    contact: Annotated[str, typer.Option("--contact")],
+    channel_pref: Annotated[
+        str | None,
+        typer.Option("--channel-pref", help="Alerts: line_first (default), both or email."),
+    ] = None,
+    daily_report_line: Annotated[
+        bool | None,
+        typer.Option(
+            "--daily-report-line/--no-daily-report-line",
+            help="The daily report on LINE while LINE is linked (opt-in; switches it on).",
+        ),
+    ] = None,
+    database_url: DbUrl = None,
+) -> None:
+    """How a contact is told: alerts' channel preference and the daily report on LINE."""
+    from cloud.models import FamilyContact
+    from cloud.services import contacts
+
+    def action(session, settings):  # type: ignore[no-untyped-def]
+        row = session.get(FamilyContact, contact)
+        if row is None:
+            raise tenancy.NotFound(f"no contact {contact}")
+        contacts.set_channels(row, channel_pref=channel_pref, daily_report_line=daily_report_line)
+        return f"channel_pref={row.channel_pref} daily_report_line={row.daily_report_line}"
 
     typer.echo(_run(database_url, action))
 

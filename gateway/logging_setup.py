@@ -22,7 +22,12 @@ from typing import Any, Literal, TextIO
 LogFormat = Literal["json", "text"]
 FIELDS_ATTR = "mimamori_fields"  # the cloud's name: the same records, the same lines
 # Attributes every LogRecord has; anything else was passed through `extra` and is a field.
-_RECORD_ATTRS = frozenset(vars(logging.makeLogRecord({}))) | {"message", "asctime"}
+# (uvicorn adds `color_message`, its terminal copy of the message: not a field.)
+_RECORD_ATTRS = frozenset(vars(logging.makeLogRecord({}))) | {
+    "message",
+    "asctime",
+    "color_message",
+}
 # What the resident said or sounded like never goes into a log line.
 PRIVATE_FIELDS = frozenset(
     {"transcript", "transcripts", "text", "trouble_text", "heard", "audio", "words"}

@@ -14,7 +14,12 @@ from datetime import UTC, datetime
 from typing import Any
 
 # Attributes every LogRecord has; anything else was passed through `extra` and is a field.
-_RECORD_ATTRS = frozenset(vars(logging.makeLogRecord({}))) | {"message", "asctime"}
+# (uvicorn adds `color_message`, its terminal copy of the message: not a field.)
+_RECORD_ATTRS = frozenset(vars(logging.makeLogRecord({}))) | {
+    "message",
+    "asctime",
+    "color_message",
+}
 FIELDS_ATTR = "mimamori_fields"
 
 
@@ -55,3 +60,27 @@ def configure(level: int = logging.INFO, stream: Any = None) -> None:
     root = logging.getLogger()
     root.handlers[:] = [handler]
     root.setLevel(level)
+
+
+def uvicorn_log_config(*, access_log: bool = False, level: str = "INFO") -> dict[str, Any]:
+    """`uvicorn.run(log_config=...)`: the API process (each of its workers) writes the same
+    JSON lines as the worker, uvicorn's own loggers included; the access log only on request
+    (one line per request is a lot of lines, and the routes log what matters)."""
+    return {
+        "version": 1,
+        "disable_existing_loggers": False,
+        "formatters": {"json": {"()": "cloud.core.logging.JsonFormatter"}},
+        "handlers": {
+            "stderr": {
+                "class": "logging.StreamHandler",
+                "formatter": "json",
+                "stream": "ext://sys.stderr",
+            }
+        },
+        "root": {"handlers": ["stderr"], "level": level},
+        "loggers": {
+            "uvicorn": {"handlers": [], "propagate": True, "level": level},
+            "uvicorn.error": {"handlers": [], "propagate": True, "level": level},
+            "uvicorn.access": {"handlers": [], "propagate": access_log, "level": level},
+        },
+    }

@@ -187,8 +187,16 @@ def store_one_by_one(
 
 
 def _storage_error(event: v1.Event, exc: Exception) -> v1.RejectedEvent:
-    log.error(
-        "event %s (%s) could not be stored: %s", event.id, event.kind.value, exc, exc_info=exc
+    log_event(
+        log,
+        "ingest.storage_error",
+        logging.ERROR,
+        exc_info=True,
+        event_id=event.id,
+        kind=event.kind.value,
+        gateway_id=event.gateway_id,
+        household_id=event.household_id,
+        error=f"{type(exc).__name__}: {exc}"[:300],
     )
     metrics.EVENTS.labels("storage_error").inc()
     return _refused(

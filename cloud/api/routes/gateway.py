@@ -13,6 +13,7 @@ from sqlalchemy.orm import Session
 
 from cloud.api.deps import AppState, db_session, state
 from cloud.core import metrics
+from cloud.core.logging import log_event
 from cloud.db import transaction
 from cloud.services import gateways
 from cloud.services.errors import ApiError
@@ -81,10 +82,11 @@ async def events(request: Request, authorization: str | None = Header(None)) -> 
         good, bad = v1.parse_batch_leniently(body)
     except OverflowError as exc:
         metrics.REJECTED.labels("oversize").inc()
-        raise ApiError(413, "batch_too_large", str(exc)) from None
+        raise _refused_batch(ApiError(413, "batch_too_large", str(exc))) from None
     except (ValueError, RecursionError) as exc:  # JSONDecodeError, bad UTF-8, too deep
         metrics.REJECTED.labels("malformed_batch").inc()
-        raise ApiError(422, "malformed_batch", f"not an event batch: {exc}"[:300]) from None
+        error = ApiError(422, "malformed_batch", f"not an event batch: {exc}"[:300])
+        raise _refused_batch(error) from None
     for rejected in bad:
         metrics.REJECTED.labels(rejected.reason).inc()
     return await run_in_threadpool(_ingest, app, authorization, good, bad)
@@ -101,27 +103,70 @@ def _ingest(
     good, refused = gateways.screen_times(
         good, now, timedelta(seconds=app.settings.max_clock_skew_s)
     )
+    ids: dict[str, str] = {}
     try:
         with transaction(app.sessions) as session:
             gateway = gateways.authenticate(session, authorization)
+            ids = {"gateway_id": gateway.id, "household_id": gateway.household_id}
             gateways.check_tenancy(gateway, good)
             accepted, duplicates = (
                 gateways.store_events(session, app.notifier, gateway, good, now)
                 if good
                 else ([], [])
             )
-        return v1.BatchResult(accepted=accepted, duplicates=duplicates, rejected=bad + refused)
-    except ApiError:
-        raise
+        return _logged(
+            v1.BatchResult(accepted=accepted, duplicates=duplicates, rejected=bad + refused), ids
+        )
+    except ApiError as exc:
+        raise _refused_batch(exc, **ids) from None
     except Exception as exc:  # one event broke the batch: store them one by one instead
-        log.warning("batch of %d events failed (%s); storing one by one", len(good), exc)
+        log_event(
+            log,
+            "ingest.batch_failed",
+            logging.WARNING,
+            **ids,
+            count=len(good),
+            error=f"{type(exc).__name__}: {exc}"[:300],
+        )
     with transaction(app.sessions) as session:
         gateway = gateways.authenticate(session, authorization)
         gateways.check_tenancy(gateway, good)  # again: the first try may have failed before
         accepted, duplicates, failed = gateways.store_one_by_one(
             session, app.notifier, gateway, good, now
         )
-    return v1.BatchResult(accepted=accepted, duplicates=duplicates, rejected=bad + refused + failed)
+    result = v1.BatchResult(
+        accepted=accepted, duplicates=duplicates, rejected=bad + refused + failed
+    )
+    return _logged(result, ids)
+
+
+def _logged(result: v1.BatchResult, ids: dict[str, str]) -> v1.BatchResult:
+    """One line per event the cloud did not store, with its reason code (and the ids)."""
+    for rejected in result.rejected:
+        log_event(
+            log,
+            "ingest.rejected",
+            logging.WARNING,
+            event_id=rejected.id,
+            **ids,
+            reason=rejected.reason,
+            error=rejected.error[:300],
+        )
+    return result
+
+
+def _refused_batch(exc: ApiError, **ids: str) -> ApiError:
+    """A whole request refused (auth, tenancy, size, not a batch): one line, then the 4xx."""
+    log_event(
+        log,
+        "ingest.batch_refused",
+        logging.WARNING,
+        **ids,
+        status=exc.status,
+        reason=exc.error,
+        error=exc.detail[:300],
+    )
+    return exc
 
 
 async def _read_limited(request: Request, limit: int) -> bytes:
@@ -160,8 +205,11 @@ def config(
     session: Session = Depends(db_session, scope="function"),
 ) -> v1.GatewayConfig | Response:
     gateway = gateways.authenticate(session, authorization)
-    current = gateways.gateway_config(session, gateway)
-    etag = f'"{current.config_version}"'
+    interval = state(request).settings.heartbeat_interval_for_gateways
+    current = gateways.gateway_config(session, gateway, interval)
+    # The interval is the cloud's, not the household's: a new one changes the ETag, so a
+    # gateway picks it up at its next config fetch (start, or a new config_version).
+    etag = f'"{current.config_version}-{interval}"'
     if if_none_match and etag in [tag.strip() for tag in if_none_match.split(",")]:
         return Response(status_code=304, headers={"ETag": etag})
     response.headers["ETag"] = etag
