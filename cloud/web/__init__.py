@@ -12,9 +12,19 @@ from fastapi.staticfiles import StaticFiles
 from cloud.web.deps import LoginRequired, PageError, login_redirect_url
 from cloud.web.i18n import LANG_COOKIE, pick_lang, translator
 from cloud.web.render import HERE, templates
-from cloud.web.routes import admin, announcements, auth, board, cases, desk, household, safety
+from cloud.web.routes import (
+    admin,
+    announcements,
+    auth,
+    board,
+    cases,
+    deliveries,
+    desk,
+    household,
+    safety,
+)
 
-ROUTERS = (auth, desk, cases, board, household, announcements, safety, admin)
+ROUTERS = (auth, desk, cases, board, household, deliveries, announcements, safety, admin)
 
 
 def _wants_json(request: Request) -> bool:

@@ -11,9 +11,12 @@ from sqlalchemy import select
 
 from cloud.escalation.chain import family_ack_effect
 from cloud.escalation.state import OUTCOMES
-from cloud.models import FamilyContact, Household, Incident, PostOffice
+from cloud.models import FamilyContact, Household, Incident, OutboxMail, PostOffice
+from cloud.notify.base import LINE
+from cloud.notify.outbox import case_deliveries
 from cloud.services import caselog
 from cloud.web import people
+from cloud.web.deliveries import contacts_by_id, delivery_rows
 from cloud.web.deps import Ctx, not_found
 from cloud.web.render import page
 from cloud.web.scoping import selected_office
@@ -52,6 +55,21 @@ def contacts_of(ctx: Ctx, household_ids: list[str]) -> dict[str, list[FamilyCont
     return found
 
 
+def recipient_names(ctx: Ctx, incident: Incident, contacts: list[FamilyContact]) -> dict[str, str]:
+    """Notification recipients as staff know them: an e-mail address or `line:<user id>`
+    (also of a member who has since blocked the account) -> the contact's name."""
+    names = {c.email: c.name for c in contacts if c.email}
+    by_id = contacts_by_id(contacts)
+    for to_addr, contact_id in ctx.db.execute(
+        select(OutboxMail.to_addr, OutboxMail.contact_id).where(
+            OutboxMail.incident_id == incident.id, OutboxMail.channel == LINE
+        )
+    ).tuples():
+        if contact_id in by_id:
+            names[f"line:{to_addr}"] = by_id[contact_id].name
+    return names
+
+
 def done_message(ctx: Ctx) -> str | None:
     return DONE_MESSAGES.get(ctx.request.query_params.get("done", ""))
 
@@ -76,7 +94,10 @@ def render_case(
         office=office,
         contacts=contacts,
         key_holders=people.key_holders(contacts),
-        contact_names={c.email: c.name for c in contacts if c.email},
+        contact_names=recipient_names(ctx, incident, contacts),
+        deliveries=delivery_rows(
+            incident.id, case_deliveries(ctx.db, incident.id), contacts_by_id(contacts)
+        ),
         items=caselog.case_items(ctx.db, incident),
         targets=people.call_targets(household, contacts, ctx.t),
         call_results=caselog.CALL_RESULTS,

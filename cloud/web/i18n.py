@@ -29,8 +29,8 @@ TEXT: dict[str, str] = {
         "system administrator now."
     ),
     "mail_failed_notice": (
-        "{n} notification mail(s) of open cases could not be delivered. Check the addresses "
-        "and call instead."
+        "{n} notification(s) of open cases (e-mail or LINE) could not be delivered. Check the "
+        "addresses and call instead."
     ),
     "nav_board": "Today",
     "nav_announcements": "Announcements",
@@ -478,6 +478,69 @@ TEXT: dict[str, str] = {
     "ttype_announcement": "Announcement",
     "ttype_other": "Other",
     "case_number": "Case number",
+    # Families on LINE (issue 17): linking on the household page, deliveries per channel.
+    "note_callback_request": "Call requested",
+    "audit_contact_line_code": "LINE link code issued",
+    "dlv_title_case": "Notifications: who, how and when",
+    "dlv_title_household": "Latest notifications",
+    "dlv_case": "Case",
+    "dlv_to": "To",
+    "dlv_channel": "By",
+    "dlv_status": "Status",
+    "channel_email": "E-mail",
+    "channel_line": "LINE",
+    "dlv_sent": "Sent",
+    "dlv_pending": "Queued",
+    "dlv_retrying": "Waiting to retry",
+    "dlv_failed": "Failed",
+    "dlv_switched": "Switched to e-mail",
+    "dlv_fallback_note": "LINE did not reach them, so an e-mail was sent.",
+    "reason_line_blocked": "They blocked the office's LINE account.",
+    "reason_line_auth": "The office's LINE settings (access token) are wrong.",
+    "reason_line_4xx": "LINE refused the message.",
+    "reason_line_rate": "LINE's sending limit was reached.",
+    "reason_line_connect": "LINE could not be reached.",
+    "reason_line": "LINE sending error.",
+    "reason_address": "The e-mail address is wrong.",
+    "reason_smtp_5xx": "The recipient's mail server refused it.",
+    "reason_smtp_unsupported": "The mail server does not support it.",
+    "reason_smtp": "Mail server error.",
+    "reason_connect": "The mail server could not be reached.",
+    "reason_build": "The mail could not be made.",
+    "reason_max_attempts": "Not delivered after repeated tries.",
+    "reason_other": "Could not be sent.",
+    "line_state": "LINE",
+    "line_state_linked": "Linked",
+    "line_state_unlinked": "Not linked",
+    "line_state_blocked": "Blocked",
+    "chpref_line_first": "LINE first (e-mail if it does not arrive)",
+    "chpref_both": "LINE and e-mail",
+    "chpref_email": "E-mail only",
+    "line_issue_code": "Issue a LINE link code",
+    "line_code_waiting": "Code issued, valid until {when}",
+    "line_not_configured": (
+        "This post office's LINE official account is not set up yet; LINE linking works once "
+        "the administrator has set it up."
+    ),
+    "line_link_title": "LINE linking for {name}",
+    "line_link_lead": "Add the post office as a friend on LINE and send this code.",
+    "line_step_add": (
+        "Scan the QR code with LINE on the smartphone (or open the link) and add the post "
+        "office's official account as a friend."
+    ),
+    "line_step_add_search": (
+        "In LINE, search for the post office's official account and add it as a friend."
+    ),
+    "line_step_send": "In the chat, send this code:",
+    "line_step_done": "When the reply 「登録が完了しました」 arrives, linking is done.",
+    "line_code_expiry": "Valid until {when}, once only.",
+    "line_code_once": "The code is shown only now: write it down or print this page.",
+    "line_add_friend_link": "Open the add-friend page",
+    "line_qr_title": "QR code for adding the post office's LINE account as a friend",
+    "failed_title": "Notifications that did not arrive",
+    "failed_hint": "Last 30 days, newest first. Call the people they did not reach.",
+    "failed_all": "All",
+    "failed_link": "See which",
 }
 
 # The audit log's action codes (cloud/web/audit.py callers), for the audit page's filter.

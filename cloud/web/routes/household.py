@@ -25,12 +25,13 @@ from cloud.models import (
     Pause,
 )
 from cloud.models.staff import IncidentNote
+from cloud.notify.outbox import case_deliveries
 from cloud.schedule import local_date_of
 from cloud.services import contacts as contact_service
 from cloud.services import household_settings, tenancy
 from cloud.services.contacts import FieldInvalid
 from cloud.services.tenancy import Invalid, issue_enrollment_code
-from cloud.web import household_forms, people, settings_form
+from cloud.web import deliveries, household_forms, line_link, people, settings_form
 from cloud.web.case_view import contacts_of
 from cloud.web.deps import Ctx, needs, not_found
 from cloud.web.forms import FieldError
@@ -43,6 +44,9 @@ router = APIRouter()
 
 TIMELINE_DAYS = 30
 TIMELINE_LIMIT = 300
+# The latest deliveries (which channel reached whom) come from this many latest cases.
+DELIVERY_CASES = 5
+DELIVERIES_LISTED = 10
 TREND_INTENTS = ("fine", "usual", "unwell")
 CASES_LISTED = 50
 
@@ -139,6 +143,20 @@ def _codes(ctx: Ctx, household: Household) -> list[EnrollmentCode]:
     )
 
 
+def _latest_deliveries(
+    ctx: Ctx, cases: list[Incident], contacts: list[FamilyContact]
+) -> list[deliveries.DeliveryRow]:
+    by_id = deliveries.contacts_by_id(contacts)
+    rows = [
+        row
+        for incident in cases[:DELIVERY_CASES]
+        for row in deliveries.delivery_rows(
+            incident.id, case_deliveries(ctx.db, incident.id), by_id
+        )
+    ]
+    return deliveries.latest_rows(rows, DELIVERIES_LISTED)
+
+
 def _render(ctx: Ctx, household: Household, status: int = 200, **extra: Any) -> Response:
     since = ctx.now - timedelta(days=TIMELINE_DAYS)
     today = local_date_of(ctx.now, household.timezone)
@@ -153,6 +171,8 @@ def _render(ctx: Ctx, household: Household, status: int = 200, **extra: Any) -> 
     devices = (current.last_heartbeat or {}).get("devices", []) if current else []
     # Events the gateway keeps in its quarantine (the cloud refused them): a device problem.
     quarantined = (current.last_heartbeat or {}).get("quarantined_events") if current else None
+    contacts = contacts_of(ctx, [household.id])[household.id]
+    cases = _cases(ctx, household)
     variables: dict[str, Any] = {
         "household": household,
         "gateways": gateways,
@@ -168,9 +188,16 @@ def _render(ctx: Ctx, household: Household, status: int = 200, **extra: Any) -> 
         "settings_form": settings_form.values_of(household),
         "settings_errors": {},
         "questions": settings_form.OPTIONAL_QUESTIONS,
-        "contacts": contacts_of(ctx, [household.id])[household.id],
+        "contacts": contacts,
         "contact_roles": people.CONTACT_ROLES,
-        "cases": _cases(ctx, household),
+        "cases": cases,
+        "cases_by_id": {c.id: c for c in cases},
+        "deliveries": _latest_deliveries(ctx, cases, contacts),
+        "line_setup": line_link.line_setup(ctx.db, household),
+        "line_state": line_link.line_state,
+        "line_codes": line_link.open_codes(ctx.db, household.id, ctx.now),
+        "new_line_code": None,
+        "line_qr": None,
         "today": local_date_of(ctx.now, household.timezone),
         "form_errors": {},
         "form_values": {},
@@ -313,6 +340,28 @@ def update_contact(
         return _form_failed(ctx, household, f"contact-{contact.id}", exc)
     _audit(ctx, "contact.update", household, {"contact_id": contact.id, "changed": changed})
     return _render(ctx, household, message="contact_saved")
+
+
+@router.post("/households/{household_id}/contacts/{contact_id}/line-code")
+def issue_line_code(
+    household_id: str, contact_id: str, ctx: Ctx = needs(Capability.DESK)
+) -> Response:
+    """A one-time code the family member sends to the office's LINE account to link it."""
+    household = household_or_404(ctx, household_id)
+    contact = _contact_of(ctx, household, contact_id)
+    setup = line_link.line_setup(ctx.db, household)
+    if setup is None:
+        return _render(ctx, household, status=409, message="line_not_configured")
+    issued = line_link.issue(ctx.db, contact, ctx.now)
+    url = setup.add_friend_url
+    qr = line_link.qr_svg(url, ctx.t("line_qr_title")) if url else None
+    _audit(
+        ctx,
+        "contact.line_code",
+        household,
+        {"contact_id": contact.id, "expires_at": issued.expires_at.isoformat()},
+    )
+    return _render(ctx, household, new_line_code=issued, line_qr=qr)
 
 
 @router.post("/households/{household_id}/contacts/{contact_id}/move")

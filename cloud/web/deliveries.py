@@ -1,0 +1,198 @@
+"""Which channel reached whom and when, as staff read it: the delivery rows of the case page
+and the household page (from cloud.notify.outbox.case_deliveries), and the failed deliveries
+of the user's scope per channel. Pure mapping first, the one query last."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any
+
+from sqlalchemy import ColumnElement, func, select
+from sqlalchemy.orm import Session
+
+from cloud.models import FamilyContact, Household, Incident, OutboxMail
+from cloud.notify.base import CHANNELS, EMAIL, LINE
+
+# DeliveryResult.reason codes (cloud/notify/base.py) staff get explained in Japanese
+# (i18n key reason_<code>); anything else is reason_other.
+FAILURE_REASONS = frozenset(
+    {
+        "line_blocked",
+        "line_auth",
+        "line_4xx",
+        "line_rate",
+        "line_connect",
+        "line",
+        "address",
+        "smtp_5xx",
+        "smtp_unsupported",
+        "smtp",
+        "connect",
+        "build",
+        "max_attempts",
+    }
+)
+FAILED_DAYS = 30
+FAILED_LIMIT = 200
+
+
+def failure_reason(last_error: str | None) -> str:
+    """The reason code of an outbox row's last_error ("<reason>: <detail>", or
+    "max_attempts (n): ..." when retries ran out)."""
+    if not last_error:
+        return "other"
+    if last_error.startswith("max_attempts"):
+        return "max_attempts"
+    code = last_error.split(":", 1)[0].strip()
+    return code if code in FAILURE_REASONS else "other"
+
+
+@dataclass(frozen=True)
+class DeliveryRow:
+    at: datetime  # sent, else queued
+    incident_id: str | None
+    step: int | None  # 1-based, as staff count; None for a follow-up mail
+    channel: str  # email | line
+    name: str  # the contact, else the address the row went to
+    relationship: str | None
+    status: str  # sent | pending | retrying | failed | switched (LINE failed, e-mail sent)
+    reason: str | None  # failure_reason() of a failed row
+    fallback: bool  # an e-mail sent because LINE did not reach the contact
+
+
+def _status(delivery: dict[str, Any], switched: bool) -> str:
+    if delivery["status"] == "failed":
+        return "switched" if switched else "failed"
+    if delivery["status"] == "pending":
+        return "retrying" if delivery.get("attempts") else "pending"
+    return "sent"
+
+
+def delivery_rows(
+    incident_id: str, deliveries: Iterable[dict[str, Any]], contacts: dict[str, FamilyContact]
+) -> list[DeliveryRow]:
+    """One row per delivery of case_deliveries(), in its order (oldest first)."""
+    listed = list(deliveries)
+    fallbacks = {(d["step"], d["contact_id"]) for d in listed if d["fallback"]}
+    rows = []
+    for d in listed:
+        contact = contacts.get(d["contact_id"] or "")
+        switched = d["channel"] == LINE and (d["step"], d["contact_id"]) in fallbacks
+        rows.append(
+            DeliveryRow(
+                at=d["sent_at"] or d["created_at"],
+                incident_id=incident_id,
+                step=d["step"] + 1 if d["step"] is not None else None,
+                channel=d["channel"],
+                name=contact.name if contact else str(d["to"]),
+                relationship=contact.relationship_label if contact else None,
+                status=_status(d, switched),
+                reason=failure_reason(d["error"]) if d["status"] == "failed" else None,
+                fallback=bool(d["fallback"]),
+            )
+        )
+    return rows
+
+
+def contacts_by_id(contacts: Iterable[FamilyContact]) -> dict[str, FamilyContact]:
+    return {c.id: c for c in contacts}
+
+
+def latest_rows(rows: list[DeliveryRow], limit: int) -> list[DeliveryRow]:
+    """The household page: newest first, a few."""
+    return sorted(rows, key=lambda r: r.at, reverse=True)[:limit]
+
+
+@dataclass(frozen=True)
+class FailedDelivery:
+    row: DeliveryRow
+    household: Household
+    cause: str
+    resolved: bool
+
+
+def _failed_in_scope(in_scope: ColumnElement[bool], now: datetime) -> list[ColumnElement[bool]]:
+    return [
+        OutboxMail.status == "failed",
+        OutboxMail.created_at >= now - timedelta(days=FAILED_DAYS),
+        in_scope,
+    ]
+
+
+def failed_deliveries(
+    session: Session,
+    in_scope: ColumnElement[bool],
+    now: datetime,
+    channel: str | None = None,
+) -> list[FailedDelivery]:
+    """Deliveries of cases that failed for good in the last FAILED_DAYS days, newest first,
+    in the user's scope (a household filter), optionally of one channel."""
+    query = (
+        select(OutboxMail, Incident, Household)
+        .join(Incident, Incident.id == OutboxMail.incident_id)
+        .join(Household, Household.id == Incident.household_id)
+        .where(*_failed_in_scope(in_scope, now))
+        .order_by(OutboxMail.created_at.desc())
+        .limit(FAILED_LIMIT)
+    )
+    if channel in CHANNELS:
+        query = query.where(OutboxMail.channel == channel)
+    found = session.execute(query).tuples().all()
+    contacts = _contacts(session, {m.contact_id for m, _, _ in found if m.contact_id})
+    switched = _switched(session, {i.id for _, i, _ in found})
+    result = []
+    for mail, incident, household in found:
+        contact = contacts.get(mail.contact_id or "")
+        replaced = (incident.id, mail.step, mail.contact_id) in switched
+        row = DeliveryRow(
+            at=mail.created_at,
+            incident_id=incident.id,
+            step=mail.step + 1 if mail.step is not None else None,
+            channel=mail.channel,
+            name=contact.name if contact else mail.to_addr,
+            relationship=contact.relationship_label if contact else None,
+            status="switched" if replaced and mail.channel == LINE else "failed",
+            reason=failure_reason(mail.last_error),
+            fallback=mail.kind.endswith(".line_fallback"),
+        )
+        result.append(FailedDelivery(row, household, incident.cause, incident.state == "resolved"))
+    return result
+
+
+def failed_counts(session: Session, in_scope: ColumnElement[bool], now: datetime) -> dict[str, int]:
+    """How many failed per channel in the same window and scope (the filter's counts)."""
+    counts = dict.fromkeys(CHANNELS, 0)
+    rows = session.execute(
+        select(OutboxMail.channel, func.count(OutboxMail.id))
+        .join(Incident, Incident.id == OutboxMail.incident_id)
+        .join(Household, Household.id == Incident.household_id)
+        .where(*_failed_in_scope(in_scope, now))
+        .group_by(OutboxMail.channel)
+    ).tuples()
+    for channel, count in rows:
+        counts[channel] = int(count)
+    return counts
+
+
+def _contacts(session: Session, ids: set[str]) -> dict[str, FamilyContact]:
+    if not ids:
+        return {}
+    return {
+        c.id: c for c in session.scalars(select(FamilyContact).where(FamilyContact.id.in_(ids)))
+    }
+
+
+def _switched(session: Session, incident_ids: set[str]) -> set[tuple[str, int | None, str | None]]:
+    """(incident, step, contact) of LINE deliveries an e-mail replaced."""
+    if not incident_ids:
+        return set()
+    rows = session.execute(
+        select(OutboxMail.incident_id, OutboxMail.step, OutboxMail.contact_id).where(
+            OutboxMail.incident_id.in_(incident_ids),
+            OutboxMail.channel == EMAIL,
+            OutboxMail.kind.like("%.line_fallback"),
+        )
+    ).tuples()
+    return {(str(i), s, c) for i, s, c in rows}
