@@ -175,6 +175,7 @@ def case_deliveries(session: Session, incident_id: str) -> list[dict[str, Any]]:
             "step": r.step,
             "kind": r.kind,
             "status": r.status,
+            "attempts": r.attempts,  # a pending row already tried waits for its retry
             "sent_at": r.sent_at,
             "created_at": r.created_at,
             "fallback": r.kind.endswith(".line_fallback"),
