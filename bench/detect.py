@@ -29,11 +29,11 @@ from sqlalchemy import delete, func, select, text, update
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from cloud.app import make_notifier
 from cloud.core.clock import system_clock
 from cloud.core.config import Settings
 from cloud.db import make_engine, make_sessionmaker, transaction
 from cloud.detection.runner import detect_due
+from cloud.escalation.steps import Notifier
 from cloud.migrations import upgrade_head
 from cloud.models import Checkin, Household, Incident, Notification
 from cloud.schedule import SlotSpec, slot_deadline
@@ -147,7 +147,7 @@ def make_due(
 
 def timed_pass(sessions, notifier) -> tuple[float, int]:  # type: ignore[no-untyped-def]
     start = time.perf_counter()
-    handled = detect_due(sessions, notifier, system_clock, STALE)
+    handled = detect_due(sessions, notifier.signer, system_clock, STALE)
     return (time.perf_counter() - start) * 1000, handled
 
 
@@ -225,7 +225,7 @@ def main() -> None:
         url = cluster.create_database("detect")
         upgrade_head(url)
         settings = Settings(database_url=url, secret_key="bench", smtp_port=9)
-        notifier = make_notifier(settings)
+        notifier = Notifier.from_settings(settings)
         engine = make_engine(url)
         sessions = make_sessionmaker(engine)
         now = datetime.now(UTC)

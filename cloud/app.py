@@ -12,12 +12,7 @@ from cloud.core.clock import Clock, system_clock
 from cloud.core.config import Settings, get_settings
 from cloud.db import make_engine, make_sessionmaker
 from cloud.escalation.steps import Notifier
-from cloud.mail.links import LinkSigner
 from cloud.web import install as install_dashboard
-
-
-def make_notifier(settings: Settings) -> Notifier:
-    return Notifier(LinkSigner(settings.secret_key, settings.base_url, settings.ack_link_max_age_s))
 
 
 def create_app(settings: Settings | None = None, clock: Clock = system_clock) -> FastAPI:
@@ -36,7 +31,7 @@ def create_app(settings: Settings | None = None, clock: Clock = system_clock) ->
         engine=engine,
         sessions=make_sessionmaker(engine, clock),
         clock=clock,
-        notifier=make_notifier(settings),
+        notifier=Notifier.from_settings(settings),
     )
     errors.install(app)
     app.include_router(health.router)

@@ -9,7 +9,6 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import timedelta
 
-from cloud.app import make_notifier
 from cloud.core import metrics
 from cloud.core.clock import Clock
 from cloud.core.config import Settings
@@ -18,6 +17,7 @@ from cloud.core.logging import log_event
 from cloud.db import make_engine, make_sessionmaker, transaction
 from cloud.detection.runner import detect_due
 from cloud.escalation.runner import escalate_due
+from cloud.escalation.steps import Notifier
 from cloud.mail.sender import SendSummary, send_due, worker_identity
 from cloud.models.workers import WATCH_LOOPS
 from cloud.notify.base import LINE
@@ -54,7 +54,7 @@ class Worker:
         self.deadman = DeadmanSwitch(settings)
         self.engine = make_engine(settings.database_url, pool_size=2)
         self.sessions = make_sessionmaker(self.engine, clock)
-        self.notifier = make_notifier(settings)
+        self.notifier = Notifier.from_settings(settings)
         self.channels = {
             LINE: LineChannel(
                 settings.line_api_base, token_lookup(self.sessions), settings.line_timeout_s
@@ -70,7 +70,7 @@ class Worker:
 
     def detect(self) -> int:
         stale = timedelta(seconds=self.settings.heartbeat_stale_s)
-        return detect_due(self.sessions, self.notifier, self.clock, stale)
+        return detect_due(self.sessions, self.notifier.signer, self.clock, stale)
 
     def escalate(self) -> int:
         return escalate_due(self.sessions, self.notifier, self.clock)

@@ -21,8 +21,8 @@ from cloud.core.clock import Clock
 from cloud.core.logging import log_event
 from cloud.db import skip_locked, transaction
 from cloud.detection.rules import classify_miss
-from cloud.escalation.steps import Notifier
 from cloud.mail.daily_report import send_daily_reports
+from cloud.mail.links import LinkSigner
 from cloud.models import Checkin, Gateway, Household, PostOffice
 from cloud.schedule import Deadline, PauseSpec, next_deadline
 from cloud.services import incidents
@@ -42,7 +42,7 @@ _PRELOAD = (
 
 
 def detect_due(
-    sessions: sessionmaker[Session], notifier: Notifier, clock: Clock, stale_after: timedelta
+    sessions: sessionmaker[Session], signer: LinkSigner, clock: Clock, stale_after: timedelta
 ) -> int:
     """Handle every household whose next deadline has passed; returns how many.
 
@@ -63,7 +63,7 @@ def detect_due(
             due = list(session.scalars(skip_locked(stmt, session, Household)))
             if not due:
                 return handled
-            handled += _handle_batch(session, notifier, due, clock(), stale_after)
+            handled += _handle_batch(session, signer, due, clock(), stale_after)
         if len(due) < BATCH:
             return handled
 
@@ -80,7 +80,7 @@ class _Verdict:
 
 def _handle_batch(
     session: Session,
-    notifier: Notifier,
+    signer: LinkSigner,
     due: list[Household],
     now: datetime,
     stale_after: timedelta,
@@ -116,7 +116,7 @@ def _handle_batch(
         if v.household.id not in installed:
             continue  # 未設置: no report of a day nobody was asked about
         if v.slot_date is not None and (v.upcoming is None or v.upcoming.slot_date != v.slot_date):
-            send_daily_reports(session, notifier, v.household, v.slot_date, now)
+            send_daily_reports(session, signer, v.household, v.slot_date, now)
     return len(mine)
 
 

@@ -1,4 +1,7 @@
-"""Carrying out one escalation step inside the worker's transaction: commands, mails, log."""
+"""What one escalation step does, inside the runner's transaction: the re-prompt command, the
+family's e-mail / LINE deliveries, staff and manager mail, one notification row each; and the
+follow-ups (answered late, gateway back, e-mail after a failed LINE alert) that other layers
+ask for through `Notifier` (services see it as `cloud.services.ports.FollowUps`)."""
 
 from __future__ import annotations
 
@@ -10,6 +13,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from cloud.core import metrics
+from cloud.core.config import Settings
 from cloud.escalation.chain import Step, step_at
 from cloud.mail import alert_text, compose
 from cloud.mail.links import LinkSigner
@@ -33,9 +37,34 @@ REPROMPT_TTL = timedelta(minutes=30)
 
 @dataclass(frozen=True)
 class Notifier:
-    """What steps need besides the session: link signing and the dashboard's address."""
+    """What steps need besides the session (link signing and the dashboard's address), and
+    the follow-ups other layers ask of escalation without importing it."""
 
     signer: LinkSigner
+
+    @classmethod
+    def from_settings(cls, settings: Settings) -> Notifier:
+        return cls(LinkSigner(settings.secret_key, settings.base_url, settings.ack_link_max_age_s))
+
+    def answered_late(
+        self,
+        session: Session,
+        household: Household,
+        incident: Incident,
+        answer: dict[str, Any],
+        now: datetime,
+    ) -> None:
+        tell_answered_late(session, self, household, incident, answer, now)
+
+    def gateway_back(
+        self, session: Session, household: Household, incident: Incident, now: datetime
+    ) -> None:
+        tell_gateway_back(session, self, household, incident, now)
+
+    def mail_fallback(
+        self, session: Session, failed: OutboxMail, now: datetime
+    ) -> OutboxMail | None:
+        return mail_fallback(session, self, failed, now)
 
 
 def log_notification(
@@ -203,11 +232,6 @@ def _unsubscribe_headers(ctx: Notifier, rendered: compose.Rendered, contact: Fam
     rendered.headers["List-Unsubscribe-Post"] = "List-Unsubscribe=One-Click"
 
 
-def resident_name(household: Household) -> str:
-    names = [r.name for r in household.residents]
-    return "・".join(names) if names else "ご利用者"
-
-
 def alert_context(
     ctx: Notifier,
     incident: Incident,
@@ -224,7 +248,7 @@ def alert_context(
         slot_day=compose.day_label(incident.slot_date, now, zone),
         slot_time=compose.slot_time_label(slot_time),
     )
-    resident = resident_name(household)
+    resident = compose.resident_name(household)
     chain = incident.chain or {}
     return {
         "audience": audience,
@@ -318,7 +342,7 @@ def tell_notified(
             {
                 "audience": "family" if contact else "staff",
                 "recipient_name": contact.name if contact else household.office.name,
-                "resident_name": resident_name(household),
+                "resident_name": compose.resident_name(household),
                 "slot_time": compose.slot_time_label(slot_time),
                 "office_name": household.office.name,
                 "office_phone": household.office.phone or "",

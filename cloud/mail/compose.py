@@ -13,7 +13,7 @@ from jinja2 import Environment, FileSystemLoader, StrictUndefined, select_autoes
 from sqlalchemy.orm import Session
 
 from cloud.mail import headers
-from cloud.models import OutboxMail
+from cloud.models import Household, OutboxMail
 
 TEMPLATES = Path(__file__).resolve().parent / "templates"
 
@@ -102,6 +102,12 @@ def slot_time_label(hhmm: str | None) -> str:
         return ""
     hours, minutes = (int(p) for p in hhmm.split(":"))
     return f"{hours}時" if minutes == 0 else f"{hours}時{minutes}分"
+
+
+def resident_name(household: Household) -> str:
+    """How mails, LINE messages and family pages name the resident(s): 「山田 花子・山田 太郎」."""
+    names = [r.name for r in household.residents]
+    return "・".join(names) if names else "ご利用者"
 
 
 def enqueue(

@@ -12,8 +12,8 @@ from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
-from cloud.escalation.steps import Notifier, resident_name
 from cloud.mail import compose
+from cloud.mail.links import LinkSigner
 from cloud.models import Checkin, DailyReportLog, FamilyContact, Household
 
 HEALTH_INTENTS = ("fine", "usual", "unwell")
@@ -47,7 +47,7 @@ def report_lines(household: Household, checkins: list[Checkin]) -> list[str]:
 
 
 def send_daily_reports(
-    session: Session, notifier: Notifier, household: Household, day: date, now: datetime
+    session: Session, signer: LinkSigner, household: Household, day: date, now: datetime
 ) -> int:
     contacts = [c for c in household.contacts if c.daily_report and c.unsubscribed_at is None]
     if not contacts:
@@ -62,10 +62,8 @@ def send_daily_reports(
     for contact in contacts:
         if _log(session, contact, day) is None:
             continue
-        rendered = compose.render(
-            "daily_report", _context(notifier, household, contact, day, lines)
-        )
-        url = notifier.signer.unsubscribe_url(contact.id)
+        rendered = compose.render("daily_report", _context(signer, household, contact, day, lines))
+        url = signer.unsubscribe_url(contact.id)
         rendered.headers["List-Unsubscribe"] = f"<{url}>"
         rendered.headers["List-Unsubscribe-Post"] = "List-Unsubscribe=One-Click"
         compose.enqueue(
@@ -86,14 +84,14 @@ def _log(session: Session, contact: FamilyContact, day: date) -> DailyReportLog 
 
 
 def _context(
-    notifier: Notifier, household: Household, contact: FamilyContact, day: date, lines: list[str]
+    signer: LinkSigner, household: Household, contact: FamilyContact, day: date, lines: list[str]
 ) -> dict:
     return {
         "recipient_name": contact.name,
-        "resident_name": resident_name(household),
+        "resident_name": compose.resident_name(household),
         "day_label": f"{day.month}月{day.day}日",
         "lines": lines,
         "office_name": household.office.name,
         "office_phone": household.office.phone or "",
-        "unsubscribe_url": notifier.signer.unsubscribe_url(contact.id),
+        "unsubscribe_url": signer.unsubscribe_url(contact.id),
     }

@@ -3,24 +3,35 @@
 from __future__ import annotations
 
 import logging
+from datetime import datetime
+from typing import Protocol
 
 from sqlalchemy.orm import Session, sessionmaker
 
 from cloud.core.clock import Clock
 from cloud.core.logging import log_event
 from cloud.db import transaction
-from cloud.escalation.steps import Notifier, mail_fallback
+from cloud.models import OutboxMail
 from cloud.notify.outbox import failed_line_without_fallback
 
 log = logging.getLogger("mimamori.notify")
 
 
-def fall_back_to_mail(sessions: sessionmaker[Session], ctx: Notifier, clock: Clock) -> int:
+class MailFallback(Protocol):
+    """The e-mail of the escalation step a LINE delivery belonged to
+    (cloud.escalation.steps.Notifier)."""
+
+    def mail_fallback(
+        self, session: Session, failed: OutboxMail, now: datetime
+    ) -> OutboxMail | None: ...
+
+
+def fall_back_to_mail(sessions: sessionmaker[Session], ctx: MailFallback, clock: Clock) -> int:
     """One pass: an e-mail for every failed LINE alert that has none yet; how many queued."""
     queued = 0
     with transaction(sessions) as session:
         for failed in failed_line_without_fallback(session):
-            mail = mail_fallback(session, ctx, failed, clock())
+            mail = ctx.mail_fallback(session, failed, clock())
             if mail is not None:
                 queued += 1
                 log_event(

@@ -24,7 +24,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from cloud.core.logging import log_event
-from cloud.escalation.steps import resident_name
+from cloud.mail.compose import resident_name
 from cloud.models import Incident, LineChannelConfig, LineWebhookEvent
 from cloud.models.staff import IncidentNote
 from cloud.notify import linking

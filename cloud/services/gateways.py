@@ -16,7 +16,6 @@ from sqlalchemy.orm import Session
 
 from cloud.core import metrics
 from cloud.core.logging import log_event
-from cloud.escalation.steps import Notifier, tell_answered_late, tell_gateway_back
 from cloud.escalation.state import SLOT_CAUSES
 from cloud.models import (
     Checkin,
@@ -32,6 +31,7 @@ from cloud.models.staff import IncidentNote
 from cloud.schedule import local_date_of, slot_for_answer
 from cloud.services import incidents
 from cloud.services.errors import ApiError
+from cloud.services.ports import FollowUps
 from cloud.services.tenancy import hash_secret, normalise_code, slot_specs
 from mimamori_rules.outcomes import immediate_cause
 from mimamori_wire import v1
@@ -165,7 +165,7 @@ def _refused(event: v1.Event, reason: str, detail: str) -> v1.RejectedEvent:
 
 
 def store_one_by_one(
-    session: Session, ctx: Notifier, gateway: Gateway, events: list[v1.Event], now: datetime
+    session: Session, ctx: FollowUps, gateway: Gateway, events: list[v1.Event], now: datetime
 ) -> tuple[list[str], list[str], list[v1.RejectedEvent]]:
     """The fallback when a batch failed as a whole: each event in a savepoint of its own, so
     an event the database refuses is returned as rejected (`storage_error`) and the rest of
@@ -216,7 +216,7 @@ def scoped_event_id(gateway_id: str, event_id: str) -> str:
 
 def store_events(
     session: Session,
-    ctx: Notifier,
+    ctx: FollowUps,
     gateway: Gateway,
     events: list[v1.Event],
     now: datetime,
@@ -352,7 +352,7 @@ def _apply_other(session: Session, household: Household, event: v1.Event, now: d
 
 def _record_checkins(
     session: Session,
-    ctx: Notifier,
+    ctx: FollowUps,
     household: Household,
     events: list[v1.Event],
     now: datetime,
@@ -419,7 +419,7 @@ def _slot_date(reported: object, event: v1.Event, household: Household) -> date:
 
 def _resolve_late(
     session: Session,
-    ctx: Notifier,
+    ctx: FollowUps,
     household: Household,
     answered: dict[tuple[date, str], dict],
     now: datetime,
@@ -435,7 +435,7 @@ def _resolve_late(
         if row is None:
             continue
         incidents.resolve(session, incident, "answered_late", "応答がありました（自動）", now)
-        tell_answered_late(session, ctx, household, incident, row, now)
+        ctx.answered_late(session, household, incident, row, now)
 
 
 def _open_missed_while_offline(
@@ -494,7 +494,7 @@ def keep_in_history(
 
 
 def heartbeat(
-    session: Session, ctx: Notifier, gateway: Gateway, body: v1.Heartbeat, now: datetime
+    session: Session, ctx: FollowUps, gateway: Gateway, body: v1.Heartbeat, now: datetime
 ) -> v1.HeartbeatResponse:
     data = body.model_dump(mode="json")
     phase = history_phase_s(gateway.id)
@@ -534,7 +534,7 @@ def _typed_command(row: Command) -> v1.Command | None:
 
 
 def _settle_gateway_back(
-    session: Session, ctx: Notifier, household: Household, now: datetime
+    session: Session, ctx: FollowUps, household: Household, now: datetime
 ) -> None:
     """A heartbeat proves the gateway is back: its offline incident is over. Close it, note
     it for the desk and tell whoever was alarmed. Whether the resident answered the slot
@@ -555,7 +555,7 @@ def _settle_gateway_back(
             )
         )
         incidents.resolve(session, incident, "gateway_back", GATEWAY_BACK_NOTE, now)
-        tell_gateway_back(session, ctx, household, incident, now)
+        ctx.gateway_back(session, household, incident, now)
         metrics.GATEWAYS_BACK.inc()
 
 

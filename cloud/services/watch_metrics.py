@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import logging
 from datetime import timedelta
-from typing import TYPE_CHECKING
 
 from prometheus_client import CollectorRegistry
 from prometheus_client.core import GaugeMetricFamily
@@ -14,15 +13,13 @@ from sqlalchemy import func, select
 
 from cloud.models import OutboxMail
 from cloud.services import watch
-
-if TYPE_CHECKING:
-    from cloud.api.deps import AppState
+from cloud.services.ports import CloudContext
 
 log = logging.getLogger("mimamori.metrics")
 
 
 class WatchCollector(Collector):
-    def __init__(self, app: AppState) -> None:
+    def __init__(self, app: CloudContext) -> None:
         self.app = app
 
     def collect(self):  # type: ignore[no-untyped-def]
@@ -61,7 +58,7 @@ class WatchCollector(Collector):
         yield mails
 
 
-def watch_registry(app: AppState) -> CollectorRegistry:
+def watch_registry(app: CloudContext) -> CollectorRegistry:
     registry = CollectorRegistry(auto_describe=False)
     registry.register(WatchCollector(app))
     return registry

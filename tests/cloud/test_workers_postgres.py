@@ -16,9 +16,9 @@ from zoneinfo import ZoneInfo
 import pytest
 from sqlalchemy import func, select
 
-from cloud.app import make_notifier
 from cloud.core.config import Settings
 from cloud.db import make_engine, make_sessionmaker, transaction
+from cloud.escalation.steps import Notifier
 from cloud.migrations import upgrade_head
 from cloud.models import (
     Command,
@@ -46,7 +46,7 @@ def _seed(url: str, rng: random.Random, households: int) -> tuple[datetime, dict
     deadline = slot_at + timedelta(minutes=35)
     hhmm = f"{slot_at.hour:02d}:{slot_at.minute:02d}"
     settings = Settings(database_url=url, secret_key="k")
-    notifier = make_notifier(settings)
+    notifier = Notifier.from_settings(settings)
     engine = make_engine(url)
     sessions = make_sessionmaker(engine)
     expected: dict[str, str] = {}

@@ -15,8 +15,8 @@ from sqlalchemy.orm import Session
 
 from cloud.api.deps import db_session, state
 from cloud.core import metrics
-from cloud.escalation.steps import resident_name
 from cloud.escalation.chain import family_ack_effect
+from cloud.mail.compose import resident_name
 from cloud.mail.links import AckClaim, LinkExpired, LinkInvalid
 from cloud.models import FamilyContact, Household, Incident
 from cloud.services import caselog
