@@ -9,7 +9,9 @@ Actions are recognised by shape (Say has `text`, Listen has `timeout_s`, Finishe
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 from dataclasses import dataclass
+from datetime import datetime
 from typing import Any
 
 from pydantic import BaseModel
@@ -34,17 +36,33 @@ class DialogueStuck(RuntimeError):
     pass
 
 
-async def run_dialogue(voice: Any, dialogue: Any) -> Any:
-    """Drive one dialogue to its end; returns its DialogueResult."""
+async def run_dialogue(
+    voice: Any,
+    dialogue: Any,
+    *,
+    clock: Callable[[], datetime] | None = None,
+    until: datetime | None = None,
+) -> Any:
+    """Drive one dialogue to its end; returns its DialogueResult.
+
+    With `until` (the rule book's dialogue_cutoff, read on `clock`): a listen never runs
+    past it, and once it has passed nothing more is said or heard, so the dialogue runs to
+    its end at once with what it has (an answer already given stands; else no_response).
+    """
     action = dialogue.start()
     for _ in range(MAX_STEPS):
+        left = None if until is None or clock is None else (until - clock()).total_seconds()
         if hasattr(action, "result"):
             return action.result
         if hasattr(action, "text"):
-            await voice.say(action.text, speed=action.speed, volume=action.volume)
+            if left is None or left > 0:
+                await voice.say(action.text, speed=action.speed, volume=action.volume)
             action = dialogue.spoken()
         elif hasattr(action, "timeout_s"):
-            heard = await voice.listen(timeout_s=action.timeout_s, expect=action.expect)
+            heard = None
+            if left is None or left > 0:
+                timeout = action.timeout_s if left is None else min(action.timeout_s, left)
+                heard = await voice.listen(timeout_s=timeout, expect=action.expect)
             action = dialogue.heard(heard)
         else:
             raise DialogueStuck(f"unknown dialogue action {action!r}")

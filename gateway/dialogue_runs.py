@@ -17,6 +17,7 @@ from gateway.ports import Bridge, DialogueFactory, DialogueResult, Home
 from gateway.schedule import Occurrence, attempt_voice, in_quiet_hours, occurrences
 from gateway.slot_book import SlotBook
 from gateway.voice_arbiter import VoiceArbiter
+from mimamori_rules.schedule import dialogue_cutoff
 from mimamori_wire.v1 import Question
 
 log = logging.getLogger(__name__)
@@ -64,8 +65,21 @@ class DialogueRuns:
             volume=volume,
             slot_name=slot_name,
         )
+        # The rule book's bound: the outcome is known (and reported) before the deadline.
+        until = dialogue_cutoff(self.home.now())
         try:
-            return await self.arbiter.converse(dialogue)
+            result = await self.arbiter.converse(dialogue, clock=self.home.now, until=until)
+            if self.home.now() >= until:
+                self.home.counters["dialogue_cut_short"] += 1
+                log_event(
+                    log,
+                    "dialogue.cut_short",
+                    logging.WARNING,
+                    kind=kind,
+                    slot=slot_name,
+                    outcome=str(result.outcome),
+                )
+            return result
         except Exception:
             self.home.counters["dialogue_errors"] += 1
             log_event(

@@ -11,10 +11,12 @@ import contextlib
 import logging
 import threading
 from collections.abc import AsyncIterator
+from datetime import datetime
 
 from gateway.dialogue_runner import run_dialogue
 from gateway.ports import (
     AudioDevice,
+    Clock,
     Dialogue,
     DialogueResult,
     LabelledSimulator,
@@ -48,12 +50,17 @@ class VoiceArbiter:
         async with self.turn() as voice:
             await voice.say(text, speed=speed, volume=volume)
 
-    async def converse(self, dialogue: Dialogue) -> DialogueResult:
-        """Run one dialogue in one turn (help spotting waits until it is over)."""
+    async def converse(
+        self, dialogue: Dialogue, *, clock: Clock | None = None, until: datetime | None = None
+    ) -> DialogueResult:
+        """Run one dialogue in one turn (help spotting waits until it is over), cut at
+        `until` (waiting for the turn counts)."""
         async with self.turn() as voice:
             self.dialogue_active = True
             try:
-                result: DialogueResult = await run_dialogue(voice, dialogue)
+                result: DialogueResult = await run_dialogue(
+                    voice, dialogue, clock=clock, until=until
+                )
                 return result
             finally:
                 self.dialogue_active = False

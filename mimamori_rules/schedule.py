@@ -5,10 +5,15 @@ Local wall times are turned into instants in the household's IANA zone: a local 
 does not exist (spring-forward gap) moves forward by the gap, a repeated one (fall-back)
 takes the first occurrence. Japan has no DST, but the maths must not care.
 
-Two moments per slot occurrence, one meaning each:
-- `window_end`: the gateway stops asking and reports `checkin.no_response` (the first ask,
-  the re-asks at `reask_offsets_min`, each at least MIN_REASK_GAP apart, and `window_min`).
-- `deadline`: slot + window + grace; the cloud opens a missed-check-in incident after it.
+Three moments per slot occurrence, one meaning each:
+- `window_end`: the gateway starts no more asks after it (the first ask, the re-asks at
+  `reask_offsets_min`, each at least MIN_REASK_GAP apart, and `window_min`).
+- `answer_by`: window_end + MAX_DIALOGUE. An ask begun before window_end is over by then:
+  the gateway cuts every dialogue (asks, re-asks, the confirmation turn) at MAX_DIALOGUE,
+  so by this moment the answer or the `checkin.no_response` is in its outbox.
+- `deadline`: slot + window + grace, and never before answer_by + UPLOAD_MARGIN; the cloud
+  opens a missed-check-in incident from it on. The floor matters for a short grace (or a late
+  re-ask): without it the cloud would declare a miss while the resident is still answering.
 A slot whose moment falls in a pause, or whose local date is a day off, is not expected:
 the gateway does not ask (a pause is reported `paused`, a day off is silent) and the cloud
 sets no deadline for it.
@@ -26,6 +31,14 @@ from zoneinfo import ZoneInfo
 
 MAX_LOOKBACK = timedelta(days=7)  # after a long outage, report at most a week of missed slots
 MIN_REASK_GAP = timedelta(minutes=5)  # never re-ask back to back (e.g. after a reboot)
+# The longest one dialogue may run on the gateway (speech's longest plan: ~3 questions x 3
+# asks of a few seconds' prompt and a 10 s listen, plus the confirmation turn).
+MAX_DIALOGUE = timedelta(minutes=4)
+# A prompt already playing is not cut off mid-sentence: no turn starts later than this
+# before the end (the longest prompt at the slowest speed takes well under it).
+MAX_PROMPT = timedelta(seconds=30)
+# From the dialogue's outcome to the cloud: the commit, one upload cycle, a slow link.
+UPLOAD_MARGIN = timedelta(minutes=1)
 # Longest look-ahead for a deadline: a pause or days off longer than this leave none
 # (recomputed when the pause or holiday list changes).
 HORIZON_DAYS = 400
@@ -103,8 +116,21 @@ class SlotOccurrence(Generic[S]):
         return max(self.at + timedelta(minutes=self.slot.window_min), last)
 
     @property
+    def answer_by(self) -> datetime:
+        """Every dialogue of this occurrence is over (asks start before window_end)."""
+        return self.window_end + MAX_DIALOGUE
+
+    @property
     def deadline(self) -> datetime:
-        return self.at + timedelta(minutes=self.slot.window_min + self.slot.grace_min)
+        """Late from here on: slot + window + grace, never before the gateway can report."""
+        granted = self.at + timedelta(minutes=self.slot.window_min + self.slot.grace_min)
+        return max(granted, self.answer_by + UPLOAD_MARGIN)
+
+
+def dialogue_cutoff(started: datetime) -> datetime:
+    """No turn of a dialogue begun at `started` starts after this (a listen ends by it), so
+    the dialogue is over by started + MAX_DIALOGUE; what is known by then is reported."""
+    return started + MAX_DIALOGUE - MAX_PROMPT
 
 
 def occurrence_on(slot: S, day: date, zone: ZoneInfo) -> SlotOccurrence[S]:

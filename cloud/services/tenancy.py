@@ -242,7 +242,11 @@ def changed(session: Session, household: Household, now: datetime) -> None:
 
 
 def slot_specs(household: Household) -> list[SlotSpec]:
-    return [SlotSpec(s.name, s.time, s.window_min, s.grace_min) for s in household.slots]
+    # The re-asks too: a late one stretches the window, and the deadline covers the last ask.
+    return [
+        SlotSpec(s.name, s.time, s.window_min, s.grace_min, tuple(s.reask_offsets_min or ()))
+        for s in household.slots
+    ]
 
 
 def refresh_deadline(session: Session, household: Household, after: datetime) -> None:

@@ -150,7 +150,7 @@ def load_board(ctx: Ctx, office_id: str | None) -> list[BoardRow]:
     ):
         homes[row.household_id][0].names.append(row.name)
     slots: dict[str, list[SlotSpec]] = {}
-    specs: dict[tuple[str, str, int, int], SlotSpec] = {}
+    specs: dict[tuple[str, str, int, int, tuple[int, ...]], SlotSpec] = {}
     for row in conn.execute(
         select(
             ScheduleSlot.household_id,
@@ -158,11 +158,13 @@ def load_board(ctx: Ctx, office_id: str | None) -> list[BoardRow]:
             ScheduleSlot.time,
             ScheduleSlot.window_min,
             ScheduleSlot.grace_min,
+            ScheduleSlot.reask_offsets_min,
         )
         .where(ScheduleSlot.household_id.in_(scoped))
         .order_by(ScheduleSlot.time)
     ):
-        key = (row.name, row.time, row.window_min, row.grace_min)
+        reasks = tuple(row.reask_offsets_min or ())  # a late re-ask moves the deadline
+        key = (row.name, row.time, row.window_min, row.grace_min, reasks)
         spec = specs.get(key)
         if spec is None:  # a few distinct slot settings shared by thousands of households
             spec = specs[key] = SlotSpec(*key)
