@@ -113,6 +113,15 @@ ROUTES = [
                 office,
                 data=(("name", "山田 一郎"), ("phone1", "090-1234-5678"), ("roles", "family")),
             ),
+            # Families on LINE (issue 17): no office here runs a LINE channel, so a code is
+            # refused in place (409), which proves access; other offices get 404.
+            Route(
+                "POST",
+                f"/households/{{hh_{office}}}/contacts/{{con_{office}}}/line-code",
+                Capability.DESK,
+                office,
+                ok=409,
+            ),
             Route(
                 "POST",
                 f"/households/{{hh_{office}}}/contacts/{{con_{office}}}/move",
@@ -180,6 +189,8 @@ ROUTES = [
         ),
     ),
     Route("GET", "/handover", Capability.DESK),
+    Route("GET", "/deliveries/failed", Capability.DESK),
+    Route("GET", "/deliveries/failed?channel=line", Capability.DESK),
     Route("GET", "/handover?since=2026-11-30T08:00", Capability.DESK),
     Route("GET", "/reports", Capability.REPORTS),
     Route("GET", "/reports/monthly.csv", Capability.REPORTS),
