@@ -28,9 +28,13 @@ How figures are made (see docs/benchmarks.md):
 - noise_accuracy_babble_10db: the clean clips with generated babble (four espeak-ng voice
   variants reading other sentences, speech.testaudio.babble) at 10 dB SNR, raw and through
   the front end (speech.frontend: high-pass, gain control, voice-activity gate).
-- peak_rss_mb_grammar_only: a fresh process that loads the model and decodes the clips with
-  grammar recognizers only (no free-form recognizer); "_view" also leaves the free-form
-  language model (graph/Gr.fst) unloaded (speech.recognition.grammar_only_view).
+- peak_rss_mb_grammar_only: peak resident memory (VmHWM) of a fresh process run as the
+  gateway runs with `[audio] free_fallback = false` (MALLOC_ARENA_MAX=2 as in the systemd
+  unit): the daemon's imports, the classifier ready (Japanese analysis warmed), a LocalVoice
+  on the grammar-only view (speech.recognition.grammar_only_view: no free-form language
+  model, only the lexicon's words), one answer recognised. Baseline in the same run:
+  "_untrimmed_view" (the view with the whole word list); "peak_rss_mb_gateway_default": the
+  default (full model, one free-form decode). rss_stages_mb: resident MB after each stage.
 - false_triggers_per_h: Japanese everyday speech (tests/speech/data/ja_nonhelp.txt and the
   non-help items of the labelled set) through is_help_phrase; its duration is estimated from
   the mora count (pyopenjtalk reading) at 7 morae/s. ko_audio_false_triggers_per_h: Korean
@@ -41,6 +45,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import resource
 import statistics
 import subprocess
@@ -252,37 +257,86 @@ def heldout_figures() -> dict:
     }
 
 
-def rss_probe(view: bool) -> None:
-    """Run in a fresh process: load the model, decode every clip with grammar recognizers
-    only, print the peak RSS in MB."""
-    from speech.recognition import grammar_only_view, model_dir
+RSS_PROBES = {
+    # name: (free_fallback, vocabulary-trimmed view); the gateway's config `audio.free_fallback`
+    "grammar_only": (False, True),  # what a grammar-only gateway runs now
+    "grammar_only_untrimmed_view": (False, False),  # baseline: the view with all 503k words
+    "default": (True, False),  # the gateway default: full model, free-form fallback used once
+}
 
+
+def rss_probe(name: str) -> None:
+    """Run in a fresh process as the gateway runs: its imports, a LocalVoice built as
+    `build_local_voice` builds it, the classifier ready (Japanese analysis warmed), one answer
+    recognised through voice.listen (and, with the fallback on, one free-form decode).
+    Prints a JSON line: resident MB after each stage and the peak (VmHWM)."""
+    import asyncio
+
+    import gateway.cli  # the daemon's own imports
+    import gateway.daemon  # noqa: F401
+    import speech.audio  # noqa: F401  (sounddevice)
+    from speech.voice import LocalVoice, ReplayDevice
+
+    free_fallback, trimmed = RSS_PROBES[name]
+    stages = {"imports": _rss_mb("VmRSS")}
+    classify("元気です", "ja", expect="health")
+    classify("네 괜찮아요", "ko", expect="health")
+    stages["classifier"] = _rss_mb("VmRSS")
     cache = Path(tempfile.mkdtemp(prefix="bench-speech-rss-"))
-    where = grammar_only_view(model_dir("ko"), cache / "view") if view else None
-    model = get_model("ko", where)
-    for text, expect, _ in KOREAN_CLIPS:
-        decode(
-            model, synthesise(text, cache), grammar_phrases("ko", expect, model), EndpointConfig()
+    text, expect, _ = KOREAN_CLIPS[0]
+    device = ReplayDevice([synthesise(text, cache) + silence(1.0)])
+    if free_fallback or trimmed:
+        voice = LocalVoice(device, None, lang="ko", free_fallback=free_fallback, view_cache=cache)
+    else:  # baseline: the view as it was before its word list was trimmed
+        import speech.recognition as recognition
+
+        untrimmed = recognition.grammar_only_view
+        recognition.grammar_only_view = lambda model, cache, vocabulary=None: untrimmed(
+            model, cache
         )
+        voice = LocalVoice(device, None, lang="ko", free_fallback=False, view_cache=cache)
+    stages["model"] = _rss_mb("VmRSS")
+    heard = asyncio.run(voice.listen(timeout_s=5, expect=expect))
+    if heard is None or classify(heard.text, "ko", expect=expect).intent is None:
+        raise SystemExit(f"rss probe {name}: the clip was not recognised")
+    if free_fallback:
+        voice.recognizer(expect).decode_free(synthesise(text, cache))
+    stages["recognised"] = _rss_mb("VmRSS")
     # VmHWM, not ru_maxrss: Linux carries ru_maxrss over from the parent across fork/exec.
+    print(json.dumps({**stages, "peak": _rss_mb("VmHWM")}))
+
+
+def _rss_mb(field: str) -> float:
     status = Path("/proc/self/status").read_text()
-    hwm_kb = next(int(line.split()[1]) for line in status.splitlines() if line.startswith("VmHWM"))
-    print(round(hwm_kb / 1024, 1))
+    kb = next(int(line.split()[1]) for line in status.splitlines() if line.startswith(field))
+    return round(kb / 1024, 1)
 
 
 def rss_figures() -> dict:
     from speech.recognition import model_dir
 
-    def probe(flag: str) -> float:
+    def probe(name: str) -> dict:
+        # As the systemd unit runs the daemon (provisioning/service.py): MALLOC_ARENA_MAX=2.
+        env = {**os.environ, "MALLOC_ARENA_MAX": "2"}
         done = subprocess.run(
-            [sys.executable, __file__, flag], capture_output=True, text=True, check=True
+            [sys.executable, __file__, "--rss-probe", name],
+            capture_output=True,
+            text=True,
+            check=True,
+            env=env,
         )
-        return float(done.stdout.strip().splitlines()[-1])
+        return json.loads(done.stdout.strip().splitlines()[-1])
 
+    probes = {name: probe(name) for name in RSS_PROBES}
     size = sum(f.stat().st_size for f in model_dir("ko").rglob("*") if f.is_file()) / 2**20
+    grammar_only = probes["grammar_only"]["peak"]
+    baseline = probes["grammar_only_untrimmed_view"]["peak"]
     return {
-        "peak_rss_mb_grammar_only": probe("--rss-probe"),
-        "peak_rss_mb_grammar_only_view": probe("--rss-probe-view"),
+        "peak_rss_mb_grammar_only": grammar_only,
+        "peak_rss_mb_grammar_only_untrimmed_view": baseline,
+        "peak_rss_mb_gateway_default": probes["default"]["peak"],
+        "rss_ratio_grammar_only_vs_untrimmed": round(grammar_only / baseline, 3),
+        "rss_stages_mb": probes,
         "model_size_mb": round(size, 1),
         "rss_goal_mb": round(size + 150, 1),
     }
@@ -327,11 +381,10 @@ def false_trigger_figures(model, cache: Path, items) -> dict:
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--quick", action="store_true", help="fewer rounds (< 1 minute)")
-    parser.add_argument("--rss-probe", action="store_true", help=argparse.SUPPRESS)
-    parser.add_argument("--rss-probe-view", action="store_true", help=argparse.SUPPRESS)
+    parser.add_argument("--rss-probe", choices=sorted(RSS_PROBES), help=argparse.SUPPRESS)
     args = parser.parse_args()
-    if args.rss_probe or args.rss_probe_view:
-        rss_probe(view=args.rss_probe_view)
+    if args.rss_probe:
+        rss_probe(args.rss_probe)
         return
     rounds, seeds = (1, 1) if args.quick else (5, 5)
     cache = Path(tempfile.gettempdir()) / "mimamori-bench-speech"  # espeak clips, reused

@@ -86,6 +86,8 @@ def build_voice(settings: GatewaySettings, bridge: Any = None) -> Any:
             input_device=settings.audio.input_device,
             output_device=settings.audio.output_device,
             model_path=settings.audio.model_path,
+            free_fallback=settings.audio.free_fallback,
+            view_cache=settings.data_dir / "vosk-views",
         )
     except Exception as exc:  # no sound card / no model: run on, check-ins are reported
         log.error("local voice unavailable (%s): check-ins will be reported unanswered", exc)
@@ -104,6 +106,8 @@ def build_satellite(settings: GatewaySettings, bridge: Any) -> Any:
             bridge.hermes_satellite(settings.satellite_site_id),
             lang=settings.language,
             model_path=settings.audio.model_path,
+            free_fallback=settings.audio.free_fallback,
+            view_cache=settings.data_dir / "vosk-views",
         )
     except Exception as exc:  # no model: run on, check-ins are reported
         log.error("satellite voice unavailable (%s): check-ins will be reported unanswered", exc)

@@ -45,6 +45,10 @@ class AudioSettings(BaseModel):
     input_device: str | None = None  # sounddevice name or index; None = system default
     output_device: str | None = None
     model_path: str | None = None  # vosk model directory
+    # False = grammar-only recognition for a small Pi: the free-form language model and the
+    # words no grammar uses stay unloaded (~160 MB less); an answer the grammar cannot place
+    # gets the dialogue's re-ask and confirmation instead of a free-form decode.
+    free_fallback: bool = True
 
 
 class MqttSettings(BaseModel):

@@ -78,6 +78,8 @@ TimeoutStartSec=120s
 User={opts.user}
 Group={opts.user}
 {group_line}Environment=PYTHONUNBUFFERED=1
+# glibc makes a malloc arena per thread (BLE, MQTT, audio workers); two keep RSS steady.
+Environment=MALLOC_ARENA_MAX=2
 NoNewPrivileges=yes
 ProtectSystem=strict
 ProtectHome=yes

@@ -23,7 +23,7 @@ import struct
 import tempfile
 import threading
 import time
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from functools import lru_cache
 from pathlib import Path
@@ -104,20 +104,31 @@ def get_model(lang: str, path: Path | None = None) -> vosk.Model:
 # The view is a directory of links to the real model in which Gr.fst is an empty FST and the
 # word list (normally read from Gr.fst's symbol table) is a plain words.txt. A process that
 # only ever decodes grammars loads the view; free-form decoding needs the real model.
+#
+# Given the vocabulary the grammars are built from (the lexicon's phrases), the view's
+# words.txt keeps only the words those phrases can be built from (every piece `segment`
+# could try) with their original ids: HCLr emits word ids and a grammar only admits its own
+# words, so decoding is unchanged, and vosk no longer holds the whole symbol table (~70 MB
+# resident for the Korean model's 503k words).
 
 _FST_MAGIC = 2125659606
 _SYMBOLS_MAGIC = 2125658996
+MAX_PIECE = 12  # longest piece `segment` tries
 
 
-def grammar_only_view(model: Path, cache: Path) -> Path:
-    """A directory that loads as `model` without its free-form language model (see above).
+def grammar_only_view(model: Path, cache: Path, vocabulary: Iterable[str] | None = None) -> Path:
+    """A directory that loads as `model` without its free-form language model (see above),
+    and, when `vocabulary` (phrases) is given, with only the words those phrases need.
 
-    Built once per model into `cache` (links, an empty Gr.fst, words.txt); returns `model`
-    itself when it is not a lookahead model (nothing to leave out)."""
+    Built once per model and vocabulary into `cache` (links, an empty Gr.fst, words.txt);
+    returns `model` itself when it is not a lookahead model (nothing to leave out)."""
     graph = model / "graph"
     if not (graph / "HCLr.fst").exists() or not (graph / "Gr.fst").exists():
         return model
+    keep = _pieces(vocabulary) if vocabulary is not None else None
     stamp = f"{model.resolve()}|{(graph / 'Gr.fst').stat().st_mtime_ns}"
+    if keep is not None:
+        stamp += "|" + "\n".join(sorted(keep))
     view = cache / hashlib.sha256(stamp.encode()).hexdigest()[:16]
     if (view / "graph" / "words.txt").exists():
         return view
@@ -130,16 +141,29 @@ def grammar_only_view(model: Path, cache: Path) -> Path:
         if item.name not in ("Gr.fst", "words.txt"):
             (tmp / "graph" / item.name).symlink_to(item.resolve())
     words = graph / "words.txt"
-    if words.exists():
+    if words.exists() and keep is None:
         (tmp / "graph" / "words.txt").symlink_to(words.resolve())
     else:
-        _write_words(_fst_output_symbols(graph / "Gr.fst"), tmp / "graph" / "words.txt")
+        symbols = _text_symbols(words) if words.exists() else _fst_output_symbols(graph / "Gr.fst")
+        _write_words(symbols, tmp / "graph" / "words.txt", keep)
     (tmp / "graph" / "Gr.fst").write_bytes(_empty_fst())
     try:
         tmp.rename(view)
     except OSError:  # another process built it first
         shutil.rmtree(tmp, ignore_errors=True)
     return view
+
+
+def _pieces(phrases: Iterable[str]) -> set[str]:
+    """Every word of the phrases and every substring `segment` may look up."""
+    out: set[str] = set()
+    for phrase in phrases:
+        for word in phrase.split():
+            out.add(word)
+            for start in range(len(word)):
+                for end in range(start + 1, min(len(word), start + MAX_PIECE) + 1):
+                    out.add(word[start:end])
+    return out
 
 
 def _mkdir(path: Path) -> Path:
@@ -152,16 +176,18 @@ def _read_string(f) -> str:
     return f.read(n).decode("utf-8")
 
 
-def _fst_output_symbols(path: Path) -> list[tuple[str, int]]:
-    """The output symbol table stored in an OpenFst binary file's header."""
+def _fst_output_symbols(path: Path) -> Iterator[tuple[str, int]]:
+    """The output symbol table stored in an OpenFst binary file's header (streamed: the
+    table of a large model is hundreds of thousands of words)."""
     with path.open("rb") as f:
         (magic,) = struct.unpack("<i", f.read(4))
         if magic != _FST_MAGIC:
             raise ValueError(f"{path}: not an OpenFst file")
         _read_string(f), _read_string(f)  # fst type, arc type
         _version, flags = struct.unpack("<ii", f.read(8))
+        if not flags & 2:
+            raise ValueError(f"{path}: no output symbols")
         f.read(32)  # properties, start, number of states and arcs
-        tables = []
         for bit in (1, 2):  # input, then output symbols
             if flags & bit:
                 (magic,) = struct.unpack("<i", f.read(4))
@@ -169,18 +195,29 @@ def _fst_output_symbols(path: Path) -> list[tuple[str, int]]:
                     raise ValueError(f"{path}: unreadable symbol table")
                 _read_string(f)
                 _available, size = struct.unpack("<qq", f.read(16))
-                table = []
                 for _ in range(size):
                     symbol = _read_string(f)
-                    table.append((symbol, struct.unpack("<q", f.read(8))[0]))
-                tables.append(table)
-    if not flags & 2:
-        raise ValueError(f"{path}: no output symbols")
-    return tables[-1]
+                    (key,) = struct.unpack("<q", f.read(8))
+                    if bit == 2:
+                        yield symbol, key
 
 
-def _write_words(symbols: list[tuple[str, int]], path: Path) -> None:
-    path.write_text("".join(f"{s} {k}\n" for s, k in symbols), encoding="utf-8")
+def _text_symbols(path: Path) -> Iterator[tuple[str, int]]:
+    with path.open(encoding="utf-8") as f:
+        for line in f:
+            symbol, key = line.split()
+            yield symbol, int(key)
+
+
+def _write_words(
+    symbols: Iterable[tuple[str, int]], path: Path, keep: set[str] | None = None
+) -> None:
+    """words.txt; with `keep`, only those words and the model's special symbols
+    (<eps>, <UNK>, [unk], #0, ...), each with its original id."""
+    with path.open("w", encoding="utf-8") as f:
+        for symbol, key in symbols:
+            if keep is None or symbol in keep or symbol[:1] in "<[#":
+                f.write(f"{symbol} {key}\n")
 
 
 def _empty_fst() -> bytes:

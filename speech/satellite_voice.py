@@ -26,7 +26,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from speech.ports import Heard
-from speech.voice import answer_recognizer, listen_on
+from speech.voice import answer_recognizer, listen_on, load_voice_model
 
 if TYPE_CHECKING:
     from speech.recognition import EndpointConfig
@@ -60,15 +60,18 @@ class SatelliteVoice:
         model_path: Path | None = None,
         endpoint: EndpointConfig | None = None,
         use_grammar: bool = True,
+        free_fallback: bool = True,
+        view_cache: Path | None = None,
         play_margin_s: float = 10.0,
         frame_gap_s: float = 3.0,
     ) -> None:
-        from speech.recognition import get_model  # vosk is imported only for a real voice
-
         self.satellite = satellite
         self.renderer = renderer
         self.lang = lang
-        self.model = get_model(lang, model_path)
+        self.free_fallback = free_fallback and use_grammar
+        self.model = load_voice_model(
+            lang, model_path, grammar_only=use_grammar and not free_fallback, view_cache=view_cache
+        )
         self.endpoint = endpoint
         self.use_grammar = use_grammar
         self.play_margin_s = play_margin_s  # beyond the prompt's own length
@@ -105,6 +108,7 @@ class SatelliteVoice:
             sample_rate=SATELLITE_SAMPLE_RATE,
             endpoint=self.endpoint,
             use_grammar=self.use_grammar,
+            free_fallback=self.free_fallback,
         )
         loop = asyncio.get_running_loop()
         stop = threading.Event()
@@ -160,6 +164,8 @@ def build_satellite_voice(
     model_path: Path | str | None = None,
     tts_cache_dir: Path | str | None = None,
     endpoint: EndpointConfig | None = None,
+    free_fallback: bool = True,
+    view_cache: Path | None = None,
 ) -> SatelliteVoice:
     """The gateway's satellite voice from its config. Raises ModelNotFoundError with a clear
     message when the model is missing."""
@@ -167,4 +173,12 @@ def build_satellite_voice(
 
     path = Path(model_path) if model_path else None
     renderer = PromptRenderer(tts_cache_dir)
-    return SatelliteVoice(satellite, renderer, lang=lang, model_path=path, endpoint=endpoint)
+    return SatelliteVoice(
+        satellite,
+        renderer,
+        lang=lang,
+        model_path=path,
+        endpoint=endpoint,
+        free_fallback=free_fallback,
+        view_cache=view_cache,
+    )

@@ -106,19 +106,13 @@ class LocalVoice:
         free_fallback: bool = True,
         view_cache: Path | None = None,
     ) -> None:
-        # vosk is imported only for a real voice
-        from speech.recognition import get_model, grammar_only_view, model_dir
-
         self.device = device
         self.renderer = renderer
         self.lang = lang
         self.free_fallback = free_fallback and use_grammar
-        if use_grammar and not free_fallback:
-            # Grammar recognizers only: leave the free-form language model unloaded (~95 MB
-            # on the Korean small model); unclear answers get the dialogue's confirmation.
-            cache = view_cache or Path(tempfile.gettempdir()) / "mimamori-vosk-views"
-            model_path = grammar_only_view(model_dir(lang, model_path), cache)
-        self.model = get_model(lang, model_path)
+        self.model = load_voice_model(
+            lang, model_path, grammar_only=use_grammar and not free_fallback, view_cache=view_cache
+        )
         self.endpoint = endpoint
         self.use_grammar = use_grammar
         self.last_used_fallback = False
@@ -169,6 +163,24 @@ class LocalVoice:
         return heard if heard is not None and is_help_phrase(heard.text, self.lang) else None
 
 
+def load_voice_model(
+    lang: str, model_path: Path | None, *, grammar_only: bool, view_cache: Path | None = None
+):
+    """The shared vosk model a voice decodes with. Grammar-only (no free-form fallback):
+    the model's grammar-only view (speech.recognition.grammar_only_view) without the
+    free-form language model and with only the lexicon's words (~160 MB less resident on
+    the Korean model); unclear answers then get the dialogue's re-asks and confirmation."""
+    # vosk is imported only for a real voice
+    from speech.intents import get_lexicon
+    from speech.recognition import get_model, grammar_only_view, model_dir
+
+    if grammar_only:
+        cache = view_cache or Path(tempfile.gettempdir()) / "mimamori-vosk-views"
+        vocabulary = get_lexicon(lang).spoken_phrases()
+        model_path = grammar_only_view(model_dir(lang, model_path), cache, vocabulary)
+    return get_model(lang, model_path)
+
+
 def build_local_voice(
     *,
     lang: str = "ja",
@@ -178,6 +190,7 @@ def build_local_voice(
     tts_cache_dir: Path | str | None = None,
     endpoint: EndpointConfig | None = None,
     free_fallback: bool = True,
+    view_cache: Path | None = None,
 ) -> LocalVoice:
     """The gateway's real voice from its config. Raises (AudioDeviceError,
     ModelNotFoundError) with a clear message when the sound card or the model is missing."""
@@ -194,6 +207,7 @@ def build_local_voice(
         model_path=path,
         endpoint=endpoint,
         free_fallback=free_fallback,
+        view_cache=view_cache,
     )
 
 

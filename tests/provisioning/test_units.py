@@ -85,6 +85,8 @@ def test_unit_leaves_out_groups_this_machine_lacks() -> None:
     assert "SupplementaryGroups=audio\n" in unit
     assert "# Groups not on this machine, left out: no-such-group-xyz" in unit
     assert "ExecStart=/usr/bin/mimamori-gateway run --config /etc/mimamori/gateway.toml" in unit
+    # bounded glibc malloc arenas (memory on a small Pi: docs/benchmarks.md, speech memory)
+    assert "\nEnvironment=MALLOC_ARENA_MAX=2\n" in unit
 
 
 def test_service_user_gets_read_access_to_config_and_token(tmp_path) -> None:

@@ -72,16 +72,21 @@ def test_gateway_builds_a_local_voice_from_config(alsa_file_device, ko_model, tm
 
 @pytest.mark.model
 def test_grammar_only_voice_leaves_the_free_form_model_unloaded(ko_model, korean_clip, tmp_path):
-    from speech.recognition import grammar_only_view, model_dir
+    from speech.intents import get_lexicon
+    from speech.recognition import grammar_only_view, grammar_phrases, model_dir
 
     renderer = None  # listening only
     device = ReplayDevice([korean_clip("네 괜찮아요")])
     voice = LocalVoice(device, renderer, lang="ko", free_fallback=False, view_cache=tmp_path)
-    view = grammar_only_view(model_dir("ko"), tmp_path)
+    view = grammar_only_view(model_dir("ko"), tmp_path, get_lexicon("ko").spoken_phrases())
     assert view != model_dir("ko")
     assert (view / "graph" / "Gr.fst").stat().st_size < 200  # the empty FST, not 48 MB
     words = (view / "graph" / "words.txt").read_text(encoding="utf-8").splitlines()
-    assert len(words) > 1000 and words[0] == "<eps> 0"
+    assert 10 < len(words) < 5000 and words[0] == "<eps> 0"  # the lexicon's, not 503k
+    assert [p.name for p in tmp_path.iterdir() if not p.name.startswith(".")] == [view.name]
+    # Every question's grammar is built exactly as with the whole word list: same decoding.
+    for expect in ("health", "yesno", "safety", "any"):
+        assert grammar_phrases("ko", expect, voice.model) == grammar_phrases("ko", expect, ko_model)
     assert voice.model is not ko_model
     heard = asyncio.run(voice.listen(timeout_s=5, expect="health"))
     assert heard is not None and "괜찮아요" in heard.text
