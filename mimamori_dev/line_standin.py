@@ -5,7 +5,9 @@ Speaks the endpoints the cloud uses, with the behaviour of the real API that mat
   retried push land once: the first accepted request is delivered, a repeat with the same key
   gets 409 with `x-line-accepted-request-id` (as LINE does); 400 for an unknown user or one
   who blocked the account; 429 with `Retry-After` while `rate_limited` pushes are configured.
-- `POST /v2/bot/message/reply`: one reply per reply token (400 for an unknown/used token).
+- `POST /v2/bot/message/reply`: one reply per reply token (400 for an unknown/used token);
+  `reply_failures` answers the next replies with those statuses (500, 429 with Retry-After)
+  without using the token up, as a busy LINE would.
 - `GET /v2/bot/profile/{userId}`: the profile, 404 for an unknown user.
 - Every request needs `Authorization: Bearer <token>` with a configured token, else 401.
 
@@ -54,6 +56,10 @@ class LineStandin:
     users: dict[str, str] = field(default_factory=dict)  # userId -> displayName
     blocked: set[str] = field(default_factory=set)
     rate_limited: int = 0  # the next N pushes get 429
+    reply_failures: list[int] = field(default_factory=list)  # statuses for the next replies
+    # While set and not yet released, reply requests wait (a slow LINE): tests use it to see
+    # that the webhook's 200 never waits for its replies.
+    replies_held: threading.Event | None = None
     retry_after_s: int = 1
     pushes: list[Received] = field(default_factory=list)
     replies: list[Received] = field(default_factory=list)
@@ -114,6 +120,22 @@ class LineStandin:
                     raise TimeoutError(f"{len(got)} of {count} LINE pushes after {timeout} s")
                 self._cond.wait(left)
 
+    def wait_for_replies(self, count: int, timeout: float = 30.0) -> list[Received]:
+        """Block until at least `count` replies were accepted."""
+        deadline = time.monotonic() + timeout
+        with self._cond:
+            while len(self.replies) < count:
+                left = deadline - time.monotonic()
+                if left <= 0:
+                    raise TimeoutError(f"{len(self.replies)} of {count} replies after {timeout} s")
+                self._cond.wait(left)
+            return list(self.replies)
+
+    def reply_attempts(self) -> list[int]:
+        """The status of every reply request, in order."""
+        with self._cond:
+            return [status for _, path, status in self.requests if path.endswith("/reply")]
+
     # --- request handling (called from the server threads) ---------------------------------
 
     def handle(
@@ -122,6 +144,7 @@ class LineStandin:
         status, extra, payload = self._route(method, path, headers, body)
         with self._cond:
             self.requests.append((method, path, status))
+            self._cond.notify_all()
         return status, extra, payload
 
     def _route(
@@ -188,9 +211,15 @@ class LineStandin:
     def _reply(
         self, token: str, messages: list[dict[str, Any]]
     ) -> tuple[int, dict[str, str], dict[str, Any]]:
+        if self.replies_held is not None:
+            self.replies_held.wait(timeout=30)
         with self._cond:
             if token not in self.reply_tokens:
                 return 400, {}, {"message": "Invalid reply token"}
+            if self.reply_failures:
+                status = self.reply_failures.pop(0)
+                extra = {"Retry-After": str(self.retry_after_s)} if status == 429 else {}
+                return status, extra, {"message": "Internal server error"}
             self.reply_tokens.discard(token)
             self.replies.append(Received(token, messages, None, uuid.uuid4().hex, time.time()))
             self._cond.notify_all()

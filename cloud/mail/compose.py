@@ -70,6 +70,12 @@ def render(template: str, context: dict[str, Any]) -> Rendered:
     return rendered
 
 
+def render_line(template: str, context: dict[str, Any]) -> str:
+    """The LINE text of a family message (`<template>.line.j2`): the mail's content, short,
+    without the mail's greeting and footer."""
+    return environment().get_template(f"{template}.line.j2").render(**context).strip()
+
+
 def sender_name(office_name: str) -> str:
     """The From display name: the office people know, not a generic service name."""
     return f"{office_name} 見守りサービス"
@@ -118,7 +124,11 @@ def enqueue(
     kind: str,
     now: datetime,
     incident_id: str | None = None,
+    contact_id: str | None = None,
+    step: int | None = None,
 ) -> OutboxMail:
+    """`contact_id` and `step` make a family delivery unique per (incident, step, contact,
+    channel) (cloud/notify/outbox.py)."""
     mail = OutboxMail(
         to_addr=to_addr,
         subject=rendered.subject,
@@ -130,6 +140,8 @@ def enqueue(
         status="pending",
         attempts=0,
         next_attempt_at=now,
+        contact_id=contact_id,
+        step=step,
     )
     session.add(mail)
     session.flush()

@@ -1,12 +1,14 @@
 """The optional daily report to family (「9時の見守り: 元気（9:00）」) after the last slot.
 
 Hooked into deadline handling, so it costs nothing for households without such contacts and
-never needs a scan of all households. DailyReportLog makes it once per contact per day.
+never needs a scan of all households. DailyReportLog makes it once per contact, day and
+channel: by e-mail, or on LINE for a contact who opted in (cloud/notify/outbox.channels_for).
 """
 
 from __future__ import annotations
 
 from datetime import date, datetime
+from typing import Any
 
 from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
@@ -14,9 +16,19 @@ from sqlalchemy.orm import Session
 
 from cloud.mail import compose
 from cloud.mail.links import LinkSigner
-from cloud.models import Checkin, DailyReportLog, FamilyContact, Household
+from cloud.models import (
+    Checkin,
+    DailyReportLog,
+    FamilyContact,
+    Household,
+    LineChannelConfig,
+    OutboxMail,
+)
+from cloud.notify import linking, outbox
+from cloud.notify.base import LINE
 
 HEALTH_INTENTS = ("fine", "usual", "unwell")
+KIND = "daily_report"
 
 
 def report_lines(household: Household, checkins: list[Checkin]) -> list[str]:
@@ -49,6 +61,12 @@ def report_lines(household: Household, checkins: list[Checkin]) -> list[str]:
 def send_daily_reports(
     session: Session, signer: LinkSigner, household: Household, day: date, now: datetime
 ) -> int:
+    """Queue the day's report for each contact who wants it, on the channels the notify layer
+    picks (LINE for those who opted in, else e-mail); how many deliveries were queued.
+
+    One per (contact, day, channel): the log row and the outbox row are made in the caller's
+    transaction, so a worker that dies before committing queues nothing, and a second worker
+    or a retried pass finds the log row and queues nothing again."""
     contacts = [c for c in household.contacts if c.daily_report and c.unsubscribed_at is None]
     if not contacts:
         return 0
@@ -58,23 +76,69 @@ def send_daily_reports(
         )
     )
     lines = report_lines(household, checkins)
+    config = outbox.line_config_for(session, household)
     sent = 0
     for contact in contacts:
-        if _log(session, contact, day) is None:
-            continue
-        rendered = compose.render("daily_report", _context(signer, household, contact, day, lines))
-        url = signer.unsubscribe_url(contact.id)
-        rendered.headers["List-Unsubscribe"] = f"<{url}>"
-        rendered.headers["List-Unsubscribe-Post"] = "List-Unsubscribe=One-Click"
-        compose.enqueue(
-            session, to_addr=contact.email, rendered=rendered, kind="daily_report", now=now
-        )
-        sent += 1
+        context = _context(signer, household, contact, day, lines)
+        for channel in outbox.channels_for(contact, config is not None, daily_report=True):
+            log_row = _log(session, contact, day, channel)
+            if log_row is None:
+                continue
+            if channel == LINE and config is not None:
+                row = _line(session, contact, config, context, now)
+            else:
+                row = _mail(session, household, contact, context, now)
+            log_row.mail_id = row.id
+            sent += 1
     return sent
 
 
-def _log(session: Session, contact: FamilyContact, day: date) -> DailyReportLog | None:
-    row = DailyReportLog(contact_id=contact.id, day=day)
+def _line(
+    session: Session,
+    contact: FamilyContact,
+    config: LineChannelConfig,
+    context: dict[str, Any],
+    now: datetime,
+) -> OutboxMail:
+    text = compose.render_line("daily_report", context)
+    return outbox.enqueue_line(
+        session,
+        contact=contact,
+        config=config,
+        messages=outbox.text_messages(text),
+        kind=KIND,
+        now=now,
+        incident_id=None,
+        step=None,
+    )
+
+
+def _mail(
+    session: Session,
+    household: Household,
+    contact: FamilyContact,
+    context: dict[str, Any],
+    now: datetime,
+) -> OutboxMail:
+    offer = linking.mail_offer(session, household, contact, now, for_report=True)
+    rendered = compose.render(KIND, {**context, "line_offer": offer})
+    url = context["unsubscribe_url"]
+    rendered.headers["List-Unsubscribe"] = f"<{url}>"
+    rendered.headers["List-Unsubscribe-Post"] = "List-Unsubscribe=One-Click"
+    return compose.enqueue(
+        session,
+        to_addr=str(contact.email),
+        rendered=rendered,
+        kind=KIND,
+        now=now,
+        contact_id=contact.id,
+    )
+
+
+def _log(
+    session: Session, contact: FamilyContact, day: date, channel: str
+) -> DailyReportLog | None:
+    row = DailyReportLog(contact_id=contact.id, day=day, channel=channel)
     try:
         with session.begin_nested():
             session.add(row)

@@ -1,4 +1,5 @@
-"""E-mail within the same step when a LINE alert failed for good (blocked, unknown user)."""
+"""E-mail within the same step when a LINE alert or follow-up failed for good (blocked,
+unknown user)."""
 
 from __future__ import annotations
 
@@ -12,6 +13,7 @@ from cloud.core.clock import Clock
 from cloud.core.logging import log_event
 from cloud.db import transaction
 from cloud.models import OutboxMail
+from cloud.notify.followups import has_stored_fallback, stored_fallback
 from cloud.notify.outbox import failed_line_without_fallback
 
 log = logging.getLogger("mimamori.notify")
@@ -31,7 +33,10 @@ def fall_back_to_mail(sessions: sessionmaker[Session], ctx: MailFallback, clock:
     queued = 0
     with transaction(sessions) as session:
         for failed in failed_line_without_fallback(session):
-            mail = ctx.mail_fallback(session, failed, clock())
+            if has_stored_fallback(failed):  # a follow-up carries its own e-mail
+                mail = stored_fallback(session, failed, clock())
+            else:  # an alert: the e-mail of its escalation step
+                mail = ctx.mail_fallback(session, failed, clock())
             if mail is not None:
                 queued += 1
                 log_event(

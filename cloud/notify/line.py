@@ -13,6 +13,7 @@ import logging
 from collections.abc import Callable
 from typing import Any
 
+import urllib3
 from linebot.v3.messaging import (
     ApiClient,
     ApiException,
@@ -20,7 +21,18 @@ from linebot.v3.messaging import (
     MessagingApi,
     PushMessageRequest,
 )
+from prometheus_client import Counter
+from tenacity import (
+    RetryCallState,
+    Retrying,
+    retry_if_exception,
+    stop_after_attempt,
+    stop_before_delay,
+    wait_exponential,
+    wait_random,
+)
 
+from cloud.core.logging import log_event
 from cloud.models import OutboxMail
 from cloud.notify.base import DELIVERED, LINE, DeliveryResult
 
@@ -30,6 +42,13 @@ log = logging.getLogger("mimamori.line")
 CHANNEL_FIELD = "line_channel"
 MESSAGES_FIELD = "line_messages"
 DEFAULT_RETRY_AFTER_S = 60.0
+
+REPLIES = Counter(
+    "mimamori_line_replies_total",
+    "Answers to LINE webhook events through the reply API, by result (sent, retry = one more "
+    "attempt after a 5xx/429/no answer, failed = given up)",
+    ["result"],
+)
 
 TokenLookup = Callable[[str], str | None]  # line channel row id -> access token
 
@@ -106,21 +125,75 @@ def _retry_after(exc: ApiException) -> float:
         return DEFAULT_RETRY_AFTER_S
 
 
-def reply_texts(api_base: str, access_token: str, reply_token: str, texts: list[str]) -> bool:
-    """Best effort: a reply token is single-use and short-lived, so no retry."""
+_REPLY_BACKOFF = wait_exponential(multiplier=0.2, max=2.0) + wait_random(0, 0.2)
+# A reply token lives about a minute and works once: retries stay well inside its life, and
+# no attempt starts after the budget (tenacity's stop_before_delay counts the coming wait).
+REPLY_BUDGET_S = 20.0
+REPLY_ATTEMPTS = 6
+
+
+def _transient(exc: BaseException) -> bool:
+    """Worth another try with the same reply token: LINE busy (5xx), rate limit (429), or no
+    answer at all. A 4xx (used or expired token, bad message) never gets better."""
+    if isinstance(exc, ApiException):
+        status = int(exc.status or 0)
+        return status == 429 or status >= 500
+    return isinstance(exc, (OSError, urllib3.exceptions.HTTPError))
+
+
+def _reply_wait(state: RetryCallState) -> float:
+    """Jittered exponential backoff, never shorter than a 429's Retry-After."""
+    backoff = _REPLY_BACKOFF(state)
+    exc = state.outcome.exception() if state.outcome is not None else None
+    if isinstance(exc, ApiException) and int(exc.status or 0) == 429:
+        return max(backoff, _retry_after(exc))
+    return backoff
+
+
+def reply_texts(
+    api_base: str,
+    access_token: str,
+    reply_token: str,
+    texts: list[str],
+    *,
+    budget_s: float = REPLY_BUDGET_S,
+    timeout_s: float = 5.0,
+) -> bool:
+    """Answer a webhook event through the reply API; True when LINE took it.
+
+    Called after the webhook's 200 was sent (a background task), so retrying never delays
+    LINE's webhook call. A transient failure is retried with backoff within `budget_s`; the
+    token is never used again once LINE accepted it. Counted in mimamori_line_replies_total."""
     from linebot.v3.messaging import ReplyMessageRequest, TextMessage
 
+    request = ReplyMessageRequest(
+        reply_token=reply_token,
+        messages=[TextMessage(text=t[:5000]) for t in texts],  # type: ignore[call-arg]
+    )
     config = Configuration(host=api_base.rstrip("/"), access_token=access_token)
+    retrying = Retrying(
+        retry=retry_if_exception(_transient),
+        wait=_reply_wait,
+        stop=stop_before_delay(budget_s) | stop_after_attempt(REPLY_ATTEMPTS),
+        before_sleep=lambda _state: REPLIES.labels("retry").inc(),
+        reraise=True,
+    )
     try:
         with ApiClient(config) as client:
-            MessagingApi(client).reply_message(
-                ReplyMessageRequest(
-                    reply_token=reply_token,
-                    messages=[TextMessage(text=t[:5000]) for t in texts],  # type: ignore[call-arg]
-                ),
-                _request_timeout=10,
-            )
-    except Exception:
-        log.warning("LINE reply failed", exc_info=True)
+            api = MessagingApi(client)
+            for attempt in retrying:
+                with attempt:
+                    api.reply_message(request, _request_timeout=timeout_s)
+    except Exception as exc:
+        REPLIES.labels("failed").inc()
+        status = getattr(exc, "status", None)
+        log_event(
+            log,
+            "line.reply_failed",
+            logging.WARNING,
+            status=status,
+            error=f"{type(exc).__name__}: {str(exc)[:200]}",
+        )
         return False
+    REPLIES.labels("sent").inc()
     return True

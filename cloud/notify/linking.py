@@ -11,11 +11,14 @@ import hashlib
 import secrets
 import unicodedata
 from datetime import datetime, timedelta
+from typing import Any
+from zoneinfo import ZoneInfo
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from cloud.models import FamilyContact, LineLinkCode
+from cloud.models import FamilyContact, Household, LineLinkCode
+from cloud.notify.outbox import line_config_for
 
 CODE_ALPHABET = "ABCDEFGHJKLMNPQRSTUVWXYZ23456789"  # no 0/O, 1/I
 CODE_LENGTH = 8
@@ -81,3 +84,31 @@ def unlink(session: Session, line_user_id: str, now: datetime) -> int:
         contact.line_user_id, contact.line_blocked_at = None, now
     session.flush()
     return len(contacts)
+
+
+def mail_offer(
+    session: Session,
+    household: Household,
+    contact: FamilyContact,
+    now: datetime,
+    for_report: bool = False,
+) -> dict[str, Any] | None:
+    """What a family mail offers a contact not yet on LINE: the official account's friend-add
+    link and a fresh one-time code for this contact, or None (already linked, blocked the
+    account before, e-mail by choice, or no LINE channel with a friend-add link here).
+
+    One code per mail, minted when the mail is made: it is rendered into the outbox row, so a
+    retried send repeats the same code and mints none; each mail's code stays usable until it
+    expires (a family may answer an older mail), and the first one used links the contact."""
+    if contact.line_user_id or contact.line_blocked_at or contact.channel_pref == "email":
+        return None
+    config = line_config_for(session, household)
+    if config is None or not config.add_friend_url:
+        return None
+    expires = (now + CODE_TTL).astimezone(ZoneInfo(household.timezone))
+    return {
+        "add_friend_url": config.add_friend_url,
+        "code": issue_code(session, contact, now),
+        "expires_label": f"{expires.month}月{expires.day}日 {expires.hour}:{expires.minute:02d}",
+        "for_report": for_report,  # the daily report also says how to get it on LINE
+    }

@@ -18,6 +18,7 @@ PREFS = ("line_first", "both", "email")
 TEXT_MAX = 5000  # LINE's limit for one text message
 ACK_DATA = "ack:{incident}"
 CALLBACK_DATA = "callback:{incident}"
+FALLBACK_FIELD = "mail_fallback"  # in a LINE row's headers: the e-mail if LINE fails for good
 
 
 def line_config_for(session: Session, household: Household) -> LineChannelConfig | None:
@@ -31,14 +32,30 @@ def line_config_for(session: Session, household: Household) -> LineChannelConfig
     return (own or shared or [None])[0]
 
 
-def channels_for(contact: FamilyContact, line_available: bool) -> list[str]:
-    """The channels an alert goes out on now; LINE-first contacts get e-mail only after a
-    LINE failure (fallback_to_mail)."""
+def channels_for(
+    contact: FamilyContact, line_available: bool, *, daily_report: bool = False
+) -> list[str]:
+    """The one place that decides how a contact is told: the channels an alert, a follow-up
+    or (daily_report) the daily report goes out on now.
+
+    Alerts and follow-ups: by `channel_pref`; LINE-first contacts get e-mail only after a
+    LINE failure (cloud/notify/fallback.py). The daily report goes on LINE only for a contact
+    who opted in (`daily_report_line`), instead of e-mail, or besides it with `both`."""
     line_ok = line_available and contact.line_user_id and contact.line_blocked_at is None
     mail = [EMAIL] if contact.email else []
-    if contact.channel_pref == "email" or not line_ok:
+    wants_line = contact.daily_report_line if daily_report else contact.channel_pref != "email"
+    if not (wants_line and line_ok):
         return mail
     return [LINE, *mail] if contact.channel_pref == "both" else [LINE]
+
+
+def clip(text: str) -> str:
+    """Within LINE's limit for one text message."""
+    return text if len(text) <= TEXT_MAX else text[: TEXT_MAX - 1] + "…"
+
+
+def text_messages(text: str) -> list[dict]:
+    return [{"type": "text", "text": clip(text.strip())}]
 
 
 def alert_text(context: dict[str, Any]) -> str:
@@ -51,8 +68,7 @@ def alert_text(context: dict[str, Any]) -> str:
     if context.get("next_text"):
         lines.append(str(context["next_text"]))
     lines.append(f"{context['office_name']} {context.get('office_phone') or ''}".rstrip())
-    text = "\n".join(lines)
-    return text if len(text) <= TEXT_MAX else text[: TEXT_MAX - 1] + "…"
+    return clip("\n".join(lines))
 
 
 def alert_messages(context: dict[str, Any], incident_id: str, page_url: str) -> list[dict]:
@@ -93,13 +109,19 @@ def enqueue_line(
     now: datetime,
     incident_id: str | None,
     step: int | None,
+    fallback_mail: dict[str, Any] | None = None,
 ) -> OutboxMail:
+    """A LINE delivery; `fallback_mail` is the e-mail to send instead should it fail for
+    good (follow-ups: cloud/notify/followups.py; alerts re-render theirs per step)."""
+    headers: dict[str, Any] = {CHANNEL_FIELD: config.id, MESSAGES_FIELD: messages}
+    if fallback_mail is not None:
+        headers[FALLBACK_FIELD] = fallback_mail
     row = OutboxMail(
         to_addr=str(contact.line_user_id),
         subject=kind,
         text_body=str(messages[0].get("text", "")),
         html_body=None,
-        headers={CHANNEL_FIELD: config.id, MESSAGES_FIELD: messages},
+        headers=headers,
         kind=kind,
         incident_id=incident_id,
         status="pending",

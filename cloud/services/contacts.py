@@ -21,6 +21,8 @@ from cloud.models import DailyReportLog, FamilyContact, Household
 from cloud.services import text
 from cloud.services.tenancy import Invalid, get_or_404
 
+# How alerts reach a contact (cloud/notify/outbox.channels_for).
+CHANNEL_PREFS = ("line_first", "both", "email")
 ROLES = ("family", "emergency", "key_holder", "doctor", "care_manager", "welfare_volunteer")
 MAX_CONTACTS = 8
 MAX_PHONES = 3
@@ -207,6 +209,32 @@ def update_contact(session: Session, contact: FamilyContact, data: ContactInput)
     if "email" in changed:
         contact.unsubscribed_at = None  # a new address has not unsubscribed from anything
     session.flush()
+    return changed
+
+
+def set_channels(
+    contact: FamilyContact,
+    *,
+    channel_pref: str | None = None,
+    daily_report_line: bool | None = None,
+) -> list[str]:
+    """How the contact is told (None leaves a field as it is); returns what changed.
+
+    `channel_pref` for alerts and follow-ups: line_first (e-mail if LINE fails), both, email.
+    `daily_report_line` (opt-in): the daily report on LINE while LINE is linked, e-mail
+    otherwise; opting in also switches the daily report on."""
+    if channel_pref is not None and channel_pref not in CHANNEL_PREFS:
+        raise FieldInvalid("channel_pref", f"one of {', '.join(CHANNEL_PREFS)}", "invalid_value")
+    values: dict[str, object] = {}
+    if channel_pref is not None:
+        values["channel_pref"] = channel_pref
+    if daily_report_line is not None:
+        values["daily_report_line"] = daily_report_line
+        if daily_report_line:
+            values["daily_report"] = True
+    changed = [k for k, v in values.items() if getattr(contact, k) != v]
+    for key in changed:
+        setattr(contact, key, values[key])
     return changed
 
 

@@ -106,12 +106,15 @@ def test_link_help_postbacks_and_unfollow(hooked, smtp_sink, line_standin) -> No
     code = cloud.admin_ok("POST", f"/contacts/{_contact_id(cloud)}/line-link-code")["code"]
 
     assert hook.send(event("follow", line_standin)).json()["results"] == ["follow"]
+    line_standin.wait_for_replies(1, timeout=10)  # replies go out after the 200
     wrong = hook.send(text("ZZZZ-ZZZZ", line_standin))
     assert wrong.json()["results"] == ["wrong_code"]
+    line_standin.wait_for_replies(2, timeout=10)
     # Typed on a phone: full-width, lower case, no hyphen.
     typed = code.replace("-", "").lower().translate({c: c + 0xFEE0 for c in range(0x21, 0x7F)})
     linked = text(typed, line_standin)
     assert hook.send(linked).json()["results"] == ["linked"]
+    line_standin.wait_for_replies(3, timeout=10)
     assert hook.send(linked).json()["results"] == ["replayed"]  # LINE redelivers: once
     replies = [r.texts()[0] for r in line_standin.replies]
     assert replies[0] == webhook.GREETING and replies[1] == webhook.WRONG_CODE
@@ -128,7 +131,7 @@ def test_link_help_postbacks_and_unfollow(hooked, smtp_sink, line_standin) -> No
     assert hook.send(event("postback", line_standin, postback={"data": ack})).json()["results"] == [
         "ack"
     ]
-    assert line_standin.replies[-1].texts()[0] == webhook.ACK_RECORDED
+    assert line_standin.wait_for_replies(5, timeout=10)[-1].texts()[0] == webhook.ACK_RECORDED
     [incident] = cloud.admin_ok("GET", "/incidents", params={"household_id": hh["id"]})
     assert incident["state"] == "open" and incident["acknowledged_by"] is None
     assert incident["family_reached_by"] == "山田 太郎0"

@@ -562,6 +562,9 @@ def contact_json(contact: FamilyContact) -> dict:
         "priority": contact.priority,
         "notify_alerts": contact.notify_alerts,
         "daily_report": contact.daily_report,
+        "daily_report_line": contact.daily_report_line,
+        "channel_pref": contact.channel_pref,
+        "line_linked": contact.line_user_id is not None,
         "unsubscribed": contact.unsubscribed_at is not None,
         "reports_stopped_at": contact.reports_stopped_at,
     }

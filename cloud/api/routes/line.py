@@ -14,6 +14,7 @@ from fastapi.responses import JSONResponse
 from pydantic import BaseModel, ConfigDict, Field
 from sqlalchemy import select
 from sqlalchemy.orm import Session
+from starlette.background import BackgroundTask
 
 from cloud.api.deps import admin_router as make_admin_router
 from cloud.api.deps import db_session, state
@@ -29,6 +30,7 @@ from cloud.models import (
 from cloud.notify import linking, outbox, webhook
 from cloud.notify.base import CHANNELS
 from cloud.notify.line import reply_texts
+from cloud.services import contacts
 from cloud.services.errors import ApiError
 from mimamori_wire import v1
 
@@ -69,9 +71,15 @@ async def line_webhook(request: Request) -> JSONResponse:
             return _reject(400, "malformed", str(exc))
         handled = webhook.handle(session, config, events, app.clock())
         token = config.access_token
-    for reply in handled.replies:  # after the commit: what we answer is what we stored
-        reply_texts(app.settings.line_api_base, token, reply.token, reply.texts)
-    return JSONResponse({"results": handled.results})
+    # After the commit (what we answer is what we stored) and after LINE has its 200: the
+    # replies and their retries never hold up the webhook call.
+    answer = BackgroundTask(_send_replies, app.settings.line_api_base, token, handled.replies)
+    return JSONResponse({"results": handled.results}, background=answer)
+
+
+def _send_replies(api_base: str, token: str, replies: list[webhook.Reply]) -> None:
+    for reply in replies:
+        reply_texts(api_base, token, reply.token, reply.texts)
 
 
 class LineChannelIn(BaseModel):
@@ -140,22 +148,30 @@ def new_link_code(
 
 
 class ChannelPrefIn(BaseModel):
+    """PUT semantics per field: a field left out stays as it is."""
+
     model_config = ConfigDict(extra="forbid")
-    channel_pref: Literal["line_first", "both", "email"]
+    channel_pref: Literal["line_first", "both", "email"] | None = None
+    daily_report_line: bool | None = None
 
 
 @admin_router.put("/contacts/{contact_id}/channels")
 def put_channel_pref(
     contact_id: str, body: ChannelPrefIn, session: Session = Depends(db_session, scope="function")
 ) -> dict[str, Any]:
-    """How alerts reach the contact: line_first (e-mail if LINE fails), both, or email."""
+    """How the contact is told: alerts by line_first (e-mail if LINE fails), both or email;
+    the daily report on LINE (`daily_report_line`, opt-in; it switches the report on)."""
     contact = session.get(FamilyContact, contact_id)
     if contact is None:
         raise ApiError(404, "not_found", "no such contact")
-    contact.channel_pref = body.channel_pref
+    contacts.set_channels(
+        contact, channel_pref=body.channel_pref, daily_report_line=body.daily_report_line
+    )
     return {
         "id": contact.id,
         "channel_pref": contact.channel_pref,
+        "daily_report": contact.daily_report,
+        "daily_report_line": contact.daily_report_line,
         "line_linked": contact.line_user_id is not None,
         "line_blocked_at": _iso(contact.line_blocked_at),
     }

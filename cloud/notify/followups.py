@@ -1,0 +1,197 @@
+"""Follow-ups after an alert (「ご本人から応答がありました」, 「再接続しました」) to everyone who
+got an alert for the incident: family members on the channels `outbox.channels_for` picks for
+them now (LINE-linked ones on LINE, with the same e-mail fallback as alerts), staff by e-mail.
+
+A family follow-up is one delivery per (incident, follow-up, contact, channel): its `step` is
+FOLLOWUP_STEPS[template], below zero so it never meets a chain step, and the outbox's unique
+key keeps a follow-up from being queued twice. A LINE follow-up carries its e-mail
+(FALLBACK_FIELD), queued by the fallback pass if the push fails for good.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import select
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session
+
+from cloud.mail import compose
+from cloud.mail.links import LinkSigner
+from cloud.models import FamilyContact, Household, Incident, Notification, OutboxMail
+from cloud.notify import outbox
+from cloud.notify.base import EMAIL, LINE
+
+FOLLOWUP_STEPS = {"answered_late": -1, "gateway_back": -2}
+FALLBACK_SUFFIX = ".line_fallback"
+
+
+@dataclass(frozen=True)
+class Alerted:
+    contacts: list[FamilyContact]  # family members told by any channel, in the order told
+    staff: list[str]  # other addresses mailed (office, manager, municipality)
+
+
+def alerted(session: Session, incident: Incident, household: Household) -> Alerted:
+    """Who got an alert for `incident`, from its notification log (e-mail and LINE)."""
+    notes = session.scalars(
+        select(Notification)
+        .where(Notification.incident_id == incident.id, Notification.channel.in_((EMAIL, LINE)))
+        .order_by(Notification.id)
+    ).all()
+    mail_ids = [n.mail_id for n in notes if n.mail_id]
+    rows = {m.id: m for m in session.scalars(select(OutboxMail).where(OutboxMail.id.in_(mail_ids)))}
+    by_id = {c.id: c for c in household.contacts}
+    by_email = {c.email: c for c in household.contacts if c.email}
+    contacts: dict[str, FamilyContact] = {}
+    staff: list[str] = []
+    for note in notes:
+        row = rows.get(note.mail_id or "")
+        # The delivery names its contact; older mail only its address.
+        found = by_id.get(row.contact_id) if row is not None and row.contact_id else None
+        contact = found or by_email.get(note.recipient)
+        if contact is not None:
+            contacts.setdefault(contact.id, contact)
+        elif note.channel == EMAIL and note.recipient not in staff:
+            staff.append(note.recipient)
+    return Alerted(list(contacts.values()), staff)
+
+
+def tell_alerted(
+    session: Session,
+    signer: LinkSigner,
+    household: Household,
+    incident: Incident,
+    template: str,
+    extra: dict[str, Any],
+    now: datetime,
+) -> int:
+    """One follow-up (template) to each person alerted about `incident`; deliveries queued."""
+    slot_time = next((s.time for s in household.slots if s.name == incident.slot), None)
+    base = {
+        "resident_name": compose.resident_name(household),
+        "slot_time": compose.slot_time_label(slot_time),
+        "office_name": household.office.name,
+        "office_phone": household.office.phone or "",
+        **extra,
+    }
+    found = alerted(session, incident, household)
+    queued = 0
+    for address in found.staff:
+        staff = {**base, "audience": "staff", "recipient_name": household.office.name}
+        rendered = compose.render(template, {**staff, "unsubscribe_url": ""})
+        compose.enqueue(
+            session,
+            to_addr=address,
+            rendered=rendered,
+            kind=template,
+            now=now,
+            incident_id=incident.id,
+        )
+        queued += 1
+    config = outbox.line_config_for(session, household)
+    for contact in found.contacts:
+        context = {
+            **base,
+            "audience": "family",
+            "recipient_name": contact.name,
+            "unsubscribe_url": signer.unsubscribe_url(contact.id),
+        }
+        queued += _tell_contact(session, incident, contact, config, template, context, now)
+    return queued
+
+
+def _tell_contact(
+    session: Session,
+    incident: Incident,
+    contact: FamilyContact,
+    config: Any,
+    template: str,
+    context: dict[str, Any],
+    now: datetime,
+) -> int:
+    step = FOLLOWUP_STEPS[template]
+    channels = outbox.channels_for(contact, config is not None)
+    mail = _family_mail(template, context, contact) if contact.email else None
+    queued = 0
+    if LINE in channels and config is not None:
+        text = compose.render_line(template, context)
+        fallback = mail if mail is not None and EMAIL not in channels else None
+
+        def line() -> OutboxMail:
+            return outbox.enqueue_line(
+                session,
+                contact=contact,
+                config=config,
+                messages=outbox.text_messages(text),
+                kind=template,
+                now=now,
+                incident_id=incident.id,
+                step=step,
+                fallback_mail=fallback,
+            )
+
+        queued += _once(session, line) is not None
+    if EMAIL in channels and mail is not None:
+        queued += _once(session, lambda: _enqueue_mail(session, mail, incident, now)) is not None
+    return queued
+
+
+def _family_mail(template: str, context: dict[str, Any], contact: FamilyContact) -> dict:
+    """The follow-up e-mail as stored data (also kept in a LINE row as its fallback)."""
+    rendered = compose.render(template, context)
+    url = context["unsubscribe_url"]
+    rendered.headers["List-Unsubscribe"] = f"<{url}>"
+    rendered.headers["List-Unsubscribe-Post"] = "List-Unsubscribe=One-Click"
+    return {
+        "to": contact.email,
+        "contact_id": contact.id,
+        "kind": template,
+        "step": FOLLOWUP_STEPS[template],
+        "subject": rendered.subject,
+        "text": rendered.text,
+        "html": rendered.html,
+        "headers": rendered.headers,
+    }
+
+
+def _enqueue_mail(
+    session: Session, mail: dict[str, Any], incident: Incident, now: datetime, kind: str = ""
+) -> OutboxMail:
+    rendered = compose.Rendered(mail["subject"], mail["text"], mail["html"], dict(mail["headers"]))
+    return compose.enqueue(
+        session,
+        to_addr=str(mail["to"]),
+        rendered=rendered,
+        kind=kind or str(mail["kind"]),
+        now=now,
+        incident_id=incident.id,
+        contact_id=str(mail["contact_id"]),
+        step=int(mail["step"]),
+    )
+
+
+def _once(session: Session, make: Callable[[], OutboxMail]) -> OutboxMail | None:
+    """The delivery, or None when this (incident, step, contact, channel) already has one."""
+    try:
+        with session.begin_nested():
+            return make()
+    except IntegrityError:
+        return None
+
+
+def has_stored_fallback(failed: OutboxMail) -> bool:
+    return outbox.FALLBACK_FIELD in (failed.headers or {})
+
+
+def stored_fallback(session: Session, failed: OutboxMail, now: datetime) -> OutboxMail | None:
+    """The e-mail a failed LINE follow-up carries, queued once for the same step."""
+    mail = (failed.headers or {}).get(outbox.FALLBACK_FIELD)
+    incident = session.get(Incident, failed.incident_id) if failed.incident_id else None
+    if not isinstance(mail, dict) or incident is None:
+        return None
+    kind = f"{mail['kind']}{FALLBACK_SUFFIX}"
+    return _once(session, lambda: _enqueue_mail(session, mail, incident, now, kind))
