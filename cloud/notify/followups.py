@@ -2,9 +2,10 @@
 got an alert for the incident: family members on the channels `outbox.channels_for` picks for
 them now (LINE-linked ones on LINE, with the same e-mail fallback as alerts), staff by e-mail.
 
-A family follow-up is one delivery per (incident, follow-up, contact, channel): its `step` is
-FOLLOWUP_STEPS[template], below zero so it never meets a chain step, and the outbox's unique
-key keeps a follow-up from being queued twice. A LINE follow-up carries its e-mail
+A follow-up is the message that closes the case: the incident is resolved in the same
+transaction, so it has at most one. A family follow-up's `step` is CLOSING_STEP (below every
+chain step), so the outbox's unique key (incident, step, contact, channel) keeps it from being
+queued twice. A LINE follow-up carries its e-mail
 (FALLBACK_FIELD), queued by the fallback pass if the push fails for good.
 """
 
@@ -25,7 +26,7 @@ from cloud.models import FamilyContact, Household, Incident, Notification, Outbo
 from cloud.notify import outbox
 from cloud.notify.base import EMAIL, LINE
 
-FOLLOWUP_STEPS = {"answered_late": -1, "gateway_back": -2}
+CLOSING_STEP = -1
 FALLBACK_SUFFIX = ".line_fallback"
 
 
@@ -113,7 +114,7 @@ def _tell_contact(
     context: dict[str, Any],
     now: datetime,
 ) -> int:
-    step = FOLLOWUP_STEPS[template]
+    step = CLOSING_STEP
     channels = outbox.channels_for(contact, config is not None)
     mail = _family_mail(template, context, contact) if contact.email else None
     queued = 0
@@ -150,7 +151,7 @@ def _family_mail(template: str, context: dict[str, Any], contact: FamilyContact)
         "to": contact.email,
         "contact_id": contact.id,
         "kind": template,
-        "step": FOLLOWUP_STEPS[template],
+        "step": CLOSING_STEP,
         "subject": rendered.subject,
         "text": rendered.text,
         "html": rendered.html,

@@ -321,3 +321,26 @@ def test_line_text_messages_always_fit_lines_limit(text: str) -> None:
     [message] = outbox.text_messages(text)
     assert 1 <= len(message["text"]) <= outbox.TEXT_MAX
     assert message["text"].startswith(text.strip()[:100])
+
+
+def test_cli_sets_a_contacts_channels(live_cloud) -> None:  # type: ignore[no-untyped-def]
+    from typer.testing import CliRunner
+
+    from cloud.cli import app
+
+    hh = live_cloud.household(contacts=1)
+    [contact] = hh["contacts"]
+    url = live_cloud.settings.database_url
+    args = ["contact-channels", "--contact", contact["id"], "--database-url", url]
+    made = CliRunner().invoke(app, [*args, "--daily-report-line", "--channel-pref", "both"])
+    assert made.exit_code == 0, made.output
+    [shown] = live_cloud.admin_ok("GET", f"/households/{hh['id']}")["contacts"]
+    assert (shown["channel_pref"], shown["daily_report_line"], shown["daily_report"]) == (
+        "both",
+        True,
+        True,
+    )
+    off = CliRunner().invoke(app, [*args, "--no-daily-report-line"])
+    assert off.exit_code == 0 and "daily_report_line=False" in off.output
+    wrong = CliRunner().invoke(app, [*args, "--channel-pref", "fax"])
+    assert wrong.exit_code == 2 and "channel_pref" in wrong.output
