@@ -1,6 +1,6 @@
 """A real aiosmtpd sink with the faults of real mail servers: recipients refused for good
-(550), and latency while a recipient is checked (a relay doing lookups), for tests and the
-worker-kill benchmark."""
+(550) or for now (451, greylisting), and latency while a recipient is checked (a relay doing
+lookups), for tests and the worker-kill benchmark."""
 
 from __future__ import annotations
 
@@ -25,6 +25,8 @@ class _FaultyHandler(_CollectingHandler):
             self.faulty.rcpt_pending.pop(address, None)
         if address in self.faulty.refuse:
             return "550 5.1.1 No such user here"
+        if address in self.faulty.defer:
+            return "451 4.7.1 Greylisted, try again later"
         envelope.rcpt_tos.append(address)
         return "250 OK"
 
@@ -32,6 +34,7 @@ class _FaultyHandler(_CollectingHandler):
 @dataclass
 class FaultySmtpSink(SmtpSink):
     refuse: set[str] = field(default_factory=set)
+    defer: set[str] = field(default_factory=set)  # refused for now (451): the sender retries
     rcpt_delay_s: float = 0.0
     # Recipients whose RCPT is being answered right now (the client has sent no DATA yet),
     # with the time.monotonic() the answer started.

@@ -90,7 +90,7 @@ def _handle_batch(
     verdicts = [_verdict(h, checkins, stale_after, h.id in installed) for h in due]
     moved = _advance_deadlines(session, verdicts)
     mine = [v for v in verdicts if v.household.id in moved]  # others: another worker's
-    incidents.open_many(
+    opened = incidents.open_many(
         session,
         [
             incidents.NewIncident(
@@ -101,23 +101,33 @@ def _handle_batch(
         ],
         now,
     )
+    incident_of = {
+        (new.household.id, new.cause): incident_id for incident_id, new in opened.items()
+    }
     for v in mine:
         metrics.DETECTION_LAG.observe(max(0.0, (now - v.old).total_seconds()))
         if v.cause is not None:
-            log_event(
-                log,
-                "deadline.missed",
-                household_id=v.household.id,
-                cause=v.cause,
-                slot=v.slot,
-                slot_date=v.slot_date,
-                deadline_at=v.old,
-            )
+            _log_miss(v, incident_of.get((v.household.id, v.cause)))
         if v.household.id not in installed:
             continue  # 未設置: no report of a day nobody was asked about
         if v.slot_date is not None and (v.upcoming is None or v.upcoming.slot_date != v.slot_date):
             send_daily_reports(session, signer, v.household, v.slot_date, now)
     return len(mine)
+
+
+def _log_miss(v: _Verdict, incident_id: str | None) -> None:
+    """One line per passed deadline that means something: the incident it opened, or none
+    when one of that cause was still open (the chain already running covers it)."""
+    log_event(
+        log,
+        "detection.opened" if incident_id else "detection.already_open",
+        household_id=v.household.id,
+        incident_id=incident_id,
+        cause=v.cause,
+        slot=v.slot,
+        slot_date=v.slot_date,
+        deadline=v.old,
+    )
 
 
 def _verdict(

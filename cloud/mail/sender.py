@@ -390,6 +390,8 @@ def _deliver(
     channels: Mapping[str, Channel] | None = None,
 ) -> None:
     fields = claimed.fields()
+    # One line per lease taken: which attempt of which mail, for which incident.
+    log_event(log, "mail.leased", attempt=claimed.mail.attempts + 1, **fields)
     if claimed.took_over_from:
         metrics.MAIL_LEASES_TAKEN_OVER.inc()
         log_event(log, "mail.lease_taken_over", previous_owner=claimed.took_over_from, **fields)

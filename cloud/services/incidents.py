@@ -69,11 +69,11 @@ class NewIncident:
     source_event_id: str | None = None
 
 
-def open_many(session: Session, wanted: list[NewIncident], now: datetime) -> list[str]:
+def open_many(session: Session, wanted: list[NewIncident], now: datetime) -> dict[str, NewIncident]:
     """Open several incidents in one statement; those already open are skipped by the
-    partial unique index (ON CONFLICT DO NOTHING). Returns the new incident ids."""
+    partial unique index (ON CONFLICT DO NOTHING). Returns what was opened, by incident id."""
     if not wanted:
-        return []
+        return {}
     rows = []
     for item in wanted:
         chain = chain_for(item.cause, item.household.office.municipality.escalation_chains)
@@ -100,10 +100,10 @@ def open_many(session: Session, wanted: list[NewIncident], now: datetime) -> lis
         index_elements=["household_id", "cause"], index_where=text("state != 'resolved'")
     )
     opened = list(session.scalars(stmt.returning(Incident.id), rows))
-    by_id = {row["id"]: row["cause"] for row in rows}
+    by_id = {row["id"]: item for row, item in zip(rows, wanted, strict=True)}
     for incident_id in opened:
-        metrics.INCIDENTS_OPENED.labels(by_id[incident_id]).inc()
-    return opened
+        metrics.INCIDENTS_OPENED.labels(by_id[incident_id].cause).inc()
+    return {incident_id: by_id[incident_id] for incident_id in opened}
 
 
 def open_incidents_of(session: Session, household_id: str) -> list[Incident]:
