@@ -14,7 +14,6 @@ from sqlalchemy.orm import Session
 
 from cloud.models import (
     EnrollmentCode,
-    FamilyContact,
     Holiday,
     Household,
     Municipality,
@@ -263,33 +262,6 @@ def refresh_deadline(session: Session, household: Household, after: datetime) ->
         household.next_deadline = upcoming.deadline
         household.next_slot_name = upcoming.slot
         household.next_slot_date = upcoming.slot_date
-
-
-def add_contact(
-    session: Session,
-    household_id: str,
-    name: str,
-    email: str,
-    relationship: str | None = None,
-    daily_report: bool = False,
-    notify_alerts: bool = True,
-) -> FamilyContact:
-    """A family contact who gets mail (the older call form; cloud.services.contacts has all
-    the fields: phones, roles, order)."""
-    from cloud.services import contacts  # contacts builds on this module
-
-    check_text(name=name, email=email, relationship=relationship)
-    return contacts.add_contact(
-        session,
-        household_id,
-        contacts.ContactInput(
-            name=name,
-            email=email,
-            relationship=relationship,
-            daily_report=daily_report,
-            notify_alerts=notify_alerts,
-        ),
-    )
 
 
 def add_pause(

@@ -34,7 +34,7 @@ from cloud.core.config import Settings
 from cloud.db import make_engine, make_sessionmaker, transaction
 from cloud.migrations import upgrade_head
 from cloud.models import EventRecord, Incident, Notification, OutboxMail
-from cloud.services import tenancy
+from cloud.services import contacts, tenancy
 from mimamori_dev.scenario import (
     Admin,
     ExpectedStep,
@@ -93,7 +93,11 @@ def _seed_households(url: str, office_id: str, deadline: datetime, hhmm: str) ->
                     slots=[tenancy.SlotInput(hhmm)],
                 )
                 assert household.next_deadline == deadline
-                tenancy.add_contact(session, household.id, f"家族{i}", family_email(i))
+                contacts.add_contact(
+                    session,
+                    household.id,
+                    contacts.ContactInput(name=f"家族{i}", email=family_email(i)),
+                )
                 ids.append(household.id)
             return ids
     finally:
