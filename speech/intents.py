@@ -31,7 +31,7 @@ from pathlib import Path
 from typing import Any
 
 from mimamori_wire import Intent
-from speech.morphology import Analysis, analyse
+from speech.morphology import Analysis, Token, analyse
 
 LEXICON_DIR = Path(__file__).parent / "lexicon"
 EXPECTS = ("health", "yesno", "safety", "any")
@@ -95,10 +95,11 @@ class Phrase:
     mappable: bool = True  # may stand in for another intent via [expect.*].map
     cancels: tuple[str, ...] = ()  # endings after which the hit does not count, longest first
     clause_scope: bool = False  # a negated predicate later in the clause cancels it
+    whole_word: bool = False  # must start and end on word boundaries (うん not in しまうん)
+    core: str = field(init=False, default="")  # text without anchors (computed once: hot path)
 
-    @property
-    def core(self) -> str:
-        return self.text.removeprefix("^").removesuffix("$")
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "core", self.text.removeprefix("^").removesuffix("$"))
 
 
 @dataclass(frozen=True)
@@ -135,6 +136,25 @@ class ScopeRule:
     heads: frozenset[str]  # folded lemmas: わけ, こと, 言う, 思う, ...
     max_skip: int  # tokens allowed between the statement and the head (と, は, なんて, よう)
     flip_after: tuple[str, ...]  # surface fallback patterns, folded, longest first
+    flips: dict[str, str] = field(default_factory=dict)  # no -> yes for groups without `negated`
+    flip_first: dict[str, tuple[str, ...]] = field(default_factory=dict)  # flip_after by 1st char
+
+    def __post_init__(self) -> None:
+        for pattern in self.flip_after:  # longest first within each list, as flip_after
+            self.flip_first[pattern[0]] = (*self.flip_first.get(pattern[0], ()), pattern)
+
+    def flip_after_at(self, text: str, pos: int) -> tuple[str, ...]:
+        return self.flip_first.get(text[pos : pos + 1], ())
+
+
+@dataclass(frozen=True)
+class ResolvedRule:
+    """停電もすぐ直った, 雪下ろしは業者に頼んだ, 風邪ひいとったけど治った: a trouble or
+    complaint followed by a verb of resolution in the past tense is over (see [resolved])."""
+
+    applies_to: frozenset[str]
+    verbs: frozenset[str]  # folded base forms: same clause, after the hit
+    recovered: frozenset[str]  # folded base forms that also end a past complaint in the next clause
 
 
 @dataclass(frozen=True)
@@ -154,6 +174,7 @@ class QualifyRule:
     weight: float
     max_gap: int  # characters allowed between the reassurance and the connector
     min_unknown: int  # unexplained characters after the connector needed to qualify
+    doubt: frozenset[str] = frozenset()  # intents made ambiguous instead (飲んだけど + ?)
 
 
 @dataclass
@@ -170,6 +191,8 @@ class Lexicon:
     qualify: QualifyRule | None = None
     hedge: HedgeRule | None = None
     scope: ScopeRule | None = None
+    resolved: ResolvedRule | None = None
+    degree_words: set[str] = field(default_factory=set)  # えらい before an adjective: "very"
     lemma_phrases: list[LemmaPhrase] = field(default_factory=list)
     morphology: bool = False  # analyse answers with pyopenjtalk (Japanese)
     files: list[Path] = field(default_factory=list)
@@ -212,6 +235,9 @@ class Lexicon:
             self.hedge = _hedge_rule(data["hedge"], self.hedge, path)
         if "scope" in data:
             self.scope = _scope_rule(data["scope"], self.scope)
+        if "resolved" in data:
+            self.resolved = _resolved_rule(data["resolved"], self.resolved, path)
+        self.degree_words.update(map(fold, data.get("degree", {}).get("words", [])))
         if "morphology" in data:
             self.morphology = data["morphology"].get("analyser") == "openjtalk"
         for i, group in enumerate(data.get("group", [])):
@@ -232,6 +258,7 @@ class Lexicon:
         endings = {e for written in group.get("cancel_after", []) for e in expand(written)}
         cancels = tuple(_longest_first(set(map(fold, endings))))
         clause_scope = group.get("scope", "phrase") == "clause"
+        whole_word = bool(group.get("whole_word", False))
         for written in group.get("lemmas", []):
             for text in expand(written):
                 lemmas = tuple(fold(w) for w in text.split())
@@ -257,6 +284,7 @@ class Lexicon:
                         mappable,
                         cancels,
                         clause_scope,
+                        whole_word,
                     )
                 )
         for filler in group.get("fillers", []):
@@ -266,11 +294,20 @@ class Lexicon:
         by_first: dict[str, list[Phrase]] = {}
         seen: set[tuple[object, ...]] = set()
         for p in self.phrases:
-            key = (p.text, p.intent, p.negated, p.weight, p.mappable, p.cancels, p.clause_scope)
+            key = (
+                p.text,
+                p.intent,
+                p.negated,
+                p.weight,
+                p.mappable,
+                p.cancels,
+                p.clause_scope,
+                p.whole_word,
+            )
             if key in seen:
                 continue
             seen.add(key)
-            by_first.setdefault(p.core[0], []).append(p)
+            by_first.setdefault(p.core[:2], []).append(p)  # 1-char phrases under 1 char
         self._by_first = by_first
         lemma_index: dict[str, list[LemmaPhrase]] = {}
         for lp in self.lemma_phrases:
@@ -280,8 +317,13 @@ class Lexicon:
     def lemma_phrases_at(self, lemma: str) -> list[LemmaPhrase]:
         return self._by_lemma.get(lemma, [])
 
-    def phrases_at(self, char: str) -> list[Phrase]:
-        return self._by_first.get(char, [])
+    def phrases_at(self, text: str, pos: int) -> list[Phrase]:
+        """Phrases that may start at `pos` (indexed by their first two characters)."""
+        one = self._by_first.get(text[pos], [])
+        if pos + 1 >= len(text):
+            return one
+        two = self._by_first.get(text[pos : pos + 2], [])
+        return [*one, *two] if one else two
 
     def spoken_phrases(self, intents: Iterable[str] | None = None) -> list[str]:
         """Distinct phrases as written (for recognizer grammars), optionally for some intents.
@@ -323,6 +365,7 @@ def _qualify_rule(data: dict[str, Any], old: QualifyRule | None, path: Path) -> 
         weight=weight,
         max_gap=int(data.get("max_gap", old.max_gap if old else 4)),
         min_unknown=int(data.get("min_unknown", old.min_unknown if old else 2)),
+        doubt=frozenset(data.get("doubt", old.doubt if old else ())),
     )
 
 
@@ -358,6 +401,23 @@ def _scope_rule(data: dict[str, Any], old: ScopeRule | None) -> ScopeRule:
         heads=frozenset(heads),
         max_skip=int(data.get("max_skip", old.max_skip if old else 3)),
         flip_after=tuple(_longest_first({*(old.flip_after if old else ()), *map(fold, patterns)})),
+        flips={**(old.flips if old else {}), **data.get("flips", {})},
+    )
+
+
+def _resolved_rule(data: dict[str, Any], old: ResolvedRule | None, path: Path) -> ResolvedRule:
+    valid = {i.value for i in Intent}
+    applies = set(data.get("applies_to", old.applies_to if old else ()))
+    if not applies <= valid:
+        raise LexiconError(f"{path.name} [resolved]: unknown intent in {sorted(applies)}")
+
+    def merged(key: str, previous: frozenset[str]) -> frozenset[str]:
+        return frozenset({*previous, *map(fold, data.get(key, []))})
+
+    return ResolvedRule(
+        applies_to=frozenset(applies),
+        verbs=merged("verbs", old.verbs if old else frozenset()),
+        recovered=merged("recovered", old.recovered if old else frozenset()),
     )
 
 
@@ -451,10 +511,14 @@ def _ending_at(text: str, pos: int, endings: Sequence[str]) -> str | None:
     return None
 
 
-def _candidates(text: str, lexicon: Lexicon) -> list[Hit]:
+def _candidates(text: str, lexicon: Lexicon, analysis: Analysis | None = None) -> list[Hit]:
     hits: list[Hit] = []
-    for start, char in enumerate(text):
-        for p in lexicon.phrases_at(char):
+    # word boundaries for `whole_word` phrases; without an analysis every position counts
+    everywhere = range(len(text) + 1)
+    starts = {t.start for t in analysis.tokens} if analysis is not None else everywhere
+    ends = {t.end for t in analysis.tokens} if analysis is not None else everywhere
+    for start in range(len(text)):
+        for p in lexicon.phrases_at(text, start):
             core = p.core
             if not text.startswith(core, start):
                 continue
@@ -463,6 +527,8 @@ def _candidates(text: str, lexicon: Lexicon) -> list[Hit]:
                 p.text.endswith("$") and end != len(text)
             ):
                 continue
+            if p.whole_word and not (start in starts and end in ends):
+                continue  # うん inside しまうんよ, はい inside 雪はいっぺぇ
             hits.append(_hit(text, start, end, p, lexicon))
     for start, char in enumerate(text):
         for filler in lexicon.fillers:
@@ -506,7 +572,7 @@ def _lemma_candidates(analysis: Analysis, lexicon: Lexicon) -> list[Hit]:
             if last is None:
                 continue
             start, end = token.start, tokens[last].end
-            negative = analysis.negated_after(last)
+            negative = analysis.negated_after(last, hard=True)  # 息がしにくい counts
             if negative is None or lp.negated is None:
                 flips = _flipped(lp.intent, lp.negated, was_negated=False)
                 hits.append(
@@ -595,24 +661,43 @@ def classify(
     if not folded:
         return Classification(Intent.UNKNOWN, 0.0, (), False)
     chosen = _understood(text, folded, lexicon)
-    qualified = _qualified(folded, chosen, lexicon.qualify, lexicon.expect_rule(expect).allow)
+    allow = lexicon.expect_rule(expect).allow
+    qualified = _qualified(folded, chosen, lexicon.qualify, allow)
     if qualified is not None:
         chosen = sorted([*chosen, qualified], key=lambda h: h.start)
-    return _decide(folded, chosen, lexicon, expect)
+    return _doubted(folded, chosen, lexicon, allow, _decide(folded, chosen, lexicon, expect))
+
+
+def _doubted(
+    folded: str, chosen: list[Hit], lexicon: Lexicon, allow: frozenset[str], c: Classification
+) -> Classification:
+    """飲んだけど + words we do not know: the yes is qualified by something we cannot read,
+    so the dialogue asks again (or confirms) rather than record a plain yes."""
+    rule = lexicon.qualify
+    if rule is None or c.intent.value not in rule.doubt or c.ambiguous:
+        return c
+    if _qualified(folded, chosen, rule, allow, after=rule.doubt) is None:
+        return c
+    confidence = min(c.confidence, MIN_CONFIDENCE - 0.01)
+    return Classification(c.intent, confidence, (*c.evidence, "~but?"), True)
 
 
 def _understood(text: str, folded: str, lexicon: Lexicon) -> list[Hit]:
     """The hits that explain `folded`: surface and lemma matches, then the scope rules
     (statement negated as a whole, negation later in the clause, hedges)."""
     analysis = analyse(text, fold) if lexicon.morphology else None
-    hits = _candidates(folded, lexicon)
+    hits = _candidates(folded, lexicon, analysis)
     if analysis is not None:
         hits += _lemma_candidates(analysis, lexicon)
     chosen = _select(hits, lexicon)
+    if analysis is not None and lexicon.degree_words:
+        chosen = [_degree_word(folded, h, analysis, lexicon.degree_words) for h in chosen]
     if lexicon.scope is not None:
         chosen = _apply_flips(folded, chosen, analysis, lexicon.scope)
     if analysis is not None:
         chosen = [_clause_cancelled(h, chosen, analysis) for h in chosen]
+        if lexicon.resolved is not None:
+            chosen = [_resolved(h, analysis, lexicon.resolved) for h in chosen]
     if lexicon.hedge is not None:
         chosen = [_hedged(folded, h, lexicon.hedge) for h in chosen]
     return chosen
@@ -625,17 +710,21 @@ def _apply_flips(
     is negated as a whole, so its meaning flips (`Hit.flips_to`)."""
     out = list(chosen)
     for h in chosen:
-        if h.flips_to is None or h not in out:
+        # a group without its own negated meaning may flip by [scope] flips (眠れんかった
+        # + ってことはない: no -> yes)
+        flips_to = h.flips_to or (rule.flips.get(h.intent) if h.explicit else None)
+        if flips_to is None or h not in out:
             continue
         end = analysis.word_end(h.end) if analysis is not None else h.end
         stop = _meta_negation(analysis, end, rule) if analysis is not None else None
-        if stop is None:
-            pattern = _ending_at(folded, end, rule.flip_after)
-            stop = end + len(pattern) if pattern is not None else None
+        for at in dict.fromkeys((end, h.end)):  # h.end too: MeCab may misread 飲まんかったわけ
+            if stop is None:
+                pattern = _ending_at(folded, at, rule.flip_after_at(folded, at))
+                stop = at + len(pattern) if pattern is not None else None
         if stop is None:
             continue
         evidence = f"{h.evidence}+{folded[h.end : stop]}"
-        flipped = Hit(h.start, stop, h.flips_to, h.weight, False, evidence, h.mappable)
+        flipped = Hit(h.start, stop, flips_to, h.weight, False, evidence, h.mappable)
         out = [o for o in out if o is not h and not (o.start < stop and o.end > h.end)]
         out.append(flipped)
     return _coordinated(folded, sorted(out, key=lambda h: h.start))
@@ -718,8 +807,78 @@ def _hedged(folded: str, h: Hit, rule: HedgeRule) -> Hit:
     return Hit(h.start, h.end, rule.intent, rule.weight, False, f"{h.evidence}~{marker}")
 
 
+def _degree_word(folded: str, h: Hit, analysis: Analysis, words: set[str]) -> Hit:
+    """えらい高うて, えらい積もった: before an adjective, verb or adverb these words mean
+    "very" (the next word decides), not "tired"."""
+    if h.intent == NEUTRAL or folded[h.start : h.end] not in words:
+        return h
+    nxt = next((t for t in analysis.tokens if t.start == h.end), None)
+    if nxt is None or nxt.pos not in ("形容詞", "動詞", "副詞") or nxt.pos1 == "非自立":
+        return h
+    return Hit(h.start, h.end, NEUTRAL, h.weight, False, f"{h.evidence}>{nxt.surface}")
+
+
+def _resolved(h: Hit, analysis: Analysis, rule: ResolvedRule) -> Hit:
+    """停電もすぐ直った, 雪下ろしは業者さ頼んだ (same clause), 風邪ひいとったけど治った (a
+    complaint told in the past, recovery in the next clause): no longer a trouble/complaint."""
+    if h.intent not in rule.applies_to or not h.explicit:
+        return h
+    verbs = rule.recovered if h.intent != Intent.TROUBLE.value else rule.verbs | rule.recovered
+    tokens = analysis.tokens
+    clause = analysis.clause_of[h.start]
+    told_in_past = False
+    for i, t in enumerate(tokens):
+        if t.start < h.end:
+            continue
+        t_clause = analysis.clause_of[t.start]
+        if t_clause == clause:
+            told_in_past = told_in_past or _is_past(tokens, i)
+            if t.lemma in verbs and _past_after(tokens, i):
+                return Hit(h.start, h.end, NEUTRAL, h.weight, False, f"{h.evidence}+…{t.surface}")
+        elif t_clause == clause + 1 and told_in_past:
+            if t.lemma in rule.recovered and _past_after(tokens, i, te_form=True):
+                return Hit(h.start, h.end, NEUTRAL, h.weight, False, f"{h.evidence}+…{t.surface}")
+        elif t_clause > clause + 1:
+            break
+    return h
+
+
+def _is_past(tokens: Sequence[Token], i: int) -> bool:
+    """Token `i` is the past auxiliary た/だ (飲んだ, not the copula だ)."""
+    t = tokens[i]
+    if t.pos != "助動詞" or t.surface not in ("た", "だ"):
+        return False
+    return t.lemma == "た" or (i > 0 and tokens[i - 1].form.startswith("連用"))
+
+
+_REGRET = frozenset({"しまう", "ちゃう", "じゃう", "しも", "しもう"})
+
+
+def _past_after(tokens: Sequence[Token], i: int, *, te_form: bool = False) -> bool:
+    """The predicate of token `i` is past, not negated, regretted or suffered (直った, 頼んだ;
+    not 直らなかった, 頼んでしもうた, 買わされた); with `te_form` a て-form going on to
+    something else counts too (治って元気だよ)."""
+    for j in range(i + 1, len(tokens)):
+        t = tokens[j]
+        if t.is_negative or t.lemma in _REGRET or t.pos1 == "接尾":
+            return False
+        if _is_past(tokens, j):
+            return True
+        if not t.continues_predicate:
+            return False
+        if te_form and t.surface in ("て", "で") and t.pos == "助詞":
+            nxt = tokens[j + 1] if j + 1 < len(tokens) else None
+            if nxt is None or not (nxt.continues_predicate or nxt.is_negative):
+                return True
+    return False
+
+
 def _qualified(
-    folded: str, chosen: list[Hit], rule: QualifyRule | None, allow: frozenset[str]
+    folded: str,
+    chosen: list[Hit],
+    rule: QualifyRule | None,
+    allow: frozenset[str],
+    after: frozenset[str] | None = None,
 ) -> Hit | None:
     """A zero-width hit of `rule.intent` when a reassurance is followed by a connector
     (けど, ばってん, ...) and then by words the lexicon does not explain, else None.
@@ -731,7 +890,8 @@ def _qualified(
     if rule is None:
         return None
     meaningful = [h for h in chosen if h.intent != NEUTRAL and h.intent in allow]
-    for h in (h for h in chosen if h.intent in rule.after):  # also a fine mapped to yes
+    qualifiable = rule.after if after is None else after
+    for h in (h for h in chosen if h.intent in qualifiable):  # also a fine mapped to yes
         connector = _connector_after(folded, h, meaningful, rule)
         if connector is None:
             continue

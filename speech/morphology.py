@@ -4,7 +4,12 @@ What the classifier takes from it:
 - lemmas, so that one lexicon entry (`lemmas = ["力 入る"]`) covers every inflection
   (入らない, 入らん, 入らへん, 入りません);
 - negation: a negative auxiliary (ない, ぬ/ん, へん, ひん, ず) or the adjective ない in the
-  chain of auxiliaries after a word;
+  chain of auxiliaries after a word; ん after a plain form is the explanatory の
+  (しびれとるんよ = しびれているのよ), not a negative (しびれとらん); a negative that asks
+  (来てくれへんか, 電話してもらえんかね) is a request, not a negation;
+- difficulty: 〜にくい / 〜づらい (息がしにくい, 言葉が出にくい) is reported like a negative
+  to lexicon `lemmas` entries, whose negation is their emergency (`negated_after(hard=True)`);
+- Kansai 来る negatives MeCab splits wrongly (出てけえへん, 出てこおへん) are read as 来る;
 - clauses: where a 接続助詞 (けど, が, のに, ...) or punctuation ends one, so that a hedge or
   a negation only reaches the words of its own clause.
 
@@ -32,13 +37,21 @@ log = logging.getLogger(__name__)
 OPENJTALK_LOCK = threading.Lock()
 
 NEGATIVE_AUX = frozenset({"ない", "ぬ", "ん", "へん", "ひん", "ず", "ねえ", "ねぇ", "まい"})
+# ん/ぬ right after one of these forms is the explanatory の (痛むんよ, しびれとるんや).
+_PLAIN_FORMS = frozenset({"基本形", "連体形"})
+# Non-independent adjectives of difficulty: 息がしにくい, 歩きづらい.
+DIFFICULTY = frozenset({"にくい", "づらい", "辛い", "がたい"})
+# A negative question after these verbs asks for something (来てくれへんか).
+_REQUEST_VERBS = frozenset({"くれる", "もらえる", "くださる", "下さる", "いただける", "頂ける"})
+# Kansai negatives of 来る that MeCab reads as other words before へん/ひん (けえ -> こい).
+_KURU_BEFORE_NEGATIVE = frozenset({"け", "けえ", "こ", "こお", "き", "きい"})
 CLAUSE_PARTICLES = frozenset(
     {"けど", "けれど", "けれども", "けども", "が", "のに", "ても", "でも", "し", "けん", "さかい"}
 )
 # Tokens that continue a predicate: auxiliaries, non-independent verbs (ている, てしまう),
 # the te-particle, and the adjective ない after く/じゃ.
 _CHAIN_POS = frozenset({"助動詞"})
-_CHAIN_PARTICLES = frozenset({"て", "で", "は", "も", "じゃ", "ちゃ"})
+_CHAIN_PARTICLES = frozenset({"て", "で", "は", "も", "じゃ", "ちゃ", "や"})  # や: わけやない
 _CHAIN_VERBS = frozenset({"ある", "いる", "おる", "する"})  # こと(は)あらへん, しとらん
 
 
@@ -50,12 +63,18 @@ class Token:
     pos1: str
     start: int  # span in the folded text
     end: int
+    form: str = ""  # conjugated form (未然形, 基本形, ...)
+    explanatory: bool = False  # ん after a plain form: の, not a negative
 
     @property
     def is_negative(self) -> bool:
         if self.pos == "助動詞" and self.lemma in NEGATIVE_AUX:
-            return True
+            return not self.explanatory
         return self.pos == "形容詞" and self.lemma in ("ない", "無い")
+
+    @property
+    def is_difficulty(self) -> bool:
+        return self.pos == "形容詞" and self.pos1 == "非自立" and self.lemma in DIFFICULTY
 
     @property
     def ends_clause(self) -> bool:
@@ -89,14 +108,24 @@ class Analysis:
         i = self.token_at(pos - 1) if pos > 0 else None
         return self.tokens[i].end if i is not None else pos
 
-    def negated_after(self, index: int) -> Token | None:
-        """The negative in the predicate chain right after token `index`, if any."""
-        for t in self.tokens[index + 1 :]:
+    def negated_after(self, index: int, *, hard: bool = False) -> Token | None:
+        """The negative in the predicate chain right after token `index`, if any; with
+        `hard`, also a difficulty (しにくい). A request (来てくれへんか) is not a negative."""
+        for i in range(index + 1, len(self.tokens)):
+            t = self.tokens[i]
             if t.is_negative:
+                return None if self.is_request(i) else t
+            if hard and t.is_difficulty:
                 return t
             if not t.continues_predicate:
                 return None
         return None
+
+    def is_request(self, index: int) -> bool:
+        """The negative at `index` asks: くれへんか, もらえんかね, くださらんか."""
+        before = self.tokens[index - 1].lemma if index > 0 else ""
+        after = self.tokens[index + 1].surface if index + 1 < len(self.tokens) else ""
+        return before in _REQUEST_VERBS and after.startswith("か")
 
     def same_clause(self, a: int, b: int) -> bool:
         n = len(self.clause_of)
@@ -137,10 +166,16 @@ def analyse(text: str, fold: Callable[[str], str]) -> Analysis | None:
     clause_of: list[int] = []
     pos = 0
     clause = 0
-    for f in features:
+    for i, f in enumerate(features):
         surface = fold(f["string"])
-        lemma = fold(f["orig"]) or surface
-        token = Token(surface, lemma, f["pos"], f["pos_group1"], pos, pos + len(surface))
+        token = _token(
+            f,
+            surface,
+            fold(f["orig"]) or surface,
+            pos,
+            features[i - 1 : i],
+            features[i + 1 : i + 2],
+        )
         tokens.append(token)
         clause_of.extend([clause] * len(surface))
         pos += len(surface)
@@ -149,3 +184,21 @@ def analyse(text: str, fold: Callable[[str], str]) -> Analysis | None:
     if "".join(t.surface for t in tokens) != fold(text):
         return None
     return Analysis(tuple(tokens), tuple(clause_of))
+
+
+def _token(
+    f: dict, surface: str, lemma: str, start: int, prev: list[dict], nxt: list[dict]
+) -> Token:
+    """One token; corrects two readings MeCab gets wrong for the classifier: explanatory ん
+    after a plain form, and Kansai 来る negatives (けえへん, こおへん)."""
+    pos, pos1, form = f["pos"], f["pos_group1"], f.get("cform", "")
+    explanatory = (
+        pos == "助動詞"
+        and lemma in ("ん", "ぬ")
+        and bool(prev)
+        and prev[0].get("cform", "") in _PLAIN_FORMS
+        and prev[0]["pos"] in ("動詞", "助動詞", "形容詞")
+    )
+    if surface in _KURU_BEFORE_NEGATIVE and nxt and nxt[0]["orig"] in ("へん", "ひん"):
+        lemma, pos, pos1, form = "来る", "動詞", "非自立", "未然形"
+    return Token(surface, lemma, pos, pos1, start, start + len(surface), form, explanatory)

@@ -249,3 +249,175 @@ def test_kana_only_recogniser_output(text, intent, expect):
 def test_kana_only_refusal_is_not_a_call_for_help():
     assert not is_help_phrase("きゅうきゅうしゃなんかよばんでええ", "ja")
     assert is_help_phrase("きゅうきゅうしゃよんで", "ja")
+
+
+# --- rules added after reading held-out batch C (sentences written for these tests) ----------
+
+
+@pytest.mark.parametrize(
+    ("text", "negative"), [("腕がしびれとるんや", False), ("行かんのよ", True)]
+)
+def test_explanatory_n_after_a_plain_form_is_not_a_negation(text, negative):
+    analysis = morphology.analyse(text, fold)
+    assert analysis is not None
+    assert any(t.is_negative for t in analysis.tokens) is negative
+
+
+@pytest.mark.parametrize(
+    ("text", "intent"),
+    [
+        ("指がしびれたんです", Intent.UNWELL),  # explanatory ん: still a symptom
+        ("膝がしびれるんよ", Intent.UNWELL),
+        ("足はしびれとらんよ", Intent.FINE),  # a real negative still flips it
+    ],
+)
+def test_a_symptom_told_with_explanatory_n_is_not_negated(text, intent):
+    assert intent_of(text, "safety") == intent
+
+
+def test_kansai_negatives_of_kuru_are_read_as_kuru():
+    analysis = morphology.analyse("言葉が出てこおへん", fold)
+    assert analysis is not None
+    assert [t.lemma for t in analysis.tokens if t.surface == "こお"] == ["来る"]
+    assert intent_of("言葉が出てこおへん") == Intent.HELP
+
+
+@pytest.mark.parametrize("text", ["息がしづらい", "言葉が出にくうて", "息がしにくうなった"])
+def test_difficulty_counts_as_the_negation_of_an_emergency_ability(text):
+    assert intent_of(text) == Intent.HELP
+    assert is_help_phrase(text, "ja")
+
+
+@pytest.mark.parametrize("text", ["息はちゃんとできる", "言葉はすらすら出る", "元気です"])
+def test_difficulty_rule_leaves_plain_abilities_alone(text):
+    assert not is_help_phrase(text, "ja")
+
+
+def test_a_negative_question_after_kureru_is_a_request_not_a_negation():
+    analysis = morphology.analyse("見に来てくれへんか", fold)
+    assert analysis is not None
+    i = next(i for i, t in enumerate(analysis.tokens) if t.is_negative)
+    assert analysis.is_request(i)
+    assert analysis.negated_after(i - 2) is None  # 来(る) + て + くれへんか: not negated
+
+
+@pytest.mark.parametrize(
+    ("text", "intent"),
+    [
+        ("飲み忘れたわけやない", Intent.YES),  # a no negated as a whole is yes
+        ("食べへんかったことはない", Intent.YES),
+        ("食べへんかった", Intent.NO),  # counter-example: a plain no stays no
+    ],
+)
+def test_a_no_negated_as_a_whole_is_yes(text, intent):
+    assert intent_of(text, "yesno") == intent
+
+
+def test_short_interjections_count_only_as_whole_words():
+    c = classify("薬を飲むと眠うなってしまうんよ", "ja", expect="yesno")
+    assert "うん" not in c.evidence  # not the ん of しまうんよ
+    assert intent_of("雪はいっぱい積もったけど大丈夫", "safety") == Intent.FINE  # not はい
+    assert intent_of("うん、飲んだ", "yesno") == Intent.YES
+    assert intent_of("はい", "yesno") == Intent.YES
+
+
+@pytest.mark.parametrize(
+    ("text", "intent"),
+    [
+        ("断水しとったけど もう直った", Intent.UNKNOWN),  # over: not a trouble (asked again)
+        ("雨漏りは工務店に頼んだ", Intent.UNKNOWN),
+        ("先月は腰を痛めとったけど もう治ったよ", Intent.FINE),
+        # counter-examples: still going on, present, regretted
+        ("停電がまだ直らん", Intent.TROUBLE),
+        ("腰が痛いけど風邪は治った", Intent.UNWELL),
+        ("頭が痛かったけど まだ治っとらん", Intent.UNWELL),
+        ("変な業者に屋根を頼んでしもうた", Intent.TROUBLE),
+    ],
+)
+def test_a_trouble_or_complaint_that_is_over_no_longer_counts(text, intent):
+    assert intent_of(text, "safety") == intent
+
+
+@pytest.mark.parametrize(
+    ("text", "intent"),
+    [
+        ("今日はえらい暑いけど元気にしとる", Intent.FINE),  # えらい = very
+        ("えらいわ", Intent.UNWELL),  # alone: tired
+        ("えらい疲れた", Intent.UNWELL),  # the next word decides
+    ],
+)
+def test_a_degree_word_before_an_adjective_means_very(text, intent):
+    assert intent_of(text) == intent
+
+
+@pytest.mark.parametrize(
+    "text", ["飲んだけど なんや喉がいがいがする", "飲んだけど 背中がぞわぞわする"]
+)
+def test_a_yes_followed_by_but_and_unknown_words_is_asked_again(text):
+    c = classify(text, "ja", expect="yesno")
+    assert c.ambiguous and c.confidence < 0.5
+
+
+def test_a_yes_with_but_and_known_words_is_decided_by_them():
+    assert intent_of("飲んだけど頭が重たいんよ", "yesno") == Intent.UNWELL
+    assert classify("うん、飲んだよ", "ja", expect="yesno").ambiguous is False
+
+
+@pytest.mark.parametrize("text", ["明日は病院に行かなあかんねん", "買い物に行かんといけん"])
+def test_an_obligation_is_not_a_complaint(text):
+    assert intent_of(text) != Intent.UNWELL
+    assert intent_of("もうあかん") == Intent.UNWELL  # counter-example
+
+
+@pytest.mark.parametrize(
+    ("text", "intent", "expect"),
+    [
+        ("顔の左っ側がしびれる", Intent.HELP, "health"),  # stroke: one side of the face
+        ("口がゆがんでしもうた", Intent.HELP, "health"),
+        ("お茶が口からこぼれるんよ", Intent.HELP, "health"),
+        ("咳をしたら血を吐いた", Intent.HELP, "health"),
+        ("くすりを間違えて飲んだ", Intent.HELP, "yesno"),
+        ("背中がかゆうてたまらん", Intent.UNWELL, "health"),
+        ("立ったらくらくらする", Intent.UNWELL, "health"),
+        ("足がせこうてならん", Intent.UNWELL, "health"),  # Awa: せこい
+        ("頭が重たいのう", Intent.UNWELL, "health"),
+        ("頭は重くないです", Intent.FINE, "health"),
+        ("普段とおんなじよ", Intent.USUAL, "health"),
+        ("どうってことないよ", Intent.USUAL, "health"),
+        ("怪我なんかしとらんよ", Intent.FINE, "safety"),
+        ("お米がもうのうなった", Intent.TROUBLE, "safety"),
+        ("あと二回分しかない", Intent.TROUBLE, "yesno"),
+        ("変なはがきが届いた", Intent.TROUBLE, "health"),
+        ("給付金の手続きで口座の番号を聞かれた", Intent.TROUBLE, "health"),
+        ("エアコンがつかんようになった", Intent.TROUBLE, "health"),
+        ("いっぺん遊びに来てくれんかね", Intent.CALLBACK, "health"),
+        ("電話で話そうや", Intent.CALLBACK, "health"),
+        ("なんやて", Intent.REPEAT, "health"),
+    ],
+)
+def test_vocabulary_added_from_batch_c_classes(text, intent, expect):
+    assert intent_of(text, expect) == intent
+
+
+@pytest.mark.parametrize(
+    "text",
+    ["孫が遊びに来てくれた", "誰も様子見に来てくれへんかった", "娘が顔見に来てくれて嬉しかった"],
+)
+def test_a_visit_or_call_told_as_a_story_is_not_a_request(text):
+    assert intent_of(text) != Intent.CALLBACK
+
+
+@pytest.mark.parametrize(
+    ("text", "is_help"),
+    [
+        ("口がゆがんどるみたい", True),
+        ("息がしづらいんよ", True),
+        ("助けて", True),  # always
+        ("救急車なんか呼ばんでええ", False),  # a negated emergency is not a call
+        ("薬を間違えんように気をつけとる", False),
+        ("今日はえらい寒いけど元気です", False),
+        ("いつもとおんなじです", False),
+    ],
+)
+def test_help_spotter_agrees_with_the_new_rules(text, is_help):
+    assert is_help_phrase(text, "ja") is is_help
