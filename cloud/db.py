@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+import os
+import sqlite3
+import threading
+from collections import deque
 from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any
@@ -26,15 +30,143 @@ def is_sqlite(engine: Engine) -> bool:
     return engine.dialect.name == "sqlite"
 
 
+# Waiting for the write lock, in the writer queue or in SQLite's busy handler, at most this.
+SQLITE_LOCK_TIMEOUT_S = 30.0
+
+
 def make_engine(url: str, *, pool_size: int = 5) -> Engine:
     url = normalise_url(url)
     if url.startswith("sqlite"):
-        engine = create_engine(url, connect_args={"timeout": 30, "check_same_thread": False})
+        engine = create_engine(
+            url,
+            connect_args={
+                "timeout": SQLITE_LOCK_TIMEOUT_S,
+                "check_same_thread": False,
+                "factory": QueuedWriterConnection,
+            },
+            # Enough connections for every request thread (anyio's 40) and the embedded
+            # worker: the waiting happens in the fair writer queue, not in the pool.
+            pool_size=pool_size,
+            max_overflow=48,
+            pool_timeout=SQLITE_LOCK_TIMEOUT_S,
+        )
         event.listen(engine, "connect", _sqlite_pragmas)
-        # Take the write lock at BEGIN so two writers never deadlock on lock upgrade.
-        event.listen(engine, "begin", lambda conn: conn.exec_driver_sql("BEGIN IMMEDIATE"))
+        event.listen(engine, "begin", _begin_immediate)
         return engine
     return create_engine(url, pool_size=pool_size, max_overflow=10, pool_pre_ping=True)
+
+
+class FairLock:
+    """A lock granted in the order it was asked for (FIFO), with a timeout.
+
+    SQLite's busy handler is not fair: a waiting writer sleeps and retries, and under CPU
+    starvation others keep taking the lock first, so some wait past any timeout (bench
+    morning a, docs/benchmarks.md). In one process the writers queue here instead and
+    SQLite's lock is only ever asked for by the head of the queue."""
+
+    def __init__(self) -> None:
+        self._mutex = threading.Lock()
+        self._waiters: deque[threading.Lock] = deque()
+        self._held = False
+        self.grants = 0  # times the lock was given
+        # The most grants to others while one caller waited: at most the callers that were
+        # in line before it (the fairness tests/cloud/test_sqlite_writer_queue.py checks).
+        self.most_overtaken = 0
+
+    def acquire(self, timeout: float) -> bool:
+        with self._mutex:
+            if not self._held and not self._waiters:
+                self._held = True
+                self.grants += 1
+                return True
+            gate = threading.Lock()
+            gate.acquire()
+            self._waiters.append(gate)
+            asked_at = self.grants
+        if not gate.acquire(timeout=timeout):
+            with self._mutex:
+                if gate in self._waiters:
+                    self._waiters.remove(gate)
+                    return False
+            # release() handed it over between our timeout and the mutex: ours after all
+        with self._mutex:
+            self.most_overtaken = max(self.most_overtaken, self.grants - asked_at - 1)
+        return True
+
+    def release(self) -> None:
+        with self._mutex:
+            if self._waiters:
+                self.grants += 1
+                self._waiters.popleft().release()  # straight to the next in line
+            else:
+                self._held = False
+
+
+_WRITER_QUEUES: dict[str, FairLock] = {}
+_QUEUES_MUTEX = threading.Lock()
+
+
+def writer_queue(database: str) -> FairLock:
+    """The one writer queue of a database file in this process."""
+    key = database if database.startswith((":memory:", "file:")) else os.path.abspath(database)
+    with _QUEUES_MUTEX:
+        return _WRITER_QUEUES.setdefault(key, FairLock())
+
+
+class QueuedWriterConnection(sqlite3.Connection):
+    """A pysqlite connection that leaves the process's writer queue when its transaction
+    ends (commit, rollback, close), however SQLAlchemy ends it."""
+
+    def __init__(self, database: Any, *args: Any, **kwargs: Any) -> None:
+        super().__init__(database, *args, **kwargs)
+        self.writer_queue = writer_queue(os.fsdecode(database))
+        self.in_writer_queue = False
+
+    def enter_writer_queue(self) -> None:
+        if not self.writer_queue.acquire(SQLITE_LOCK_TIMEOUT_S):
+            raise sqlite3.OperationalError(
+                f"database is locked: no turn in the writer queue within "
+                f"{SQLITE_LOCK_TIMEOUT_S:.0f} s"
+            )
+        self.in_writer_queue = True
+
+    def leave_writer_queue(self) -> None:
+        if self.in_writer_queue:
+            self.in_writer_queue = False
+            self.writer_queue.release()
+
+    def commit(self) -> None:
+        try:
+            super().commit()
+        finally:
+            self.leave_writer_queue()
+
+    def rollback(self) -> None:
+        try:
+            super().rollback()
+        finally:
+            self.leave_writer_queue()
+
+    def close(self) -> None:
+        try:
+            super().close()
+        finally:
+            self.leave_writer_queue()
+
+
+def _begin_immediate(conn: Any) -> None:
+    """Queue for this process's turn, then take SQLite's write lock at BEGIN so two writers
+    never deadlock on lock upgrade (other processes still meet the busy timeout)."""
+    dbapi = conn.connection.dbapi_connection
+    queued = isinstance(dbapi, QueuedWriterConnection)
+    if queued:
+        dbapi.enter_writer_queue()
+    try:
+        conn.exec_driver_sql("BEGIN IMMEDIATE")
+    except BaseException:
+        if queued:
+            dbapi.leave_writer_queue()
+        raise
 
 
 def _sqlite_pragmas(dbapi_conn, _record) -> None:  # type: ignore[no-untyped-def]

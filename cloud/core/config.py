@@ -36,7 +36,13 @@ class Settings(BaseSettings):
 
     ack_link_max_age_s: int = Field(default=7 * 24 * 3600, ge=60)
     enrollment_code_ttl_s: int = Field(default=7 * 24 * 3600, ge=60)
+    # Sent to every gateway in its config (v1.GatewayConfig.heartbeat_interval_s). Heartbeats
+    # are ~98 % of the cloud's requests: 300 s instead of the contract's 60 s default is the
+    # cheapest capacity lever (docs/scaling.md section 2).
+    gateway_heartbeat_interval_s: int = Field(default=300, ge=10, le=3600)
     # A gateway whose last heartbeat is older than this at a deadline counts as offline.
+    # Gateways are told to beat at least twice within it (heartbeat_interval_for_gateways):
+    # one late beat is never an outage.
     heartbeat_stale_s: int = Field(default=10 * 60, ge=30)
     # Retention (docs/operations.md "Data retention", docs/privacy.md): the worker deletes
     # rows older than these spans, one pass of every rule at most once per retention_every_s.
@@ -77,6 +83,12 @@ class Settings(BaseSettings):
     metrics_public: bool = False
     # Bodies of JSON API requests nested deeper than this are refused before parsing.
     max_json_depth: int = Field(default=32, ge=4, le=1000)
+
+    @property
+    def heartbeat_interval_for_gateways(self) -> int:
+        """The interval put in every gateway's config: the configured one, shortened when
+        needed so that two beats fit in heartbeat_stale_s (offline = two missed intervals)."""
+        return max(10, min(self.gateway_heartbeat_interval_s, self.heartbeat_stale_s // 2))
 
 
 def insecure_secret_reason(settings: Settings) -> str | None:

@@ -1,5 +1,9 @@
 """The outbox sender: claim one due mail at a time, send it over SMTP, record the outcome.
 
+Claim order: escalation alerts first, then other mail of an incident, then the rest (daily
+reports), each oldest-due first (mail_outbox.priority), so a burst of reports or follow-ups
+never delays an alarm.
+
 Each mail is claimed alone under a short lease (settings.mail_lease_s, renewed by a keeper
 thread while it is being built and sent), so a worker killed mid-send holds up one mail for
 one lease, and another worker takes it over. Every mail is handled on its own: one that
@@ -142,9 +146,10 @@ def _claim_one(
             select(OutboxMail, Incident.household_id)
             .outerjoin(Incident, Incident.id == OutboxMail.incident_id)
             .where(OutboxMail.status == "pending", OutboxMail.next_attempt_at <= now)
-            # Index order (ix_mail_outbox_due): a dead worker's mail rejoins the queue when its
-            # lease runs out. A few rows, so workers skipping each other's locks still find one.
-            .order_by(OutboxMail.next_attempt_at)
+            # Index order (ix_mail_outbox_claim): alarms first, then the longest due; a dead
+            # worker's mail rejoins the queue when its lease runs out. A few rows, so workers
+            # skipping each other's locks still find one.
+            .order_by(OutboxMail.priority, OutboxMail.next_attempt_at)
             .limit(4)
         )
         if session.get_bind().dialect.name == "postgresql":
@@ -164,7 +169,7 @@ def _claim_one_pg(conn: Connection, now: datetime, lease: timedelta, owner: str)
     picked = (
         select(OutboxMail.id, OutboxMail.lease_owner.label("previous"))
         .where(OutboxMail.status == "pending", OutboxMail.next_attempt_at <= now)
-        .order_by(OutboxMail.next_attempt_at)
+        .order_by(OutboxMail.priority, OutboxMail.next_attempt_at)
         .limit(1)
         .with_for_update(skip_locked=True)
         .cte("picked")

@@ -5,7 +5,17 @@ from __future__ import annotations
 from datetime import date, datetime
 from typing import Any
 
-from sqlalchemy import Date, ForeignKey, Index, Integer, String, Text, UniqueConstraint, text
+from sqlalchemy import (
+    Date,
+    ForeignKey,
+    Index,
+    Integer,
+    SmallInteger,
+    String,
+    Text,
+    UniqueConstraint,
+    text,
+)
 from sqlalchemy.orm import Mapped, mapped_column
 
 from cloud.models.base import Base, created_at_column, id_column
@@ -71,12 +81,30 @@ class Notification(Base):
     mail_id: Mapped[str | None] = mapped_column(String(36))
 
 
+# mail_outbox.priority: what a sender claims first when many mails are due at once (09:10).
+ALERT_PRIORITY, INCIDENT_PRIORITY, BULK_PRIORITY = 0, 1, 2
+
+
+def mail_priority(kind: str | None, incident_id: str | None) -> int:
+    """Escalation alerts (someone must act now) before other mail of an incident (follow-ups:
+    answered late, gateway back) before the rest (daily reports, announcements)."""
+    if (kind or "").startswith("alert."):
+        return ALERT_PRIORITY
+    return INCIDENT_PRIORITY if incident_id else BULK_PRIORITY
+
+
+def _priority_at_insert(context: Any) -> int:
+    row = context.get_current_parameters()
+    return mail_priority(row.get("kind"), row.get("incident_id"))
+
+
 class OutboxMail(Base):
     """Mail waiting to be sent; a sender claims due rows, retries with backoff."""
 
     __tablename__ = "mail_outbox"
     __table_args__ = (
-        Index("ix_mail_outbox_due", "status", "next_attempt_at"),
+        # The senders' claim order (cloud/mail/sender.py): alarms first, then oldest due.
+        Index("ix_mail_outbox_claim", "status", "priority", "next_attempt_at"),
         # Retention finds finished (sent/failed) mail by age without scanning the outbox.
         Index("ix_mail_outbox_status_created", "status", "created_at"),
         # At-least-once never doubles an alert: one delivery per (incident, step, contact,
@@ -108,6 +136,9 @@ class OutboxMail(Base):
     channel: Mapped[str] = mapped_column(String(16), default="email", server_default="email")
     contact_id: Mapped[str | None] = mapped_column(String(36))
     step: Mapped[int | None] = mapped_column(Integer)
+    priority: Mapped[int] = mapped_column(
+        SmallInteger, default=_priority_at_insert, server_default=str(BULK_PRIORITY)
+    )
 
 
 class DailyReportLog(Base):
