@@ -7,9 +7,11 @@ from dataclasses import dataclass
 from datetime import timedelta
 
 from sqlalchemy import func, select
+from sqlalchemy.orm import aliased
 
 from cloud.api.deps import state
 from cloud.models import Household, Incident, OutboxMail
+from cloud.notify.base import EMAIL, LINE
 from cloud.services import watch
 from cloud.web.deps import Ctx
 
@@ -26,6 +28,20 @@ def watch_notices(ctx: Ctx) -> WatchNotices:
         return WatchNotices()
     stale = timedelta(seconds=state(ctx.request).settings.watch_stale_s)
     status = watch.watch_status(ctx.db, ctx.now, stale)
+    # A LINE alert that failed but was replaced by an e-mail to the same person in the same
+    # step reached them: not a reason to call (if that e-mail fails, it counts itself).
+    fallback = aliased(OutboxMail)
+    replaced = (
+        select(fallback.id)
+        .where(
+            fallback.incident_id == OutboxMail.incident_id,
+            fallback.step == OutboxMail.step,
+            fallback.contact_id == OutboxMail.contact_id,
+            fallback.channel == EMAIL,
+            fallback.kind.like("%.line_fallback"),
+        )
+        .exists()
+    )
     failed = ctx.db.scalar(
         select(func.count(OutboxMail.id))
         .join(Incident, Incident.id == OutboxMail.incident_id)
@@ -34,6 +50,7 @@ def watch_notices(ctx: Ctx) -> WatchNotices:
             OutboxMail.status == "failed",
             Incident.state != "resolved",
             ctx.scope.household_filter(),
+            ~((OutboxMail.channel == LINE) & replaced),
         )
     )
     return WatchNotices(not status.ready, tuple(status.stalled_loops), int(failed or 0))

@@ -148,7 +148,7 @@ def test_poison_mails_fail_alone_and_every_other_mail_goes_out(
         desk = staff.get("/").text
     finally:
         staff.close()
-    assert 'id="mail-failed"' in desk and "届けられなかった通知メールが 1 通" in desk
+    assert 'id="mail-failed"' in desk and "届かなかったお知らせ（メール・LINE）が 1 件" in desk
 
 
 def test_every_html_template_autoescapes_and_no_text_template_does() -> None:

@@ -53,7 +53,8 @@ class LineDesk:
         engine = make_engine(self.server.database_url)
         try:
             with engine.begin() as conn:
-                return [tuple(r) for r in conn.execute(text(statement), params)]
+                result = conn.execute(text(statement), params)
+                return [tuple(r) for r in result] if result.returns_rows else []
         finally:
             engine.dispose()
 
@@ -223,8 +224,22 @@ def test_line_reach_and_mail_fallback_show_on_case_household_and_failed_pages(
         assert channel == "line" and hanae[3] == "山田 花江（長女）"
         assert hanae[5].startswith("メールに切替")
         assert cells(staff.get("/deliveries/failed?channel=email").text, "failed-deliveries") == []
-        # The desk tells staff, with a link to the list.
-        assert 'href="/deliveries/failed"' in staff.get("/").text
+        # The e-mail reached her: nothing for the desk to call about.
+        assert 'id="mail-failed"' not in staff.get("/").text
+        # Had the fallback e-mail bounced too, the desk would say so, with a link to the list.
+        desk.sql(
+            "UPDATE mail_outbox SET status = 'failed', last_error = :e "
+            "WHERE channel = 'email' AND kind LIKE '%.line_fallback'",
+            e="smtp_5xx: 550 no such user",
+        )
+        notice = staff.get("/").text
+        assert 'id="mail-failed"' in notice and 'href="/deliveries/failed"' in notice
+        assert "届かなかったお知らせ（メール・LINE）が 1 件" in notice
+        [(channel, bounced)] = cells(
+            staff.get("/deliveries/failed?channel=email").text, "failed-deliveries"
+        )
+        assert channel == "email" and bounced[5].startswith("失敗")
+        assert "相手のメールサーバーが受け取りを拒否しました" in bounced[5]
 
         # Unfollow: the webhook unlinks her, the household page says so.
         assert webhook_event(desk, HANAE_USER, {"type": "unfollow"}).status_code == 200
