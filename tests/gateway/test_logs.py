@@ -136,8 +136,10 @@ def test_offline_failures_commands_crashes_and_clock_jumps_are_logged(
 
     async def scenario() -> None:
         clock = SimClock(datetime(2026, 11, 30, 1, 0, tzinfo=UTC))
-        gw = make_gateway(make_settings(tmp_path), clock)  # nothing listens: the cloud is down
+        # Nothing listens at the cloud's address: the cloud is down.
+        gw = make_gateway(make_settings(tmp_path), clock, ["助けて"])
         await gw.open()
+        assert await gw.help_spot_once()
         assert not await gw.heartbeat_once()
         cmd = ReloadConfigCommand(id="cmd-reload-1", issued_at=clock())
         gw.submit_command(cmd)
@@ -160,6 +162,9 @@ def test_offline_failures_commands_crashes_and_clock_jumps_are_logged(
 
     asyncio.run(scenario())
     lines = parsed(log_lines)
+    (spotted,) = named(lines, "help.spotted")
+    assert spotted["level"] == "warning" and spotted["event_id"]
+    assert "助けて" not in log_lines.getvalue()
     assert named(lines, "heartbeat.failed")[0]["failures"] == 1
     (received,) = named(lines, "command.received")
     assert (received["command_id"], received["kind"]) == ("cmd-reload-1", "reload_config")
