@@ -53,13 +53,19 @@ def failure_reason(last_error: str | None) -> str:
 class DeliveryRow:
     at: datetime  # sent, else queued
     incident_id: str | None
-    step: int | None  # 1-based, as staff count; None for a follow-up mail
+    step: int | None  # 1-based, as staff count; None for a follow-up
     channel: str  # email | line
     name: str  # the contact, else the address the row went to
     relationship: str | None
     status: str  # sent | pending | retrying | failed | switched (LINE failed, e-mail sent)
     reason: str | None  # failure_reason() of a failed row
     fallback: bool  # an e-mail sent because LINE did not reach the contact
+
+
+def staff_step(step: int | None) -> int | None:
+    """Chain step as staff count it (1, 2, ...); None for follow-ups (no step, or the
+    closing step -1)."""
+    return step + 1 if step is not None and step >= 0 else None
 
 
 def _status(delivery: dict[str, Any], switched: bool) -> str:
@@ -84,7 +90,7 @@ def delivery_rows(
             DeliveryRow(
                 at=d["sent_at"] or d["created_at"],
                 incident_id=incident_id,
-                step=d["step"] + 1 if d["step"] is not None else None,
+                step=staff_step(d["step"]),
                 channel=d["channel"],
                 name=contact.name if contact else str(d["to"]),
                 relationship=contact.relationship_label if contact else None,
@@ -149,7 +155,7 @@ def failed_deliveries(
         row = DeliveryRow(
             at=mail.created_at,
             incident_id=incident.id,
-            step=mail.step + 1 if mail.step is not None else None,
+            step=staff_step(mail.step),
             channel=mail.channel,
             name=contact.name if contact else mail.to_addr,
             relationship=contact.relationship_label if contact else None,
