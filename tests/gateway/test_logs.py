@@ -65,8 +65,9 @@ def test_gateway_lines_are_the_clouds_lines() -> None:
 def test_a_check_in_and_its_upload_in_json_lines_without_the_residents_words(
     gateway_cloud, tmp_path: Path, log_lines: io.StringIO
 ) -> None:
-    real_now = datetime.now(UTC).replace(second=0, microsecond=0)
-    slot_at = real_now + timedelta(minutes=5)
+    # Behind the real clock, so the cloud never sees an event from its future.
+    start = datetime.now(UTC).replace(second=0, microsecond=0) - timedelta(minutes=10)
+    slot_at = start + timedelta(minutes=5)
     cloud = enroll(gateway_cloud, slot=slot_at.astimezone(TOKYO).strftime("%H:%M"))
     settings = make_settings(
         tmp_path,
@@ -79,7 +80,7 @@ def test_a_check_in_and_its_upload_in_json_lines_without_the_residents_words(
     setup_logging("json", stream=log_lines, ids=ids)
 
     async def scenario() -> dict[str, str]:
-        clock = SimClock(real_now)
+        clock = SimClock(start)
         gw = make_gateway(settings, clock, [ANSWER])
         await gw.open()
         assert await gw.refresh_config()
