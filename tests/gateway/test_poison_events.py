@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import logging
 import sqlite3
 import threading
 from collections.abc import Iterator
@@ -29,6 +30,7 @@ from cloud.models import Gateway as GatewayRecord
 from firmware_bridge.roles import DeviceEvent, DeviceRole, DeviceSignal
 from gateway.cli import _print_status
 from gateway.daemon import Gateway
+from gateway.logging_setup import FIELDS_ATTR
 from gateway.metrics import registry_for
 from gateway.outbox import Outbox, outbox_priority
 from gateway.status import read_status, write_status
@@ -156,8 +158,9 @@ async def _motion(gw: Gateway, n: int) -> list[str]:
 
 
 def test_help_overtakes_an_event_that_makes_the_cloud_fail(
-    cloud: CloudServer, proxy: type[_Proxy], tmp_path: Path
+    cloud: CloudServer, proxy: type[_Proxy], tmp_path: Path, caplog: pytest.LogCaptureFixture
 ) -> None:
+    caplog.set_level(logging.INFO, logger="gateway")
     enrolled = enroll(cloud)
     gw, clock = _gateway(tmp_path, enrolled, proxy.url)  # type: ignore[attr-defined]
 
@@ -193,8 +196,15 @@ def test_help_overtakes_an_event_that_makes_the_cloud_fail(
         await gw.close()
         return help_id, others, poisoned.id
 
-    _help_id, _others, poisoned_id = asyncio.run(scenario())
+    help_id, _others, poisoned_id = asyncio.run(scenario())
     _assert_quarantine_reported(gw, enrolled, poisoned_id)
+    # The log tells the same story: the refused batch split with help first, the bad event
+    # named when it is quarantined.
+    logged = [(r.getMessage(), getattr(r, FIELDS_ATTR, {})) for r in caplog.records]
+    split = next(f for name, f in logged if name == "uplink.batch_split")
+    assert split["status"] == 500 and split["urgent_ids"] == [help_id]
+    quarantined = [f["event_id"] for name, f in logged if name == "uplink.event_quarantined"]
+    assert quarantined == [poisoned_id]
 
 
 def _assert_quarantine_reported(gw: Gateway, enrolled: Enrolled, poisoned_id: str) -> None:
