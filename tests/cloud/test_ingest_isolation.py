@@ -9,6 +9,7 @@ another gateway never swallows a help request. On SQLite and on PostgreSQL.
 from __future__ import annotations
 
 import json
+import logging
 from collections.abc import Callable
 from datetime import timedelta
 from typing import Any
@@ -18,6 +19,7 @@ import pytest
 from prometheus_client import REGISTRY
 from sqlalchemy import create_engine, select, text
 
+from cloud.core.logging import FIELDS_ATTR
 from cloud.models import EventRecord, Incident
 from mimamori_wire import v1
 
@@ -284,7 +286,10 @@ def _install_poison_trigger(cloud: LiveCloud) -> None:
     engine.dispose()
 
 
-def test_database_error_on_one_row_never_fails_the_batch(cloud: LiveCloud) -> None:
+def test_database_error_on_one_row_never_fails_the_batch(
+    cloud: LiveCloud, caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level(logging.INFO, logger="cloud")
     gw = _gateway(cloud)
     _install_poison_trigger(cloud)
     before = gw.event(v1.EventKind.ACTIVITY, {"sensor": "pir-1", "kind": "motion"})
@@ -300,6 +305,17 @@ def test_database_error_on_one_row_never_fails_the_batch(cloud: LiveCloud) -> No
     # Alone, too: a 200 naming it, never a 500.
     alone = gw.post_events([poison])
     assert alone.status_code == 200 and alone.json()["rejected"][0]["reason"] == "storage_error"
+    # Each refusal is a log line naming the event, its home and why (with the traceback).
+    logged = [(r, getattr(r, FIELDS_ATTR, {})) for r in caplog.records]
+    errors = [(r, f) for r, f in logged if r.getMessage() == "ingest.storage_error"]
+    assert [f["event_id"] for _, f in errors] == [poison.id, poison.id]
+    assert all(r.levelno == logging.ERROR and r.exc_info for r, _ in errors)
+    rejected = [f for r, f in logged if r.getMessage() == "ingest.rejected"]
+    assert [(f["event_id"], f["reason"]) for f in rejected] == [(poison.id, "storage_error")] * 2
+    assert {(f["gateway_id"], f["household_id"]) for f in rejected} == {
+        (gw.gateway_id, gw.household_id)
+    }
+    assert [f["count"] for r, f in logged if r.getMessage() == "ingest.batch_failed"] == [3, 1]
 
 
 def test_another_gateways_event_id_never_swallows_a_help_request(cloud: LiveCloud) -> None:
