@@ -22,7 +22,14 @@ from sqlalchemy.orm import Session
 
 from cloud.mail import compose
 from cloud.mail.links import LinkSigner
-from cloud.models import FamilyContact, Household, Incident, Notification, OutboxMail
+from cloud.models import (
+    FamilyContact,
+    Household,
+    Incident,
+    LineChannelConfig,
+    Notification,
+    OutboxMail,
+)
 from cloud.notify import outbox
 from cloud.notify.base import EMAIL, LINE
 
@@ -109,7 +116,7 @@ def _tell_contact(
     session: Session,
     incident: Incident,
     contact: FamilyContact,
-    config: Any,
+    config: LineChannelConfig | None,
     template: str,
     context: dict[str, Any],
     now: datetime,
@@ -141,7 +148,7 @@ def _tell_contact(
     return queued
 
 
-def _family_mail(template: str, context: dict[str, Any], contact: FamilyContact) -> dict:
+def _family_mail(template: str, context: dict[str, Any], contact: FamilyContact) -> dict[str, Any]:
     """The follow-up e-mail as stored data (also kept in a LINE row as its fallback)."""
     rendered = compose.render(template, context)
     url = context["unsubscribe_url"]
