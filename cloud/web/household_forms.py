@@ -59,6 +59,16 @@ def contact(form: dict[str, str], form_list: FormList) -> ContactInput:
     )
 
 
+def channels(form: dict[str, str]) -> tuple[str | None, bool | None]:
+    """How alerts reach the contact (channel_pref) and the daily report on LINE (opt-in), for
+    contacts.set_channels; (None, None) when the form has no such fieldset (left as is)."""
+    if "channel_pref" not in form:
+        return None, None
+    # The LINE report is a way of getting the daily report: off with the report itself.
+    daily_line = form.get("daily_report_line") == "1" and form.get("daily_report") == "1"
+    return form["channel_pref"], daily_line
+
+
 def error_of(exc: FieldInvalid | FieldError) -> tuple[str, str]:
     """(field, translation key) of either kind of form error."""
     if isinstance(exc, FieldInvalid):

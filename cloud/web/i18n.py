@@ -516,6 +516,9 @@ TEXT: dict[str, str] = {
     "chpref_line_first": "LINE first (e-mail if it does not arrive)",
     "chpref_both": "LINE and e-mail",
     "chpref_email": "E-mail only",
+    "contact_channels": "How alerts reach them",
+    "daily_report_on_line": "Daily report on LINE (once linked)",
+    "daily_report_on_line_chip": "Daily report on LINE",
     "line_issue_code": "Issue a LINE link code",
     "line_code_waiting": "Code issued, valid until {when}",
     "line_not_configured": (

@@ -313,6 +313,33 @@ def test_link_code_is_audited_scoped_csrf_checked_and_shown_once(
         stranger = desk.contact["山田 花江"]
         wrong = post(staff, f"/households/{other_household}/contacts/{stranger}/line-code")
         assert wrong.status_code == 404
+
+        # How alerts reach him is edited with his other details, in the same savepoint.
+        form = {
+            "name": "山田 太郎",
+            "relationship": "長男",
+            "email": "taro@example.jp",
+            "roles": "family",
+            "notify_alerts": "1",
+        }
+        edit = f"/households/{desk.household}/contacts/{taro}"
+        bad = post(staff, edit, **{**form, "relationship": "長女"}, channel_pref="fax")
+        assert bad.status_code == 422 and "入力内容が正しくありません" in bad.text
+        saved = post(staff, edit, **form, channel_pref="email", daily_report_line="1")
+        assert saved.status_code == 200 and "メールのみ" in saved.text
+        # The LINE report is a way of getting the daily report: without it, it stays off.
+        assert desk.sql(
+            "SELECT channel_pref, daily_report_line, daily_report, relationship "
+            "FROM family_contacts WHERE id = :c",
+            c=taro,
+        ) == [("email", False, False, "長男")]
+        post(staff, edit, **form, channel_pref="both", daily_report="1", daily_report_line="1")
+        assert desk.sql(
+            "SELECT channel_pref, daily_report_line FROM family_contacts WHERE id = :c", c=taro
+        ) == [("both", True)]
+        updates = desk.sql("SELECT detail FROM audit_log WHERE action = 'contact.update'")
+        changed = [d if isinstance(d, dict) else json.loads(d) for (d,) in updates]
+        assert {"channel_pref", "daily_report_line"} <= set(changed[-1]["changed"])
     finally:
         staff.close()
     for user in ("staff_b", "admin_m2"):

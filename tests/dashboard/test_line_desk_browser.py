@@ -124,7 +124,22 @@ def test_link_a_family_member_then_see_line_and_mail_fallback(
     page.goto(f"{desk.server.base_url}/households/{desk.household}")
     expect(page.locator(f"#contact-{desk.contact['山田 太郎']} .chip.line-linked")).to_be_visible()
     expect(page.locator("#household-deliveries")).to_contain_text("メールに切替")
+    page.locator("#household-deliveries-card").screenshot(
+        path=str(SCREENSHOTS / f"line-household-deliveries-{size}.png")
+    )
+    # How alerts reach him: edited in his contact form, one choice of three.
+    taro = page.locator(f"#contact-{desk.contact['山田 太郎']}")
+    taro.locator("details.edit > summary").click()
+    taro.get_by_label("メールのみ").check()
+    taro.locator("button.primary").click()
+    expect(page.locator("#household-notice")).to_be_visible()
+    expect(page.locator(f"#contact-{desk.contact['山田 太郎']} .chip.pref")).to_have_text(
+        "メールのみ"
+    )
     _fits(page)
+    page.locator(f"#contact-{desk.contact['山田 太郎']}").screenshot(
+        path=str(SCREENSHOTS / f"line-contact-{size}.png")
+    )
 
     page.goto(f"{desk.server.base_url}/deliveries/failed?channel=line")
     expect(page.locator("#failed-deliveries tr.ch-line")).to_have_count(1)

@@ -190,6 +190,7 @@ def _render(ctx: Ctx, household: Household, status: int = 200, **extra: Any) -> 
         "questions": settings_form.OPTIONAL_QUESTIONS,
         "contacts": contacts,
         "contact_roles": people.CONTACT_ROLES,
+        "channel_prefs": contact_service.CHANNEL_PREFS,
         "cases": cases,
         "cases_by_id": {c.id: c for c in cases},
         "deliveries": _latest_deliveries(ctx, cases, contacts),
@@ -318,6 +319,9 @@ def add_contact(household_id: str, ctx: Ctx = needs(Capability.DESK)) -> Respons
             row = contact_service.add_contact(
                 ctx.db, household.id, household_forms.contact(ctx.form, ctx.form_list)
             )
+            pref, daily_line = household_forms.channels(ctx.form)
+            contact_service.set_channels(row, channel_pref=pref, daily_report_line=daily_line)
+            ctx.db.flush()
     except (FieldInvalid, FieldError) as exc:
         return _form_failed(ctx, household, "contact-new", exc)
     _audit(ctx, "contact.add", household, {"contact_id": row.id, "roles": row.roles})
@@ -336,6 +340,11 @@ def update_contact(
             changed = contact_service.update_contact(
                 ctx.db, contact, household_forms.contact(ctx.form, ctx.form_list)
             )
+            pref, daily_line = household_forms.channels(ctx.form)
+            changed += contact_service.set_channels(
+                contact, channel_pref=pref, daily_report_line=daily_line
+            )
+            ctx.db.flush()
     except (FieldInvalid, FieldError) as exc:
         return _form_failed(ctx, household, f"contact-{contact.id}", exc)
     _audit(ctx, "contact.update", household, {"contact_id": contact.id, "changed": changed})
