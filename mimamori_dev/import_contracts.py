@@ -44,3 +44,69 @@ class OnlyImportsContract(Contract):
         for item in check.metadata["bad"]:
             output.print_error(f"{item['importer']} imports {item['imported']} (not allowed)")
             output.new_line()
+
+
+class AcyclicModulesContract(Contract):
+    """No module inside `source_modules` imports itself back through other modules.
+
+    import-linter's `acyclic_siblings` works on packages; a package may hold a pure core that
+    everything reads and an adapter that reads everything (cloud.escalation: chain/state and
+    runner/steps), so the cycles that matter are between modules.
+    """
+
+    type_name = "acyclic_modules"
+
+    source_modules = fields.ListField(subfield=fields.ModuleField())
+
+    def check(self, graph: grimp.ImportGraph, verbose: bool) -> ContractCheck:
+        roots = [m.name for m in self.source_modules]  # type: ignore[attr-defined]
+        modules = set().union(*({r} | graph.find_descendants(r) for r in roots))
+        imports = {m: sorted(graph.find_modules_directly_imported_by(m) & modules) for m in modules}
+        cycles = [sorted(c) for c in _strongly_connected(imports) if len(c) > 1]
+        return ContractCheck(kept=not cycles, warnings=[], metadata={"cycles": cycles})
+
+    def render_broken_contract(self, check: ContractCheck) -> None:
+        for cycle in check.metadata["cycles"]:
+            output.print_error("these modules import each other: " + ", ".join(cycle))
+            output.new_line()
+
+
+def _strongly_connected(imports: dict[str, list[str]]) -> list[list[str]]:
+    """Tarjan's algorithm, iterative (a deep import chain must not hit the recursion limit)."""
+    index: dict[str, int] = {}
+    low: dict[str, int] = {}
+    stack: list[str] = []
+    on_stack: set[str] = set()
+    found: list[list[str]] = []
+    for root in sorted(imports):
+        if root in index:
+            continue
+        work = [(root, iter(imports[root]))]
+        index[root] = low[root] = len(index)
+        stack.append(root)
+        on_stack.add(root)
+        while work:
+            node, children = work[-1]
+            child = next(children, None)
+            if child is None:
+                work.pop()
+                if work:
+                    parent = work[-1][0]
+                    low[parent] = min(low[parent], low[node])
+                if low[node] == index[node]:
+                    component = []
+                    while True:
+                        member = stack.pop()
+                        on_stack.discard(member)
+                        component.append(member)
+                        if member == node:
+                            break
+                    found.append(component)
+            elif child not in index:
+                index[child] = low[child] = len(index)
+                stack.append(child)
+                on_stack.add(child)
+                work.append((child, iter(imports[child])))
+            elif child in on_stack:
+                low[node] = min(low[node], index[child])
+    return found
