@@ -35,6 +35,10 @@ class FrontEndConfig:
     gate_attenuation: float = 0.1  # -20 dB for frames judged not speech
     hangover_ms: float = 200.0
     floor_rise_db_per_s: float = 3.0  # noise floor follows upward slowly, downward at once
+    denoise: bool = False  # spectral noise gate (SpectralGate) with the room as noise profile
+    denoise_strength: float = 0.8  # see GateConfig.strength
+    denoise_freq_smooth_hz: float = 500.0  # see GateConfig.freq_smooth_hz
+    room_s: float = 0.5  # without room audio given: learn the room from the stream's start
 
 
 @dataclass
@@ -46,6 +50,7 @@ class FrontEnd:
     _floor_db: float | None = field(default=None, init=False)
     _gain_db: float = field(default=0.0, init=False)
     _hang: int = field(default=0, init=False)
+    room: bytes | None = None  # the room without the resident (noise profile for denoise)
 
     def __post_init__(self) -> None:
         window = int(self.config.highpass_ms * self.sample_rate / 1000)
@@ -54,21 +59,55 @@ class FrontEnd:
         self._pending = np.zeros(0)
         self._frame = int(0.02 * self.sample_rate)
         self._hang_frames = int(self.config.hangover_ms / 20)
+        self._denoiser: SpectralGate | None = None
+        self._learning = np.zeros(0)  # the stream's start, while the room is learnt from it
+        if self.config.denoise and self.room is not None:  # high-passed like the stream
+            room = np.frombuffer(self.room[: len(self.room) // 2 * 2], "<i2").astype(np.float64)
+            self._denoiser = self._make_denoiser(_to_pcm([self._highpass(room)]))
+            self._history = np.zeros(max(self._window - 1, 0))
 
     def process(self, pcm: bytes) -> bytes:
         """16-bit mono PCM in, processed PCM out in whole 20 ms frames: what is not a whole
-        frame yet is held back until the next call (or `flush`), so the delay is < 20 ms."""
+        frame yet is held back until the next call (or `flush`), so the delay is < 20 ms
+        (plus ~100 ms with denoise, and `room_s` once when the room is learnt in-stream)."""
         x = np.frombuffer(pcm[: len(pcm) // 2 * 2], dtype="<i2").astype(np.float64)
-        buffered = np.concatenate([self._pending, self._highpass(x)])
+        return self._frames_out(self._denoise(self._highpass(x)))
+
+    def flush(self) -> bytes:
+        """The held-back samples (end of stream), processed like a short frame."""
+        tail = self._frames_out(self._denoise(np.zeros(0), end=True))
+        rest, self._pending = self._pending, np.zeros(0)
+        return tail + _to_pcm([self._frame_out(rest)] if rest.size else [])
+
+    def _frames_out(self, x: np.ndarray) -> bytes:
+        buffered = np.concatenate([self._pending, x])
         whole = buffered.size // self._frame * self._frame
         self._pending = buffered[whole:]
         frames = buffered[:whole].reshape(-1, self._frame)
         return _to_pcm([self._frame_out(f) for f in frames])
 
-    def flush(self) -> bytes:
-        """The held-back samples (end of stream), processed like a short frame."""
-        rest, self._pending = self._pending, np.zeros(0)
-        return _to_pcm([self._frame_out(rest)] if rest.size else [])
+    def _make_denoiser(self, room: bytes) -> SpectralGate:
+        cfg = self.config
+        config = GateConfig(
+            strength=cfg.denoise_strength, freq_smooth_hz=cfg.denoise_freq_smooth_hz
+        )
+        return SpectralGate(room, config, self.sample_rate)
+
+    def _denoise(self, x: np.ndarray, end: bool = False) -> np.ndarray:
+        if not self.config.denoise:
+            return x
+        if self._denoiser is None:
+            self._learning = np.concatenate([self._learning, x])
+            need = int(self.config.room_s * self.sample_rate)
+            if self._learning.size < need and not end:
+                return np.zeros(0)
+            x, self._learning = self._learning, np.zeros(0)
+            try:  # exactly the first room_s: the result must not depend on chunking
+                self._denoiser = self._make_denoiser(_to_pcm([x[:need]]))
+            except ValueError:  # the stream ended before a profile could be made
+                return x
+        out = self._denoiser.process(x)
+        return np.concatenate([out, self._denoiser.flush()]) if end else out
 
     def _highpass(self, x: np.ndarray) -> np.ndarray:
         if self._window < 2:
@@ -115,3 +154,112 @@ def _to_pcm(frames: list[np.ndarray]) -> bytes:
         return b""
     out = np.concatenate(frames)
     return np.clip(np.round(out), -32768, 32767).astype("<i2").tobytes()
+
+
+# --- spectral noise gate ------------------------------------------------------------------
+#
+# Stationary spectral gating as in the `noisereduce` library (Sainburg et al.; its
+# `stationary=True` mode), re-done in numpy and streaming: the library pulls scipy,
+# matplotlib and joblib, too heavy for the gateway's memory budget. Per frequency bin, the
+# room's level (mean + 1.5 std of its dB spectrum, from audio heard before the answer) is the
+# threshold; time-frequency bins below it are attenuated (by `strength`), the mask smoothed
+# over 500 Hz and 50 ms so that no musical noise is left. Measured (docs/benchmarks.md):
+# strength 0.8 helps at 10-20 dB; full suppression hurts recognition.
+
+
+@dataclass(frozen=True)
+class GateConfig:
+    n_fft: int = 1024  # 64 ms at 16 kHz
+    hop: int = 256  # 75 % overlap: Hann analysis + synthesis sum to a constant
+    threshold_std: float = 1.5  # a bin this many std above the room's mean dB is kept
+    strength: float = 0.8  # fraction of a below-threshold bin removed
+    freq_smooth_hz: float = 500.0
+    time_smooth_ms: float = 50.0
+
+
+def _triangle(half: int) -> np.ndarray:
+    ramp = np.concatenate(
+        [np.linspace(0, 1, half + 1, endpoint=False), np.linspace(1, 0, half + 2)]
+    )
+    kernel = ramp[1:-1]
+    return kernel / kernel.sum()
+
+
+def _db(spectrum: np.ndarray) -> np.ndarray:
+    return 20 * np.log10(np.abs(spectrum) + 1e-6)
+
+
+class SpectralGate:
+    """Streaming spectral gate (see above). `room`: int16 PCM of the room without the
+    resident (>= 0.25 s). Delay: n_fft + half the time smoothing (~100 ms)."""
+
+    def __init__(
+        self, room: bytes, config: GateConfig | None = None, sample_rate: int = SAMPLE_RATE
+    ):
+        self.config = cfg = config or GateConfig()
+        n, hop = cfg.n_fft, cfg.hop
+        self._window = np.hanning(n + 1)[:-1]  # periodic Hann
+        self._norm = float(np.sum(self._window**2)) / hop
+        bin_hz = sample_rate / n
+        self._freq_kernel = _triangle(max(1, int(cfg.freq_smooth_hz / (2 * bin_hz))))
+        self._time_half = max(1, int(cfg.time_smooth_ms / (1000 * hop / sample_rate)))
+        self._time_kernel = _triangle(self._time_half)
+        noise = np.frombuffer(room[: len(room) // 2 * 2], "<i2").astype(np.float64)
+        if noise.size < n + hop:
+            raise ValueError(f"room audio too short for a noise profile ({noise.size} samples)")
+        frames = np.lib.stride_tricks.sliding_window_view(noise, n)[::hop]
+        levels = _db(np.fft.rfft(frames * self._window, axis=1))
+        self._threshold = levels.mean(axis=0) + cfg.threshold_std * levels.std(axis=0)
+        self._input = np.zeros(n - hop)  # leading pad: the first frame ends at sample hop
+        self._spectra: list[np.ndarray] = []
+        self._masks: list[np.ndarray] = [np.zeros(n // 2 + 1)] * self._time_half
+        self._overlap = np.zeros(n)
+        self._to_drop = n - hop  # output of the leading pad
+        self._seen = 0
+        self._emitted = 0
+
+    def process(self, x: np.ndarray) -> np.ndarray:
+        """Float samples in, gated float samples out, delayed by ~100 ms (see flush)."""
+        self._seen += x.size
+        return self._feed(x)
+
+    def flush(self) -> np.ndarray:
+        """The rest of the stream (pushed out with silence): output length = input length."""
+        cfg = self.config
+        return self._feed(np.zeros(cfg.n_fft + (self._time_half + 1) * cfg.hop))
+
+    def _feed(self, x: np.ndarray) -> np.ndarray:
+        self._input = np.concatenate([self._input, x])
+        blocks: list[np.ndarray] = []
+        n, hop = self.config.n_fft, self.config.hop
+        while self._input.size >= n:
+            self._analyse(self._input[:n])
+            self._input = self._input[hop:]
+            if len(self._masks) == 2 * self._time_half + 1:
+                blocks.append(self._synthesise())
+        out = np.concatenate(blocks) if blocks else np.zeros(0)
+        drop = min(self._to_drop, out.size)
+        self._to_drop -= drop
+        out = out[drop : drop + max(0, self._seen - self._emitted)]
+        self._emitted += out.size
+        return out
+
+    def _analyse(self, frame: np.ndarray) -> None:
+        cfg = self.config
+        spectrum = np.fft.rfft(frame * self._window)
+        above = (_db(spectrum) > self._threshold).astype(np.float64)
+        mask = above * cfg.strength + (1.0 - cfg.strength)
+        self._spectra.append(spectrum)
+        self._masks.append(np.convolve(mask, self._freq_kernel, mode="same"))
+
+    def _synthesise(self) -> np.ndarray:
+        hop = self.config.hop
+        mask = np.tensordot(self._time_kernel, np.array(self._masks), axes=1)
+        spectrum = self._spectra.pop(0)
+        self._masks.pop(0)
+        self._overlap += np.fft.irfft(spectrum * mask, n=self.config.n_fft) * self._window
+        done, self._overlap = (
+            self._overlap[:hop],
+            np.concatenate([self._overlap[hop:], np.zeros(hop)]),
+        )
+        return done / self._norm

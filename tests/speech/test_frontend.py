@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from speech.frontend import FrontEnd, FrontEndConfig
 
@@ -57,3 +59,64 @@ def test_result_does_not_depend_on_chunking(chunk):
     x = np.concatenate([np.zeros(RATE // 4), tone(1.0, 800), np.zeros(RATE // 4)])
     reference = run(FrontEnd(), x, chunk=3200)
     assert np.array_equal(run(FrontEnd(), x, chunk=chunk), reference)
+
+
+# --- spectral noise gate (denoise) ---------------------------------------------------------
+
+
+def voiced(seconds: float, level: float = 3000.0, f0: float = 140.0) -> np.ndarray:
+    """Speech-like: a harmonic complex (1/k amplitudes) switched on and off at 4 syllables/s."""
+    t = np.arange(max(1, int(seconds * RATE))) / RATE
+    x = sum(np.sin(2 * np.pi * k * f0 * t) / k for k in range(1, 30))
+    syllables = (np.sin(2 * np.pi * 4 * t) > -0.3).astype(np.float64)
+    return level * x * syllables / (np.sqrt(np.mean(x**2)) + 1e-9)
+
+
+def room_noise(seconds: float, seed: int, level: float = 600.0) -> np.ndarray:
+    return np.random.default_rng(seed).normal(0, level, int(seconds * RATE))
+
+
+DENOISE = FrontEndConfig(agc=False, denoise=True)
+
+
+@pytest.mark.parametrize("seed", range(3))
+def test_denoise_lowers_a_steady_room_more_than_speech(seed):
+    x = np.concatenate([room_noise(1.0, seed), voiced(2.0) + room_noise(2.0, seed + 10)])
+    out = run(FrontEnd(DENOISE, room=pcm(room_noise(1.0, seed + 20))), x)
+    assert out.size == x.size
+
+    def db(a: np.ndarray, part: slice) -> float:
+        return 10 * np.log10(np.mean(a[part] ** 2))
+
+    room, speech = slice(RATE // 4, RATE), slice(RATE, 3 * RATE)
+    assert db(out, room) < db(x, room) - 9  # the room alone: > 9 dB less
+    snr_gain = db(out, speech) - db(out, room) - (db(x, speech) - db(x, room))
+    assert snr_gain > 5  # speech over room: > 5 dB better
+
+
+def test_denoise_learns_the_room_from_the_start_of_the_stream():
+    x = np.concatenate([room_noise(1.0, 4), voiced(1.0) + room_noise(1.0, 5), room_noise(1.0, 6)])
+    out = run(FrontEnd(DENOISE), x)  # no room given: the first room_s (0.5 s) is the room
+    assert out.size == x.size
+    assert np.std(out[-RATE // 2 :]) < 0.35 * np.std(x[-RATE // 2 :])
+
+
+def test_denoise_passes_a_stream_too_short_to_learn_from():
+    x = room_noise(0.05, 7)
+    out = run(FrontEnd(DENOISE), x)
+    assert out.size == x.size
+
+
+@given(
+    seconds=st.floats(0.0, 1.5),
+    chunk=st.integers(40, 5000),
+    learn=st.booleans(),
+    seed=st.integers(0, 2**16),
+)
+@settings(max_examples=25, deadline=None)
+def test_denoise_output_does_not_depend_on_chunking(seconds, chunk, learn, seed):
+    x = np.concatenate([room_noise(0.6, seed), voiced(seconds)])
+    room = None if learn else pcm(room_noise(0.5, seed + 1))
+    reference = run(FrontEnd(DENOISE, room=room), x, chunk=3200)
+    assert reference.size == x.size
+    assert np.array_equal(run(FrontEnd(DENOISE, room=room), x, chunk=chunk), reference)
