@@ -598,12 +598,13 @@ def _lemma_candidates(analysis: Analysis, lexicon: Lexicon) -> list[Hit]:
 
 
 def _match_lemmas(analysis: Analysis, first: int, lemmas: tuple[str, ...]) -> int | None:
-    """Index of the token matching the last lemma, skipping particles in between, or None."""
+    """Index of the token matching the last lemma, skipping particles and adverbs in between
+    (耳がちいと遠うなった, 力がぜんぜん入らん), or None."""
     tokens = analysis.tokens
     index = first
     for lemma in lemmas[1:]:
         index += 1
-        while index < len(tokens) and tokens[index].pos == "助詞":
+        while index < len(tokens) and tokens[index].pos in ("助詞", "副詞"):
             index += 1
         if index >= len(tokens) or tokens[index].lemma != lemma:
             return None

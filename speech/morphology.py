@@ -179,8 +179,8 @@ def analyse(text: str, fold: Callable[[str], str]) -> Analysis | None:
         tokens.append(token)
         clause_of.extend([clause] * len(surface))
         pos += len(surface)
-        if token.ends_clause:
-            clause += 1
+        if token.ends_clause and not (len(tokens) > 1 and tokens[-2].ends_clause):
+            clause += 1  # けど + 、 end one clause, not two
     if "".join(t.surface for t in tokens) != fold(text):
         return None
     return Analysis(tuple(tokens), tuple(clause_of))

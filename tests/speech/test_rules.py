@@ -327,6 +327,7 @@ def test_short_interjections_count_only_as_whole_words():
         ("断水しとったけど もう直った", Intent.UNKNOWN),  # over: not a trouble (asked again)
         ("雨漏りは工務店に頼んだ", Intent.UNKNOWN),
         ("先月は腰を痛めとったけど もう治ったよ", Intent.FINE),
+        ("転んで痛かったけど、もう治った", Intent.FINE),  # けど + 、 end one clause
         # counter-examples: still going on, present, regretted
         ("停電がまだ直らん", Intent.TROUBLE),
         ("腰が痛いけど風邪は治った", Intent.UNWELL),
@@ -421,3 +422,20 @@ def test_a_visit_or_call_told_as_a_story_is_not_a_request(text):
 )
 def test_help_spotter_agrees_with_the_new_rules(text, is_help):
     assert is_help_phrase(text, "ja") is is_help
+
+
+@pytest.mark.parametrize(
+    ("text", "intent"),
+    [
+        ("元気にしとるよ、耳がちいと遠うなったけど", Intent.UNWELL),  # adverb between the words
+        ("耳はまだ遠くないよ", Intent.FINE),
+    ],
+)
+def test_lemma_entries_skip_adverbs_between_their_words(text, intent):
+    assert intent_of(text) == intent
+
+
+def test_a_connective_and_a_comma_end_one_clause_not_two():
+    analysis = morphology.analyse("痛かったけど、治った", fold)
+    assert analysis is not None
+    assert analysis.clause_of[-1] == analysis.clause_of[0] + 1
