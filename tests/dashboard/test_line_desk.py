@@ -152,6 +152,10 @@ def cells(html: str, table_id: str) -> list[tuple[str, list[str]]]:
     ]
 
 
+def chips(html: str, kind: str) -> list[str]:
+    return re.findall(rf'<span class="chip {kind}">([^<]*)</span>', html)
+
+
 def help_press_delivered(desk: LineDesk) -> str:
     """A help press, then worker passes until LINE reached 太郎 and the blocked 花江 got the
     e-mail instead (the fallback mail goes out in the pass after the LINE failure)."""
@@ -182,12 +186,14 @@ def test_line_reach_and_mail_fallback_show_on_case_household_and_failed_pages(
     staff = login(desk.server.base_url, desk.world.users["staff_a"])
     try:
         before = staff.get(f"/households/{desk.household}").text
-        assert before.count("未連携") == 2 and "連携済み" not in before
+        assert chips(before, "line-unlinked") == ["未連携", "未連携"]
+        assert chips(before, "line-linked") == []
         for name, user in (("山田 太郎", TARO_USER), ("山田 花江", HANAE_USER)):
             send_code(desk, user, issue_code(staff, desk, name)[0])
         linked = staff.get(f"/households/{desk.household}").text
-        assert linked.count("連携済み") == 2 and "未連携" not in linked
-        assert linked.count("LINE優先（届かなければメール）") == 2
+        assert chips(linked, "line-linked") == ["連携済み", "連携済み"]
+        assert chips(linked, "line-unlinked") == []
+        assert chips(linked, "pref") == ["LINE優先（届かなければメール）"] * 2
 
         line_standin.blocked.add(HANAE_USER)  # she blocked the account; LINE answers 400
         incident = help_press_delivered(desk)
@@ -212,6 +218,19 @@ def test_line_reach_and_mail_fallback_show_on_case_household_and_failed_pages(
         assert taro[0] in shown, (taro[0], shown)
         # The case history names the LINE recipient, never the raw LINE user id.
         assert "line:U" not in case and TARO_USER not in case
+        assert "山田 太郎（LINE）" in case
+
+        # 太郎 presses 「郵便局に電話してほしい」 in LINE: a case entry staff can read.
+        postback = {
+            "type": "postback",
+            "replyToken": line_standin.new_reply_token(),
+            "postback": {"data": f"callback:{incident}"},
+        }
+        assert webhook_event(desk, TARO_USER, postback).status_code == 200
+        entry = re.search(
+            r"<b>電話の依頼</b>\s*ご家族（山田 太郎）", staff.get(f"/incidents/{incident}").text
+        )
+        assert entry, "the call request is not on the case page"
 
         household = staff.get(f"/households/{desk.household}").text
         latest = cells(household, "household-deliveries")
@@ -244,7 +263,8 @@ def test_line_reach_and_mail_fallback_show_on_case_household_and_failed_pages(
         # Unfollow: the webhook unlinks her, the household page says so.
         assert webhook_event(desk, HANAE_USER, {"type": "unfollow"}).status_code == 200
         after = staff.get(f"/households/{desk.household}").text
-        assert "ブロック中" in after and after.count("連携済み") == 1
+        assert chips(after, "line-blocked") == ["ブロック中"]
+        assert chips(after, "line-linked") == ["連携済み"]
     finally:
         staff.close()
     # Another office of the same municipality sees none of it.
