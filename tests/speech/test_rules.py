@@ -416,6 +416,10 @@ def test_a_visit_or_call_told_as_a_story_is_not_a_request(text):
         ("助けて", True),  # always
         ("救急車なんか呼ばんでええ", False),  # a negated emergency is not a call
         ("薬を間違えんように気をつけとる", False),
+        ("おくすりをまちがえてないよ", False),  # a negated mix-up is not a call
+        ("薬を間違えてはおらん", False),
+        ("うちはくらいけど元気", False),  # kana うちはく is not 血を吐く
+        ("うちをはいた", False),
         ("今日はえらい寒いけど元気です", False),
         ("いつもとおんなじです", False),
     ],
