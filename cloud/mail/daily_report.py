@@ -12,7 +12,7 @@ from typing import Any
 
 from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import Session, aliased
 
 from cloud.mail import compose
 from cloud.mail.links import LinkSigner
@@ -25,7 +25,7 @@ from cloud.models import (
     OutboxMail,
 )
 from cloud.notify import linking, outbox
-from cloud.notify.base import LINE
+from cloud.notify.base import EMAIL, LINE
 
 HEALTH_INTENTS = ("fine", "usual", "unwell")
 KIND = "daily_report"
@@ -80,12 +80,15 @@ def send_daily_reports(
     sent = 0
     for contact in contacts:
         context = _context(signer, household, contact, day, lines)
-        for channel in outbox.channels_for(contact, config is not None, daily_report=True):
-            log_row = _log(session, contact, day, channel)
+        channels = outbox.channels_for(contact, config is not None, daily_report=True)
+        for channel in channels:
+            log_row = _log(session, contact.id, day, channel)
             if log_row is None:
                 continue
             if channel == LINE and config is not None:
-                row = _line(session, contact, config, context, now)
+                # LINE instead of e-mail: the e-mail goes should LINE fail for good.
+                fallback = EMAIL not in channels and contact.email is not None
+                row = _line(session, contact, config, context, now, fallback)
             else:
                 row = _mail(session, household, contact, context, now)
             log_row.mail_id = row.id
@@ -99,8 +102,15 @@ def _line(
     config: LineChannelConfig,
     context: dict[str, Any],
     now: datetime,
+    fallback: bool,
 ) -> OutboxMail:
     text = compose.render_line("daily_report", context)
+    stored = None
+    if fallback:  # the linked contact gets no LINE offer: the plain report
+        mail = _rendered(context)
+        stored = outbox.stored_mail(
+            mail, to=str(contact.email), contact_id=contact.id, kind=KIND, step=None
+        )
     return outbox.enqueue_line(
         session,
         contact=contact,
@@ -110,6 +120,7 @@ def _line(
         now=now,
         incident_id=None,
         step=None,
+        fallback_mail=stored,
     )
 
 
@@ -121,10 +132,7 @@ def _mail(
     now: datetime,
 ) -> OutboxMail:
     offer = linking.mail_offer(session, household, contact, now, for_report=True)
-    rendered = compose.render(KIND, {**context, "line_offer": offer})
-    url = context["unsubscribe_url"]
-    rendered.headers["List-Unsubscribe"] = f"<{url}>"
-    rendered.headers["List-Unsubscribe-Post"] = "List-Unsubscribe=One-Click"
+    rendered = _rendered({**context, "line_offer": offer})
     return compose.enqueue(
         session,
         to_addr=str(contact.email),
@@ -135,10 +143,59 @@ def _mail(
     )
 
 
-def _log(
-    session: Session, contact: FamilyContact, day: date, channel: str
-) -> DailyReportLog | None:
-    row = DailyReportLog(contact_id=contact.id, day=day, channel=channel)
+def _rendered(context: dict[str, Any]) -> compose.Rendered:
+    rendered = compose.render(KIND, context)
+    url = context["unsubscribe_url"]
+    rendered.headers["List-Unsubscribe"] = f"<{url}>"
+    rendered.headers["List-Unsubscribe-Post"] = "List-Unsubscribe=One-Click"
+    return rendered
+
+
+def failed_on_line(session: Session) -> list[tuple[OutboxMail, DailyReportLog]]:
+    """Reports on LINE that failed for good (blocked, unknown user) with no e-mail report for
+    the same contact and day yet."""
+    line_log, mail_log = aliased(DailyReportLog), aliased(DailyReportLog)
+    has_mail = (
+        select(mail_log.id)
+        .where(
+            mail_log.contact_id == line_log.contact_id,
+            mail_log.day == line_log.day,
+            mail_log.channel == EMAIL,
+        )
+        .exists()
+    )
+    rows = session.execute(
+        select(OutboxMail, line_log)
+        .join(line_log, line_log.mail_id == OutboxMail.id)
+        .where(
+            OutboxMail.channel == LINE,
+            OutboxMail.status == "failed",
+            OutboxMail.kind == KIND,
+            line_log.channel == LINE,
+            ~has_mail,
+        )
+    ).all()
+    return [(row[0], row[1]) for row in rows]
+
+
+def mail_instead(
+    session: Session, failed: OutboxMail, logged: DailyReportLog, now: datetime
+) -> OutboxMail | None:
+    """The e-mail report a failed LINE report carries, once per contact and day. A contact
+    without e-mail gets the log row alone (nothing to send; the row ends the search)."""
+    log_row = _log(session, logged.contact_id, logged.day, EMAIL)
+    stored = (failed.headers or {}).get(outbox.FALLBACK_FIELD)
+    if log_row is None or not isinstance(stored, dict):
+        return None
+    mail = outbox.enqueue_stored(
+        session, stored, incident_id=None, now=now, kind=f"{KIND}{outbox.FALLBACK_SUFFIX}"
+    )
+    log_row.mail_id = mail.id
+    return mail
+
+
+def _log(session: Session, contact_id: str, day: date, channel: str) -> DailyReportLog | None:
+    row = DailyReportLog(contact_id=contact_id, day=day, channel=channel)
     try:
         with session.begin_nested():
             session.add(row)

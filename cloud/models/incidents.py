@@ -147,6 +147,7 @@ class DailyReportLog(Base):
     __tablename__ = "daily_reports"
     __table_args__ = (
         UniqueConstraint("contact_id", "day", "channel", name="uq_daily_reports_delivery"),
+        Index("ix_daily_reports_mail_id", "mail_id"),
     )
 
     id: Mapped[int] = mapped_column(primary_key=True, autoincrement=True)

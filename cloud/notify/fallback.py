@@ -1,5 +1,5 @@
-"""E-mail within the same step when a LINE alert or follow-up failed for good (blocked,
-unknown user)."""
+"""E-mail when a LINE delivery failed for good (blocked, unknown user): an alert or follow-up
+within the same step, a daily report for the same day."""
 
 from __future__ import annotations
 
@@ -12,6 +12,7 @@ from sqlalchemy.orm import Session, sessionmaker
 from cloud.core.clock import Clock
 from cloud.core.logging import log_event
 from cloud.db import transaction
+from cloud.mail.daily_report import failed_on_line, mail_instead
 from cloud.models import OutboxMail
 from cloud.notify.followups import has_stored_fallback, stored_fallback
 from cloud.notify.outbox import failed_line_without_fallback
@@ -46,6 +47,17 @@ def fall_back_to_mail(sessions: sessionmaker[Session], ctx: MailFallback, clock:
                     incident_id=failed.incident_id,
                     contact_id=failed.contact_id,
                     step=failed.step,
+                    reason=(failed.last_error or "")[:200],
+                )
+        for failed, logged in failed_on_line(session):  # daily reports
+            if mail_instead(session, failed, logged, clock()) is not None:
+                queued += 1
+                log_event(
+                    log,
+                    "notify.line_fallback",
+                    logging.WARNING,
+                    kind=failed.kind,
+                    contact_id=failed.contact_id,
                     reason=(failed.last_error or "")[:200],
                 )
     return queued

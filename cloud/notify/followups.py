@@ -34,7 +34,6 @@ from cloud.notify import outbox
 from cloud.notify.base import EMAIL, LINE
 
 CLOSING_STEP = -1
-FALLBACK_SUFFIX = ".line_fallback"
 
 
 @dataclass(frozen=True)
@@ -154,31 +153,16 @@ def _family_mail(template: str, context: dict[str, Any], contact: FamilyContact)
     url = context["unsubscribe_url"]
     rendered.headers["List-Unsubscribe"] = f"<{url}>"
     rendered.headers["List-Unsubscribe-Post"] = "List-Unsubscribe=One-Click"
-    return {
-        "to": contact.email,
-        "contact_id": contact.id,
-        "kind": template,
-        "step": CLOSING_STEP,
-        "subject": rendered.subject,
-        "text": rendered.text,
-        "html": rendered.html,
-        "headers": rendered.headers,
-    }
+    return outbox.stored_mail(
+        rendered, to=str(contact.email), contact_id=contact.id, kind=template, step=CLOSING_STEP
+    )
 
 
 def _enqueue_mail(
     session: Session, mail: dict[str, Any], incident: Incident, now: datetime, kind: str = ""
 ) -> OutboxMail:
-    rendered = compose.Rendered(mail["subject"], mail["text"], mail["html"], dict(mail["headers"]))
-    return compose.enqueue(
-        session,
-        to_addr=str(mail["to"]),
-        rendered=rendered,
-        kind=kind or str(mail["kind"]),
-        now=now,
-        incident_id=incident.id,
-        contact_id=str(mail["contact_id"]),
-        step=int(mail["step"]),
+    return outbox.enqueue_stored(
+        session, mail, incident_id=incident.id, now=now, kind=kind or str(mail["kind"])
     )
 
 
@@ -201,5 +185,5 @@ def stored_fallback(session: Session, failed: OutboxMail, now: datetime) -> Outb
     incident = session.get(Incident, failed.incident_id) if failed.incident_id else None
     if not isinstance(mail, dict) or incident is None:
         return None
-    kind = f"{mail['kind']}{FALLBACK_SUFFIX}"
+    kind = f"{mail['kind']}{outbox.FALLBACK_SUFFIX}"
     return _once(session, lambda: _enqueue_mail(session, mail, incident, now, kind))

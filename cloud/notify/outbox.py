@@ -10,6 +10,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
 
 from cloud.db import transaction
+from cloud.mail import compose
 from cloud.models import FamilyContact, Household, LineChannelConfig, OutboxMail
 from cloud.notify.base import EMAIL, LINE
 from cloud.notify.line import CHANNEL_FIELD, MESSAGES_FIELD
@@ -19,6 +20,7 @@ TEXT_MAX = 5000  # LINE's limit for one text message
 ACK_DATA = "ack:{incident}"
 CALLBACK_DATA = "callback:{incident}"
 FALLBACK_FIELD = "mail_fallback"  # in a LINE row's headers: the e-mail if LINE fails for good
+FALLBACK_SUFFIX = ".line_fallback"  # the kind of an e-mail sent because LINE failed
 
 
 def line_config_for(session: Session, household: Household) -> LineChannelConfig | None:
@@ -136,6 +138,41 @@ def enqueue_line(
     return row
 
 
+def stored_mail(
+    rendered: compose.Rendered, *, to: str, contact_id: str, kind: str, step: int | None
+) -> dict[str, Any]:
+    """An e-mail as data, kept in a LINE row (FALLBACK_FIELD) to be sent if LINE fails."""
+    return {
+        "to": to,
+        "contact_id": contact_id,
+        "kind": kind,
+        "step": step,
+        "subject": rendered.subject,
+        "text": rendered.text,
+        "html": rendered.html,
+        "headers": rendered.headers,
+    }
+
+
+def enqueue_stored(
+    session: Session, stored: dict[str, Any], *, incident_id: str | None, now: datetime, kind: str
+) -> OutboxMail:
+    rendered = compose.Rendered(
+        str(stored["subject"]), str(stored["text"]), str(stored["html"]), dict(stored["headers"])
+    )
+    step = stored.get("step")
+    return compose.enqueue(
+        session,
+        to_addr=str(stored["to"]),
+        rendered=rendered,
+        kind=kind,
+        now=now,
+        incident_id=incident_id,
+        contact_id=str(stored["contact_id"]),
+        step=int(step) if step is not None else None,
+    )
+
+
 def failed_line_without_fallback(session: Session) -> list[OutboxMail]:
     """Alert deliveries on LINE that failed for good and have no e-mail for the same
     (incident, step, contact) yet."""
@@ -200,7 +237,7 @@ def case_deliveries(session: Session, incident_id: str) -> list[dict[str, Any]]:
             "attempts": r.attempts,  # a pending row already tried waits for its retry
             "sent_at": r.sent_at,
             "created_at": r.created_at,
-            "fallback": r.kind.endswith(".line_fallback"),
+            "fallback": r.kind.endswith(FALLBACK_SUFFIX),
             "error": r.last_error if r.status == "failed" else None,
         }
         for r in rows

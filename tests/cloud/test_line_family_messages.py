@@ -143,6 +143,37 @@ def test_daily_report_reaches_the_opted_in_contact_on_line_once(
     assert "登録コード" not in _text(to_c) + _html(to_c) and FRIEND_URL not in _text(to_c)
 
 
+def test_daily_report_of_a_blocked_line_contact_goes_by_mail_once(
+    family_line, smtp_sink, line_standin
+) -> None:
+    cloud, hh, ids = family_line
+    cloud.admin_ok("PUT", f"/contacts/{ids[MAIL_A]}/channels", json={"daily_report_line": True})
+    line_standin.blocked.add(USER_A)  # LINE answers 400; the webhook was not told
+    gw = cloud.enroll(hh["id"])
+    cloud.travel(datetime(2026, 11, 26, 23, 2, tzinfo=UTC))  # 08:02 JST
+    gw.heartbeat()
+    gw.answer("morning", "fine")
+    cloud.travel(JST_0835 + timedelta(seconds=1))
+    cloud.run_worker()  # the push fails for good: the e-mail report is queued
+    cloud.run_worker()
+    [mail] = smtp_sink.wait_for(1, timeout=10)
+    cloud.run_worker()
+    assert [m["To"] for m in smtp_sink.messages] == [MAIL_A] and line_standin.pushes == []
+    assert "8時の見守り: 元気（8:02）" in _text(mail) and mail["List-Unsubscribe"]
+    assert "登録コード" not in _text(mail)  # linked (if blocked): no offer to link again
+    with cloud.sessions() as session:
+        rows = sorted(
+            (r.channel, r.kind, r.status)
+            for r in session.scalars(select(OutboxMail).where(OutboxMail.kind.like("daily%")))
+        )
+        logged = sorted((r.contact_id, r.channel) for r in session.scalars(select(DailyReportLog)))
+    assert rows == [
+        ("email", "daily_report.line_fallback", "sent"),
+        ("line", "daily_report", "failed"),
+    ]
+    assert logged == [(ids[MAIL_A], "email"), (ids[MAIL_A], "line")]
+
+
 @pytest.mark.parametrize("blocked", [False, True], ids=["linked", "blocked"])
 def test_follow_up_reaches_the_line_contact_or_falls_back_to_mail(
     family_line, smtp_sink, line_standin, blocked
