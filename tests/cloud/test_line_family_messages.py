@@ -375,3 +375,33 @@ def test_cli_sets_a_contacts_channels(live_cloud) -> None:  # type: ignore[no-un
     assert off.exit_code == 0 and "daily_report_line=False" in off.output
     wrong = CliRunner().invoke(app, [*args, "--channel-pref", "fax"])
     assert wrong.exit_code == 2 and "channel_pref" in wrong.output
+
+
+@settings(max_examples=200, deadline=None)
+@given(
+    email=st.sampled_from([None, "a@example.jp"]),
+    linked=st.booleans(),
+    blocked=st.booleans(),
+    pref=st.sampled_from(["line_first", "both", "email"]),
+    report_line=st.booleans(),
+    line_available=st.booleans(),
+    daily=st.booleans(),
+)
+def test_one_rule_decides_each_contacts_channels(
+    email, linked, blocked, pref, report_line, line_available, daily
+) -> None:
+    contact = FamilyContact(
+        email=email,
+        line_user_id=USER_A if linked else None,
+        line_blocked_at=datetime(2026, 11, 1, tzinfo=UTC) if blocked else None,
+        channel_pref=pref,
+        daily_report_line=report_line,
+    )
+    channels = outbox.channels_for(contact, line_available, daily_report=daily)
+    wants_line = report_line if daily else pref != "email"
+    line_ok = line_available and linked and not blocked
+    assert ("line" in channels) == (line_ok and wants_line)
+    # E-mail whenever LINE is not used and there is an address; both only by choice.
+    assert ("email" in channels) == (
+        email is not None and ("line" not in channels or pref == "both")
+    )
