@@ -6,6 +6,7 @@ proof it came from LINE. Secrets and access tokens are write-only in the admin A
 
 from __future__ import annotations
 
+import time
 from datetime import datetime
 from typing import Any, Literal
 
@@ -29,7 +30,7 @@ from cloud.models import (
 )
 from cloud.notify import linking, outbox, webhook
 from cloud.notify.base import CHANNELS
-from cloud.notify.line import reply_texts
+from cloud.notify.line import REPLY_BUDGET_S, reply_texts
 from cloud.services import contacts
 from cloud.services.errors import ApiError
 from mimamori_wire import v1
@@ -78,8 +79,11 @@ async def line_webhook(request: Request) -> JSONResponse:
 
 
 def _send_replies(api_base: str, token: str, replies: list[webhook.Reply]) -> None:
+    """One retry budget for the whole batch: every token came in the same call."""
+    deadline = time.monotonic() + REPLY_BUDGET_S
     for reply in replies:
-        reply_texts(api_base, token, reply.token, reply.texts)
+        budget = max(0.0, deadline - time.monotonic())
+        reply_texts(api_base, token, reply.token, reply.texts, budget_s=budget)
 
 
 class LineChannelIn(BaseModel):
