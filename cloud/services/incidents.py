@@ -14,7 +14,7 @@ from sqlalchemy.orm import Session
 from cloud.core import metrics
 from cloud.escalation.chain import chain_for, step_at
 from cloud.escalation.state import OUTCOMES, can_move
-from cloud.models import Household, Incident, Notification, new_id
+from cloud.models import Household, Incident, new_id
 from cloud.services.errors import ApiError
 
 
@@ -154,13 +154,3 @@ def resolve(
     incident.resolved_by_name = by_name
     incident.next_step_at = None
     session.flush()
-
-
-def notified_emails(session: Session, incident_id: str) -> list[Notification]:
-    return list(
-        session.scalars(
-            select(Notification)
-            .where(Notification.incident_id == incident_id, Notification.channel == "email")
-            .order_by(Notification.id)
-        )
-    )
