@@ -383,6 +383,10 @@ def test_an_obligation_is_not_a_complaint(text):
         ("足がせこうてならん", Intent.UNWELL, "health"),  # Awa: せこい
         ("頭が重たいのう", Intent.UNWELL, "health"),
         ("頭は重くないです", Intent.FINE, "health"),
+        ("元気やけど、右の足を引きずるようになった", Intent.UNWELL, "health"),
+        ("お腹がゆるうてな", Intent.UNWELL, "health"),
+        ("飲んだよ、喉に詰まるけど", Intent.UNWELL, "yesno"),
+        ("大丈夫です、左手に力が入りにくいくらいで", Intent.HELP, "health"),  # difficulty
         ("普段とおんなじよ", Intent.USUAL, "health"),
         ("どうってことないよ", Intent.USUAL, "health"),
         ("怪我なんかしとらんよ", Intent.FINE, "safety"),
