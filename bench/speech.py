@@ -25,9 +25,14 @@ How figures are made (see docs/benchmarks.md):
   nobody has tuned on is scored now (it is still unseen: its score is a first pass); a tuned
   batch contributes the first pass recorded in the manifest before it was read, never a
   re-score. "newest_untuned" is null when every batch has been tuned on.
-- noise_accuracy_babble_10db: the clean clips with generated babble (four espeak-ng voice
-  variants reading other sentences, speech.testaudio.babble) at 10 dB SNR, raw and through
-  the front end (speech.frontend: high-pass, gain control, voice-activity gate).
+- noise_matrix: grammar accuracy of the clean clips (7 clips x seeds) with white noise at
+  20/10/5 dB, babble (four espeak-ng voice variants reading other sentences,
+  speech.testaudio.babble) at 20/10/5 dB and tv (babble + a music-like chord bed) at 10 dB,
+  mixed at the SNR over the speech's active samples, each decoded raw and through the front
+  ends (speech.frontend); the denoiser's noise profile is the second of room before the
+  prompt (speech.testaudio.mix_with_room; never decoded). Also: help heard where none was
+  said (false_help), each front end's CPU real-time factor. noise_accuracy = white, raw;
+  noise_accuracy_babble_10db = babble 10 dB per front end.
 - peak_rss_mb_grammar_only: peak resident memory (VmHWM) of a fresh process run as the
   gateway runs with `[audio] free_fallback = false` (MALLOC_ARENA_MAX=2 as in the systemd
   unit): the daemon's imports, the classifier ready (Japanese analysis warmed), a LocalVoice
@@ -67,7 +72,7 @@ from speech.recognition import (
     get_model,
     grammar_phrases,
 )
-from speech.testaudio import add_babble, add_noise, silence, synthesise
+from speech.testaudio import mix_with_room, silence, synthesise
 
 DATA = Path(__file__).resolve().parents[1] / "tests" / "speech" / "data"
 CHUNK = 3200  # 0.1 s of 16 kHz int16
@@ -162,48 +167,80 @@ def recognition_figures(model, cache: Path, rounds: int) -> dict:
     }
 
 
-def noise_figures(model, cache: Path, seeds: int) -> dict[str, float]:
-    out: dict[str, float] = {}
-    for snr in (20, 10, 5):
-        correct = total = 0
-        for seed in range(seeds):
-            for text, expect, intent in KOREAN_CLIPS:
-                pcm = add_noise(synthesise(text, cache) + silence(0.5), snr, seed=seed)
-                phrases = grammar_phrases("ko", expect, model)
-                heard, *_ = decode(model, pcm, phrases, EndpointConfig())
-                got = classify(heard.text, "ko", expect=expect).intent if heard else None
-                correct += got == intent
-                total += 1
-        out[str(snr)] = round(correct / total, 4)
-    return out
-
-
-FRONT_ENDS = {
+# Front ends compared under noise (speech.frontend), each on the same noisy clips.
+FRONT_ENDS: dict[str, FrontEndConfig | None] = {
     "raw": None,
-    "frontend": FrontEndConfig(),  # high-pass + gain control (the default)
-    "frontend_gated": FrontEndConfig(gate=True),  # + voice-activity gate
+    "highpass_agc": FrontEndConfig(),  # high-pass + gain control
+    "denoise": FrontEndConfig(agc=False, denoise=True),  # high-pass + spectral noise gate
 }
+QUICK_FRONT_ENDS = ("raw", "denoise")
+NOISE_CASES = [
+    ("white", 20),
+    ("white", 10),
+    ("white", 5),
+    ("babble", 20),
+    ("babble", 10),
+    ("babble", 5),
+    ("tv", 10),
+]
 
 
-def babble_figures(model, cache: Path, seeds: int) -> dict:
-    """Accuracy on the clean clips with babble at 10 dB, raw and through the front ends."""
-    out: dict[str, float] = {}
-    for name, config in FRONT_ENDS.items():
-        correct = total = 0
-        for seed in range(seeds):
+def noise_matrix(model, cache: Path, seeds: int, front_ends: dict) -> dict:
+    """Grammar accuracy per noise case and front end (clean included: a quiet room), the
+    help answers heard where none was said, and each front end's CPU real-time factor.
+
+    Noise: speech.testaudio.mix_with_room. One noise track per clip and seed; its first
+    second is the room the gateway hears before the prompt (the denoiser's noise profile,
+    never decoded), the rest is mixed with the clip at the SNR (over the active speech)."""
+    correct: dict[str, dict[str, int]] = {name: {} for name in front_ends}
+    false_help: dict[str, int] = dict.fromkeys(front_ends, 0)
+    cpu = dict.fromkeys(front_ends, 0.0)
+    audio_s = 0.0
+    cases = [("clean", 0), *NOISE_CASES]
+    for kind, snr in cases:
+        case = "clean" if kind == "clean" else f"{kind}_{snr}"
+        for seed in range(1 if kind == "clean" else seeds):
             for text, expect, intent in KOREAN_CLIPS:
                 clip = synthesise(text, cache) + silence(0.5)
-                pcm = add_babble(clip, 10, KOREAN_NON_HELP, cache, seed=seed)
-                if config is not None:
-                    front = FrontEnd(config)
-                    pcm = front.process(pcm) + front.flush()
+                if kind == "clean":
+                    mixed, room = clip, silence(1.0)
+                else:
+                    mixed, room = mix_with_room(clip, kind, snr, KOREAN_NON_HELP, cache, seed)
+                audio_s += len(mixed) / 32000
                 phrases = grammar_phrases("ko", expect, model)
-                heard, *_ = decode(model, pcm, phrases, EndpointConfig())
-                got = classify(heard.text, "ko", expect=expect).intent if heard else None
-                correct += got == intent
-                total += 1
-        out[name] = round(correct / total, 4)
-    return out
+                for name, config in front_ends.items():
+                    started = time.process_time()
+                    pcm = mixed
+                    if config is not None:
+                        front = FrontEnd(config, room=room)
+                        pcm = front.process(mixed) + front.flush()
+                    cpu[name] += time.process_time() - started
+                    heard, *_ = decode(model, pcm, phrases, EndpointConfig())
+                    got = classify(heard.text, "ko", expect=expect).intent if heard else None
+                    correct[name][case] = correct[name].get(case, 0) + (got == intent)
+                    false_help[name] += got == Intent.HELP and intent != Intent.HELP
+    counts = {
+        case: (1 if case == "clean" else seeds) * len(KOREAN_CLIPS) for case in correct["raw"]
+    }
+    return {
+        "accuracy": {
+            name: {case: round(n / counts[case], 4) for case, n in cases_.items()}
+            for name, cases_ in correct.items()
+        },
+        "false_help": false_help,
+        "decodes_per_front_end": sum(counts.values()),
+        "frontend_rtf": {name: round(cpu[name] / audio_s, 4) for name in front_ends},
+    }
+
+
+def noise_summary(matrix: dict) -> dict:
+    """The issue's figures out of the noise matrix (the whole matrix is kept too)."""
+    accuracy = matrix["accuracy"]
+    return {
+        "noise_accuracy": {str(snr): accuracy["raw"][f"white_{snr}"] for snr in (20, 10, 5)},
+        "noise_accuracy_babble_10db": {name: a["babble_10"] for name, a in accuracy.items()},
+        "noise_matrix": matrix,
+    }
 
 
 def heldout_figures() -> dict:
@@ -387,6 +424,9 @@ def main() -> None:
         rss_probe(args.rss_probe)
         return
     rounds, seeds = (1, 1) if args.quick else (5, 5)
+    front_ends = FRONT_ENDS
+    if args.quick:
+        front_ends = {name: FRONT_ENDS[name] for name in QUICK_FRONT_ENDS}
     cache = Path(tempfile.gettempdir()) / "mimamori-bench-speech"  # espeak clips, reused
     memory = rss_figures()  # first, while this process is small
 
@@ -405,8 +445,7 @@ def main() -> None:
         "intent_accuracy_per_intent": report.per_intent(),
         "labelled_utterances": len(items),
         "critical_misses": len(report.critical),
-        "noise_accuracy": noise_figures(model, cache, seeds),
-        "noise_accuracy_babble_10db": babble_figures(model, cache, seeds),
+        **noise_summary(noise_matrix(model, cache, seeds, front_ends)),
         **false_trigger_figures(model, cache, items),
         **heldout_figures(),
         **memory,

@@ -66,16 +66,6 @@ def silence(seconds: float) -> bytes:
     return bytes(int(seconds * SAMPLE_RATE) * 2)
 
 
-def add_noise(pcm: bytes, snr_db: float, seed: int = 0) -> bytes:
-    """White noise mixed in at `snr_db` relative to the speech's RMS (reproducible)."""
-    speech = np.frombuffer(pcm, "<i2").astype(np.float64)
-    active = speech[np.abs(speech) > 100]
-    power = float(np.mean(active**2)) if active.size else 0.0
-    noise_rms = (power / 10 ** (snr_db / 10)) ** 0.5
-    noise = np.random.default_rng(seed).normal(0.0, noise_rms, speech.size)
-    return np.clip(np.round(speech + noise), -32768, 32767).astype("<i2").tobytes()
-
-
 # Television / a room of people talking: several espeak-ng voice variants, pitches and speeds,
 # each reading sentences back to back with short pauses, summed at equal level.
 BABBLE_TALKERS = (("ko+f2", 150, 70), ("ko+m3", 190, 30), ("ko+f4", 170, 85), ("ko", 140, 45))
@@ -103,12 +93,67 @@ def babble(sentences: list[str], samples: int, cache_dir: Path, seed: int = 0) -
     return mixed / (np.sqrt(np.mean(mixed**2)) + 1e-9)
 
 
-def add_babble(
-    pcm: bytes, snr_db: float, sentences: list[str], cache_dir: Path, seed: int = 0
-) -> bytes:
-    """Babble mixed in at `snr_db` relative to the speech's active RMS (as add_noise)."""
+def music(samples: int, seed: int = 0) -> np.ndarray:
+    """`samples` of a music-like bed (float64, unit RMS): chords of three harmonic notes
+    (6 partials each, decaying) changing every 0.4-0.8 s, as under a television programme."""
+    rng = np.random.default_rng(seed)
+    out = np.zeros(samples)
+    start = 0
+    while start < samples:
+        length = min(samples - start, int(rng.uniform(0.4, 0.8) * SAMPLE_RATE))
+        t = np.arange(length) / SAMPLE_RATE
+        envelope = np.exp(-t * rng.uniform(1.0, 4.0))
+        root = 110.0 * 2 ** (int(rng.integers(0, 24)) / 12)
+        for step in (0, 4, 7):  # a major triad
+            f0 = root * 2 ** (step / 12)
+            for k in range(1, 7):
+                if k * f0 < SAMPLE_RATE / 2:
+                    phase = rng.uniform(0, 2 * np.pi)
+                    out[start : start + length] += (
+                        envelope * np.sin(2 * np.pi * k * f0 * t + phase) / k
+                    )
+        start += length
+    return out / (np.sqrt(np.mean(out**2)) + 1e-9)
+
+
+NOISE_KINDS = ("white", "babble", "tv")
+
+
+def noise_track(
+    kind: str, samples: int, sentences: list[str], cache_dir: Path, seed: int = 0
+) -> np.ndarray:
+    """Unit-RMS noise: white, babble (several talkers), or tv (babble and music, equal level)."""
+    if kind == "white":
+        return np.random.default_rng(seed).normal(0.0, 1.0, samples)
+    if kind == "babble":
+        return babble(sentences, samples, cache_dir, seed)
+    if kind == "tv":
+        mixed = babble(sentences, samples, cache_dir, seed) + music(samples, seed)
+        return mixed / (np.sqrt(np.mean(mixed**2)) + 1e-9)
+    raise ValueError(f"unknown noise kind {kind!r}; one of {NOISE_KINDS}")
+
+
+def mix_with_room(
+    pcm: bytes,
+    kind: str,
+    snr_db: float,
+    sentences: list[str],
+    cache_dir: Path,
+    seed: int = 0,
+    room_s: float = 1.0,
+) -> tuple[bytes, bytes]:
+    """(speech with noise at `snr_db`, the room before it): one noise track, of which the
+    first `room_s` is what the gateway hears before the prompt (a noise profile) and the rest
+    is mixed with the speech. The SNR is relative to the RMS of the speech's active samples
+    (|x| > 100), so silence around the speech does not lower it."""
     speech = np.frombuffer(pcm, "<i2").astype(np.float64)
     active = speech[np.abs(speech) > 100]
     power = float(np.mean(active**2)) if active.size else 0.0
-    noise = babble(sentences, speech.size, cache_dir, seed) * (power / 10 ** (snr_db / 10)) ** 0.5
-    return np.clip(np.round(speech + noise), -32768, 32767).astype("<i2").tobytes()
+    room = int(room_s * SAMPLE_RATE)
+    track = noise_track(kind, room + speech.size, sentences, cache_dir, seed)
+    track *= (power / 10 ** (snr_db / 10)) ** 0.5
+
+    def pcm16(x: np.ndarray) -> bytes:
+        return np.clip(np.round(x), -32768, 32767).astype("<i2").tobytes()
+
+    return pcm16(speech + track[room:]), pcm16(track[:room])
