@@ -181,12 +181,13 @@ def _triangle(half: int) -> np.ndarray:
     ramp = np.concatenate(
         [np.linspace(0, 1, half + 1, endpoint=False), np.linspace(1, 0, half + 2)]
     )
-    kernel = ramp[1:-1]
-    return kernel / kernel.sum()
+    kernel: np.ndarray = ramp[1:-1] / ramp[1:-1].sum()
+    return kernel
 
 
 def _db(spectrum: np.ndarray) -> np.ndarray:
-    return 20 * np.log10(np.abs(spectrum) + 1e-6)
+    level: np.ndarray = 20 * np.log10(np.abs(spectrum) + 1e-6)
+    return level
 
 
 class SpectralGate:
