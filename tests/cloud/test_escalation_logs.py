@@ -17,6 +17,7 @@ import pytest
 from sqlalchemy import select
 
 from cloud.core.logging import JsonFormatter
+from cloud.db import transaction
 from cloud.models import OutboxMail
 from mimamori_dev.smtp_faults import FaultySmtpSink
 from tests.cloud.test_e2e_escalation import JST_0835, _heard_from_before_the_deadline
@@ -146,3 +147,35 @@ def test_a_miss_while_its_incident_is_open_is_logged_without_a_second_incident(
     assert opened["incident_id"] == incident["id"] and opened["cause"] == "gateway_offline"
     assert again["household_id"] == hh["id"] and again["incident_id"] is None
     assert again["cause"] == "gateway_offline" and again["slot"] != opened["slot"]
+
+
+def test_a_dead_workers_lease_runs_out_and_the_take_over_is_logged(
+    live_cloud_factory, smtp_sink, json_lines
+) -> None:
+    cloud = live_cloud_factory(smtp_port=smtp_sink.port)
+    hh = _heard_from_before_the_deadline(cloud, contacts=1)
+    cloud.travel(JST_0835 + timedelta(minutes=5, seconds=1))
+    cloud.worker.detect()
+    cloud.worker.escalate()  # step 0 and the family step at once: one mail queued
+    [incident] = cloud.admin_ok("GET", "/incidents", params={"household_id": hh["id"]})
+    lease = timedelta(seconds=cloud.settings.mail_lease_s)
+    with transaction(cloud.sessions) as session:  # a worker leased it, then died
+        [mail] = session.scalars(select(OutboxMail).where(OutboxMail.incident_id == incident["id"]))
+        mail.lease_owner, mail.next_attempt_at = "vm:1:dead", cloud.clock() + lease
+        mail_id = mail.id
+
+    cloud.worker.send_mail()
+    assert _events(json_lines(), "mail.leased") == []  # the lease still holds
+    cloud.travel(cloud.clock() + lease + timedelta(seconds=1))
+    cloud.worker.send_mail()
+    smtp_sink.wait_for(1, timeout=10)
+    [taken] = _events(json_lines(), "mail.lease_taken_over")
+    assert (taken["mail_id"], taken["incident_id"], taken["previous_owner"]) == (
+        mail_id,
+        incident["id"],
+        "vm:1:dead",
+    )
+    [leased] = _events(json_lines(), "mail.leased")
+    assert (leased["mail_id"], leased["attempt"]) == (mail_id, 1)
+    [sent] = _events(json_lines(), "mail.sent")
+    assert sent["mail_id"] == mail_id and sent["household_id"] == hh["id"]
