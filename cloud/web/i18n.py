@@ -541,7 +541,10 @@ TEXT: dict[str, str] = {
     "line_add_friend_link": "Open the add-friend page",
     "line_qr_title": "QR code for adding the post office's LINE account as a friend",
     "failed_title": "Notifications that did not arrive",
-    "failed_hint": "Last 30 days, newest first. Call the people they did not reach.",
+    "failed_hint": (
+        "Last 30 days, newest first. Call the people marked Failed (Switched to e-mail: it "
+        "was sent again by e-mail)."
+    ),
     "failed_all": "All",
     "failed_link": "See which",
 }
