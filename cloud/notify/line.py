@@ -5,6 +5,7 @@ a push reached LINE but the answer was lost, the retry gets 409 "already accepte
 counts as delivered, so the family never gets it twice. 429 waits for Retry-After through
 the outbox's next_attempt_at. An unknown or blocking user (400) fails the delivery for good;
 the notify layer then falls back to e-mail within the same step (cloud/notify/outbox.py).
+Webhook replies (`reply_texts`) are retried with tenacity inside the reply token's life.
 """
 
 from __future__ import annotations
