@@ -1,13 +1,20 @@
 """Front-end processing of microphone audio before recognition: streaming, pure numpy.
 
-Three steps, each cheap enough for a Raspberry Pi (a few vector operations per 0.1 s chunk):
+Four steps, each cheap enough for a Raspberry Pi (front-end CPU real-time factor ~0.006 on
+the build VM with denoise, docs/benchmarks.md):
 - high-pass: the signal minus its 10 ms moving average removes DC offset, hum and rumble
   (cut-off ~100 Hz) that cheap USB microphones add;
 - gain control: slowly steers the level of speech-like frames towards `target_dbfs`
   (a quiet resident far from the microphone, a loud one close to it), within bounds;
 - voice-activity gate: frames not clearly above a tracked noise floor are attenuated, with a
   hangover so word endings are kept; the decoder then sees less television/babble between
-  the resident's words.
+  the resident's words;
+- spectral noise gate (`denoise`, SpectralGate below): per frequency, what is not above the
+  room's own level (a noise profile of the room heard before the prompt) is attenuated.
+
+Measured on the Korean espeak proxy (docs/benchmarks.md): the spectral gate helps steady
+noise (white 10 dB) and a little babble; the energy gate hurts babble; none of them is in
+the live path yet (docs/speech.md, Recognition).
 
 State carries across chunks, so the result does not depend on how audio is chunked (up to the
 gate's 20 ms frame boundary). One FrontEnd per stream; not thread-safe.
@@ -38,7 +45,6 @@ class FrontEndConfig:
     denoise: bool = False  # spectral noise gate (SpectralGate) with the room as noise profile
     denoise_strength: float = 0.8  # see GateConfig.strength
     denoise_freq_smooth_hz: float = 500.0  # see GateConfig.freq_smooth_hz
-    room_s: float = 0.5  # without room audio given: learn the room from the stream's start
 
 
 @dataclass
@@ -60,8 +66,11 @@ class FrontEnd:
         self._frame = int(0.02 * self.sample_rate)
         self._hang_frames = int(self.config.hangover_ms / 20)
         self._denoiser: SpectralGate | None = None
-        self._learning = np.zeros(0)  # the stream's start, while the room is learnt from it
-        if self.config.denoise and self.room is not None:  # high-passed like the stream
+        if self.config.denoise:  # the room, high-passed like the stream, is the noise profile
+            if self.room is None:
+                # Learning the room from the answer's own start was measured and hurt
+                # accuracy (speech leaks into the profile): docs/benchmarks.md.
+                raise ValueError("denoise needs the room heard before the prompt (room=...)")
             room = np.frombuffer(self.room[: len(self.room) // 2 * 2], "<i2").astype(np.float64)
             self._denoiser = self._make_denoiser(_to_pcm([self._highpass(room)]))
             self._history = np.zeros(max(self._window - 1, 0))
@@ -69,7 +78,7 @@ class FrontEnd:
     def process(self, pcm: bytes) -> bytes:
         """16-bit mono PCM in, processed PCM out in whole 20 ms frames: what is not a whole
         frame yet is held back until the next call (or `flush`), so the delay is < 20 ms
-        (plus ~100 ms with denoise, and `room_s` once when the room is learnt in-stream)."""
+        (plus ~100 ms with denoise)."""
         x = np.frombuffer(pcm[: len(pcm) // 2 * 2], dtype="<i2").astype(np.float64)
         return self._frames_out(self._denoise(self._highpass(x)))
 
@@ -94,18 +103,8 @@ class FrontEnd:
         return SpectralGate(room, config, self.sample_rate)
 
     def _denoise(self, x: np.ndarray, end: bool = False) -> np.ndarray:
-        if not self.config.denoise:
-            return x
         if self._denoiser is None:
-            self._learning = np.concatenate([self._learning, x])
-            need = int(self.config.room_s * self.sample_rate)
-            if self._learning.size < need and not end:
-                return np.zeros(0)
-            x, self._learning = self._learning, np.zeros(0)
-            try:  # exactly the first room_s: the result must not depend on chunking
-                self._denoiser = self._make_denoiser(_to_pcm([x[:need]]))
-            except ValueError:  # the stream ended before a profile could be made
-                return x
+            return x
         out = self._denoiser.process(x)
         return np.concatenate([out, self._denoiser.flush()]) if end else out
 
