@@ -23,6 +23,7 @@ from tests.dashboard.test_line_desk import (
     make_line_desk,
     send_code,
 )
+from tests.dashboard.test_walk_a11y import check_page
 
 pytestmark = pytest.mark.browser
 
@@ -104,6 +105,9 @@ def test_link_a_family_member_then_see_line_and_mail_fallback(
     SCREENSHOTS.mkdir(parents=True, exist_ok=True)
     panel.screenshot(path=str(SCREENSHOTS / f"line-link-{size}.png"))
     page.screenshot(path=str(SCREENSHOTS / f"line-household-{size}.png"), full_page=True)
+    # Japanese only, 16 px text, axe-core WCAG 2.1 AA: the walk's checks, with the code shown.
+    failures: list[str] = []
+    check_page(page, failures, phone=size == PHONE["width"])
 
     send_code(desk, TARO_USER, code)
     incident = help_press_delivered(desk)
@@ -120,6 +124,7 @@ def test_link_a_family_member_then_see_line_and_mail_fallback(
     expect(fallback).to_be_visible()
     _fits(page)
     page.locator("#case-deliveries").screenshot(path=str(SCREENSHOTS / f"line-case-{size}.png"))
+    check_page(page, failures, phone=size == PHONE["width"])
 
     page.goto(f"{desk.server.base_url}/households/{desk.household}")
     expect(page.locator(f"#contact-{desk.contact['山田 太郎']} .chip.line-linked")).to_be_visible()
@@ -145,3 +150,5 @@ def test_link_a_family_member_then_see_line_and_mail_fallback(
     expect(page.locator("#failed-deliveries tr.ch-line")).to_have_count(1)
     _fits(page)
     page.screenshot(path=str(SCREENSHOTS / f"line-failed-{size}.png"), full_page=True)
+    check_page(page, failures, phone=size == PHONE["width"])
+    assert not failures, "\n".join(failures)
