@@ -227,10 +227,9 @@ def test_line_reach_and_mail_fallback_show_on_case_household_and_failed_pages(
             "postback": {"data": f"callback:{incident}"},
         }
         assert webhook_event(desk, TARO_USER, postback).status_code == 200
-        entry = re.search(
-            r"<b>電話の依頼</b>\s*ご家族（山田 太郎）", staff.get(f"/incidents/{incident}").text
-        )
-        assert entry, "the call request is not on the case page"
+        request = re.compile(r'<b class="callback-request">電話の依頼</b>\s*ご家族（山田 太郎）')
+        for where in (f"/incidents/{incident}", "/"):  # the case page and the desk card
+            assert request.search(staff.get(where).text), f"no call request on {where}"
 
         household = staff.get(f"/households/{desk.household}").text
         latest = cells(household, "household-deliveries")
