@@ -177,6 +177,14 @@ class QualifyRule:
     doubt: frozenset[str] = frozenset()  # intents made ambiguous instead (飲んだけど + ?)
 
 
+@dataclass(frozen=True)
+class UnsureRule:
+    """A reassurance plus words we do not understand is not confident (see [unsure])."""
+
+    applies_to: frozenset[str]
+    min_unknown_words: int
+
+
 @dataclass
 class Lexicon:
     lang: str
@@ -192,6 +200,7 @@ class Lexicon:
     hedge: HedgeRule | None = None
     scope: ScopeRule | None = None
     resolved: ResolvedRule | None = None
+    unsure: UnsureRule | None = None
     degree_words: set[str] = field(default_factory=set)  # えらい before an adjective: "very"
     lemma_phrases: list[LemmaPhrase] = field(default_factory=list)
     morphology: bool = False  # analyse answers with pyopenjtalk (Japanese)
@@ -237,6 +246,8 @@ class Lexicon:
             self.scope = _scope_rule(data["scope"], self.scope)
         if "resolved" in data:
             self.resolved = _resolved_rule(data["resolved"], self.resolved, path)
+        if "unsure" in data:
+            self.unsure = _unsure_rule(data["unsure"], self.unsure, path)
         self.degree_words.update(map(fold, data.get("degree", {}).get("words", [])))
         if "morphology" in data:
             self.morphology = data["morphology"].get("analyser") == "openjtalk"
@@ -419,6 +430,17 @@ def _resolved_rule(data: dict[str, Any], old: ResolvedRule | None, path: Path) -
         verbs=merged("verbs", old.verbs if old else frozenset()),
         recovered=merged("recovered", old.recovered if old else frozenset()),
     )
+
+
+def _unsure_rule(data: dict[str, Any], old: UnsureRule | None, path: Path) -> UnsureRule:
+    valid = {i.value for i in Intent}
+    applies = set(data.get("applies_to", old.applies_to if old else ()))
+    if not applies <= valid:
+        raise LexiconError(f"{path.name} [unsure]: unknown intent in {sorted(applies)}")
+    words = int(data.get("min_unknown_words", old.min_unknown_words if old else 2))
+    if words < 1:
+        raise LexiconError(f"{path.name} [unsure]: min_unknown_words must be >= 1, got {words}")
+    return UnsureRule(applies_to=frozenset(applies), min_unknown_words=words)
 
 
 def _fold_anchored(text: str) -> str:
@@ -666,7 +688,80 @@ def classify(
     qualified = _qualified(folded, chosen, lexicon.qualify, allow)
     if qualified is not None:
         chosen = sorted([*chosen, qualified], key=lambda h: h.start)
-    return _doubted(folded, chosen, lexicon, allow, _decide(folded, chosen, lexicon, expect))
+    decided = _decide(folded, chosen, lexicon, expect)
+    decided = _doubted(folded, chosen, lexicon, allow, decided)
+    return _unsure_reassurance(text, chosen, lexicon, decided)
+
+
+# Content words that carry no complaint by themselves (light verbs, auxiliaries of aspect).
+_LIGHT_LEMMAS = frozenset(
+    {
+        "する",
+        "いる",
+        "おる",
+        "ある",
+        "なる",
+        "しまう",
+        "ちゃう",
+        "くる",
+        "来る",
+        "いく",
+        "行く",
+        "やる",
+        "できる",
+        "思う",
+        "言う",
+        "こと",
+        "もの",
+        "もん",
+        "とこ",
+        "ところ",
+        "の",
+        "ん",
+    }
+)
+_CONTENT_POS = frozenset({"名詞", "動詞", "形容詞"})
+_NOT_CONTENT_POS1 = frozenset({"非自立", "接尾", "数", "代名詞", "副詞可能", "固有名詞"})
+
+
+def _unknown_content(text: str, chosen: list[Hit], lexicon: Lexicon, after: int) -> list[str]:
+    """Content words (nouns, verbs, adjectives) from `after` on that no hit explains:
+    夜中に目覚めて after 寝た, 砂を噛んでる after 食べた. Particles, light verbs and words
+    before the reassurance (揺れたけど + なんともない: the story, then the verdict) do not count."""
+    analysis = analyse(text, fold) if lexicon.morphology else None
+    if analysis is None:
+        return []
+    covered = set().union(*(range(h.start, h.end) for h in chosen))
+    return [
+        t.lemma
+        for t in analysis.tokens
+        if t.start >= after
+        and t.pos in _CONTENT_POS
+        and t.pos1 not in _NOT_CONTENT_POS1
+        and t.lemma not in _LIGHT_LEMMAS
+        and not any(i in covered for i in range(t.start, t.end))
+    ]
+
+
+def _unsure_reassurance(
+    text: str, chosen: list[Hit], lexicon: Lexicon, c: Classification
+) -> Classification:
+    """A fine/usual/yes said together with content words the lexicon does not understand
+    (`[unsure] min_unknown_words` or more) is not a confident reassurance: it becomes
+    `unknown`, so the dialogue asks again and then confirms the safety-first reading
+    (体の具合が悪いということですか) instead of recording a silent `fine`. Measured cost and
+    benefit: docs/benchmarks.md (speech, unknown-content rule)."""
+    rule = lexicon.unsure
+    if rule is None or c.intent.value not in rule.applies_to:
+        return c
+    first = min((h.end for h in chosen if h.intent == c.intent.value), default=None)
+    if first is None:  # a yes mapped from fine (お元気ですか -> 元気): look at the mapped hit
+        first = min((h.end for h in chosen if h.intent in rule.applies_to), default=0)
+    unknown = _unknown_content(text, chosen, lexicon, first)
+    if len(unknown) < rule.min_unknown_words:
+        return c
+    evidence = (*c.evidence, f"{c.intent.value}?+" + "·".join(unknown))
+    return Classification(Intent.UNKNOWN, min(c.confidence, MIN_CONFIDENCE - 0.01), evidence, True)
 
 
 def _doubted(

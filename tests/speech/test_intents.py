@@ -224,15 +224,15 @@ def test_municipality_file_adds_dialect_without_python(tmp_path: Path):
     extra = tmp_path / "tsugaru.toml"
     extra.write_text(
         'lang = "ja"\n[[group]]\nintent = "unwell"\nnegated = "fine"\nphrases = ["(こえ|コエ)"]\n'
-        '[[group]]\nintent = "help"\nphrases = ["(たすけでけろ)"]\n',
+        '[[group]]\nintent = "help"\nphrases = ["(たすけやんせ)"]\n',
         encoding="utf-8",
     )
     base = load_lexicon("ja")
     extended = load_lexicon("ja", [extra])
     assert classify("こえぇ", "ja", lexicon=base).intent != Intent.UNWELL
     assert classify("こえぇ", "ja", lexicon=extended).intent == Intent.UNWELL
-    assert is_help_phrase("たすけでけろ", "ja", lexicon=extended)
-    assert not is_help_phrase("たすけでけろ", "ja", lexicon=base)
+    assert is_help_phrase("たすけやんせ", "ja", lexicon=extended)
+    assert not is_help_phrase("たすけやんせ", "ja", lexicon=base)
 
 
 def test_bad_lexicon_file_names_the_problem(tmp_path: Path):
