@@ -52,6 +52,7 @@ import argparse
 import json
 import os
 import resource
+import shutil
 import statistics
 import subprocess
 import sys
@@ -341,6 +342,7 @@ def rss_probe(name: str) -> None:
     stages["recognised"] = _rss_mb("VmRSS")
     # VmHWM, not ru_maxrss: Linux carries ru_maxrss over from the parent across fork/exec.
     print(json.dumps({**stages, "peak": _rss_mb("VmHWM")}))
+    shutil.rmtree(cache, ignore_errors=True)  # clips and a view with a 503k-word list
 
 
 def _rss_mb(field: str) -> float:
