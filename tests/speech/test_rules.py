@@ -447,3 +447,117 @@ def test_a_connective_and_a_comma_end_one_clause_not_two():
     analysis = morphology.analyse("痛かったけど、治った", fold)
     assert analysis is not None
     assert analysis.clause_of[-1] == analysis.clause_of[0] + 1
+
+
+# --- after batches D and E: the unknown-content rule and general classes ------------------
+
+
+@pytest.mark.parametrize(
+    ("text", "expect"),
+    [
+        ("飲んだよ、ほんで孫が階段から落ちて足を折ってしもうた", "yesno"),
+        ("食べました。昨夜から背中と脇腹がずっと疼くような感じで", "yesno"),
+        ("元気、元気。ただ夕べから指先がじんじんして箸が重たい", "health"),
+        ("大丈夫だべ、んだども裏の沢が濁って地鳴りがしてる", "safety"),
+    ],
+)
+def test_a_reassurance_with_words_we_do_not_understand_is_asked_again(text, expect):
+    """A fine/usual/yes followed by content words no entry explains is not confident:
+    `unknown` (the dialogue asks again, then confirms the safety-first reading)."""
+    c = classify(text, "ja", expect=expect)
+    assert c.intent not in (Intent.FINE, Intent.USUAL, Intent.YES)
+    assert c.intent == Intent.UNKNOWN or c.intent in (Intent.UNWELL, Intent.HELP, Intent.TROUBLE)
+
+
+@pytest.mark.parametrize(
+    ("text", "expect", "intent"),
+    [
+        # a story before the verdict does not count (the verdict is said last)
+        ("裏山で猿が騒いどったけど、もう何ともない", "safety", Intent.FINE),
+        ("孫らが泊まりに来て賑やかやったけど、うちは無事だよ", "safety", Intent.FINE),
+        # small talk the lexicon knows, or too little unknown
+        ("元気ですよ、今日はええ天気やね", "health", Intent.FINE),
+        ("飲みましたよ、朝一番に", "yesno", Intent.YES),
+        ("いつも通りです。心配せんといてください", "health", Intent.USUAL),
+        ("はい、ぐっすり寝ました。いっぺんも起きんかった", "yesno", Intent.YES),
+    ],
+)
+def test_reassurance_counter_examples_stay_confident(text, expect, intent):
+    c = classify(text, "ja", expect=expect)
+    assert (c.intent, c.ambiguous) == (intent, False)
+
+
+def test_the_unknown_content_threshold_is_data(tmp_path):
+    strict = tmp_path / "strict.toml"
+    strict.write_text('lang = "ja"\n[unsure]\nmin_unknown_words = 1\n', encoding="utf-8")
+    text = "元気です、孫が来とる"
+    assert classify(text, "ja", lexicon=load_lexicon("ja")).intent == Intent.FINE
+    assert classify(text, "ja", lexicon=load_lexicon("ja", [strict])).intent == Intent.UNKNOWN
+
+
+@pytest.mark.parametrize(
+    ("text", "intent", "expect"),
+    [
+        # someone else in the house collapsed, does not answer, did not come back
+        ("母ちゃんが風呂場で倒れとって、なんぼ呼んでも返事がねえ", Intent.HELP, "safety"),
+        ("うちの人が居間でひっくり返って目を開けん", Intent.HELP, "health"),
+        ("爺さんが畑さ出たきり戻ってこねえ", Intent.HELP, "safety"),
+        # cannot get up, any dialect
+        ("廊下で滑って、起きれんのよ", Intent.HELP, "health"),
+        ("つまづいて転んで、立たれへん", Intent.HELP, "health"),
+        # stroke: both limbs of one side, speech, a hand that cannot hold
+        ("左の腕も足もしびれて変なんよ", Intent.HELP, "health"),
+        ("急に右の手がしびれて、湯呑みが握れん", Intent.HELP, "health"),
+        ("しゃべるのがうまくできんで、舌が回らん", Intent.HELP, "health"),
+        # water coming in, bleeding
+        ("裏の川が溢れそうで、もう畳まで水が来とる", Intent.HELP, "safety"),
+        ("包丁で手を切って、血がどくどく出よる", Intent.HELP, "safety"),
+        # dialect tiredness and aches
+        ("今日はなんだかごしたいだよ", Intent.UNWELL, "health"),
+        ("膝がやめて歩くのがやっとだ", Intent.UNWELL, "health"),
+        ("奥歯が疼いて眠れん", Intent.UNWELL, "health"),
+        # mood, dizziness, urination
+        ("何をする気にもなれんのよ", Intent.UNWELL, "health"),
+        ("朝から天井がぐるぐるしとる", Intent.UNWELL, "health"),
+        ("おしっこが出にくうて", Intent.UNWELL, "health"),
+        # supplies, roads, officials asking for a passbook
+        ("血圧の薬がなあ もう切れてしもた", Intent.TROUBLE, "yesno"),
+        ("橋が流されて町へ行けんで、食べるもんがもうない", Intent.TROUBLE, "safety"),
+        ("年金事務所の者だっちゅう人から、通帳を見せろと", Intent.TROUBLE, "health"),
+        # polite requests for a call
+        ("恐縮ですが、後ほどお電話を頂けますか", Intent.CALLBACK, "health"),
+    ],
+)
+def test_vocabulary_added_from_batch_d_e_classes(text, intent, expect):
+    assert intent_of(text, expect) == intent
+
+
+@pytest.mark.parametrize(
+    ("text", "intent", "expect"),
+    [
+        # things that fell, not people; a question about the word 救急車
+        ("電柱が倒れとって道が通れんけど、うちは大丈夫", Intent.TROUBLE, "safety"),
+        ("救急車ってなんのこと?うちは何ともないよ", Intent.FINE, "health"),
+        # a gradual limp is unwell, a sudden one is help
+        ("この頃は左の足を引きずるようになってな", Intent.UNWELL, "health"),
+        # a stranger at the door is a trouble, not water at the door
+        ("玄関に知らん人が来て、なかなか帰らん", Intent.TROUBLE, "safety"),
+        # the answer to "did you get hurt": no
+        ("家ん中はぐちゃぐちゃだけど、怪我はしとらん", Intent.TROUBLE, "safety"),
+    ],
+)
+def test_batch_d_e_classes_counter_examples(text, intent, expect):
+    assert intent_of(text, expect) == intent
+
+
+@pytest.mark.parametrize(
+    ("text", "is_help"),
+    [
+        ("婆さんが台所で倒れてもうて、返事せえへん", True),
+        ("たすけでけろ", True),
+        ("電柱が倒れとる", False),
+        ("救急車てなんやそれ、大げさな", False),
+    ],
+)
+def test_help_spotter_agrees_with_batch_d_e_classes(text, is_help):
+    assert is_help_phrase(text, "ja") is is_help
