@@ -186,14 +186,16 @@ async def _read_limited(request: Request, limit: int) -> bytes:
 
 @router.post("/heartbeat", response_model=v1.HeartbeatResponse)
 def heartbeat(
-    body: v1.Heartbeat,
-    request: Request,
-    authorization: str | None = Header(None),
-    session: Session = Depends(db_session, scope="function"),
+    body: v1.Heartbeat, request: Request, authorization: str | None = Header(None)
 ) -> v1.HeartbeatResponse:
-    gateway = gateways.authenticate(session, authorization)
     app = state(request)
-    return gateways.heartbeat(session, app.notifier, gateway, body, app.clock())
+    if app.engine.dialect.name == "postgresql":  # one round trip (docs/scaling.md)
+        return gateways.heartbeat_postgres(
+            app.engine, app.sessions, app.notifier, authorization, body, app.clock()
+        )
+    with transaction(app.sessions) as session:
+        gateway = gateways.authenticate(session, authorization)
+        return gateways.heartbeat(session, app.notifier, gateway, body, app.clock())
 
 
 @router.get("/config", response_model=v1.GatewayConfig)
