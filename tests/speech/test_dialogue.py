@@ -290,3 +290,13 @@ def test_a_yes_qualified_by_an_unknown_complaint_is_asked_again_then_confirmed()
     assert keys[:3] == ["ask_medicine", "ask_medicine", "confirm_unwell"]
     assert result.intent == Intent.UNWELL
     assert result.confirmed
+
+
+def test_a_reassurance_with_words_we_do_not_understand_is_confirmed_safety_first():
+    # 元気 + content words the lexicon does not know ([unsure]): not a silent fine; the
+    # confirmation asks the safety-first question, not 「お元気ということですか」.
+    unsure = "元気だよ、夕べ裏の沢で地鳴りがしてな"
+    result, said = run(Dialogue(["health"]), [unsure, unsure, "はい"])
+    keys = [s.prompt_key for s in said]
+    assert keys[:3] == ["ask_health", "ask_health", "confirm_unwell"]
+    assert result.intent == Intent.UNWELL and result.confirmed
