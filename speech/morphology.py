@@ -9,7 +9,8 @@ What the classifier takes from it:
   (来てくれへんか, 電話してもらえんかね) is a request, not a negation;
 - difficulty: 〜にくい / 〜づらい (息がしにくい, 言葉が出にくい) is reported like a negative
   to lexicon `lemmas` entries, whose negation is their emergency (`negated_after(hard=True)`);
-- Kansai 来る negatives MeCab splits wrongly (出てけえへん, 出てこおへん) are read as 来る;
+- Kansai 来る negatives MeCab splits wrongly (出てけえへん, 出てこおへん) are read as 来る,
+  and a lengthened one-mora stem before へん/ひん (出えへん, 見いひん) stays in the verb;
 - clauses: where a 接続助詞 (けど, が, のに, ...) or punctuation ends one, so that a hedge or
   a negation only reaches the words of its own clause.
 
@@ -45,6 +46,9 @@ DIFFICULTY = frozenset({"にくい", "づらい", "辛い", "がたい"})
 _REQUEST_VERBS = frozenset({"くれる", "もらえる", "くださる", "下さる", "いただける", "頂ける"})
 # Kansai negatives of 来る that MeCab reads as other words before へん/ひん (けえ -> こい).
 _KURU_BEFORE_NEGATIVE = frozenset({"け", "けえ", "こ", "こお", "き", "きい"})
+# Kansai lengthens a one-mora stem before へん/ひん (出えへん, 見いひん, 寝えへん); MeCab
+# reads the vowel as a verb える or a filler, which would break the predicate chain.
+_LENGTHENED_STEM = frozenset({"え", "ぇ", "い", "ぃ"})
 CLAUSE_PARTICLES = frozenset(
     {"けど", "けれど", "けれども", "けども", "が", "のに", "ても", "でも", "し", "けん", "さかい"}
 )
@@ -199,6 +203,9 @@ def _token(
         and prev[0].get("cform", "") in _PLAIN_FORMS
         and prev[0]["pos"] in ("動詞", "助動詞", "形容詞")
     )
-    if surface in _KURU_BEFORE_NEGATIVE and nxt and nxt[0]["orig"] in ("へん", "ひん"):
+    before_negative = bool(nxt) and nxt[0]["orig"] in ("へん", "ひん")
+    if surface in _KURU_BEFORE_NEGATIVE and before_negative:
         lemma, pos, pos1, form = "来る", "動詞", "非自立", "未然形"
+    elif surface in _LENGTHENED_STEM and before_negative and prev and prev[0]["pos"] == "動詞":
+        pos, pos1 = "動詞", "非自立"  # 出 + え + へん: the stem's vowel, lengthened
     return Token(surface, lemma, pos, pos1, start, start + len(surface), form, explanatory)

@@ -561,3 +561,29 @@ def test_batch_d_e_classes_counter_examples(text, intent, expect):
 )
 def test_help_spotter_agrees_with_batch_d_e_classes(text, is_help):
     assert is_help_phrase(text, "ja") is is_help
+
+
+def test_a_lengthened_kansai_stem_before_hen_stays_in_the_verb():
+    """出えへん: MeCab reads え as a verb of its own; the negative still belongs to 出る."""
+    analysis = morphology.analyse("足に力が出えへん", fold)
+    assert analysis is not None
+    index = next(i for i, t in enumerate(analysis.tokens) if t.lemma == "出る")
+    negative = analysis.negated_after(index)
+    assert negative is not None and negative.surface == "へん"
+
+
+@pytest.mark.parametrize(
+    ("text", "intent"),
+    [
+        ("朝から力がちっとも出えへんねん", Intent.UNWELL),
+        ("このごろ食欲が出えへんのや", Intent.UNWELL),
+        ("台所の水が出えへん", Intent.TROUBLE),
+    ],
+)
+def test_strength_and_appetite_said_with_a_negative(text, intent):
+    assert intent_of(text) == intent
+
+
+@pytest.mark.parametrize("text", ["だいぶ元気が出てきたわ", "お粥食べたら力が出た"])
+def test_strength_said_without_a_negative_is_not_a_complaint(text):
+    assert intent_of(text) not in (Intent.UNWELL, Intent.HELP)
