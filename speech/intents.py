@@ -42,6 +42,11 @@ MIN_CONFIDENCE = 0.5
 
 _PUNCT_RE = re.compile(r"[\s、。，．,.!！?？・…「」『』（）()\[\]〜~ｰ―-]+")
 _LONG_VOWEL_RE = re.compile(r"ー{2,}")
+# A small vowel (えれぇ, いらねぇ, はぁ, 出ぇへん) is spelt either way by residents and
+# recognisers: folded to the full vowel so one lexicon entry covers both. Unconditional, so
+# that each morphological token folds as the whole text does.
+_SMALL_TO_FULL = {"ぁ": "あ", "ぃ": "い", "ぅ": "う", "ぇ": "え", "ぉ": "お"}
+_SMALL_VOWEL_RE = re.compile(r"[ぁぃぅぇぉ]")
 _ALT_RE = re.compile(r"\(([^()]*)\)")
 
 
@@ -58,6 +63,7 @@ def fold(text: str) -> str:
     text = unicodedata.normalize("NFKC", text).lower()
     text = "".join(chr(ord(c) - 0x60) if "ァ" <= c <= "ヶ" else c for c in text)
     text = _PUNCT_RE.sub("", text)
+    text = _SMALL_VOWEL_RE.sub(lambda m: _SMALL_TO_FULL[m.group(0)], text)
     return _LONG_VOWEL_RE.sub("ー", text)
 
 

@@ -587,3 +587,23 @@ def test_strength_and_appetite_said_with_a_negative(text, intent):
 @pytest.mark.parametrize("text", ["だいぶ元気が出てきたわ", "お粥食べたら力が出た"])
 def test_strength_said_without_a_negative_is_not_a_complaint(text):
     assert intent_of(text) not in (Intent.UNWELL, Intent.HELP)
+
+
+@pytest.mark.parametrize(
+    ("small", "full"), [("しんどいわぁ", "しんどいわあ"), ("いらねぇ", "いらねえ")]
+)
+def test_small_vowels_fold_to_full_ones(small, full):
+    assert fold(small) == fold(full)
+
+
+@pytest.mark.parametrize(
+    ("text", "intent"),
+    [
+        ("体がえらぁてのう", Intent.UNWELL),
+        ("なんも心配いらねぇ", Intent.FINE),
+        ("はぁ?", Intent.REPEAT),
+    ],
+)
+def test_a_small_vowel_spelling_matches_the_same_entry(text, intent):
+    assert morphology.analyse(text, fold) is not None  # tokens still line up with fold()
+    assert intent_of(text) == intent
