@@ -24,6 +24,7 @@ import os
 import re
 import threading
 import tomllib
+import traceback
 import unicodedata
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
@@ -927,12 +928,12 @@ def _resolved(h: Hit, analysis: Analysis, rule: ResolvedRule) -> Hit:
         return h
     verbs = rule.recovered if h.intent != Intent.TROUBLE.value else rule.verbs | rule.recovered
     tokens = analysis.tokens
-    clause = analysis.clause_of[h.start]
+    clause = analysis.clause_at(h.start)
     told_in_past = False
     for i, t in enumerate(tokens):
         if t.start < h.end:
             continue
-        t_clause = analysis.clause_of[t.start]
+        t_clause = t.clause  # not clause_of[t.start]: punctuation tokens are zero-width
         if t_clause == clause:
             told_in_past = told_in_past or _is_past(tokens, i)
             if t.lemma in verbs and _past_after(tokens, i):
@@ -1068,6 +1069,25 @@ def is_help_phrase(text: str, lang: str = "ja", *, lexicon: Lexicon | None = Non
     if not folded:
         return False
     return any(h.intent == Intent.HELP for h in _understood(text, folded, lexicon))
+
+
+def help_words_heard(text: str, lang: str = "ja", *, lexicon: Lexicon | None = None) -> bool:
+    """The safe reading when is_help_phrase fails: a help phrase of the lexicon appears in
+    the folded text as written. No morphology and no scope rules, so a refusal (救急車は
+    いらない) counts as help here: after a classifier fault a false alarm beats a missed call."""
+    lexicon = lexicon or get_lexicon(lang)
+    folded = fold(text)
+    return any(p.core and p.core in folded for p in lexicon.phrases if p.intent == "help")
+
+
+def fault_origin(exc: BaseException) -> str:
+    """Where a classifier fault came from (type, file:line, function) for a log line; never
+    the exception's message, which may quote what the resident said."""
+    frames = traceback.extract_tb(exc.__traceback__)
+    if not frames:
+        return type(exc).__name__
+    last = frames[-1]
+    return f"{type(exc).__name__} at {Path(last.filename).name}:{last.lineno} in {last.name}"
 
 
 def is_acceptable(c: Classification) -> bool:

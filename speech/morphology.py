@@ -69,6 +69,7 @@ class Token:
     end: int
     form: str = ""  # conjugated form (未然形, 基本形, ...)
     explanatory: bool = False  # ん after a plain form: の, not a negative
+    clause: int = 0  # clause number; punctuation belongs to the clause it ends
 
     @property
     def is_negative(self) -> bool:
@@ -98,7 +99,10 @@ class Token:
 @dataclass(frozen=True)
 class Analysis:
     tokens: tuple[Token, ...]
-    clause_of: tuple[int, ...]  # clause number of every folded character
+    # Clause number of every folded character. Punctuation folds to nothing, so its tokens
+    # are zero-width (start == end, possibly == len(folded)) and have no entry here: ask
+    # `Token.clause` for a token's clause, `clause_at` for a folded position's.
+    clause_of: tuple[int, ...]
 
     def token_at(self, pos: int) -> int | None:
         """Index of the token covering folded position `pos`."""
@@ -130,6 +134,12 @@ class Analysis:
         before = self.tokens[index - 1].lemma if index > 0 else ""
         after = self.tokens[index + 1].surface if index + 1 < len(self.tokens) else ""
         return before in _REQUEST_VERBS and after.startswith("か")
+
+    def clause_at(self, pos: int) -> int:
+        """Clause of folded position `pos`; the end of the text belongs to the last clause."""
+        if 0 <= pos < len(self.clause_of):
+            return self.clause_of[pos]
+        return self.tokens[-1].clause if pos >= len(self.clause_of) and self.tokens else 0
 
     def same_clause(self, a: int, b: int) -> bool:
         n = len(self.clause_of)
@@ -179,6 +189,7 @@ def analyse(text: str, fold: Callable[[str], str]) -> Analysis | None:
             pos,
             features[i - 1 : i],
             features[i + 1 : i + 2],
+            clause,
         )
         tokens.append(token)
         clause_of.extend([clause] * len(surface))
@@ -191,7 +202,7 @@ def analyse(text: str, fold: Callable[[str], str]) -> Analysis | None:
 
 
 def _token(
-    f: dict, surface: str, lemma: str, start: int, prev: list[dict], nxt: list[dict]
+    f: dict, surface: str, lemma: str, start: int, prev: list[dict], nxt: list[dict], clause: int
 ) -> Token:
     """One token; corrects two readings MeCab gets wrong for the classifier: explanatory ん
     after a plain form, and Kansai 来る negatives (けえへん, こおへん)."""
@@ -208,4 +219,5 @@ def _token(
         lemma, pos, pos1, form = "来る", "動詞", "非自立", "未然形"
     elif surface in _LENGTHENED_STEM and before_negative and prev and prev[0]["pos"] == "動詞":
         pos, pos1 = "動詞", "非自立"  # 出 + え + へん: the stem's vowel, lengthened
-    return Token(surface, lemma, pos, pos1, start, start + len(surface), form, explanatory)
+    end = start + len(surface)
+    return Token(surface, lemma, pos, pos1, start, end, form, explanatory, clause)
