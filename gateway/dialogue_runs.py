@@ -69,6 +69,8 @@ class DialogueRuns:
         until = dialogue_cutoff(self.home.now())
         try:
             result = await self.arbiter.converse(dialogue, clock=self.home.now, until=until)
+            if result.classifier_faults:  # answers read as not understood (speech.dialogue)
+                self.home.counters["classifier_faults"] += result.classifier_faults
             if self.home.now() >= until:
                 self.home.counters["dialogue_cut_short"] += 1
                 log_event(

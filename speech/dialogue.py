@@ -20,18 +20,35 @@ re-asks run out), the dialogue asks one targeted yes/no question built from what
 (unwell for a check-in, help for a safety check). A yes makes it that intent; a no, silence
 or another unclear answer records `not_understood` as before; a new answer (「いや、腰が痛い」,
 「胸が苦しい」) is taken as the answer itself.
+
+Classifier faults: the dialogue never loses an answer to one. If classification raises, the
+answer is not understood (re-ask, then the confirmation turn; a safety check confirms help
+first, and so does any answer whose words include a help phrase); the fault is logged (kind
+and place, never the words) and counted in `DialogueResult.classifier_faults`.
 """
 
 from __future__ import annotations
 
+import logging
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Literal
 
 from mimamori_rules import outcomes as outcome_rules
 from mimamori_rules.outcomes import SafetyStatus
 from mimamori_wire import Intent, Question
-from speech.intents import Classification, classify, is_acceptable
+from speech.intents import (
+    Classification,
+    classify,
+    fault_origin,
+    help_words_heard,
+    is_acceptable,
+)
 from speech.ports import Heard
+
+log = logging.getLogger(__name__)
+
+Classifier = Callable[..., Classification]  # classify(text, lang, expect=...)
 
 Outcome = Literal["answered", "no_response", "help", "callback", "trouble"]
 KINDS = ("checkin", "safety_check")
@@ -117,6 +134,7 @@ class DialogueResult:
     # The health answer if one was given before a callback/trouble/help ended the dialogue.
     health_intent: Intent | None = None
     confirmed: bool = False  # the intent comes from a yes to the confirmation question
+    classifier_faults: int = 0  # answers the classifier raised on (read as not understood)
 
 
 @dataclass(frozen=True)
@@ -168,6 +186,7 @@ class Dialogue:
         max_repeats: int = 2,
         listen_timeout_s: float = 10.0,
         slot_name: str = "morning",
+        classifier: Classifier = classify,
     ) -> None:
         if kind not in KINDS:
             raise ValueError(f"kind must be one of {KINDS}, got {kind!r}")
@@ -185,6 +204,8 @@ class Dialogue:
         self.max_repeats = max_repeats
         self.listen_timeout_s = listen_timeout_s
         self.slot_name = slot_name
+        self.classifier = classifier
+        self.classifier_faults = 0
         self.questions = self._plan(list(dict.fromkeys(questions)))
         self._index = 0  # current question
         self._asks = 0  # times the current question was asked
@@ -236,7 +257,7 @@ class Dialogue:
             self._last_miss = "silent"
             return self._retry("retry_silent")
         self._transcripts.append(heard.text)
-        c = classify(heard.text, self.lang, expect=self._expect())
+        c = self._classify(heard.text, self._expect())
         if c.intent == Intent.HELP:
             return self._finish("help", c, transcript=heard.text, farewell="ack_help")
         if c.intent == Intent.REPEAT:
@@ -251,6 +272,26 @@ class Dialogue:
         return self._act_on(c, heard.text)
 
     # --- internals ------------------------------------------------------------------------
+
+    def _classify(self, text: str, expect: str) -> Classification:
+        """The classifier's reading; a fault is an answer not understood, never a crash."""
+        try:
+            return self.classifier(text, self.lang, expect=expect)
+        except Exception as exc:
+            self.classifier_faults += 1
+            log.error(
+                "classifier.fault",
+                extra={"origin": fault_origin(exc), "expect": expect, "kind": self.kind},
+            )
+            if self._is_main() and self._safe_help_reading(text):
+                self._guess = Intent.HELP  # the confirmation asks about help first
+            return Classification(Intent.UNKNOWN, 0.0, ("classifier_fault",), True)
+
+    def _safe_help_reading(self, text: str) -> bool:
+        try:
+            return help_words_heard(text, self.lang)
+        except Exception:  # the lexicon itself is broken: the default guess stays
+            return False
 
     def _act_on(self, c: Classification, text: str) -> Action:
         if c.intent == Intent.HELP:
@@ -292,7 +333,7 @@ class Dialogue:
             return self._finish_now(self._no_response())
         text = heard.text
         self._transcripts.append(text)
-        c = classify(text, self.lang, expect="any")
+        c = self._classify(text, "any")
         if c.intent == Intent.HELP:
             return self._finish("help", c, transcript=text, farewell="ack_help")
         said = self._own_answer(text, c)
@@ -310,7 +351,7 @@ class Dialogue:
         A bare いいえ maps to `unwell` for the health question; that mapping must not turn
         "no, that is not what I meant" into an answer, so a reading that rests only on the
         yes/no words (same evidence) does not count."""
-        answer = classify(text, self.lang, expect=self._expect())
+        answer = self._classify(text, self._expect())
         if not is_acceptable(answer) or answer.intent == Intent.REPEAT:
             return None
         if c.intent in (Intent.YES, Intent.NO) and answer.evidence == c.evidence:
@@ -434,6 +475,7 @@ class Dialogue:
             transcripts=list(self._transcripts),
             health_intent=self._health.intent if self._health else None,
             confirmed=self._confirmed,
+            classifier_faults=self.classifier_faults,
         )
 
     def _answered(self) -> DialogueResult:
