@@ -266,7 +266,8 @@ def heldout_figures() -> dict:
     per_context: dict[str, list[int]] = {}
     for f in recorded:
         for context, counts in f.get("per_context_counts", {}).items():
-            got, n = map(int, counts.split("/"))
+            # "81/102", possibly annotated: "81/102 (1 crashed)"
+            got, n = map(int, counts.split()[0].split("/"))
             per_context.setdefault(context, [0, 0])
             per_context[context][0] += got
             per_context[context][1] += n
