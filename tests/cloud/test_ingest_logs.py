@@ -41,7 +41,7 @@ def _lines(log: Path, wanted: int, event: str, timeout_s: float = 20.0) -> list[
 
 def test_poisoned_events_are_rejected_with_a_log_line_each(cloud_server: CloudServer) -> None:
     home = enroll(cloud_server)
-    now = datetime.now(UTC)
+    now = datetime.now(UTC)  # wall clock: a real `serve` process judges event times by it
     good = _event(home.household_id, home.gateway_id, now)
     too_old = _event(home.household_id, home.gateway_id, datetime(2019, 1, 1, tzinfo=UTC))
     nul = _event(home.household_id, home.gateway_id, now)

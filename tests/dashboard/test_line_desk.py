@@ -116,7 +116,7 @@ def webhook_event(desk: LineDesk, user_id: str, event: dict) -> httpx.Response:
     """An event from LINE, signed with the channel secret exactly as LINE signs it."""
     full = {
         "webhookEventId": uuid.uuid4().hex.upper()[:26],
-        "timestamp": int(time.time() * 1000),
+        "timestamp": int(time.time() * 1000),  # wall clock: the live server's replay guard
         "mode": "active",
         "source": {"type": "user", "userId": user_id},
         **event,

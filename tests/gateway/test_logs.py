@@ -66,6 +66,7 @@ def test_a_check_in_and_its_upload_in_json_lines_without_the_residents_words(
     gateway_cloud, tmp_path: Path, log_lines: io.StringIO
 ) -> None:
     # Behind the real clock, so the cloud never sees an event from its future.
+    # wall clock: the cloud fixture serves on the real clock
     start = datetime.now(UTC).replace(second=0, microsecond=0) - timedelta(minutes=10)
     slot_at = start + timedelta(minutes=5)
     cloud = enroll(gateway_cloud, slot=slot_at.astimezone(TOKYO).strftime("%H:%M"))
