@@ -131,9 +131,9 @@ def serve(
     from cloud.core.logging import configure, uvicorn_log_config
     from cloud.migrations import upgrade_head
 
-    configure()  # migrations and the embedded worker log like the API and the worker do
     settings = _settings(database_url)
-    _require_secret(settings, dev_insecure_secret)
+    _require_secret(settings, dev_insecure_secret)  # refuse before touching anything
+    configure()  # migrations and the embedded worker log like the API and the worker do
     upgrade_head(settings.database_url)
     metrics_dir = None
     if workers > 1 and "PROMETHEUS_MULTIPROC_DIR" not in os.environ:
