@@ -19,7 +19,7 @@ import subprocess
 import sys
 import time
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from zoneinfo import ZoneInfo
 
@@ -40,6 +40,7 @@ from mimamori_dev.services import (
     stop_process,
 )
 from mimamori_dev.simgateway import OneShotClient, SimGateway, enroll_gateway
+from mimamori_rules.schedule import SlotOccurrence
 from mimamori_wire import API_PREFIX, EnrollResponse
 
 TZ = ZoneInfo("Asia/Tokyo")
@@ -170,6 +171,25 @@ HEARTBEAT_STALE_S = 30
 INSTALLED_BEFORE = timedelta(minutes=30)
 
 
+@dataclass(frozen=True)
+class _DemoSlot:
+    """The shape of the demo's slots, as the rule book reads a slot (no re-asks in 5 min)."""
+
+    name: str = "demo"
+    time: str = "00:00"
+    window_min: int = WINDOW_MIN
+    grace_min: int = GRACE_MIN
+    reask_offsets_min: tuple[int, ...] = ()
+
+
+def slot_to_deadline() -> timedelta:
+    """How long after its slot a demo slot's deadline falls, by the rule book (the answer
+    window rule keeps it after the longest dialogue, so it is more than window + grace)."""
+    at = datetime(2026, 1, 1, tzinfo=UTC)
+    occurrence = SlotOccurrence(_DemoSlot(), at.date(), at)
+    return occurrence.deadline - at
+
+
 def demo_slots(seeded: datetime, first_slot_in_min: int | None = None) -> tuple[str, str]:
     """(regular slot, early slot): both HH:MM in Tokyo. The regular one began at most a minute
     ago (asked as soon as a home starts), or starts `first_slot_in_min` from now; the early
@@ -177,8 +197,7 @@ def demo_slots(seeded: datetime, first_slot_in_min: int | None = None) -> tuple[
     now_slot = seeded.astimezone(TZ).replace(second=0, microsecond=0)
     if first_slot_in_min is not None:
         now_slot += timedelta(minutes=first_slot_in_min)
-    window = timedelta(minutes=WINDOW_MIN + GRACE_MIN)
-    early = (seeded + EARLY_DEADLINE_AFTER - window).astimezone(TZ)
+    early = (seeded + EARLY_DEADLINE_AFTER - slot_to_deadline()).astimezone(TZ)
     early = early.replace(second=0, microsecond=0) + timedelta(minutes=1)
     return now_slot.strftime("%H:%M"), early.strftime("%H:%M")
 
