@@ -75,8 +75,8 @@ class Gateway:
     ) -> None:
         self.settings = settings
         self.data_dir = settings.data_dir
-        # wall clock: the production default; tests and the simulator inject their own clock.
-        self.now: Clock = now or (lambda: datetime.now(UTC))
+        # Tests and the simulator inject their own clock.
+        self.now: Clock = now or (lambda: datetime.now(UTC))  # wall clock: production default
         self.counters: Counter[str] = Counter()
         self.outbox: Outbox
         self.state: SmallState

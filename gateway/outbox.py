@@ -256,8 +256,8 @@ class Outbox:
     ) -> None:
         """Move events the cloud refused for good to the quarantine (kept for inspection);
         `at` is the gateway's clock (the uploader passes it), the wall clock otherwise."""
-        # wall clock: only for callers without the gateway's clock (the uploader passes it).
-        when = at.timestamp() if at is not None else time.time()
+        # Only for callers without the gateway's clock (the uploader passes it).
+        when = at.timestamp() if at is not None else time.time()  # wall clock: caller gave none
         rows = [(p.seq, p.id, p.kind, p.body, err, when) for p, err in rejected]
         await self._queue_and_wait("reject", rows)
 
