@@ -5,7 +5,6 @@ result and logged without the words."""
 from __future__ import annotations
 
 import logging
-import time
 from collections.abc import Iterator
 
 import pytest
@@ -13,9 +12,9 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from mimamori_wire import Intent
-from speech.dialogue import Dialogue, DialogueResult, Finished, Listen, Say
+from speech.dialogue import Dialogue
 from speech.intents import Classification, classify
-from speech.ports import Heard
+from tests.speech.test_dialogue import run
 
 
 class FaultyClassifier:
@@ -30,24 +29,6 @@ class FaultyClassifier:
             self.raised += 1
             raise IndexError("tuple index out of range")
         return classify(text, lang, expect=expect)
-
-
-def run(dialogue: Dialogue, answers: list[str | None]) -> tuple[DialogueResult, list[Say]]:
-    said: list[Say] = []
-    pending = list(answers)
-    action = dialogue.start()
-    for _ in range(100):
-        if isinstance(action, Finished):
-            return action.result, said
-        if isinstance(action, Say):
-            said.append(action)
-            action = dialogue.spoken()
-        else:
-            assert isinstance(action, Listen)
-            text = pending.pop(0) if pending else None
-            heard = None if text is None else Heard(text, 1.0, time.monotonic())
-            action = dialogue.heard(heard)
-    raise AssertionError("dialogue did not finish")
 
 
 def test_a_fault_is_not_understood_then_confirmed_safety_first():
