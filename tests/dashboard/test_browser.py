@@ -11,12 +11,13 @@ import os
 import re
 import tempfile
 from collections.abc import Iterator
+from contextlib import contextmanager
 from datetime import UTC, datetime
 from pathlib import Path
 from zoneinfo import ZoneInfo
 
 import pytest
-from playwright.sync_api import Browser, Page, expect, sync_playwright
+from playwright.sync_api import Browser, BrowserContext, Page, expect, sync_playwright
 
 from cloud.schedule import SlotSpec, slot_deadline
 from mimamori_rules.schedule import is_late
@@ -53,12 +54,12 @@ def browser() -> Iterator[Browser]:
         browser.close()
 
 
-@pytest.fixture
-def page(browser: Browser) -> Iterator[Page]:
-    context = browser.new_context(viewport=LAPTOP, locale="ja-JP", timezone_id="Asia/Tokyo")
+@contextmanager
+def csp_watched_page(context: BrowserContext) -> Iterator[Page]:
+    """A page of `context`, closed after; fails if Chromium blocked anything under the
+    Content-Security-Policy (every page runs under it and Chromium reports what it blocks)."""
     page = context.new_page()
     page.set_default_timeout(15_000)
-    # Every page runs under the Content-Security-Policy: Chromium reports what it blocks.
     violations: list[str] = []
     page.on(
         "console",
@@ -67,6 +68,13 @@ def page(browser: Browser) -> Iterator[Page]:
     yield page
     context.close()
     assert not violations, f"blocked by the Content-Security-Policy: {violations}"
+
+
+@pytest.fixture
+def page(browser: Browser) -> Iterator[Page]:
+    context = browser.new_context(viewport=LAPTOP, locale="ja-JP", timezone_id="Asia/Tokyo")
+    with csp_watched_page(context) as page:
+        yield page
 
 
 def sign_in(page: Page, world: World, user: str) -> None:

@@ -14,7 +14,12 @@ from playwright.sync_api import Browser, Page, expect
 from mimamori_dev.line_standin import LineStandin
 from mimamori_dev.services import CloudServer, SmtpSink
 from tests.dashboard.conftest import login
-from tests.dashboard.test_browser import SCREENSHOTS, browser, sign_in  # noqa: F401
+from tests.dashboard.test_browser import (  # noqa: F401
+    SCREENSHOTS,
+    browser,
+    csp_watched_page,
+    sign_in,
+)
 from tests.dashboard.test_line_desk import (
     HANAE_USER,
     TARO_USER,
@@ -41,16 +46,8 @@ def sized_page(request: pytest.FixtureRequest, browser: Browser) -> Iterator[Pag
         is_mobile=phone,
         has_touch=phone,
     )
-    page = context.new_page()
-    page.set_default_timeout(15_000)
-    violations: list[str] = []
-    page.on(
-        "console",
-        lambda m: violations.append(m.text) if "Content Security Policy" in m.text else None,
-    )
-    yield page
-    context.close()
-    assert not violations, f"blocked by the Content-Security-Policy: {violations}"
+    with csp_watched_page(context) as page:
+        yield page
 
 
 def _fits(page: Page) -> None:
