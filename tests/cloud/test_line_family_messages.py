@@ -36,6 +36,16 @@ MAIL_A, MAIL_B, MAIL_C = (f"family{i}@example.jp" for i in range(3))
 CODE = re.compile(r"登録コード: ([A-Z2-9]{4}-[A-Z2-9]{4})")
 
 
+def set_line_channel(cloud, household_id: str, channel_id: str, **extra: str) -> None:  # type: ignore[no-untyped-def]
+    """The household's office gets a LINE channel on the stand-in (through the admin API)."""
+    with cloud.sessions() as session:
+        household = session.get(Household, household_id)
+        muni, office = household.office.municipality_id, household.office_id
+    settings = {"channel_id": channel_id, "channel_secret": STANDIN_SECRET, "access_token": TOKEN}
+    body = {"municipality_id": muni, "office_id": office, **settings, **extra}
+    cloud.admin_ok("PUT", "/line-channels", json=body)
+
+
 @pytest.fixture(params=["sqlite", pytest.param("postgresql", marks=pytest.mark.postgres)])
 def family_line(request, live_cloud_factory, smtp_sink, line_standin):  # type: ignore[no-untyped-def]
     """Three family contacts: A and C linked to LINE, B by e-mail only; the office has a LINE
@@ -45,21 +55,7 @@ def family_line(request, live_cloud_factory, smtp_sink, line_standin):  # type: 
         database_url=url, smtp_port=smtp_sink.port, line_api_base=line_standin.base_url
     )
     hh = cloud.household(slots=["08:00"], contacts=3)
-    with cloud.sessions() as session:
-        household = session.get(Household, hh["id"])
-        muni, office = household.office.municipality_id, household.office_id
-    cloud.admin_ok(
-        "PUT",
-        "/line-channels",
-        json={
-            "municipality_id": muni,
-            "office_id": office,
-            "channel_id": "1650000007",
-            "channel_secret": STANDIN_SECRET,
-            "access_token": TOKEN,
-            "add_friend_url": FRIEND_URL,
-        },
-    )
+    set_line_channel(cloud, hh["id"], "1650000007", add_friend_url=FRIEND_URL)
     ids = {c["email"]: c["id"] for c in hh["contacts"]}
     with cloud.sessions() as session, session.begin():
         session.get(FamilyContact, ids[MAIL_A]).line_user_id = USER_A
@@ -306,20 +302,7 @@ def test_webhook_answers_200_before_its_reply_and_retries_a_500(
 ) -> None:
     cloud = live_cloud_factory(line_api_base=line_standin.base_url)
     hh = cloud.household(contacts=1)
-    with cloud.sessions() as session:
-        household = session.get(Household, hh["id"])
-        muni, office = household.office.municipality_id, household.office_id
-    cloud.admin_ok(
-        "PUT",
-        "/line-channels",
-        json={
-            "municipality_id": muni,
-            "office_id": office,
-            "channel_id": "1650000008",
-            "channel_secret": STANDIN_SECRET,
-            "access_token": TOKEN,
-        },
-    )
+    set_line_channel(cloud, hh["id"], "1650000008")
     line_standin.replies_held = threading.Event()  # LINE is slow to take the reply
     line_standin.reply_failures = [500]
     follow = {
