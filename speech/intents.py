@@ -103,6 +103,7 @@ class Phrase:
     cancels: tuple[str, ...] = ()  # endings after which the hit does not count, longest first
     clause_scope: bool = False  # a negated predicate later in the clause cancels it
     whole_word: bool = False  # must start and end on word boundaries (うん not in しまうん)
+    sign: str | None = None  # family of warning signs that add up (see [signs])
     core: str = field(init=False, default="")  # text without anchors (computed once: hot path)
 
     def __post_init__(self) -> None:
@@ -120,6 +121,7 @@ class LemmaPhrase:
     negated: str | None
     source: str
     mappable: bool = True
+    sign: str | None = None
 
 
 @dataclass(frozen=True)
@@ -162,6 +164,8 @@ class ResolvedRule:
     applies_to: frozenset[str]
     verbs: frozenset[str]  # folded base forms: same clause, after the hit
     recovered: frozenset[str]  # folded base forms that also end a past complaint in the next clause
+    better: frozenset[str] = frozenset()  # adjectives that recover with なる (良くなった)
+    stopped: str | None = None  # what an emergency sign that stopped is (胸の痛みは治まった)
 
 
 @dataclass(frozen=True)
@@ -209,6 +213,12 @@ class Lexicon:
     resolved: ResolvedRule | None = None
     unsure: UnsureRule | None = None
     degree_words: set[str] = field(default_factory=set)  # えらい before an adjective: "very"
+    # words a lemma entry may skip besides particles/adverbs (血ぃ ぎょうさん 出て止まらへん)
+    lemma_skip: set[str] = field(default_factory=set)
+    # a request told in the past is a story (娘と電話で話した): intent -> what it means then
+    told: dict[str, str] = field(default_factory=dict)
+    # warning signs of one family heard together (two stroke signs) mean `intent`
+    signs: tuple[int, str] | None = None  # (how many different signs, intent)
     lemma_phrases: list[LemmaPhrase] = field(default_factory=list)
     morphology: bool = False  # analyse answers with pyopenjtalk (Japanese)
     files: list[Path] = field(default_factory=list)
@@ -258,6 +268,18 @@ class Lexicon:
         self.degree_words.update(map(fold, data.get("degree", {}).get("words", [])))
         if "morphology" in data:
             self.morphology = data["morphology"].get("analyser") == "openjtalk"
+            self.lemma_skip.update(map(fold, data["morphology"].get("skip_between", [])))
+        told = data.get("told", {})
+        valid = {i.value for i in Intent}
+        if not set(told) <= valid or not set(told.values()) <= valid | {NEUTRAL}:
+            raise LexiconError(f"{path.name} [told]: unknown intent in {told!r}")
+        self.told.update(told)
+        if "signs" in data:
+            together = int(data["signs"].get("together", 2))
+            intent = data["signs"].get("intent", Intent.HELP.value)
+            if together < 2 or intent not in valid:
+                raise LexiconError(f"{path.name} [signs]: together >= 2 and a known intent")
+            self.signs = (together, intent)
         for i, group in enumerate(data.get("group", [])):
             self._add_group(group, f"{path.name} group {i + 1}")
 
@@ -277,13 +299,14 @@ class Lexicon:
         cancels = tuple(_longest_first(set(map(fold, endings))))
         clause_scope = group.get("scope", "phrase") == "clause"
         whole_word = bool(group.get("whole_word", False))
+        sign = group.get("sign")
         for written in group.get("lemmas", []):
             for text in expand(written):
                 lemmas = tuple(fold(w) for w in text.split())
                 if not lemmas:
                     raise LexiconError(f"{where}: lemma phrase {written!r} is empty")
                 self.lemma_phrases.append(
-                    LemmaPhrase(lemmas, intent, weight, negated, written, mappable)
+                    LemmaPhrase(lemmas, intent, weight, negated, written, mappable, sign)
                 )
         for written in group.get("phrases", []):
             for text in expand(written):
@@ -303,6 +326,7 @@ class Lexicon:
                         cancels,
                         clause_scope,
                         whole_word,
+                        sign,
                     )
                 )
         for filler in group.get("fillers", []):
@@ -321,6 +345,7 @@ class Lexicon:
                 p.cancels,
                 p.clause_scope,
                 p.whole_word,
+                p.sign,
             )
             if key in seen:
                 continue
@@ -432,10 +457,15 @@ def _resolved_rule(data: dict[str, Any], old: ResolvedRule | None, path: Path) -
     def merged(key: str, previous: frozenset[str]) -> frozenset[str]:
         return frozenset({*previous, *map(fold, data.get(key, []))})
 
+    stopped = data.get("stopped", old.stopped if old else None)
+    if stopped is not None and stopped not in valid:
+        raise LexiconError(f"{path.name} [resolved]: unknown intent {stopped!r} for stopped")
     return ResolvedRule(
         applies_to=frozenset(applies),
         verbs=merged("verbs", old.verbs if old else frozenset()),
         recovered=merged("recovered", old.recovered if old else frozenset()),
+        better=merged("better", old.better if old else frozenset()),
+        stopped=stopped,
     )
 
 
@@ -523,6 +553,7 @@ class Hit:
     mappable: bool = True
     flips_to: str | None = None  # the meaning when the whole statement is negated
     clause_scope: bool = False
+    sign: str | None = None  # family of warning signs (stroke): two together are [signs] intent
 
 
 @dataclass(frozen=True)
@@ -558,7 +589,7 @@ def _candidates(text: str, lexicon: Lexicon, analysis: Analysis | None = None) -
                 continue
             if p.whole_word and not (start in starts and end in ends):
                 continue  # うん inside しまうんよ, はい inside 雪はいっぺぇ
-            hits.append(_hit(text, start, end, p, lexicon))
+            hits.append(_hit(text, start, end, p, lexicon, analysis))
     for start, char in enumerate(text):
         for filler in lexicon.fillers:
             if filler[0] == char and text.startswith(filler, start):
@@ -566,19 +597,38 @@ def _candidates(text: str, lexicon: Lexicon, analysis: Analysis | None = None) -
     return hits
 
 
-def _hit(text: str, start: int, end: int, p: Phrase, lexicon: Lexicon) -> Hit:
+def _hit(
+    text: str, start: int, end: int, p: Phrase, lexicon: Lexicon, analysis: Analysis | None
+) -> Hit:
     cancel = _ending_at(text, end, p.cancels)
     if cancel is not None:
         return Hit(start, end + len(cancel), NEUTRAL, p.weight, False, f"{p.core}+{cancel}")
     negation = _negation_at(text, end, p, lexicon) if p.negated else None
+    if negation is None and p.negated and analysis is not None:
+        negation = _dialect_negation_at(text, end, analysis)
     if negation is None:
         flips = _flipped(p.intent, p.negated, was_negated=False)
-        return Hit(start, end, p.intent, p.weight, True, p.core, p.mappable, flips, p.clause_scope)
+        return Hit(
+            start, end, p.intent, p.weight, True, p.core, p.mappable, flips, p.clause_scope, p.sign
+        )
     assert p.negated is not None  # a negation is only looked for on negatable phrases
     intent = NEUTRAL if p.negated == CANCEL else p.negated
     evidence = f"{p.core}+{negation}"
     flips = _flipped(p.intent, p.negated, was_negated=True)
-    return Hit(start, end + len(negation), intent, p.weight, False, evidence, p.mappable, flips)
+    end += len(negation)
+    return Hit(start, end, intent, p.weight, False, evidence, p.mappable, flips, sign=p.sign)
+
+
+def _dialect_negation_at(text: str, end: int, analysis: Analysis) -> str | None:
+    """A negative the surface list cannot know because it is also a sigh (壊れ + てねえ: the
+    analysis says ねえ after a verb's て-form is a negative; 痛くてねえ is not)."""
+    last = next((i for i, t in enumerate(analysis.tokens) if t.end == end and t.start < end), None)
+    if last is None:
+        return None
+    negative = analysis.negated_after(last)
+    if negative is None or not negative.dialect_negative:
+        return None
+    return text[end : negative.end]
 
 
 def _flipped(intent: str, negated: str | None, *, was_negated: bool) -> str | None:
@@ -597,11 +647,13 @@ def _lemma_candidates(analysis: Analysis, lexicon: Lexicon) -> list[Hit]:
     tokens = analysis.tokens
     for i, token in enumerate(tokens):
         for lp in lexicon.lemma_phrases_at(token.lemma):
-            last = _match_lemmas(analysis, i, lp.lemmas)
+            last = _match_lemmas(analysis, i, lp.lemmas, lexicon.lemma_skip)
             if last is None:
                 continue
             start, end = token.start, tokens[last].end
             negative = analysis.negated_after(last, hard=True)  # 息がしにくい counts
+            if negative is None and tokens[last].fused_negative:
+                negative = tokens[last]  # 出んもんで: the negative is inside the verb
             if negative is None or lp.negated is None:
                 flips = _flipped(lp.intent, lp.negated, was_negated=False)
                 hits.append(
@@ -614,26 +666,44 @@ def _lemma_candidates(analysis: Analysis, lexicon: Lexicon) -> list[Hit]:
                         "·".join(lp.lemmas),
                         lp.mappable,
                         flips,
+                        sign=lp.sign,
                     )
                 )
                 continue
             intent = NEUTRAL if lp.negated == CANCEL else lp.negated
             flips = _flipped(lp.intent, lp.negated, was_negated=True)
             evidence = f"{'·'.join(lp.lemmas)}+{negative.surface}"
+            end, weight = negative.end, lp.weight
             hits.append(
-                Hit(start, negative.end, intent, lp.weight, False, evidence, lp.mappable, flips)
+                Hit(start, end, intent, weight, False, evidence, lp.mappable, flips, sign=lp.sign)
             )
     return hits
 
 
-def _match_lemmas(analysis: Analysis, first: int, lemmas: tuple[str, ...]) -> int | None:
-    """Index of the token matching the last lemma, skipping particles and adverbs in between
-    (耳がちいと遠うなった, 力がぜんぜん入らん), or None."""
+# Between the words of a lemma entry: particles, adverbs, fillers (血ぃ: 血 + い) and
+# adverbial nouns of time (水道が朝から出ん), plus the lexicon's [morphology] skip_between.
+_SKIP_POS = frozenset({"助詞", "副詞", "フィラー"})
+
+
+def _skippable(t: Token, skip: set[str] | frozenset[str]) -> bool:
+    return t.pos in _SKIP_POS or t.pos1 == "副詞可能" or t.lemma in skip
+
+
+def _match_lemmas(
+    analysis: Analysis,
+    first: int,
+    lemmas: tuple[str, ...],
+    skip: set[str] | frozenset[str] = frozenset(),
+) -> int | None:
+    """Index of the token matching the last lemma, skipping particles, adverbs and the like
+    in between (耳がちいと遠うなった, 力がぜんぜん入らん), or None."""
     tokens = analysis.tokens
     index = first
     for lemma in lemmas[1:]:
         index += 1
-        while index < len(tokens) and tokens[index].pos in ("助詞", "副詞"):
+        while (
+            index < len(tokens) and tokens[index].lemma != lemma and _skippable(tokens[index], skip)
+        ):
             index += 1
         if index >= len(tokens) or tokens[index].lemma != lemma:
             return None
@@ -666,6 +736,7 @@ def _select(hits: list[Hit], lexicon: Lexicon) -> list[Hit]:
     def key(h: Hit) -> tuple[int, bool, bool, int]:
         return (-(h.end - h.start), not h.explicit, h.intent == NEUTRAL, rank.get(h.intent, 99))
 
+    hits = _help_not_swallowed(hits, lexicon)
     taken = [False] * (max((h.end for h in hits), default=0))
     chosen: list[Hit] = []
     for h in sorted(hits, key=key):
@@ -674,6 +745,28 @@ def _select(hits: list[Hit], lexicon: Lexicon) -> list[Hit]:
         taken[h.start : h.end] = [True] * (h.end - h.start)
         chosen.append(h)
     return sorted(chosen, key=lambda h: h.start)
+
+
+def _help_not_swallowed(hits: list[Hit], lexicon: Lexicon) -> list[Hit]:
+    """An emergency sign is never lost to a longer reassurance that only partly overlaps it
+    (胸の痛 + 痛みは治まった: the reassurance goes, the sign stays and [resolved] decides
+    what a sign that stopped is). A reassurance that wholly contains the sign keeps it out
+    as before (痛くも痒くもない contains no help word)."""
+    signs = [h for h in hits if h.intent == Intent.HELP.value and h.explicit]
+    if not signs:
+        return hits
+    reassuring = set(lexicon.unsure.applies_to) if lexicon.unsure else {"fine", "usual", "yes"}
+
+    def swallows(r: Hit, sign: Hit) -> bool:
+        overlaps = r.start < sign.end and sign.start < r.end
+        contains = r.start <= sign.start and sign.end <= r.end
+        return overlaps and not contains
+
+    return [
+        h
+        for h in hits
+        if h.intent not in reassuring or not h.explicit or not any(swallows(h, s) for s in signs)
+    ]
 
 
 def classify(
@@ -801,6 +894,10 @@ def _understood(text: str, folded: str, lexicon: Lexicon) -> list[Hit]:
         chosen = [_clause_cancelled(h, chosen, analysis) for h in chosen]
         if lexicon.resolved is not None:
             chosen = [_resolved(h, analysis, lexicon.resolved) for h in chosen]
+        if lexicon.told:
+            chosen = [_told(h, analysis, lexicon.told) for h in chosen]
+    if lexicon.signs is not None:
+        chosen = _signs_together(chosen, *lexicon.signs)
     if lexicon.hedge is not None:
         chosen = [_hedged(folded, h, lexicon.hedge) for h in chosen]
     return chosen
@@ -923,10 +1020,13 @@ def _degree_word(folded: str, h: Hit, analysis: Analysis, words: set[str]) -> Hi
 
 def _resolved(h: Hit, analysis: Analysis, rule: ResolvedRule) -> Hit:
     """停電もすぐ直った, 雪下ろしは業者さ頼んだ (same clause), 風邪ひいとったけど治った (a
-    complaint told in the past, recovery in the next clause): no longer a trouble/complaint."""
-    if h.intent not in rule.applies_to or not h.explicit:
+    complaint told in the past, recovery in the next clause): no longer a trouble/complaint.
+    An emergency sign that stopped (胸の痛みは治まった) is not over: it becomes
+    `rule.stopped` (unwell), so it is followed up instead of read as help or fine."""
+    stopped = h.intent == Intent.HELP.value and rule.stopped is not None
+    if (h.intent not in rule.applies_to and not stopped) or not h.explicit:
         return h
-    verbs = rule.recovered if h.intent != Intent.TROUBLE.value else rule.verbs | rule.recovered
+    verbs = rule.verbs | rule.recovered if h.intent == Intent.TROUBLE.value else rule.recovered
     tokens = analysis.tokens
     clause = analysis.clause_at(h.start)
     told_in_past = False
@@ -934,22 +1034,84 @@ def _resolved(h: Hit, analysis: Analysis, rule: ResolvedRule) -> Hit:
         if t.start < h.end:
             continue
         t_clause = t.clause  # not clause_of[t.start]: punctuation tokens are zero-width
+        at = _recovery_at(tokens, i, rule)
         if t_clause == clause:
             told_in_past = told_in_past or _is_past(tokens, i)
-            if t.lemma in verbs and _past_after(tokens, i):
-                return Hit(h.start, h.end, NEUTRAL, h.weight, False, f"{h.evidence}+…{t.surface}")
+            if (t.lemma in verbs or at != i) and _past_after(tokens, at):
+                return _over(h, t, rule, stopped)
         elif t_clause == clause + 1 and told_in_past:
-            if t.lemma in rule.recovered and _past_after(tokens, i, te_form=True):
-                return Hit(h.start, h.end, NEUTRAL, h.weight, False, f"{h.evidence}+…{t.surface}")
+            if (t.lemma in rule.recovered or at != i) and _past_after(tokens, at, te_form=True):
+                return _over(h, t, rule, stopped)
         elif t_clause > clause + 1:
             break
     return h
 
 
+def _signs_together(chosen: list[Hit], together: int, intent: str) -> list[Hit]:
+    """左の足を引きずる + うまく歩けない: warning signs of one family (a group's `sign`, e.g.
+    stroke) that are each only unwell add up: `together` different ones mean `intent` (help).
+    A sign that was negated away (neutral) does not count."""
+    by_sign: dict[str, list[Hit]] = {}
+    for h in chosen:
+        if h.sign is not None and h.intent not in (NEUTRAL, intent):
+            by_sign.setdefault(h.sign, []).append(h)
+    extra = []
+    for sign, hits in by_sign.items():
+        if len({h.evidence for h in hits}) >= together:
+            at = max(h.end for h in hits)
+            evidence = f"{sign}×{len(hits)}:" + "+".join(h.evidence for h in hits)
+            extra.append(Hit(at, at, intent, 1.0, False, evidence))
+    return sorted([*chosen, *extra], key=lambda h: h.start) if extra else chosen
+
+
+def _recovery_at(tokens: Sequence[Token], i: int, rule: ResolvedRule) -> int:
+    """Index of なる when token `i` is a `better` word before it (良く + なった, 楽 + に +
+    なった), else i."""
+    if tokens[i].lemma not in rule.better:
+        return i
+    j = i + 2 if i + 1 < len(tokens) and tokens[i + 1].surface == "に" else i + 1
+    return j if j < len(tokens) and tokens[j].lemma == "なる" else i
+
+
+def _over(h: Hit, t: Token, rule: ResolvedRule, stopped: bool) -> Hit:
+    intent = rule.stopped if stopped and rule.stopped is not None else NEUTRAL
+    weight = 0.8 if stopped else h.weight
+    return Hit(h.start, h.end, intent, weight, False, f"{h.evidence}+…{t.surface}")
+
+
+_WISH = frozenset({"たい", "ほしい", "欲しい", "ちょうだい", "頂戴"})
+_REQUEST = frozenset({"くださる", "下さる", "くれる", "もらえる"})
+
+
+def _told(h: Hit, analysis: Analysis, told: dict[str, str]) -> Hit:
+    """娘と電話で話した, 息子から電話があった: a call or a talk told in the past (a past
+    predicate later in its clause, no wish or request on the way) is a story, not a request
+    to be called: it means what `[told]` says (yes: the resident did talk to someone).
+    電話してくれた counts as told, 電話してくれたら / 電話してほしかった do not."""
+    if h.intent not in told or not h.explicit:
+        return h
+    tokens = analysis.tokens
+    clause = analysis.clause_at(h.start)
+    for i, t in enumerate(tokens):
+        if t.start < h.end and not (t.start < h.end < t.end):
+            continue
+        if t.clause != clause:
+            break
+        asks = t.lemma in _WISH or (t.lemma in _REQUEST and not _is_past(tokens, i + 1))
+        if t.is_negative or asks:
+            return h  # 話したい, 電話してほしい, 電話をくれんか: still a request
+        if t.start >= h.end and _is_past(tokens, i):
+            evidence = f"{h.evidence}+…{t.surface}"
+            return Hit(h.start, h.end, told[h.intent], h.weight, False, evidence)
+    return h
+
+
 def _is_past(tokens: Sequence[Token], i: int) -> bool:
     """Token `i` is the past auxiliary た/だ (飲んだ, not the copula だ)."""
+    if i >= len(tokens):
+        return False
     t = tokens[i]
-    if t.pos != "助動詞" or t.surface not in ("た", "だ"):
+    if t.pos != "助動詞" or t.plain not in ("た", "だ"):
         return False
     return t.lemma == "た" or (i > 0 and tokens[i - 1].form.startswith("連用"))
 
@@ -969,7 +1131,7 @@ def _past_after(tokens: Sequence[Token], i: int, *, te_form: bool = False) -> bo
             return True
         if not t.continues_predicate:
             return False
-        if te_form and t.surface in ("て", "で") and t.pos == "助詞":
+        if te_form and t.plain in ("て", "で") and t.pos == "助詞":
             nxt = tokens[j + 1] if j + 1 < len(tokens) else None
             if nxt is None or not (nxt.continues_predicate or nxt.is_negative):
                 return True

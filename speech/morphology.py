@@ -11,6 +11,12 @@ What the classifier takes from it:
   to lexicon `lemmas` entries, whose negation is their emergency (`negated_after(hard=True)`);
 - Kansai 来る negatives MeCab splits wrongly (出てけえへん, 出てこおへん) are read as 来る,
   and a lengthened one-mora stem before へん/ひん (出えへん, 見いひん) stays in the verb;
+- dialect negatives MeCab does not tag: ねえ/ね after a verb's て-form when a word that
+  needs a negative opened the clause (なんも壊れてねえ = 壊れていない; 痛くてねえ and
+  むくんでねえ stay a sigh), やん after a verb's 未然形 (歩けやん), and a verb read as one
+  token with a fused ん (出んもんで; not 出んだ = 出るんだ);
+- a lengthened one-kanji noun (目ぇ, 手ぇ) keeps the noun's lemma (目, 手), and a lengthened
+  token (たー, よー) keeps its meaning (`Token.plain`);
 - clauses: where a 接続助詞 (けど, が, のに, ...) or punctuation ends one, so that a hedge or
   a negation only reaches the words of its own clause.
 
@@ -29,7 +35,7 @@ import sys
 import threading
 import unicodedata
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from functools import lru_cache
 from types import ModuleType
 
@@ -70,9 +76,21 @@ class Token:
     form: str = ""  # conjugated form (未然形, 基本形, ...)
     explanatory: bool = False  # ん after a plain form: の, not a negative
     clause: int = 0  # clause number; punctuation belongs to the clause it ends
+    # a dialect negative MeCab does not tag as one: ねえ after a verb's て-form (なんも壊れて
+    # ねえ), やん after a verb's 未然形 (歩けやん, 食べやん: Kishu/Ise)
+    dialect_negative: bool = False
+    # a verb read as one token with a fused ん (出んもんで = 出ないもので)
+    fused_negative: bool = False
+
+    @property
+    def plain(self) -> str:
+        """The surface without a lengthening mark (治ったー: たー -> た)."""
+        return self.surface.rstrip("ー") or self.surface
 
     @property
     def is_negative(self) -> bool:
+        if self.dialect_negative:
+            return True
         if self.pos == "助動詞" and self.lemma in NEGATIVE_AUX:
             return not self.explanatory
         return self.pos == "形容詞" and self.lemma in ("ない", "無い")
@@ -93,7 +111,7 @@ class Token:
             return True
         if self.pos == "動詞" and (self.pos1 == "非自立" or self.lemma in _CHAIN_VERBS):
             return True
-        return self.pos == "助詞" and self.surface in _CHAIN_PARTICLES
+        return self.pos == "助詞" and self.plain in _CHAIN_PARTICLES
 
 
 @dataclass(frozen=True)
@@ -198,7 +216,34 @@ def analyse(text: str, fold: Callable[[str], str]) -> Analysis | None:
             clause += 1  # けど + 、 end one clause, not two
     if "".join(t.surface for t in tokens) != fold(text):
         return None
-    return Analysis(tuple(tokens), tuple(clause_of))
+    return Analysis(_eastern_negatives(tokens), tuple(clause_of))
+
+
+# ねえ/ね after a verb's て-form is either the eastern negative of いる (壊れてねえ = 壊れて
+# いない) or a sigh (むくんでねえ = むくんでいてね): MeCab reads both as a particle. It is
+# taken as a negative only when a word that needs a negative opened its clause (なんも壊れて
+# ねえ, どこも痛めてねえ); otherwise it stays a sigh (safety first: a complaint is not
+# flipped on a guess). After an adjective (痛くてねえ) it is always a sigh.
+_EASTERN_NEGATIVE = frozenset({"ねえ", "ね", "ねー", "ねえー"})
+NEGATIVE_POLARITY = (
+    "なんも", "何も", "なにも", "なーんも", "全然", "ぜんぜん", "ちっとも", "ちいとも", "少しも",
+    "すこしも", "いっちょん", "どこも", "どっこも", "誰も", "だれも", "ひとつも", "一つも",
+    "まったく", "全く", "一向に", "いっこうに", "さっぱり",
+)  # fmt: skip
+
+
+def _eastern_negatives(tokens: list[Token]) -> tuple[Token, ...]:
+    out = list(tokens)
+    for i in range(2, len(out)):
+        t, te, verb = out[i], out[i - 1], out[i - 2]
+        if t.surface not in _EASTERN_NEGATIVE or t.pos not in ("助詞", "感動詞"):
+            continue
+        if not (te.pos == "助詞" and te.surface in ("て", "で") and verb.pos == "動詞"):
+            continue
+        opened = "".join(o.surface for o in out[:i] if o.clause == t.clause)
+        if any(word in opened for word in NEGATIVE_POLARITY):
+            out[i] = replace(t, dialect_negative=True)
+    return tuple(out)
 
 
 def _token(
@@ -219,5 +264,52 @@ def _token(
         lemma, pos, pos1, form = "来る", "動詞", "非自立", "未然形"
     elif surface in _LENGTHENED_STEM and before_negative and prev and prev[0]["pos"] == "動詞":
         pos, pos1 = "動詞", "非自立"  # 出 + え + へん: the stem's vowel, lengthened
+    prev_form = prev[0].get("cform", "") if prev else ""
+    dialect_negative = (
+        pos == "助動詞"
+        and surface in _YAN_NEGATIVE
+        and bool(prev)
+        and prev[0]["pos"] == "動詞"
+        and prev_form.startswith("未然")
+    )
+    fused_negative = (
+        pos == "動詞"
+        and form.startswith("体言接続特殊")
+        and surface.endswith("ん")
+        and bool(nxt)
+        and _nfkc(nxt[0]["orig"]) in _FUSED_NEGATIVE_BEFORE
+    )
+    if pos == "名詞" and len(surface) == 2 and surface[1] in _LENGTHENING and _is_kanji(surface[0]):
+        lemma = surface[0]  # 目ぇ -> 目, 手ぇ -> 手 (folded: 目え)
     end = start + len(surface)
-    return Token(surface, lemma, pos, pos1, start, end, form, explanatory, clause)
+    return Token(
+        surface,
+        lemma,
+        pos,
+        pos1,
+        start,
+        end,
+        form,
+        explanatory,
+        clause,
+        dialect_negative,
+        fused_negative,
+    )
+
+
+_YAN_NEGATIVE = frozenset({"やん", "やへん"})
+# only before these is a fused ん read as a negative (出んもんで, 出んし, 出んのに); before
+# だ/です/や it is the explanatory の (出んだ = 出るんだ), and at the end MeCab may have
+# misread another word (あるけん = ある + けん, read as あるける)
+_FUSED_NEGATIVE_BEFORE = frozenset({"もん", "もんで", "もの", "ので", "し", "のに", "けど", "から"})
+
+
+def _nfkc(text: str) -> str:
+    return unicodedata.normalize("NFKC", text).strip()
+
+
+_LENGTHENING = frozenset("あいうえおー")
+
+
+def _is_kanji(char: str) -> bool:
+    return "\u4e00" <= char <= "\u9fff"
