@@ -7,9 +7,12 @@ import logging
 import secrets
 import uuid
 import zlib
+from collections.abc import Callable
+from dataclasses import dataclass
 from datetime import date, datetime, timedelta
+from typing import Any
 
-from sqlalchemy import Engine, insert, select, text, update
+from sqlalchemy import Engine, bindparam, insert, select, text, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.orm import Session, sessionmaker
@@ -26,13 +29,14 @@ from cloud.models import (
     HeartbeatRecord,
     Household,
     Incident,
+    ScheduleSlot,
 )
 from cloud.models.staff import IncidentNote
-from cloud.schedule import local_date_of, slot_for_answer
+from cloud.schedule import SlotSpec, local_date_of, slot_for_answer
 from cloud.services import incidents
 from cloud.services.errors import ApiError
 from cloud.services.ports import FollowUps
-from cloud.services.tenancy import hash_secret, normalise_code, slot_specs
+from cloud.services.tenancy import hash_secret, normalise_code
 from mimamori_rules.outcomes import immediate_cause
 from mimamori_wire import v1
 
@@ -98,6 +102,32 @@ def authenticate(session: Session, authorization: str | None) -> Gateway:
     return gateway
 
 
+@dataclass(frozen=True)
+class GatewayIdentity:
+    """Who posts: all the event path needs of the gateway row (no ORM object to load)."""
+
+    id: str
+    household_id: str
+
+
+# Core, not ORM: the row is only read, and an ORM entity load was a quarter of a life-sign
+# summary's CPU (bench/gateway_cost.py, docs/benchmarks.md "morning"). A revoked token is
+# refused by the same statement, so revocation stays immediate (nothing is cached).
+_GATEWAYS = Gateway.__table__
+_GATEWAY_BY_TOKEN = select(_GATEWAYS.c.id, _GATEWAYS.c.household_id).where(
+    _GATEWAYS.c.token_hash == bindparam("token_hash"), _GATEWAYS.c.revoked_at.is_(None)
+)
+
+
+def identify(session: Session, authorization: str | None) -> GatewayIdentity:
+    """The gateway a bearer token belongs to, in one indexed lookup; 401 if none or revoked."""
+    token = _bearer_token(authorization)
+    row = session.execute(_GATEWAY_BY_TOKEN, {"token_hash": hash_secret(token)}).first()
+    if row is None:
+        raise _reject(401, "invalid_token", INVALID_TOKEN)
+    return GatewayIdentity(row.id, row.household_id)
+
+
 def _reject(status: int, error: str, detail: str) -> ApiError:
     metrics.REJECTED.labels(error).inc()
     return ApiError(status, error, detail)
@@ -106,7 +136,7 @@ def _reject(status: int, error: str, detail: str) -> ApiError:
 # --- events --------------------------------------------------------------------------------
 
 
-def check_tenancy(gateway: Gateway, events: list[v1.Event]) -> None:
+def check_tenancy(gateway: Gateway | GatewayIdentity, events: list[v1.Event]) -> None:
     """The one whole-batch rule (403): a gateway posts its own household's events only."""
     for event in events:
         if event.household_id != gateway.household_id or event.gateway_id != gateway.id:
@@ -175,7 +205,11 @@ def _refused(event: v1.Event, reason: str, detail: str) -> v1.RejectedEvent:
 
 
 def store_one_by_one(
-    session: Session, ctx: FollowUps, gateway: Gateway, events: list[v1.Event], now: datetime
+    session: Session,
+    ctx: FollowUps,
+    gateway: GatewayIdentity,
+    events: list[v1.Event],
+    now: datetime,
 ) -> tuple[list[str], list[str], list[v1.RejectedEvent]]:
     """The fallback when a batch failed as a whole: each event in a savepoint of its own, so
     an event the database refuses is returned as rejected (`storage_error`) and the rest of
@@ -227,7 +261,7 @@ def scoped_event_id(gateway_id: str, event_id: str) -> str:
 def store_events(
     session: Session,
     ctx: FollowUps,
-    gateway: Gateway,
+    gateway: GatewayIdentity,
     events: list[v1.Event],
     now: datetime,
 ) -> tuple[list[str], list[str]]:
@@ -259,12 +293,7 @@ def store_events(
     # Life-sign summaries and sensor news (~28 of a household's ~30 events a day) change
     # nothing else: no household row to read for them.
     if any(_has_effects(event) for event in fresh):
-        household = session.get_one(Household, gateway.household_id)
-        _record_checkins(
-            session, ctx, household, [e for e in fresh if e.kind in CHECKIN_KINDS], now
-        )
-        for event in fresh:
-            _apply_other(session, household, event, now)
+        _apply_effects(session, ctx, gateway.household_id, fresh, now)
     metrics.EVENTS.labels("accepted").inc(len(accepted))
     metrics.EVENTS.labels("duplicate").inc(len(duplicates))
     return accepted, duplicates
@@ -313,6 +342,12 @@ _PG_INSERT_EVENTS = text(
 )
 
 
+_EVENTS = EventRecord.__table__
+_SQLITE_INSERT_EVENTS = (
+    sqlite_insert(_EVENTS).on_conflict_do_nothing(index_elements=["id"]).returning(_EVENTS.c.id)
+)
+
+
 def _insert_events(session: Session, events: list[v1.Event], now: datetime) -> set[str]:
     if not events:
         return set()
@@ -341,39 +376,151 @@ def _insert_events(session: Session, events: list[v1.Event], now: datetime) -> s
         }
         for e in events
     ]
-    stmt = sqlite_insert(EventRecord).on_conflict_do_nothing(index_elements=["id"])
-    return set(session.scalars(stmt.returning(EventRecord.id), rows).all())
+    return set(session.scalars(_SQLITE_INSERT_EVENTS, rows).all())
 
 
 def _has_effects(event: v1.Event) -> bool:
+    return event.kind in CHECKIN_KINDS or _has_other_effect(event)
+
+
+def _has_other_effect(event: v1.Event) -> bool:
     return (
-        event.kind in CHECKIN_KINDS
-        or event.kind == v1.EventKind.COMMAND_DONE
+        event.kind == v1.EventKind.COMMAND_DONE
         or immediate_cause(event.kind.value, event.payload) is not None
     )
 
 
-def _apply_other(session: Session, household: Household, event: v1.Event, now: datetime) -> None:
+@dataclass(frozen=True)
+class CheckinContext:
+    """What recording check-ins needs of the household, read in one statement: its zone, its
+    slots, and whether an incident exists that an answer may settle (then, and only then, the
+    ORM household and its incidents are loaded)."""
+
+    timezone: str
+    slots: list[SlotSpec]
+    slot_incident_open: bool  # a missed-slot incident an answer would resolve
+    offline_slot_incident: bool  # a gateway_offline incident naming a slot
+
+
+_HOUSEHOLDS = Household.__table__
+_SLOTS = ScheduleSlot.__table__
+_INCIDENTS = Incident.__table__
+_CHECKIN_CONTEXT = (
+    select(
+        _HOUSEHOLDS.c.timezone,
+        _SLOTS.c.name,
+        _SLOTS.c.time,
+        _SLOTS.c.window_min,
+        _SLOTS.c.grace_min,
+        _SLOTS.c.reask_offsets_min,
+        select(_INCIDENTS.c.id)
+        .where(
+            _INCIDENTS.c.household_id == _HOUSEHOLDS.c.id,
+            _INCIDENTS.c.cause.in_(SLOT_CAUSES),
+            _INCIDENTS.c.state != "resolved",
+        )
+        .exists()
+        .label("slot_open"),
+        select(_INCIDENTS.c.id)
+        .where(
+            _INCIDENTS.c.household_id == _HOUSEHOLDS.c.id,
+            _INCIDENTS.c.cause == "gateway_offline",
+            _INCIDENTS.c.slot.is_not(None),
+        )
+        .exists()
+        .label("offline_slot"),
+    )
+    .select_from(_HOUSEHOLDS.outerjoin(_SLOTS, _SLOTS.c.household_id == _HOUSEHOLDS.c.id))
+    .where(_HOUSEHOLDS.c.id == bindparam("household_id"))
+    .order_by(_SLOTS.c.time)
+)
+
+
+def checkin_context(session: Session, household_id: str) -> CheckinContext:
+    rows = session.execute(_CHECKIN_CONTEXT, {"household_id": household_id}).all()
+    first = rows[0]  # the gateway row's foreign key guarantees the household
+    return CheckinContext(
+        timezone=first.timezone,
+        slots=[
+            SlotSpec(r.name, r.time, r.window_min, r.grace_min, tuple(r.reask_offsets_min or ()))
+            for r in rows
+            if r.name is not None
+        ],
+        slot_incident_open=bool(first.slot_open),
+        offline_slot_incident=bool(first.offline_slot),
+    )
+
+
+def _apply_effects(
+    session: Session, ctx: FollowUps, household_id: str, fresh: list[v1.Event], now: datetime
+) -> None:
+    """Check-ins, calls for help, command.done. The ORM household (office, municipality,
+    chains) is loaded only when an incident is to be opened or settled."""
+    loaded: list[Household] = []
+
+    def household() -> Household:
+        if not loaded:
+            loaded.append(session.get_one(Household, household_id))
+        return loaded[0]
+
+    checkins = [e for e in fresh if e.kind in CHECKIN_KINDS]
+    if checkins:
+        context = checkin_context(session, household_id)
+        _record_checkins(session, ctx, household_id, context, household, checkins, now)
+    for event in fresh:
+        if _has_other_effect(event):
+            _apply_other(session, household_id, household, event, now)
+
+
+def _apply_other(
+    session: Session,
+    household_id: str,
+    household: Callable[[], Household],
+    event: v1.Event,
+    now: datetime,
+) -> None:
     kind = event.kind.value
     # "Needs help" in a disaster check escalates like a help request, not only a banner.
     cause = immediate_cause(kind, event.payload)
     if cause:
-        incidents.open_incident(session, household, cause, now, source_event_id=event.id)
+        incidents.open_incident(session, household(), cause, now, source_event_id=event.id)
     elif kind == v1.EventKind.COMMAND_DONE:
         session.execute(
             update(Command)
             .where(
                 Command.id == event.payload.get("command_id"),
-                Command.household_id == household.id,
+                Command.household_id == household_id,
             )
             .values(done_at=event.occurred_at)
         )
 
 
+_CHECKINS = Checkin.__table__
+_CHECKIN_UPDATED = ("status", "intent", "confidence", "occurred_at", "event_id")
+
+
+def _checkin_upsert(insert: Any) -> Any:
+    """Built once per dialect: an answer overrides a no_response, never the other way round."""
+    stmt = insert(_CHECKINS)
+    return stmt.on_conflict_do_update(
+        index_elements=["household_id", "slot_date", "slot"],
+        set_={col: stmt.excluded[col] for col in _CHECKIN_UPDATED},
+        where=(_CHECKINS.c.status != "answered") & (stmt.excluded.status == "answered"),
+    )
+
+
+_CHECKIN_UPSERT = {
+    "postgresql": _checkin_upsert(pg_insert),
+    "sqlite": _checkin_upsert(sqlite_insert),
+}
+
+
 def _record_checkins(
     session: Session,
     ctx: FollowUps,
-    household: Household,
+    household_id: str,
+    context: CheckinContext,
+    household: Callable[[], Household],
     events: list[v1.Event],
     now: datetime,
 ) -> None:
@@ -381,16 +528,15 @@ def _record_checkins(
     other way round; then close missed-slot incidents that the answers settle."""
     if not events:
         return
-    specs = slot_specs(household)
     rows: dict[tuple[date, str], dict] = {}
     for event in sorted(events, key=lambda e: e.occurred_at):
         payload = event.payload
-        slot = slot_for_answer(specs, str(payload.get("slot")))
+        slot = slot_for_answer(context.slots, str(payload.get("slot")))
         slot_name = slot.name if slot else str(payload.get("slot"))
-        slot_date = _slot_date(payload.get("slot_date"), event, household)
+        slot_date = _slot_date(payload.get("slot_date"), event, context.timezone)
         answered = event.kind == v1.EventKind.CHECKIN_ANSWERED
         row = {
-            "household_id": household.id,
+            "household_id": household_id,
             "slot_date": slot_date,
             "slot": slot_name,
             "status": "answered" if answered else "no_response",
@@ -402,20 +548,10 @@ def _record_checkins(
         current = rows.get((slot_date, slot_name))
         if current is None or (answered and current["status"] != "answered"):
             rows[(slot_date, slot_name)] = row
-    insert = pg_insert if session.get_bind().dialect.name == "postgresql" else sqlite_insert
-    stmt = insert(Checkin)
-    stmt = stmt.on_conflict_do_update(
-        index_elements=["household_id", "slot_date", "slot"],
-        set_={
-            col: stmt.excluded[col]
-            for col in ("status", "intent", "confidence", "occurred_at", "event_id")
-        },
-        where=(Checkin.status != "answered") & (stmt.excluded.status == "answered"),
-    )
-    session.execute(stmt, list(rows.values()))
+    session.execute(_CHECKIN_UPSERT[session.get_bind().dialect.name], list(rows.values()))
     answered = {key: row for key, row in rows.items() if row["status"] == "answered"}
-    if answered:
-        _resolve_late(session, ctx, household, answered, now)
+    if answered and context.slot_incident_open:
+        _resolve_late(session, ctx, household(), answered, now)
     # A later answer in the same batch shows the resident is fine: no alarm for the old slot.
     last_answer = max((row["occurred_at"] for row in answered.values()), default=None)
     silent = [
@@ -424,17 +560,17 @@ def _record_checkins(
         if row["status"] == "no_response"
         and (last_answer is None or row["occurred_at"] > last_answer)
     ]
-    if silent:
-        _open_missed_while_offline(session, household, silent, now)
+    if silent and context.offline_slot_incident:
+        _open_missed_while_offline(session, household(), silent, now)
 
 
-def _slot_date(reported: object, event: v1.Event, household: Household) -> date:
+def _slot_date(reported: object, event: v1.Event, timezone: str) -> date:
     if isinstance(reported, str):
         try:
             return date.fromisoformat(reported)
         except ValueError:
             pass
-    return local_date_of(event.occurred_at, household.timezone)
+    return local_date_of(event.occurred_at, timezone)
 
 
 def _resolve_late(

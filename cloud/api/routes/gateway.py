@@ -106,7 +106,7 @@ def _ingest(
     ids: dict[str, str] = {}
     try:
         with transaction(app.sessions) as session:
-            gateway = gateways.authenticate(session, authorization)
+            gateway = gateways.identify(session, authorization)
             ids = {"gateway_id": gateway.id, "household_id": gateway.household_id}
             gateways.check_tenancy(gateway, good)
             accepted, duplicates = (
@@ -129,7 +129,7 @@ def _ingest(
             error=f"{type(exc).__name__}: {exc}"[:300],
         )
     with transaction(app.sessions) as session:
-        gateway = gateways.authenticate(session, authorization)
+        gateway = gateways.identify(session, authorization)
         gateways.check_tenancy(gateway, good)  # again: the first try may have failed before
         accepted, duplicates, failed = gateways.store_one_by_one(
             session, app.notifier, gateway, good, now
