@@ -6,6 +6,7 @@ from datetime import date, datetime
 from typing import Any
 
 from sqlalchemy import (
+    ColumnElement,
     Date,
     ForeignKey,
     Index,
@@ -14,6 +15,7 @@ from sqlalchemy import (
     String,
     Text,
     UniqueConstraint,
+    literal_column,
     text,
 )
 from sqlalchemy.orm import Mapped, mapped_column
@@ -21,6 +23,10 @@ from sqlalchemy.orm import Mapped, mapped_column
 from cloud.models.base import Base, created_at_column, id_column
 
 OPEN_STATES = ("open", "acknowledged")
+# The predicate of the partial indexes on open incidents. A query that wants them repeats it
+# as SQL text (`unresolved()`), not as a bound parameter: PostgreSQL must prove the index's
+# predicate from the query's, which it cannot do for a parameter in a prepared generic plan.
+UNRESOLVED_SQL = "state != 'resolved'"
 
 
 class Incident(Base):
@@ -32,10 +38,12 @@ class Incident(Base):
             "household_id",
             "cause",
             unique=True,
-            sqlite_where=text("state != 'resolved'"),
-            postgresql_where=text("state != 'resolved'"),
+            sqlite_where=text(UNRESOLVED_SQL),
+            postgresql_where=text(UNRESOLVED_SQL),
         ),
         Index("ix_incidents_household_state", "household_id", "state"),
+        # The desk's recently resolved, newest first, without sorting the whole history.
+        Index("ix_incidents_resolved_at", "resolved_at"),
     )
 
     id: Mapped[str] = id_column()
@@ -63,6 +71,11 @@ class Incident(Base):
     resolved_at: Mapped[datetime | None]
     outcome: Mapped[str | None] = mapped_column(String(32))
     note: Mapped[str | None] = mapped_column(Text)
+
+
+def unresolved() -> ColumnElement[bool]:
+    """WHERE the incident is open (open or acknowledged), in the partial indexes' words."""
+    return Incident.state != literal_column("'resolved'")
 
 
 class Notification(Base):

@@ -81,6 +81,7 @@ TEXT: dict[str, str] = {
     "send": "Send",
     "desk_title": "Incidents needing action",
     "desk_empty": "No open incidents.",
+    "desk_shown": "{first}-{last} of {total}, most urgent first",
     "new_urgent": "New urgent incident",
     "sound_alert": "Sound alert",
     "updates_paused": "Updates are waiting; they appear when you finish typing.",

@@ -40,3 +40,12 @@ def record_action(
 def heartbeat_stale(ctx: Ctx) -> timedelta:
     """A gateway silent for longer than this shows as offline."""
     return timedelta(seconds=state(ctx.request).settings.heartbeat_stale_s)
+
+
+def page_number(raw: str | None, pages: int) -> int:
+    """Pure: ?page= as a 1-based page within range; junk means the first page."""
+    try:
+        wanted = int(raw or "1")
+    except ValueError:
+        return 1
+    return min(max(wanted, 1), max(pages, 1))

@@ -17,7 +17,7 @@ from cloud.models import Checkin, Gateway, Household, Pause, Resident, ScheduleS
 from cloud.schedule import SlotSpec, local_date_of, slot_deadline
 from cloud.web.deps import Ctx, needs
 from cloud.web.render import page
-from cloud.web.route_helpers import heartbeat_stale
+from cloud.web.route_helpers import heartbeat_stale, page_number
 from cloud.web.scoping import offices_in_scope, selected_office
 from mimamori_rules import schedule as rules
 
@@ -221,15 +221,6 @@ def load_board(ctx: Ctx, office_id: str | None) -> list[BoardRow]:
         rows.append(BoardRow(line, statuses, health))
     rows.sort(key=lambda r: (not r.problem, r.household.address or "", r.household.id))
     return rows
-
-
-def page_number(raw: str | None, pages: int) -> int:
-    """Pure: ?page= as a 1-based page within range; junk means the first page."""
-    try:
-        wanted = int(raw or "1")
-    except ValueError:
-        return 1
-    return min(max(wanted, 1), max(pages, 1))
 
 
 @router.get("/board")

@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from datetime import timedelta
+from datetime import datetime, timedelta
 from typing import Any
+from urllib.parse import urlencode
 
 from fastapi import APIRouter
 from fastapi.responses import JSONResponse, Response
-from sqlalchemy import select
+from sqlalchemy import Select, select
 
 from cloud.auth.roles import Capability, Scope
 from cloud.escalation.chain import family_ack_effect
@@ -22,6 +23,7 @@ from cloud.models import (
     PostOffice,
     Resident,
 )
+from cloud.models.incidents import unresolved
 from cloud.models.staff import IncidentNote
 from cloud.services import caselog, text
 from cloud.services import incidents as incident_service
@@ -38,7 +40,7 @@ from cloud.web.case_view import (
 from cloud.web.deps import Ctx, needs
 from cloud.web.ordering import desk_key, is_urgent, last_step_done, severity
 from cloud.web.render import page, templates
-from cloud.web.route_helpers import record_action
+from cloud.web.route_helpers import page_number, record_action
 from cloud.web.scoping import offices_in_scope, selected_office
 from cloud.web.watch_banner import watch_notices
 from mimamori_wire import v1
@@ -48,6 +50,9 @@ router = APIRouter()
 NOTE_KINDS = caselog.STAFF_ENTRY_KINDS
 NOTE_MAX = caselog.TEXT_MAX
 RECENT_RESOLVED = 20
+RECENT_RESOLVED_FOR = timedelta(days=7)
+# Open incidents shown as full cards per desk page (the rest are counted and paged).
+DESK_PAGE_SIZE = 50
 SAFETY_ON_DESK = timedelta(hours=48)
 
 
@@ -81,27 +86,104 @@ class IncidentRow:
         return last_step_done(self.incident.chain or {}, self.incident.next_step)
 
 
-def load_incidents(
-    ctx: Ctx, scope: Scope, office_id: str | None, *, resolved: bool = False
-) -> list[IncidentRow]:
+@dataclass(frozen=True)
+class OpenCase:
+    """What ordering, counting and the urgent alert need of an open incident: no details."""
+
+    id: str
+    state: str
+    cause: str
+    opened_at: datetime
+
+    @property
+    def urgent(self) -> bool:
+        return is_urgent(self.cause)
+
+
+@dataclass
+class DeskList:
+    """The open incidents in scope, most urgent first, and the page of them shown in full."""
+
+    cases: list[OpenCase]
+    rows: list[IncidentRow]
+    page: int
+    pages: int
+
+    @property
+    def first(self) -> int:
+        return (self.page - 1) * DESK_PAGE_SIZE + 1 if self.rows else 0
+
+    @property
+    def last(self) -> int:
+        return self.first + len(self.rows) - 1 if self.rows else 0
+
+    def known_ids(self) -> list[str]:
+        """Ids the desk's poller treats as already seen: the page shown, and every urgent
+        case (so one on a later page does not raise the new-urgent alert)."""
+        shown = [r.incident.id for r in self.rows]
+        return shown + [c.id for c in self.cases if c.urgent and c.id not in set(shown)]
+
+    def urgent_open_ids(self) -> list[str]:
+        return [c.id for c in self.cases if c.urgent and c.state == "open"]
+
+
+def _in_scope(query: Select[Any], scope: Scope, office_id: str | None) -> Select[Any]:
+    query = query.join(Household, Incident.household_id == Household.id).where(
+        scope.household_filter()
+    )
+    return query.where(Household.office_id == office_id) if office_id else query
+
+
+def open_cases(ctx: Ctx, scope: Scope, office_id: str | None) -> list[OpenCase]:
+    """Every open incident in scope as four columns, in desk order. The open ones are read
+    through the partial index on unresolved incidents, never a scan of the history."""
+    query = select(Incident.id, Incident.state, Incident.cause, Incident.opened_at).where(
+        unresolved()
+    )
+    cases = [OpenCase(*row) for row in ctx.db.execute(_in_scope(query, scope, office_id))]
+    cases.sort(key=lambda c: (desk_key(c.state, c.cause, c.opened_at), c.id))
+    return cases
+
+
+def load_desk(ctx: Ctx, scope: Scope, office_id: str | None, page_raw: str | None) -> DeskList:
+    """The page of open incidents shown in full (cards with people, steps and notes): at a
+    bad 09:00 an office has hundreds open, and rendering every card was most of the desk's
+    time. Details are read for the page's incidents only."""
+    cases = open_cases(ctx, scope, office_id)
+    pages = max(1, -(-len(cases) // DESK_PAGE_SIZE))
+    current = page_number(page_raw, pages)
+    shown = cases[(current - 1) * DESK_PAGE_SIZE : current * DESK_PAGE_SIZE]
+    return DeskList(cases, _full_rows(ctx, [c.id for c in shown]), current, pages)
+
+
+def _full_rows(ctx: Ctx, incident_ids: list[str]) -> list[IncidentRow]:
+    if not incident_ids:
+        return []
     query = (
         select(Incident, Household, PostOffice.name)
         .join(Household, Incident.household_id == Household.id)
         .join(PostOffice, Household.office_id == PostOffice.id)
-        .where(scope.household_filter())
+        .where(Incident.id.in_(incident_ids))
     )
-    if office_id:
-        query = query.where(Household.office_id == office_id)
-    if resolved:
-        query = query.where(Incident.state == "resolved")
-        query = query.order_by(Incident.resolved_at.desc()).limit(RECENT_RESOLVED)
-    else:
-        query = query.where(Incident.state != "resolved")
-    rows = [IncidentRow(i, h, name) for i, h, name in ctx.db.execute(query).all()]
+    by_id = {i.id: IncidentRow(i, h, name) for i, h, name in ctx.db.execute(query).all()}
+    rows = [by_id[i] for i in incident_ids if i in by_id]
     _attach_details(ctx, rows)
-    if not resolved:
-        rows.sort(key=lambda r: desk_key(r.incident.state, r.incident.cause, r.incident.opened_at))
     return rows
+
+
+def recently_resolved(ctx: Ctx, scope: Scope, office_id: str | None) -> list[IncidentRow]:
+    """The last RECENT_RESOLVED incidents resolved within RECENT_RESOLVED_FOR, newest first:
+    read backwards along the resolved-at index, so the history's size does not matter."""
+    query = (
+        select(Incident.id)
+        .where(
+            Incident.state == "resolved",
+            Incident.resolved_at >= ctx.now - RECENT_RESOLVED_FOR,
+        )
+        .order_by(Incident.resolved_at.desc())
+        .limit(RECENT_RESOLVED)
+    )
+    return _full_rows(ctx, list(ctx.db.scalars(_in_scope(query, scope, office_id))))
 
 
 def _attach_details(ctx: Ctx, rows: list[IncidentRow]) -> None:
@@ -160,12 +242,22 @@ def safety_needs_help(ctx: Ctx, office_id: str | None) -> dict[str, int]:
     return counts
 
 
+def feed_url(office_id: str | None, page: int) -> str:
+    """The desk's poll URL: the same office filter and page as the page it updates."""
+    query = {"office": office_id, "page": page if page > 1 else None}
+    wanted = urlencode({k: v for k, v in query.items() if v})
+    return "/desk/feed" + ("?" + wanted if wanted else "")
+
+
 def _desk_vars(ctx: Ctx, **extra: Any) -> dict[str, Any]:
     office_id = selected_office(ctx)
+    desk = load_desk(ctx, ctx.scope, office_id, ctx.request.query_params.get("page"))
     return {
         "safety_help": safety_needs_help(ctx, office_id),
-        "rows": load_incidents(ctx, ctx.scope, office_id),
-        "resolved_rows": load_incidents(ctx, ctx.scope, office_id, resolved=True),
+        "desk": desk,
+        "rows": desk.rows,
+        "resolved_rows": recently_resolved(ctx, ctx.scope, office_id),
+        "feed_url": feed_url(office_id, desk.page),
         "offices": offices_in_scope(ctx),
         "office_id": office_id,
         "outcomes": OUTCOMES,
@@ -189,12 +281,12 @@ def desk_feed(ctx: Ctx = needs(Capability.DESK)) -> Response:
     """Polled by the desk page: the incident list as HTML plus ids to detect new urgent ones."""
     variables = _desk_vars(ctx)
     html = templates.get_template("_incidents.html").render(ctx.template_vars(**variables))
-    rows = variables["rows"]
+    desk: DeskList = variables["desk"]
     body = {
         "html": html,
-        "ids": [r.incident.id for r in rows],
-        "urgent": [r.incident.id for r in rows if r.urgent and r.incident.state == "open"],
-        "count": len(rows),
+        "ids": desk.known_ids(),
+        "urgent": desk.urgent_open_ids(),
+        "count": len(desk.cases),
         # The stopped-watch banner (base.html) follows the polled desk without a reload.
         "watch_stopped": watch_notices(ctx).stopped,
     }

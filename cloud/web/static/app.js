@@ -76,6 +76,8 @@
     clearSavedDraft();
     var known = {};
     list.querySelectorAll("[data-id]").forEach(function (el) { known[el.dataset.id] = true; });
+    // Urgent cases on later desk pages are known too: only new ones raise the alert.
+    (list.dataset.known || "").split(" ").forEach(function (id) { if (id) known[id] = true; });
     var pending = null;
 
     function busy() {
