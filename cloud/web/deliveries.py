@@ -10,7 +10,7 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from sqlalchemy import ColumnElement, func, select
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import Session, selectinload
 
 from cloud.models import FamilyContact, Household, Incident, OutboxMail
 from cloud.notify.base import CHANNELS, EMAIL, LINE
@@ -142,6 +142,8 @@ def failed_deliveries(
         .where(*_failed_in_scope(in_scope, now))
         .order_by(OutboxMail.created_at.desc())
         .limit(FAILED_LIMIT)
+        # The list names each household's residents: one query, not one per row.
+        .options(selectinload(Household.residents))
     )
     if channel in CHANNELS:
         query = query.where(OutboxMail.channel == channel)

@@ -24,7 +24,15 @@ from cloud.core.config import Settings
 from cloud.db import make_engine, make_sessionmaker, transaction
 from cloud.escalation.chain import DEFAULT_CHAINS
 from cloud.migrations import upgrade_head
-from cloud.models import Household, Incident, Municipality, PostOffice, Resident, new_id
+from cloud.models import (
+    Household,
+    Incident,
+    Municipality,
+    OutboxMail,
+    PostOffice,
+    Resident,
+    new_id,
+)
 from cloud.web.routes import desk as desk_route
 from tests.dashboard.conftest import PASSWORD
 
@@ -292,3 +300,59 @@ def test_desk_reads_incidents_through_indexes_on_postgresql(postgres_url: str) -
                 assert "Seq Scan on incidents" not in plan, (statement, plan)
     finally:
         desk.close()
+
+
+def _failed_mail(incident_id: str, n: int, at: datetime) -> dict[str, Any]:
+    return {
+        "id": new_id(),
+        "to_addr": f"family{n}@example.jp",
+        "subject": "見守りのお知らせ",
+        "text_body": "応答がありません。",
+        "headers": {},
+        "kind": "alert.family",
+        "incident_id": incident_id,
+        "status": "failed",
+        "attempts": 5,
+        "next_attempt_at": at,
+        "created_at": at,
+        "last_error": "smtp_5xx: 550 no such user",
+        "step": 0,
+    }
+
+
+def _statements_for(desk: Desk, path: str) -> tuple[int, str]:
+    count = 0
+
+    def counted(*_: Any) -> None:
+        nonlocal count
+        count += 1
+
+    event.listen(desk.engine, "before_cursor_execute", counted)
+    try:
+        html = desk.client.get(path).text
+    finally:
+        event.remove(desk.engine, "before_cursor_execute", counted)
+    return count, html
+
+
+def test_failed_deliveries_page_costs_the_same_statements_for_3_or_30_households(
+    desk: Desk,
+) -> None:
+    """The list names each household's residents: read with the rows, not one by one."""
+    counts = []
+    for households in (3, 30):
+        incidents = [
+            _incident(desk.homes[n], "missed_checkin", "open", desk.now - timedelta(minutes=n))
+            for n in range(households)
+        ]
+        _replace_incidents(desk, incidents)
+        with transaction(make_sessionmaker(desk.engine)) as s:
+            s.execute(delete(OutboxMail))
+            s.execute(
+                insert(OutboxMail),
+                [_failed_mail(i["id"], n, desk.now) for n, i in enumerate(incidents)],
+            )
+        count, html = _statements_for(desk, "/deliveries/failed")
+        assert html.count("見守 花子") >= households  # every row names its resident
+        counts.append(count)
+    assert counts[0] == counts[1], counts
