@@ -49,6 +49,12 @@ _LONG_VOWEL_RE = re.compile(r"ー{2,}")
 _SMALL_TO_FULL = {"ぁ": "あ", "ぃ": "い", "ぅ": "う", "ぇ": "え", "ぉ": "お"}
 _SMALL_VOWEL_RE = re.compile(r"[ぁぃぅぇぉ]")
 _ALT_RE = re.compile(r"\(([^()]*)\)")
+# A lengthened last vowel (治ったー, 元気だよー, えー?) says nothing: dropped at the end of the
+# answer and before punctuation or a space, after hiragana or kanji only (レスキュー, コーヒー
+# keep theirs). Done on the raw text, so that the analysis and fold() see the same answer.
+_LENGTHENED_END_RE = re.compile(
+    r"(?<=[\u3041-\u309f\u4e00-\u9fff])[ー〜~]+(?=[\s、。，．,.!！?？…」』]|$)"
+)
 
 
 class LexiconError(ValueError):
@@ -66,6 +72,11 @@ def fold(text: str) -> str:
     text = _PUNCT_RE.sub("", text)
     text = _SMALL_VOWEL_RE.sub(lambda m: _SMALL_TO_FULL[m.group(0)], text)
     return _LONG_VOWEL_RE.sub("ー", text)
+
+
+def drop_lengthening(text: str) -> str:
+    """治ったー -> 治った, そうだよー、元気 -> そうだよ、元気 (see _LENGTHENED_END_RE)."""
+    return _LENGTHENED_END_RE.sub("", unicodedata.normalize("NFKC", text))
 
 
 def normalise_asr(text: str) -> str:
@@ -314,21 +325,22 @@ class Lexicon:
                 if not folded.strip("^$"):
                     raise LexiconError(f"{where}: phrase {written!r} expands to an empty string")
                 spoken = unicodedata.normalize("NFKC", text.strip("^$")).strip()
-                self.phrases.append(
-                    Phrase(
-                        folded,
-                        intent,
-                        weight,
-                        negated,
-                        written,
-                        spoken,
-                        mappable,
-                        cancels,
-                        clause_scope,
-                        whole_word,
-                        sign,
+                for variant in (folded, *_unlengthened(folded)):
+                    self.phrases.append(
+                        Phrase(
+                            variant,
+                            intent,
+                            weight,
+                            negated,
+                            written,
+                            spoken,
+                            mappable,
+                            cancels,
+                            clause_scope,
+                            whole_word,
+                            sign,
+                        )
                     )
-                )
         for filler in group.get("fillers", []):
             self.fillers = _longest_first({*self.fillers, fold(filler)})
 
@@ -478,6 +490,19 @@ def _unsure_rule(data: dict[str, Any], old: UnsureRule | None, path: Path) -> Un
     if words < 1:
         raise LexiconError(f"{path.name} [unsure]: min_unknown_words must be >= 1, got {words}")
     return UnsureRule(applies_to=frozenset(applies), min_unknown_words=words)
+
+
+_LENGTHENED_PHRASE_RE = re.compile(r"^(\^?.*[\u3041-\u309f\u4e00-\u9fff])ー+$")
+
+
+def _unlengthened(folded: str) -> tuple[str, ...]:
+    """倒れとー, ぜーぜー: answers lose a final lengthening (drop_lengthening), so such a
+    phrase also matches its stem at the end of the answer (倒れと$). Stems of two characters
+    are left out (かいー would be かい$, the end of さかい)."""
+    m = _LENGTHENED_PHRASE_RE.match(folded)
+    if m is None or len(m.group(1).lstrip("^")) < 3:
+        return ()
+    return (m.group(1) + "$",)
 
 
 def _fold_anchored(text: str) -> str:
@@ -780,6 +805,7 @@ def classify(
     if expect not in EXPECTS:
         raise ValueError(f"expect must be one of {EXPECTS}, got {expect!r}")
     lexicon = lexicon or get_lexicon(lang)
+    text = drop_lengthening(text)
     folded = fold(text)
     if not folded:
         return Classification(Intent.UNKNOWN, 0.0, (), False)
@@ -1227,6 +1253,7 @@ def is_help_phrase(text: str, lang: str = "ja", *, lexicon: Lexicon | None = Non
     (助けてもらった, 救急車はいらない) do not count.
     """
     lexicon = lexicon or get_lexicon(lang)
+    text = drop_lengthening(text)
     folded = fold(text)
     if not folded:
         return False

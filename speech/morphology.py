@@ -276,8 +276,7 @@ def _token(
         pos == "動詞"
         and form.startswith("体言接続特殊")
         and surface.endswith("ん")
-        and bool(nxt)
-        and _nfkc(nxt[0]["orig"]) in _FUSED_NEGATIVE_BEFORE
+        and (not nxt or nxt[0]["pos"] == "記号" or _nfkc(nxt[0]["orig"]) in _FUSED_NEGATIVE_BEFORE)
     )
     if pos == "名詞" and len(surface) == 2 and surface[1] in _LENGTHENING and _is_kanji(surface[0]):
         lemma = surface[0]  # 目ぇ -> 目, 手ぇ -> 手 (folded: 目え)
@@ -298,9 +297,10 @@ def _token(
 
 
 _YAN_NEGATIVE = frozenset({"やん", "やへん"})
-# only before these is a fused ん read as a negative (出んもんで, 出んし, 出んのに); before
-# だ/です/や it is the explanatory の (出んだ = 出るんだ), and at the end MeCab may have
-# misread another word (あるけん = ある + けん, read as あるける)
+# a fused ん is read as a negative at the end of a clause (歩けん, 書けん。) or before these
+# (出んもんで, 出んし, 出んのに); before だ/です/や it is the explanatory の (出んだ =
+# 出るんだ). MeCab also fuses misread words (あるけん = ある + けん, read as あるける): such
+# a lemma is no lexicon entry, so its "negative" changes nothing.
 _FUSED_NEGATIVE_BEFORE = frozenset({"もん", "もんで", "もの", "ので", "し", "のに", "けど", "から"})
 
 
