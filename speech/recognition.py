@@ -20,6 +20,8 @@ import logging
 import os
 import shutil
 import struct
+import subprocess
+import sys
 import tempfile
 import threading
 import time
@@ -110,27 +112,50 @@ def get_model(lang: str, path: Path | None = None) -> vosk.Model:
 # could try) with their original ids: HCLr emits word ids and a grammar only admits its own
 # words, so decoding is unchanged, and vosk no longer holds the whole symbol table (~70 MB
 # resident for the Korean model's 503k words).
+#
+# With the vocabulary known, the view's HCLr.fst is also cut down to the paths a grammar of
+# those words can take (write_grammar_graph): arcs that output another word are dropped, and
+# so is every state only they lead to. vosk composes HCLr with the grammar, which admits only
+# the kept words, so the decoding graph is the same; vosk no longer holds the other words'
+# states, arcs and lookahead data. Built once per model and vocabulary (at install or first
+# start), in a child process (build_view) so the gateway's own peak memory does not include
+# the build.
 
 _FST_MAGIC = 2125659606
 _SYMBOLS_MAGIC = 2125658996
 MAX_PIECE = 12  # longest piece `segment` tries
 
 
-def grammar_only_view(model: Path, cache: Path, vocabulary: Iterable[str] | None = None) -> Path:
+def grammar_only_view(
+    model: Path,
+    cache: Path,
+    vocabulary: Iterable[str] | None = None,
+    *,
+    in_child: bool = False,
+) -> Path:
     """A directory that loads as `model` without its free-form language model (see above),
-    and, when `vocabulary` (phrases) is given, with only the words those phrases need.
+    and, when `vocabulary` (phrases) is given, with only the words those phrases need and
+    the graph cut down to them.
 
-    Built once per model and vocabulary into `cache` (links, an empty Gr.fst, words.txt);
-    returns `model` itself when it is not a lookahead model (nothing to leave out)."""
+    Built once per model and vocabulary into `cache` (links, an empty Gr.fst, words.txt,
+    HCLr.fst); returns `model` itself when it is not a lookahead model (nothing to leave
+    out). in_child: build it in a child process (cutting the graph reads all of it: ~420 MB
+    for the Korean model), so that the caller's peak memory stays that of the view."""
     graph = model / "graph"
     if not (graph / "HCLr.fst").exists() or not (graph / "Gr.fst").exists():
         return model
-    keep = _pieces(vocabulary) if vocabulary is not None else None
-    stamp = f"{model.resolve()}|{(graph / 'Gr.fst').stat().st_mtime_ns}"
+    phrases = None if vocabulary is None else list(vocabulary)
+    keep = _pieces(phrases) if phrases is not None else None
+    stamp = f"{model.resolve()}|{(graph / 'Gr.fst').stat().st_mtime_ns}|{VIEW_FORMAT}"
     if keep is not None:
         stamp += "|" + "\n".join(sorted(keep))
     view = cache / hashlib.sha256(stamp.encode()).hexdigest()[:16]
     if (view / "graph" / "words.txt").exists():
+        return view
+    if in_child:
+        _build_view_in_child(model, cache, phrases)
+        if not (view / "graph" / "words.txt").exists():
+            raise RuntimeError(f"building the grammar-only view of {model} in {cache} failed")
         return view
     tmp = Path(tempfile.mkdtemp(prefix=".view-", dir=_mkdir(cache)))
     for item in model.iterdir():
@@ -138,20 +163,228 @@ def grammar_only_view(model: Path, cache: Path, vocabulary: Iterable[str] | None
             (tmp / item.name).symlink_to(item.resolve())
     (tmp / "graph").mkdir()
     for item in graph.iterdir():
-        if item.name not in ("Gr.fst", "words.txt"):
+        if item.name not in ("Gr.fst", "words.txt", "HCLr.fst"):
             (tmp / "graph" / item.name).symlink_to(item.resolve())
     words = graph / "words.txt"
+    hclr = graph / "HCLr.fst"
     if words.exists() and keep is None:
         (tmp / "graph" / "words.txt").symlink_to(words.resolve())
+        (tmp / "graph" / "HCLr.fst").symlink_to(hclr.resolve())
     else:
         symbols = _text_symbols(words) if words.exists() else _fst_output_symbols(graph / "Gr.fst")
         _write_words(symbols, tmp / "graph" / "words.txt", keep)
+        labels = [key for _, key in _text_symbols(tmp / "graph" / "words.txt")]
+        if not write_grammar_graph(hclr, tmp / "graph" / "HCLr.fst", labels):
+            (tmp / "graph" / "HCLr.fst").symlink_to(hclr.resolve())
     (tmp / "graph" / "Gr.fst").write_bytes(_empty_fst())
     try:
         tmp.rename(view)
     except OSError:  # another process built it first
         shutil.rmtree(tmp, ignore_errors=True)
     return view
+
+
+# --- grammar-only graph -------------------------------------------------------------------
+
+VIEW_FORMAT = "trimmed-hclr-1"  # part of a view's name: views of older formats are rebuilt
+_ADDON_MAGIC = 446681434  # MatcherFst (olabel_lookahead): its header, this, the ConstFst
+_STATE = np.dtype(
+    [("final", "<f4"), ("pos", "<u4"), ("narcs", "<u4"), ("ieps", "<u4"), ("oeps", "<u4")]
+)
+_ARC = np.dtype([("ilabel", "<i4"), ("olabel", "<i4"), ("weight", "<f4"), ("next", "<i4")])
+# After the arcs of an olabel_lookahead graph: has add-on, no first add-on, has second,
+# reach_input false, keep false (no label map stored); then final label, interval sets.
+_LOOKAHEAD_PREFIX = bytes([1, 0, 1, 0, 0])
+# OpenFst properties still true of a graph after arcs are removed and the states left
+# unreachable dropped (order kept): expanded, acceptor, i/o-deterministic, no (i/o)
+# epsilons, i/o label sorted, unweighted, acyclic, initial acyclic, top sorted, accessible,
+# unweighted cycles. Everything else becomes "unknown".
+_KEPT_PROPERTIES = (
+    0x1
+    | 0x10000
+    | 0x40000
+    | 0x100000
+    | 0x800000
+    | 0x2000000
+    | 0x8000000
+    | 0x10000000
+    | 0x40000000
+    | 0x200000000
+    | 0x800000000
+    | 0x2000000000
+    | 0x4000000000
+    | 0x10000000000
+    | 0x800000000000
+)
+_ACCESSIBLE = 0x10000000000
+
+
+@dataclass(frozen=True)
+class _FstHeader:
+    fst_type: str
+    flags: int
+    version: int
+    at: int  # file offset of the header
+    end: int  # file offset after the header
+    properties: int
+    start: int
+    states: int
+    arcs: int
+
+
+def _read_header(data: bytes, at: int) -> _FstHeader:
+    begin = at
+    (magic,) = struct.unpack_from("<i", data, at)
+    if magic != _FST_MAGIC:
+        raise ValueError("not an OpenFst file")
+    at += 4
+    fields = []
+    for _ in range(2):  # fst type, arc type
+        (n,) = struct.unpack_from("<i", data, at)
+        fields.append(data[at + 4 : at + 4 + n].decode())
+        at += 4 + n
+    version, flags, props, start, states, arcs = struct.unpack_from("<iiQqqq", data, at)
+    end = at + 40
+    return _FstHeader(fields[0], flags, version, begin, end, props, start, states, arcs)
+
+
+def _header_bytes(h: _FstHeader, data: bytes, *, props: int, start: int, states: int, arcs: int):
+    fixed = h.end - 40
+    return data[h.at : fixed] + struct.pack(
+        "<iiQqqq", h.version, h.flags, props, start, states, arcs
+    )
+
+
+def write_grammar_graph(src: Path, dst: Path, keep_labels: Iterable[int]) -> bool:
+    """Write the lookahead graph `src` (HCLr.fst) cut down to `keep_labels` to `dst` (see
+    above); False, nothing written, when its layout is not the one known here (an
+    olabel_lookahead ConstFst without symbol tables; the caller then links the original)."""
+    data = src.read_bytes()
+    outer = _read_header(data, 0)
+    if outer.fst_type != "olabel_lookahead" or outer.flags & 7:
+        return False
+    if struct.unpack_from("<i", data, outer.end)[0] != _ADDON_MAGIC:
+        return False
+    inner = _read_header(data, outer.end + 4)
+    if inner.fst_type != "const" or inner.flags & 7 or inner.version != 2:
+        return False
+    states = np.frombuffer(data, _STATE, inner.states, inner.end)
+    arcs_at = inner.end + _STATE.itemsize * inner.states
+    arcs = np.frombuffer(data, _ARC, inner.arcs, arcs_at)
+    rest = arcs_at + _ARC.itemsize * inner.arcs
+    sets = _interval_sets(data, rest)
+    if sets is None:
+        return False
+    final_label, starts, sizes = sets
+    keep = np.unique(np.fromiter(keep_labels, dtype=np.int64))
+    usable = (arcs["olabel"] == 0) | np.isin(arcs["olabel"], keep)
+    reached = _reachable(states, arcs, usable, inner.start)
+    owner = np.repeat(np.arange(inner.states), states["narcs"].astype(np.int64))
+    kept_arcs = usable & reached[owner]
+    new_id = np.cumsum(reached) - 1
+    new_arcs = arcs[kept_arcs].copy()
+    new_arcs["next"] = new_id[new_arcs["next"]]
+    per_state = np.bincount(new_id[owner[kept_arcs]], minlength=int(reached.sum()))
+    new_states = states[reached].copy()
+    new_states["narcs"] = per_state
+    new_states["pos"] = np.cumsum(per_state) - per_state
+    for count, label in (("ieps", "ilabel"), ("oeps", "olabel")):
+        zero = new_arcs[label] == 0
+        new_states[count] = np.bincount(new_id[owner[kept_arcs]][zero], minlength=per_state.size)
+    if final_label >= 0:
+        keep = np.union1d(keep, [final_label])
+    lookahead = _clip_intervals(data, rest, final_label, starts[reached], sizes[reached], keep)
+    start = int(new_id[inner.start])
+    props = (inner.properties & _KEPT_PROPERTIES) | _ACCESSIBLE
+    counts = {"props": props, "start": start, "states": per_state.size, "arcs": len(new_arcs)}
+    outer_props = (outer.properties & _KEPT_PROPERTIES) | _ACCESSIBLE
+    with dst.open("wb") as out:
+        out.write(
+            _header_bytes(outer, data, props=outer_props, start=outer.start, states=0, arcs=0)
+        )
+        out.write(struct.pack("<i", _ADDON_MAGIC))
+        out.write(_header_bytes(inner, data, **counts))
+        out.write(new_states.tobytes())
+        out.write(new_arcs.tobytes())
+        out.write(lookahead)
+    return True
+
+
+def _reachable(states: np.ndarray, arcs: np.ndarray, usable: np.ndarray, start: int):
+    """States reachable from `start` over the usable arcs (breadth first, vectorised)."""
+    pos = states["pos"].astype(np.int64)
+    narcs = states["narcs"].astype(np.int64)
+    seen = np.zeros(states.size, dtype=bool)
+    seen[start] = True
+    frontier = np.array([start])
+    while frontier.size:
+        n = narcs[frontier]
+        first = np.repeat(pos[frontier] - (np.cumsum(n) - n), n)
+        index = first + np.arange(int(n.sum()))
+        nxt = np.unique(arcs["next"][index[usable[index]]])
+        frontier = nxt[~seen[nxt]]
+        seen[frontier] = True
+    return seen
+
+
+def _interval_sets(data: bytes, at: int):
+    """(final label, where each state's intervals start, how many) of the lookahead data
+    at `at`, or None when it is not laid out as known here. Per state: int64 n, then n
+    intervals [begin, end) as int32 pairs, then an int32 count."""
+    if data[at : at + len(_LOOKAHEAD_PREFIX)] != _LOOKAHEAD_PREFIX:
+        return None
+    at += len(_LOOKAHEAD_PREFIX)
+    final_label, n_sets = struct.unpack_from("<iq", data, at)
+    at += 12
+    starts = np.empty(n_sets, dtype=np.int64)
+    sizes = np.empty(n_sets, dtype=np.int64)
+    unpack = struct.Struct("<q").unpack_from
+    for i in range(n_sets):
+        (n,) = unpack(data, at)
+        starts[i], sizes[i] = at + 8, n
+        at += 12 + 8 * n
+    if at != len(data):
+        return None
+    return final_label, starts, sizes
+
+
+def _clip_intervals(data, rest, final_label, starts, sizes, keep) -> bytes:
+    """The lookahead data of the kept states, each interval clipped to the kept labels (a
+    state reaching none of them gets an empty set)."""
+    head = rest + len(_LOOKAHEAD_PREFIX) + 12
+    # Every record is 12 + 8n bytes, so all int32 fields share one alignment: one view.
+    words = np.frombuffer(data, dtype="<i4", offset=head, count=(len(data) - head) // 4)
+    owner = np.repeat(np.arange(starts.size), sizes)
+    first = np.cumsum(sizes) - sizes
+    pair_at = (starts[owner] - head) // 4 + 2 * (np.arange(owner.size) - first[owner])
+    lo = np.searchsorted(keep, words[pair_at])
+    hi = np.searchsorted(keep, words[pair_at + 1])
+    kept = lo < hi
+    begin, end = keep[lo[kept]], keep[hi[kept] - 1] + 1
+    owner = owner[kept]
+    new_sizes = np.bincount(owner, minlength=starts.size)
+    counts = np.bincount(owner, weights=end - begin, minlength=starts.size)
+    record = 3 + 2 * new_sizes  # in int32 words: n (int64), pairs, count
+    base = np.cumsum(record) - record
+    body = np.zeros(int(record.sum()), dtype="<i4")
+    body[base] = new_sizes  # the low half of the int64 (the high half stays 0)
+    body[base + 2 + 2 * new_sizes] = counts
+    first = np.cumsum(new_sizes) - new_sizes
+    pair_out = base[owner] + 2 + 2 * (np.arange(owner.size) - first[owner])
+    body[pair_out], body[pair_out + 1] = begin, end
+    prefix = _LOOKAHEAD_PREFIX + struct.pack("<iq", final_label, starts.size)
+    return prefix + body.tobytes()
+
+
+def _build_view_in_child(model: Path, cache: Path, phrases: list[str] | None) -> None:
+    command = [sys.executable, "-m", "speech.recognition", "build-view", str(model), str(cache)]
+    if phrases is None:
+        command.append("--all-words")
+    done = subprocess.run(
+        command, input="\n".join(phrases or []), text=True, capture_output=True, check=False
+    )
+    if done.returncode != 0:
+        raise RuntimeError(f"building the grammar-only view failed: {done.stderr.strip()}")
 
 
 def _pieces(phrases: Iterable[str]) -> set[str]:
@@ -511,3 +744,22 @@ def pcm_rms(pcm: bytes) -> float:
     """Root mean square of int16 samples (for noise mixing and level checks)."""
     samples = np.frombuffer(pcm[: len(pcm) // 2 * 2], dtype="<i2").astype(np.float64)
     return float(np.sqrt(np.mean(samples**2))) if samples.size else 0.0
+
+
+def _main(argv: list[str]) -> None:
+    """`python -m speech.recognition build-view MODEL CACHE [--all-words]`, phrases on stdin:
+    builds a grammar-only view (grammar_only_view's child process) and prints its path."""
+    import argparse
+
+    parser = argparse.ArgumentParser(prog="python -m speech.recognition")
+    parser.add_argument("command", choices=["build-view"])
+    parser.add_argument("model", type=Path)
+    parser.add_argument("cache", type=Path)
+    parser.add_argument("--all-words", action="store_true", help="keep the whole word list")
+    args = parser.parse_args(argv)
+    phrases = None if args.all_words else [line for line in sys.stdin.read().splitlines() if line]
+    print(grammar_only_view(args.model, args.cache, phrases))
+
+
+if __name__ == "__main__":
+    _main(sys.argv[1:])

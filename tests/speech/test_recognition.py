@@ -130,3 +130,67 @@ def test_model_is_shared_between_threads(ko_model):
     with ThreadPoolExecutor(4) as pool:
         models = list(pool.map(lambda _: get_model("ko"), range(8)))
     assert all(m is ko_model for m in models)
+
+
+@pytest.fixture(scope="module")
+def ko_view(tmp_path_factory):
+    """The grammar-only view of the Korean model with the lexicon's words (graph cut down)."""
+    from speech.intents import get_lexicon
+    from speech.recognition import grammar_only_view, model_dir
+
+    cache = tmp_path_factory.mktemp("views")
+    return grammar_only_view(model_dir("ko"), cache, get_lexicon("ko").spoken_phrases())
+
+
+@pytest.mark.model
+def test_grammar_view_cuts_the_graph_to_the_lexicons_words(ko_model, ko_view):
+    from speech.recognition import _read_header, model_dir
+
+    full = (model_dir("ko") / "graph" / "HCLr.fst").read_bytes()[:400]
+    cut = (ko_view / "graph" / "HCLr.fst").read_bytes()
+    outer_full, outer_cut = _read_header(full, 0), _read_header(cut, 0)
+    inner_full = _read_header(full, outer_full.end + 4)
+    inner_cut = _read_header(cut, outer_cut.end + 4)
+    assert not (ko_view / "graph" / "HCLr.fst").is_symlink()
+    assert outer_cut.fst_type == "olabel_lookahead" and inner_cut.fst_type == "const"
+    assert 0 < inner_cut.states < inner_full.states / 3
+    assert 0 < inner_cut.arcs < inner_full.arcs / 3
+    assert inner_cut.properties & 0x40000000  # still sorted on output labels (lookahead)
+    # The file is exactly header + states + arcs + the lookahead data (one set per state).
+    from speech.recognition import _interval_sets
+
+    rest = inner_cut.end + 20 * inner_cut.states + 16 * inner_cut.arcs
+    final_label, starts, _sizes = _interval_sets(cut, rest)
+    assert starts.size == inner_cut.states and final_label > 0
+
+
+@pytest.mark.model
+@pytest.mark.parametrize(
+    "text,expect,intent",
+    [
+        ("네 괜찮아요", "health", "fine"),
+        ("아니요", "yesno", "no"),
+        ("오늘 기분이 좋아요", "health", "fine"),
+        ("살려주세요", "health", "help"),
+        ("전화 해주세요", "health", "callback"),
+        ("다시 말해주세요", "yesno", "repeat"),
+    ],
+)
+def test_cut_graph_recognises_the_clean_clips(ko_view, korean_clip, text, expect, intent):
+    from speech.intents import classify
+    from speech.recognition import get_model, grammar_phrases, recognize_file_pcm
+
+    model = get_model("ko", ko_view)
+    phrases = grammar_phrases("ko", expect, model)
+    heard = recognize_file_pcm(model, korean_clip(text), phrases=phrases)
+    text_heard = "".join(h.text for h in heard)
+    assert classify(text_heard, "ko", expect=expect).intent.value == intent
+
+
+def test_unknown_graph_layout_is_linked_not_cut(tmp_path):
+    from speech.recognition import _empty_fst, write_grammar_graph
+
+    plain = tmp_path / "plain.fst"
+    plain.write_bytes(_empty_fst())  # a VectorFst, not an olabel_lookahead ConstFst
+    assert write_grammar_graph(plain, tmp_path / "out.fst", [1, 2]) is False
+    assert not (tmp_path / "out.fst").exists()
