@@ -98,6 +98,10 @@ class AudioDevice:
                 read += self.block_frames
                 yield bytes(data)
 
+    def capture_room(self, seconds: float) -> bytes:
+        """`seconds` of microphone audio (the room before a prompt: a noise profile)."""
+        return b"".join(self.capture_chunks(seconds))
+
     def play_pcm(self, pcm: bytes, sample_rate: int) -> None:
         """Play 16-bit mono PCM and return when it has been handed to the device."""
         sd = _sd()

@@ -13,8 +13,9 @@ the build VM with denoise, docs/benchmarks.md):
   room's own level (a noise profile of the room heard before the prompt) is attenuated.
 
 Measured on the Korean espeak proxy (docs/benchmarks.md): the spectral gate helps steady
-noise (white 10 dB) and a little babble; the energy gate hurts babble; none of them is in
-the live path yet (docs/speech.md, Recognition).
+noise (white 10 dB) and a little babble; the energy gate hurts babble. The live path
+(speech.voice.LocalVoice) runs LIVE: high-pass + spectral gate, with the room heard just
+before each prompt as the noise profile.
 
 State carries across chunks, so the result does not depend on how audio is chunked (up to the
 gate's 20 ms frame boundary). One FrontEnd per stream; not thread-safe.
@@ -22,6 +23,7 @@ gate's 20 ms frame boundary). One FrontEnd per stream; not thread-safe.
 
 from __future__ import annotations
 
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -45,6 +47,12 @@ class FrontEndConfig:
     denoise: bool = False  # spectral noise gate (SpectralGate) with the room as noise profile
     denoise_strength: float = 0.8  # see GateConfig.strength
     denoise_freq_smooth_hz: float = 500.0  # see GateConfig.freq_smooth_hz
+
+
+# What LocalVoice runs on answers (docs/speech.md): high-pass + spectral gate, no gain
+# control (it cost babble accuracy), no energy gate (it cut speech onsets).
+LIVE = FrontEndConfig(agc=False, denoise=True)
+ROOM_S = 0.5  # room audio captured before each prompt: the spectral gate's noise profile
 
 
 @dataclass
@@ -146,6 +154,18 @@ class FrontEnd:
         wanted = cfg.target_dbfs + full_scale_db - level_db
         step = float(np.clip(wanted - self._gain_db, -cfg.gain_step_db, cfg.gain_step_db))
         self._gain_db = float(np.clip(self._gain_db + step, cfg.min_gain_db, cfg.max_gain_db))
+
+
+def processed(front: FrontEnd, chunks: Iterable[bytes]) -> Iterator[bytes]:
+    """A stream of microphone chunks through a front end (same total length, delayed by
+    the front end's few tens of ms; the held-back tail comes out when the stream ends)."""
+    for chunk in chunks:
+        out = front.process(chunk)
+        if out:
+            yield out
+    tail = front.flush()
+    if tail:
+        yield tail
 
 
 def _to_pcm(frames: list[np.ndarray]) -> bytes:

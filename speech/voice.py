@@ -23,6 +23,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from speech.audio import FileSource
+from speech.frontend import LIVE, ROOM_S, FrontEnd, FrontEndConfig, processed
 from speech.intents import EXPECTS, classify, is_acceptable, is_help_phrase, normalise_asr
 from speech.ports import Heard
 
@@ -87,9 +88,15 @@ class TextVoice:
 class LocalVoice:
     """Microphone + speaker + vosk + pyopenjtalk, behind the Voice protocol.
 
-    device: anything with `sample_rate`, `capture_chunks()` and `play_wav(path)`: an
-    speech.audio.AudioDevice, or a ReplayDevice for recorded audio. Each listen() gets its
-    own recognizer (grammar mode: ~1 ms to build) for the expected kind of answer.
+    device: anything with `sample_rate`, `capture_chunks()`, `capture_room(seconds)` and
+    `play_wav(path)`: an speech.audio.AudioDevice, or a ReplayDevice for recorded audio.
+    Each listen() gets its own recognizer (grammar mode: ~1 ms to build) for the expected
+    kind of answer.
+
+    front_end (speech.frontend; LIVE by default, None for raw audio): with its spectral gate,
+    say() first listens to the room for `room_s` (before the prompt is played, so the
+    prompt is not in it) and the next answer is cleaned against that noise profile. A
+    listen() with no prompt before it (help spotting) hears the raw microphone.
     """
 
     simulated = False
@@ -105,8 +112,13 @@ class LocalVoice:
         use_grammar: bool = True,
         free_fallback: bool = True,
         view_cache: Path | None = None,
+        front_end: FrontEndConfig | None = LIVE,
+        room_s: float = ROOM_S,
     ) -> None:
         self.device = device
+        self.front_end = front_end
+        self.room_s = room_s
+        self.room: bytes | None = None  # the room heard before the last prompt
         self.renderer = renderer
         self.lang = lang
         self.free_fallback = free_fallback and use_grammar
@@ -124,6 +136,8 @@ class LocalVoice:
     def _say_blocking(self, text: str, speed: float, volume: float) -> None:
         wav = self.renderer.render(text, speed=speed, volume=volume)
         with self._lock:
+            if self.front_end is not None and self.front_end.denoise:
+                self.room = self.device.capture_room(self.room_s)
             self.device.play_wav(wav)
 
     async def listen(self, *, timeout_s: float, expect: str = "any") -> Heard | None:
@@ -143,10 +157,19 @@ class LocalVoice:
 
     def _listen_blocking(self, timeout_s: float, expect: str) -> Heard | None:
         rec = self.recognizer(expect)
+        front = self._answer_front_end()
         with self._lock, contextlib.closing(self.device.capture_chunks()) as chunks:
-            heard = listen_on(chunks, rec, timeout_s)
+            heard = listen_on(processed(front, chunks) if front else chunks, rec, timeout_s)
         self.last_used_fallback = rec.used_fallback
         return heard
+
+    def _answer_front_end(self) -> FrontEnd | None:
+        """A front end for the answer to the last prompt, with the room heard before it; the
+        room is used once (the next prompt hears it again)."""
+        config, room, self.room = self.front_end, self.room, None
+        if config is None or (config.denoise and room is None):
+            return None
+        return FrontEnd(config, self.device.sample_rate, room=room)
 
     def watch_for_help(self, stop: threading.Event, *, chunk_limit_s: float | None = None):
         """Between dialogues: listen until a final result asks for help (returned as Heard)
@@ -202,6 +225,7 @@ def build_local_voice(
     endpoint: EndpointConfig | None = None,
     free_fallback: bool = True,
     view_cache: Path | None = None,
+    front_end: FrontEndConfig | None = LIVE,
 ) -> LocalVoice:
     """The gateway's real voice from its config. Raises (AudioDeviceError,
     ModelNotFoundError) with a clear message when the sound card or the model is missing."""
@@ -219,6 +243,7 @@ def build_local_voice(
         endpoint=endpoint,
         free_fallback=free_fallback,
         view_cache=view_cache,
+        front_end=front_end,
     )
 
 
@@ -226,13 +251,30 @@ class ReplayDevice:
     """Recorded audio in, played prompts recorded: LocalVoice without a sound card.
 
     Every listen() consumes the next source (a FileSource, or raw PCM bytes); when none are
-    left it hears silence. Played WAV paths are kept in `played`.
+    left it hears silence. Every capture_room() (before a prompt) consumes the next of
+    `rooms`, else hears a quiet room. Played WAV paths are kept in `played`.
     """
 
-    def __init__(self, sources: Iterable[FileSource | bytes] = (), *, sample_rate: int = 16000):
+    def __init__(
+        self,
+        sources: Iterable[FileSource | bytes] = (),
+        *,
+        sample_rate: int = 16000,
+        rooms: Iterable[bytes] = (),
+    ):
         self.sample_rate = sample_rate
         self._sources = collections.deque(sources)
+        self._rooms = collections.deque(rooms)  # what the room sounds like before prompts
         self.played: list[Path] = []
+        self.rooms_heard = 0
+
+    def capture_room(self, seconds: float) -> bytes:
+        """The next recorded room (cut or padded with silence to `seconds`), else a quiet
+        room."""
+        self.rooms_heard += 1
+        want = int(seconds * self.sample_rate) * 2
+        room = self._rooms.popleft() if self._rooms else b""
+        return room[:want] + bytes(max(0, want - len(room)))
 
     def add(self, source: FileSource | bytes) -> None:
         self._sources.append(source)

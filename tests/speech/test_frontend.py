@@ -113,3 +113,17 @@ def test_denoise_output_does_not_depend_on_chunking(seconds, chunk, seed):
     reference = run(FrontEnd(DENOISE, room=room), x, chunk=3200)
     assert reference.size == x.size
     assert np.array_equal(run(FrontEnd(DENOISE, room=room), x, chunk=chunk), reference)
+
+
+def test_processed_stream_keeps_the_length_and_flushes_the_tail():
+    import numpy as np
+
+    from speech.frontend import LIVE, FrontEnd, processed
+
+    rng = np.random.default_rng(7)
+    room = rng.normal(0, 300, 8000).astype("<i2").tobytes()
+    audio = rng.normal(0, 300, 16000 * 2).astype("<i2").tobytes()
+    chunks = [audio[i : i + 3200] for i in range(0, len(audio), 3200)]
+    out = list(processed(FrontEnd(LIVE, room=room), iter(chunks)))
+    assert sum(map(len, out)) == len(audio)
+    assert all(out)  # no empty chunks handed to the recognizer

@@ -91,3 +91,76 @@ def test_grammar_only_voice_leaves_the_free_form_model_unloaded(ko_model, korean
     heard = asyncio.run(voice.listen(timeout_s=5, expect="health"))
     assert heard is not None and "괜찮아요" in heard.text
     assert not voice.last_used_fallback
+
+
+class FeedRecordingVoice(LocalVoice):
+    """LocalVoice whose recognizers record the audio they are fed (the real path, observed)."""
+
+    fed: list[bytes]
+
+    def recognizer(self, expect="any"):
+        rec = super().recognizer(expect)
+        self.fed = []
+        feed = rec.feed
+
+        def recording_feed(pcm):
+            self.fed.append(pcm)
+            return feed(pcm)
+
+        rec.feed = recording_feed
+        return rec
+
+
+def _noisy_answer(korean_clip, speech_cache, snr_db=5.0):
+    from speech.testaudio import mix_with_room
+
+    clip = silence(1.0) + korean_clip("살려주세요", tail_s=1.0)
+    return mix_with_room(clip, "white", snr_db, ["아니요"], speech_cache, seed=3, room_s=1.0)
+
+
+@pytest.mark.model
+def test_room_heard_before_the_prompt_cleans_the_answer(
+    ko_model, korean_clip, speech_cache, renderer
+):
+    import numpy as np
+
+    from speech.frontend import ROOM_S
+
+    mixed, room = _noisy_answer(korean_clip, speech_cache)
+    device = ReplayDevice([mixed], rooms=[room])
+    voice = FeedRecordingVoice(device, renderer, lang="ko")
+
+    async def ask():
+        await voice.say("お変わりありませんか。")
+        assert device.rooms_heard == 1 and len(device.played) == 1  # room first, then prompt
+        assert voice.room is not None and len(voice.room) == int(ROOM_S * 16000) * 2
+        return await voice.listen(timeout_s=5, expect="health")
+
+    asyncio.run(ask())
+    assert voice.room is None  # used by this answer; the next prompt hears the room again
+    fed = b"".join(voice.fed)
+
+    def rms(pcm):
+        return float(np.sqrt(np.mean(np.frombuffer(pcm, "<i2").astype(float) ** 2)))
+
+    lead_in = slice(0, 16000)  # the second of noise before the resident speaks
+    noise_in = rms(mixed[lead_in])
+    assert rms(fed[lead_in]) < 0.5 * noise_in  # the gate removed most of the room's noise
+    # Raw path for comparison: no front end, the recognizer hears the noise as it is.
+    raw = FeedRecordingVoice(
+        ReplayDevice([mixed], rooms=[room]), renderer, lang="ko", front_end=None
+    )
+    asyncio.run(raw.say("お変わりありませんか。"))
+    asyncio.run(raw.listen(timeout_s=5, expect="health"))
+    assert raw.device.rooms_heard == 0  # nothing to capture without a front end
+    assert rms(b"".join(raw.fed)[lead_in]) == pytest.approx(noise_in, rel=0.01)
+
+
+@pytest.mark.model
+def test_listen_without_a_prompt_hears_the_raw_microphone(ko_model, korean_clip, renderer):
+    clip = korean_clip("살려주세요", tail_s=1.0)
+    voice = FeedRecordingVoice(ReplayDevice([clip]), renderer, lang="ko")
+    heard = asyncio.run(voice.listen(timeout_s=5, expect="health"))
+    assert heard is not None and "살려" in heard.text
+    fed = b"".join(voice.fed)
+    assert fed[: len(clip)] == clip  # no room heard, so no front end: the audio unchanged
