@@ -7,6 +7,9 @@ CPU seconds come from /proc (the server's and PostgreSQL's process trees), so th
 the work done, not the wall-clock time: it holds on a busy shared machine where latencies
 do not. Compare code versions by running this file from each checkout
 (`PYTHONPATH=<checkout> .venv/bin/python <checkout>/bench/gateway_cost.py`).
+Statements per request are counted in-process beside it (the same app on the same database,
+a SQLAlchemy `before_cursor_execute` listener; BEGIN/COMMIT and the pool's pre-ping not
+counted): `<kind>_statements`. Bodies are made here from the v1 wire contract's models.
 Last line: {"bench": "gateway_cost", "sqlite": {...}, "postgresql": {...}}
 """
 
@@ -22,23 +25,73 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 import httpx
+from sqlalchemy import Engine, event
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 import morning
 
+from cloud.app import create_app
+from cloud.core.config import Settings
 from cloud.migrations import upgrade_head
-from mimamori_dev.loadgen import HEARTBEAT_BODY, Home, events_for
 from mimamori_dev.scenario import Admin
 from mimamori_dev.services import CloudServer, PostgresCluster
 from mimamori_dev.simgateway import GATEWAY_PREFIX
 from mimamori_wire import v1
 
 KINDS = ("heartbeat", "summary", "checkin")
+HEARTBEAT_BODY = v1.Heartbeat(
+    software_version="bench",
+    uptime_s=3600,
+    outbox_depth=0,
+    devices=[
+        v1.DeviceHealth(device="pir-1", role="motion", room="居間", battery_pct=80),
+        v1.DeviceHealth(device="door-1", role="door", room="玄関", battery_pct=65),
+    ],
+).model_dump_json()
+Gateway = tuple[str, str, str]  # household id, gateway id, token
 
 
-async def _play(base_url: str, homes: list[Home], kind: str, count: int) -> int:
+def request_for(kind: str, gateway: Gateway, day: str) -> tuple[str, str, dict[str, str]]:
+    """(path, body, headers) of one request: a heartbeat, an hourly life-sign summary, or the
+    morning slot's answer of the local date `day`."""
+    household_id, gateway_id, token = gateway
+    headers = {"Authorization": f"Bearer {token}", "Content-Type": "application/json"}
+    if kind == "heartbeat":
+        return f"{GATEWAY_PREFIX}/heartbeat", HEARTBEAT_BODY, headers
+    now = datetime.now(UTC)
+    if kind == "summary":
+        hour = now.replace(minute=0, second=0, microsecond=0).isoformat()
+        event_kind = v1.EventKind.ACTIVITY_SUMMARY
+        payload: dict = {"hour_start": hour, "counts": {"居間": 7, "台所": 3}}
+    else:
+        event_kind = v1.EventKind.CHECKIN_ANSWERED
+        payload = {"slot": "morning", "slot_date": day, "intent": "fine", "confidence": 0.92}
+        payload["attempts"] = 1
+    one = v1.Event.create(
+        household_id=household_id,
+        gateway_id=gateway_id,
+        kind=event_kind,
+        payload=payload,
+        occurred_at=now,
+        recorded_at=now,
+    )
+    return f"{GATEWAY_PREFIX}/events", _batch(one), headers
+
+
+def _batch(event: v1.Event) -> str:
+    return v1.EventBatch(events=[event]).model_dump_json(by_alias=True)
+
+
+def _failed(kind: str, response: httpx.Response) -> bool:
+    """Not a 200, or an event not stored (a 200 lists refused events in `rejected`)."""
+    return response.status_code != 200 or (
+        kind != "heartbeat" and bool(response.json()["rejected"])
+    )
+
+
+async def _play(base_url: str, gateways: list[Gateway], kind: str, count: int, day: str) -> int:
     """`count` requests of `kind`, 16 in flight; -> non-200 answers."""
     errors = 0
     queue = list(range(count))
@@ -46,21 +99,53 @@ async def _play(base_url: str, homes: list[Home], kind: str, count: int) -> int:
     async def one(client: httpx.AsyncClient) -> None:
         nonlocal errors
         while queue:
-            home = homes[queue.pop() % len(homes)]
-            headers = {"Authorization": f"Bearer {home.token}"}
-            if kind == "heartbeat":
-                url, body = f"{GATEWAY_PREFIX}/heartbeat", HEARTBEAT_BODY
-            else:
-                events = events_for(home, kind, "", datetime.now(UTC))
-                url = f"{GATEWAY_PREFIX}/events"
-                body = v1.EventBatch(events=events).model_dump_json(by_alias=True)
-            headers["Content-Type"] = "application/json"
-            response = await client.post(url, content=body, headers=headers)
-            errors += response.status_code != 200
+            path, body, headers = request_for(kind, gateways[queue.pop() % len(gateways)], day)
+            response = await client.post(path, content=body, headers=headers)
+            errors += _failed(kind, response)
 
     async with httpx.AsyncClient(base_url=base_url, timeout=120) as client:
         await asyncio.gather(*(one(client) for _ in range(16)))
     return errors
+
+
+def statements_per_request(url: str, gateways: list[Gateway], day: str) -> dict[str, float]:
+    """SQL statements per request of each kind, counted in-process (the same app on the same
+    database): 20 gateways that did not send this kind in the timed run (a steady heartbeat:
+    each beats once first, the first beat is kept in the history)."""
+    app = create_app(Settings(database_url=url, secret_key="bench-secret-" * 4))
+    seen: list[str] = []
+
+    def count(_conn, _cursor, statement, *_args) -> None:  # type: ignore[no-untyped-def]
+        if not statement.lstrip().upper().startswith(("BEGIN", "COMMIT", "ROLLBACK")):
+            seen.append(statement)
+
+    async def post(client: httpx.AsyncClient, kind: str, gateway: Gateway) -> None:
+        path, body, headers = request_for(kind, gateway, day)
+        response = await client.post(path, content=body, headers=headers)
+        assert not _failed(kind, response), response.text
+
+    async def run() -> dict[str, float]:
+        out: dict[str, float] = {}
+        transport = httpx.ASGITransport(app=app)
+        async with httpx.AsyncClient(transport=transport, base_url="http://bench") as client:
+            for kind in KINDS:
+                if kind == "heartbeat":
+                    for gateway in gateways:
+                        await post(client, kind, gateway)
+                seen.clear()
+                event.listen(Engine, "before_cursor_execute", count)
+                try:
+                    for gateway in gateways:
+                        await post(client, kind, gateway)
+                finally:
+                    event.remove(Engine, "before_cursor_execute", count)
+                out[f"{kind}_statements"] = round(len(seen) / len(gateways), 2)
+        return out
+
+    try:
+        return asyncio.run(run())
+    finally:
+        app.state.mimamori.engine.dispose()
 
 
 def _commits(url: str) -> int:
@@ -84,17 +169,21 @@ def measure(url: str, work: Path, count: int, db_pids: list[int]) -> dict:
     server.start()
     try:
         admin = Admin(httpx.Client(base_url=server.base_url, timeout=60), "bench")
-        offices = morning.seed_area(admin, 1)
-        seeded = morning.seed_households(url, offices, 2000, 0)
-        day = datetime.now(UTC).date().isoformat()
-        homes = [Home(i, h, g, t, "morning", day, 0.0, 0.0) for i, (h, g, t) in enumerate(seeded)]
+        offices = morning.seed_area(admin, 2)
+        seeded = morning.seed_households(url, offices, 2000 + 20, 0)
+        # The slot's local date as the gateway reports it (morning.py seeds Tokyo households).
+        day = datetime.now(morning.TOKYO).date().isoformat()
+        timed, counted = seeded[:2000], seeded[2000:]
         out: dict[str, float] = {}
         pids = [server.proc.pid, *db_pids]  # type: ignore[union-attr]
         for kind in KINDS:
-            asyncio.run(_play(server.base_url, homes, kind, 50))  # warm up
+            # Warm up; heartbeats: every timed gateway beats once first, so the timed beats
+            # are the steady ones (the first beat of a quarter hour is kept in the history).
+            warm = count if kind == "heartbeat" else 50
+            asyncio.run(_play(server.base_url, timed, kind, warm, day))
             commits, cpu = _commits(url), morning.tree_cpu_s(pids)
             db_cpu = morning.tree_cpu_s(db_pids)
-            errors = asyncio.run(_play(server.base_url, homes, kind, count))
+            errors = asyncio.run(_play(server.base_url, timed, kind, count, day))
             out[f"{kind}_cpu_ms"] = round((morning.tree_cpu_s(pids) - cpu) / count * 1000, 2)
             out[f"{kind}_db_cpu_ms"] = round(
                 (morning.tree_cpu_s(db_pids) - db_cpu) / count * 1000, 2
@@ -102,6 +191,7 @@ def measure(url: str, work: Path, count: int, db_pids: list[int]) -> dict:
             if db_pids:  # the counter's own query is one commit
                 out[f"{kind}_commits"] = round((_commits(url) - commits - 1) / count, 2)
             out[f"{kind}_errors"] = errors
+        out.update(statements_per_request(url, counted, day))
         return out
     finally:
         server.stop()
