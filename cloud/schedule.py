@@ -10,6 +10,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import date, datetime
+from functools import lru_cache
 from zoneinfo import ZoneInfo
 
 from mimamori_rules import schedule as rules
@@ -71,5 +72,23 @@ def next_deadline(
 ) -> Deadline | None:
     """The next deadline after `after` whose slot is not paused or on a day off; pass the
     (slot date, slot) just handled at `after` so a slot with the same deadline is not lost."""
+    args = (tuple(slots), zone_name, after, tuple(pauses), tuple(holidays), after_slot)
+    try:
+        return _next_deadline(*args)
+    except TypeError:  # an unhashable argument (a list inside a spec): computed, not cached
+        return _next_deadline.__wrapped__(*args)
+
+
+# A pure function of its arguments, and at 09:00 thousands of households ask it the same
+# question (same slot times and zone, same passed deadline, no pauses): asked once each.
+@lru_cache(maxsize=4096)
+def _next_deadline(
+    slots: tuple[SlotSpec, ...],
+    zone_name: str,
+    after: datetime,
+    pauses: tuple[PauseSpec, ...],
+    holidays: tuple[date, ...],
+    after_slot: tuple[date, str] | None,
+) -> Deadline | None:
     found = rules.next_deadline(slots, zone_name, after, pauses, holidays, after_slot)
     return None if found is None else _deadline(found)

@@ -9,7 +9,8 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy.exc import IntegrityError
+from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.orm import Session
 
 from cloud.core import metrics
@@ -26,6 +27,7 @@ from cloud.models import (
     LineChannelConfig,
     Notification,
     OutboxMail,
+    new_id,
 )
 from cloud.notify import followups, linking, outbox
 from cloud.notify.base import EMAIL, LINE
@@ -73,22 +75,27 @@ def log_notification(
     recipient: str,
     channel: str,
     now: datetime,
-) -> Notification | None:
-    """Insert the (incident, step, recipient) row; None when it was already there."""
-    row = Notification(
-        incident_id=incident.id,
-        step=step.index,
-        action=step.action,
-        recipient=recipient,
-        channel=channel,
-        created_at=now,
+    mail_id: str | None = None,
+) -> bool:
+    """Insert the (incident, step, recipient) row, naming its delivery (`mail_id`, made by
+    the caller right after); False when it was already there. One INSERT ... ON CONFLICT DO
+    NOTHING on the unique key: no savepoint, no later UPDATE of mail_id."""
+    insert = pg_insert if session.get_bind().dialect.name == "postgresql" else sqlite_insert
+    stmt = (
+        insert(Notification)
+        .values(
+            incident_id=incident.id,
+            step=step.index,
+            action=step.action,
+            recipient=recipient,
+            channel=channel,
+            created_at=now,
+            mail_id=mail_id,
+        )
+        .on_conflict_do_nothing(index_elements=["incident_id", "step", "recipient"])
+        .returning(Notification.id)
     )
-    try:
-        with session.begin_nested():
-            session.add(row)
-    except IntegrityError:
-        return None
-    return row
+    return session.scalar(stmt) is not None
 
 
 def run_step(
@@ -129,7 +136,7 @@ def alert_contacts(household: Household) -> list[FamilyContact]:
 def _reprompt(
     session: Session, incident: Incident, household: Household, step: Step, now: datetime
 ) -> None:
-    if log_notification(session, incident, step, "gateway", "gateway", now) is None:
+    if not log_notification(session, incident, step, "gateway", "gateway", now):
         return
     session.add(
         Command(
@@ -155,8 +162,8 @@ def _mail(
     address: str,
     contact: FamilyContact | None,
 ) -> OutboxMail | None:
-    logged = log_notification(session, incident, step, address, "email", now)
-    if logged is None:
+    mail_id = new_id()
+    if not log_notification(session, incident, step, address, "email", now, mail_id):
         return None
     context = alert_context(ctx, incident, household, step, contact, now, session)
     if contact is not None:  # a family member not yet on LINE: how to add it (one code per mail)
@@ -167,18 +174,18 @@ def _mail(
     # For tracing and for receivers that de-duplicate.
     rendered.headers["X-Mimamori-Incident"] = incident.id
     rendered.headers["X-Mimamori-Step"] = str(step.index)
-    mail = compose.enqueue(
+    return compose.enqueue(
         session,
         to_addr=address,
         rendered=rendered,
         kind=f"alert.{step.action}",
         now=now,
         incident_id=incident.id,
+        # A family delivery is one per (incident, step, contact, channel).
+        contact_id=contact.id if contact is not None else None,
+        step=step.index if contact is not None else None,
+        mail_id=mail_id,
     )
-    if contact is not None:  # one delivery per (incident, step, contact, channel)
-        mail.contact_id, mail.step = contact.id, step.index
-    logged.mail_id = mail.id
-    return mail
 
 
 def _line(
@@ -191,12 +198,13 @@ def _line(
     contact: FamilyContact,
     config: LineChannelConfig,
 ) -> None:
-    logged = log_notification(session, incident, step, f"line:{contact.line_user_id}", LINE, now)
-    if logged is None:
+    row_id = new_id()
+    recipient = f"line:{contact.line_user_id}"
+    if not log_notification(session, incident, step, recipient, LINE, now, row_id):
         return
     context = alert_context(ctx, incident, household, step, contact, now, session)
     page = ctx.signer.ack_url(incident.id, contact.id)  # the family page of the case
-    row = outbox.enqueue_line(
+    outbox.enqueue_line(
         session,
         contact=contact,
         config=config,
@@ -205,8 +213,8 @@ def _line(
         now=now,
         incident_id=incident.id,
         step=step.index,
+        row_id=row_id,
     )
-    logged.mail_id = row.id
 
 
 def mail_fallback(

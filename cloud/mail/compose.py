@@ -13,7 +13,7 @@ from jinja2 import Environment, FileSystemLoader, StrictUndefined, select_autoes
 from sqlalchemy.orm import Session
 
 from cloud.mail import headers
-from cloud.models import Household, OutboxMail
+from cloud.models import Household, OutboxMail, new_id
 
 TEMPLATES = Path(__file__).resolve().parent / "templates"
 
@@ -126,10 +126,12 @@ def enqueue(
     incident_id: str | None = None,
     contact_id: str | None = None,
     step: int | None = None,
+    mail_id: str | None = None,
 ) -> OutboxMail:
     """`contact_id` and `step` make a family delivery unique per (incident, step, contact,
-    channel) (cloud/notify/outbox.py)."""
+    channel) (cloud/notify/outbox.py); `mail_id` when the caller logged it already."""
     mail = OutboxMail(
+        id=mail_id or new_id(),
         to_addr=to_addr,
         subject=rendered.subject,
         text_body=rendered.text,

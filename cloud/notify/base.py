@@ -16,6 +16,9 @@ if TYPE_CHECKING:
 EMAIL = "email"
 LINE = "line"
 CHANNELS = (EMAIL, LINE)
+# mail_outbox.status of a delivery whose case closed before any sender took it (the resident
+# answered late, the gateway came back): never sent (cloud/notify/followups.py).
+CANCELLED = "cancelled"
 
 
 @dataclass(frozen=True)

@@ -2,6 +2,11 @@
 got an alert for the incident: family members on the channels `outbox.channels_for` picks for
 them now (LINE-linked ones on LINE, with the same e-mail fallback as alerts), staff by e-mail.
 
+Alerts of the incident not yet handed to a sender are cancelled first (status `cancelled`):
+a family must not hear "no answer" about a resident who has answered, nor "offline" about a
+gateway that is back. Only what was sent or may be on its way (leased by a sender) counts as
+alerted and gets the follow-up; a delivery cancelled in the queue needs no correction.
+
 A follow-up is the message that closes the case: the incident is resolved in the same
 transaction, so it has at most one. A family follow-up's `step` is CLOSING_STEP (below every
 chain step), so the outbox's unique key (incident, step, contact, channel) keeps it from being
@@ -11,15 +16,17 @@ queued twice. A LINE follow-up carries its e-mail
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
+from cloud.core.logging import log_event
 from cloud.mail import compose
 from cloud.mail.links import LinkSigner
 from cloud.models import (
@@ -31,9 +38,11 @@ from cloud.models import (
     OutboxMail,
 )
 from cloud.notify import outbox
-from cloud.notify.base import EMAIL, LINE
+from cloud.notify.base import CANCELLED, EMAIL, LINE
 
 CLOSING_STEP = -1
+
+log = logging.getLogger("mimamori.notify")
 
 
 @dataclass(frozen=True)
@@ -42,15 +51,59 @@ class Alerted:
     staff: list[str]  # other addresses mailed (office, manager, municipality)
 
 
+def cancel_unsent_alerts(session: Session, incident: Incident, reason: str) -> list[str]:
+    """Cancel the incident's alert deliveries still waiting in the queue; their ids.
+
+    Compare-and-set on (pending, no lease holder): a delivery a sender has leased may be
+    on its way to the server, so it stays and its recipient hears the follow-up. On
+    PostgreSQL a sender's claim and this UPDATE lock the row: whichever comes first wins,
+    the other sees the row changed."""
+    cancelled = list(
+        session.scalars(
+            update(OutboxMail)
+            .where(
+                OutboxMail.incident_id == incident.id,
+                OutboxMail.status == "pending",
+                OutboxMail.lease_owner.is_(None),
+                OutboxMail.kind.startswith("alert."),
+            )
+            .values(status=CANCELLED, last_error=f"cancelled: {reason}"[:2000])
+            .returning(OutboxMail.id)
+            .execution_options(synchronize_session="fetch")
+        )
+    )
+    if cancelled:
+        log_event(
+            log,
+            "mail.cancelled",
+            incident_id=incident.id,
+            household_id=incident.household_id,
+            reason=reason,
+            count=len(cancelled),
+        )
+    return cancelled
+
+
 def alerted(session: Session, incident: Incident, household: Household) -> Alerted:
-    """Who got an alert for `incident`, from its notification log (e-mail and LINE)."""
+    """Who got an alert for `incident` (sent, failed or on its way; not cancelled in the
+    queue), from its notification log (e-mail and LINE)."""
     notes = session.scalars(
         select(Notification)
         .where(Notification.incident_id == incident.id, Notification.channel.in_((EMAIL, LINE)))
         .order_by(Notification.id)
     ).all()
     mail_ids = [n.mail_id for n in notes if n.mail_id]
-    rows = {m.id: m for m in session.scalars(select(OutboxMail).where(OutboxMail.id.in_(mail_ids)))}
+    rows = {
+        m.id: m
+        for m in session.scalars(
+            select(OutboxMail)
+            .where(OutboxMail.id.in_(mail_ids))
+            .execution_options(populate_existing=True)
+        )
+    }
+    notes = [
+        n for n in notes if rows.get(n.mail_id or "") is None or rows[n.mail_id].status != CANCELLED
+    ]
     by_id = {c.id: c for c in household.contacts}
     by_email = {c.email: c for c in household.contacts if c.email}
     contacts: dict[str, FamilyContact] = {}
@@ -76,7 +129,9 @@ def tell_alerted(
     extra: dict[str, Any],
     now: datetime,
 ) -> int:
-    """One follow-up (template) to each person alerted about `incident`; deliveries queued."""
+    """Cancel the incident's alerts still queued, then one follow-up (template) to each
+    person alerted about `incident`; how many deliveries were queued."""
+    cancel_unsent_alerts(session, incident, template)
     slot_time = next((s.time for s in household.slots if s.name == incident.slot), None)
     base = {
         "resident_name": compose.resident_name(household),

@@ -11,8 +11,8 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from cloud.db import transaction
 from cloud.mail import compose
-from cloud.models import FamilyContact, Household, LineChannelConfig, OutboxMail
-from cloud.notify.base import EMAIL, LINE
+from cloud.models import FamilyContact, Household, LineChannelConfig, OutboxMail, new_id
+from cloud.notify.base import CANCELLED, EMAIL, LINE
 from cloud.notify.line import CHANNEL_FIELD, MESSAGES_FIELD
 
 PREFS = ("line_first", "both", "email")
@@ -24,14 +24,24 @@ FALLBACK_SUFFIX = ".line_fallback"  # the kind of an e-mail sent because LINE fa
 
 
 def line_config_for(session: Session, household: Household) -> LineChannelConfig | None:
-    """The office's own LINE channel, else its municipality's (office_id None)."""
+    """The office's own LINE channel, else its municipality's (office_id None).
+
+    Looked up once per office and session: an escalation batch of 500 households of one
+    office asks once, not per household."""
     office = household.office
+    known: dict[str, LineChannelConfig | None] = session.info.setdefault(_LINE_CONFIGS, {})
+    if office.id in known:
+        return known[office.id]
     rows = session.scalars(
         select(LineChannelConfig).where(LineChannelConfig.municipality_id == office.municipality_id)
     ).all()
     own = [r for r in rows if r.office_id == office.id]
     shared = [r for r in rows if r.office_id is None]
-    return (own or shared or [None])[0]
+    known[office.id] = (own or shared or [None])[0]
+    return known[office.id]
+
+
+_LINE_CONFIGS = "line_config_by_office"  # session.info key: the lookups of this session
 
 
 def channels_for(
@@ -112,6 +122,7 @@ def enqueue_line(
     incident_id: str | None,
     step: int | None,
     fallback_mail: dict[str, Any] | None = None,
+    row_id: str | None = None,
 ) -> OutboxMail:
     """A LINE delivery; `fallback_mail` is the e-mail to send instead should it fail for
     good (follow-ups: cloud/notify/followups.py; alerts re-render theirs per step)."""
@@ -119,6 +130,7 @@ def enqueue_line(
     if fallback_mail is not None:
         headers[FALLBACK_FIELD] = fallback_mail
     row = OutboxMail(
+        id=row_id or new_id(),
         to_addr=str(contact.line_user_id),
         subject=kind,
         text_body=str(messages[0].get("text", "")),
@@ -211,10 +223,11 @@ def token_lookup(sessions: sessionmaker[Session]):  # type: ignore[no-untyped-de
 
 def case_deliveries(session: Session, incident_id: str) -> list[dict[str, Any]]:
     """Which channel reached whom and when, for the case page: one entry per delivery of the
-    incident, oldest first; `fallback` marks an e-mail sent because LINE failed."""
+    incident, oldest first; `fallback` marks an e-mail sent because LINE failed. Deliveries
+    cancelled in the queue (the case closed first) reached nobody: not listed."""
     rows = session.scalars(
         select(OutboxMail)
-        .where(OutboxMail.incident_id == incident_id)
+        .where(OutboxMail.incident_id == incident_id, OutboxMail.status != CANCELLED)
         # A fallback is made in the same instant on a frozen clock: after its LINE row by kind.
         .order_by(OutboxMail.created_at, OutboxMail.step, OutboxMail.kind)
     ).all()

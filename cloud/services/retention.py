@@ -57,7 +57,7 @@ PRUNABLE_EVENT_KINDS = tuple(
     sorted(kind.value for kind in v1.EventKind if kind.value not in KEPT_WITH_BROADCAST)
 )
 # Outbox states no sender will touch again ("pending" covers queued, leased and retrying).
-FINISHED_MAIL = ("sent", "failed")
+FINISHED_MAIL = ("sent", "failed", "cancelled")
 # Payload keys holding words the resident spoke, beyond "transcript" (any kind).
 _SPOKEN_TEXT = {v1.EventKind.REQUEST_TROUBLE.value: ("text",)}
 

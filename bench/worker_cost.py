@@ -1,0 +1,330 @@
+"""What the worker spends per due household deadline on PostgreSQL (issue 18), by outcome:
+
+- answered: the resident answered in time; the worker only moves the deadline on.
+- silent: no answer (2 % of a morning): incident, re-prompt, family mail, staff mail.
+- unwell: answered "unwell" (2 %): the API opened the incident; the worker runs its chain
+  (family and staff at once).
+
+Each group of `--due` households is made due at the same deadline and handled by the real
+passes (detect_due, escalate_due at the deadline and at +5 and +15 min of a settable clock,
+send_due to an aiosmtpd sink). Figures per household: CPU ms of this process (the worker's
+Python) plus the PostgreSQL cluster (from /proc), and SQL statements (cursor executes,
+SAVEPOINTs included). Then mail throughput: `--mails` queued alert mails sent by one and by
+two worker processes (mails/s, wall clock from first claim to last mail in the sink).
+
+Last line: {"bench": "worker_cost", "answered": {...}, "silent": {...}, "unwell": {...},
+            "mails_per_s_1": ..., "mails_per_s_2": ...}
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import multiprocessing
+import os
+import shutil
+import sys
+import tempfile
+import time
+import uuid
+from collections.abc import Callable
+from datetime import UTC, date, datetime, timedelta
+from pathlib import Path
+from zoneinfo import ZoneInfo
+
+from sqlalchemy import event, func, insert, select, update
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from cloud.core.clock import SettableClock
+from cloud.core.config import Settings
+from cloud.db import make_engine, make_sessionmaker, transaction
+from cloud.detection.runner import detect_due
+from cloud.escalation.runner import escalate_due
+from cloud.escalation.steps import Notifier
+from cloud.mail.sender import send_due
+from cloud.migrations import upgrade_head
+from cloud.models import (
+    Checkin,
+    FamilyContact,
+    Gateway,
+    Household,
+    OutboxMail,
+    Resident,
+    ScheduleSlot,
+)
+from cloud.services import incidents, tenancy
+from mimamori_dev.services import PostgresCluster, SmtpSink
+
+TOKYO = ZoneInfo("Asia/Tokyo")
+STALE = timedelta(minutes=10)
+# 09:35 in Tokyo on 2026-11-30: the 09:00 slot's deadline (window 30 + grace 5).
+DEADLINE = datetime(2026, 11, 30, 0, 35, tzinfo=UTC)
+DAY = date(2026, 11, 30)
+
+
+def pg_cpu_s(cluster: PostgresCluster) -> float:
+    """CPU seconds of the cluster's processes (postmaster and its children) from /proc."""
+    postmaster = int((cluster.datadir / "postmaster.pid").read_text().split()[0])
+    tick = os.sysconf("SC_CLK_TCK")
+    total = 0.0
+    for entry in os.listdir("/proc"):
+        if not entry.isdigit():
+            continue
+        try:
+            stat = Path(f"/proc/{entry}/stat").read_text()
+        except OSError:
+            continue
+        fields = stat[stat.rindex(")") + 2 :].split()
+        if int(entry) == postmaster or int(fields[1]) == postmaster:
+            total += sum(int(v) for v in fields[11:15]) / tick
+    return total
+
+
+def sink_cpu_s(sink: SmtpSink) -> float:
+    """CPU seconds of the sink's thread (it runs in this process, and is not the worker)."""
+    thread = sink._controller._thread  # type: ignore[union-attr]
+    return time.clock_gettime(time.pthread_getcpuclockid(thread.ident))
+
+
+class Meter:
+    """CPU (this process without the SMTP sink, + PostgreSQL) and statements over a block."""
+
+    def __init__(self, engine, cluster: PostgresCluster, sink: SmtpSink) -> None:  # type: ignore[no-untyped-def]
+        self.cluster, self.sink = cluster, sink
+        self.statements = 0
+        event.listen(engine, "before_cursor_execute", self._count)
+
+    def _count(self, *_args: object) -> None:
+        self.statements += 1
+
+    def measure(self, work: Callable[[], object]) -> dict[str, float]:
+        s0, c0, p0 = self.statements, time.process_time(), pg_cpu_s(self.cluster)
+        k0 = sink_cpu_s(self.sink)
+        work()
+        sink = sink_cpu_s(self.sink) - k0
+        return {
+            "statements": self.statements - s0,
+            "cpu_s": time.process_time() - c0 - sink,
+            "db_cpu_s": pg_cpu_s(self.cluster) - p0,
+            "sink_cpu_s": sink,
+        }
+
+
+def seed(sessions, office_id: str, count: int) -> list[str]:  # type: ignore[no-untyped-def]
+    """`count` households like the morning's: a resident, a family contact with e-mail, one
+    09:00 slot, an enrolled gateway; next deadline tomorrow (none due)."""
+    ids = [str(uuid.uuid4()) for _ in range(count)]
+    later = DEADLINE + timedelta(days=1)
+    with transaction(sessions) as session:
+        rows = {
+            Household: [
+                {
+                    "id": hid,
+                    "office_id": office_id,
+                    "address": f"朝日町{n}",
+                    "next_deadline": later,
+                    "next_slot_name": "morning",
+                    "next_slot_date": DAY + timedelta(days=1),
+                    "last_heartbeat_at": DEADLINE,
+                    "created_at": DEADLINE,
+                }
+                for n, hid in enumerate(ids)
+            ],
+            Resident: [{"household_id": h, "name": f"見守り 花子{n}"} for n, h in enumerate(ids)],
+            FamilyContact: [
+                {"household_id": h, "name": f"家族{n}", "email": f"f{n}@example.jp", "priority": 1}
+                for n, h in enumerate(ids)
+            ],
+            ScheduleSlot: [{"household_id": h, "name": "morning", "time": "09:00"} for h in ids],
+            Gateway: [
+                {
+                    "id": str(uuid.uuid4()),
+                    "household_id": h,
+                    "token_hash": uuid.uuid4().hex * 2,
+                    "hardware_id": "bench",
+                    "software_version": "bench",
+                    "enrolled_at": DEADLINE,
+                }
+                for h in ids
+            ],
+        }
+        for model, values in rows.items():
+            session.execute(insert(model), values)
+    return ids
+
+
+def make_due(sessions, ids: list[str], outcome: str, clock: SettableClock) -> None:  # type: ignore[no-untyped-def]
+    """The group's deadline is DEADLINE; answers (and the API's unwell incident) as the API
+    would have stored them before it."""
+    with transaction(sessions) as session:
+        session.execute(
+            update(Household)
+            .where(Household.id.in_(ids))
+            .values(next_deadline=DEADLINE, next_slot_name="morning", next_slot_date=DAY)
+        )
+        if outcome == "silent":
+            return
+        intent = "unwell" if outcome == "unwell" else "fine"
+        session.execute(
+            insert(Checkin),
+            [
+                {
+                    "household_id": h,
+                    "slot_date": DAY,
+                    "slot": "morning",
+                    "status": "answered",
+                    "intent": intent,
+                    "occurred_at": DEADLINE - timedelta(minutes=20),
+                    "event_id": str(uuid.uuid4()),
+                }
+                for h in ids
+            ],
+        )
+        if outcome == "unwell":
+            for household in session.scalars(select(Household).where(Household.id.in_(ids))):
+                incidents.open_incident(
+                    session, household, "unwell", DEADLINE - timedelta(minutes=20)
+                )
+
+
+def run_group(
+    outcome: str,
+    ids: list[str],
+    sessions,  # type: ignore[no-untyped-def]
+    meter: Meter,
+    settings: Settings,
+    clock: SettableClock,
+) -> dict:
+    notifier = Notifier.from_settings(settings)
+    make_due(sessions, ids, outcome, clock)
+
+    def worker_passes() -> None:
+        # The deadline pass, then the chain's steps due by +15 min, mail sent after each.
+        for minutes in (0, 5, 15):
+            clock.set(DEADLINE + timedelta(minutes=minutes, seconds=1))
+            detect_due(sessions, notifier.signer, clock, STALE)
+            escalate_due(sessions, notifier, clock)
+            while send_due(sessions, settings, clock, owner="bench"):
+                pass
+
+    with sessions() as session:
+        mails_before = session.scalar(select(func.count()).select_from(OutboxMail))
+    used = meter.measure(worker_passes)
+    with sessions() as session:
+        mails = session.scalar(select(func.count()).select_from(OutboxMail)) - mails_before
+        pending = session.scalar(
+            select(func.count()).select_from(OutboxMail).where(OutboxMail.status == "pending")
+        )
+        left = session.scalar(
+            select(func.count()).select_from(Household).where(Household.next_deadline <= DEADLINE)
+        )
+    assert pending == 0 and left == 0, (pending, left)
+    n = len(ids)
+    return {
+        "households": n,
+        "cpu_ms_per_household": round(1000 * (used["cpu_s"] + used["db_cpu_s"]) / n, 3),
+        "worker_cpu_ms_per_household": round(1000 * used["cpu_s"] / n, 3),
+        "db_cpu_ms_per_household": round(1000 * used["db_cpu_s"] / n, 3),
+        "statements_per_household": round(used["statements"] / n, 2),
+        "mails_per_household": round(mails / n, 2),
+        "sink_cpu_ms_per_household": round(1000 * used["sink_cpu_s"] / n, 3),
+    }
+
+
+def _send_until_empty(url: str, smtp_port: int, owner: str, now: datetime) -> None:
+    settings = Settings(database_url=url, secret_key="bench", smtp_port=smtp_port)
+    engine = make_engine(url, pool_size=2)
+    sessions = make_sessionmaker(engine)
+    clock = SettableClock(now)
+    while send_due(sessions, settings, clock, owner=owner):
+        pass
+    engine.dispose()
+
+
+def mail_rate(url: str, sessions, sink: SmtpSink, count: int, workers: int) -> dict:  # type: ignore[no-untyped-def]
+    """`count` queued alert mails (copies of a real rendered one) sent by `workers` processes."""
+    with transaction(sessions) as session:
+        model = session.scalars(select(OutboxMail).where(OutboxMail.kind == "alert.family")).first()
+        assert model is not None
+        rows = [
+            {
+                "id": str(uuid.uuid4()),
+                "to_addr": f"rate{n}@example.jp",
+                "subject": model.subject,
+                "text_body": model.text_body,
+                "html_body": model.html_body,
+                "headers": model.headers,
+                "kind": "alert.family",
+                "status": "pending",
+                "next_attempt_at": DEADLINE,
+                "created_at": DEADLINE,
+                "priority": 0,
+            }
+            for n in range(count)
+        ]
+        session.execute(insert(OutboxMail), rows)
+    before = len(sink.messages)
+    now = DEADLINE + timedelta(hours=1)
+    ctx = multiprocessing.get_context("spawn")
+    procs = [
+        ctx.Process(target=_send_until_empty, args=(url, sink.port, f"rate-{w}", now))
+        for w in range(workers)
+    ]
+    start = time.monotonic()
+    for proc in procs:
+        proc.start()
+    sink.wait_for(before + count, timeout=600)
+    elapsed = time.monotonic() - start
+    for proc in procs:
+        proc.join()
+    return {"mails": count, "workers": workers, "mails_per_s": round(count / elapsed, 1)}
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--quick", action="store_true", help="200 due per group (< 1 min)")
+    parser.add_argument("--due", type=int, default=1000, help="households per group")
+    parser.add_argument("--mails", type=int, default=2000)
+    args = parser.parse_args()
+    due = 200 if args.quick else args.due
+    mails = 400 if args.quick else args.mails
+    pg_dir = Path(tempfile.mkdtemp(prefix="mimamori-bench-pg-"))
+    cluster = PostgresCluster(pg_dir).start()
+    sink = SmtpSink().start()
+    try:
+        url = cluster.create_database("cost")
+        upgrade_head(url)
+        settings = Settings(database_url=url, secret_key="bench", smtp_port=sink.port)
+        engine = make_engine(url)
+        clock = SettableClock(DEADLINE - timedelta(hours=1))
+        sessions = make_sessionmaker(engine, clock)
+        with transaction(sessions) as session:
+            muni = tenancy.create_municipality(session, "ベンチ市", email="city@example.jp")
+            office_id = tenancy.create_office(
+                session, muni.id, "ベンチ局", email="office@example.jp", manager_email="b@ex.jp"
+            ).id
+        groups = {o: seed(sessions, office_id, due) for o in ("warmup", "answered", "silent")}
+        groups["unwell"] = seed(sessions, office_id, due)
+        # Background households: the table is not just the due ones.
+        seed(sessions, office_id, 10 * due)
+        meter = Meter(engine, cluster, sink)
+        out: dict = {"bench": "worker_cost", "due_per_group": due}
+        run_group("answered", groups.pop("warmup"), sessions, meter, settings, clock)
+        for outcome, ids in groups.items():
+            out[outcome] = run_group(outcome, ids, sessions, meter, settings, clock)
+        for workers in (1, 2):
+            out[f"mails_per_s_{workers}"] = mail_rate(url, sessions, sink, mails, workers)[
+                "mails_per_s"
+            ]
+        out["load_avg_1m"] = round(os.getloadavg()[0], 1)
+        engine.dispose()
+    finally:
+        sink.stop()
+        cluster.stop()
+        shutil.rmtree(pg_dir, ignore_errors=True)
+    print(json.dumps(out))
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,220 @@
+"""A late answer closes its case: the alerts still waiting in the queue are cancelled and
+never sent; whoever got an alert, or may be getting one (a sender holds its lease), hears
+the follow-up, and nobody else does (issue 18: a family must not get "no answer" about a
+resident who answered a minute late). Real SMTP (aiosmtpd), real SQLite and PostgreSQL, a
+settable clock; the HTTP case through a real gateway upload."""
+
+from __future__ import annotations
+
+import random
+from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+from sqlalchemy import select
+
+from cloud.core.clock import SettableClock
+from cloud.core.config import Settings
+from cloud.db import make_engine, make_sessionmaker, transaction
+from cloud.escalation.runner import escalate_due
+from cloud.escalation.steps import Notifier
+from cloud.mail import sender
+from cloud.migrations import upgrade_head
+from cloud.models import FamilyContact, Household, Incident, OutboxMail
+from cloud.services import incidents, tenancy
+from mimamori_dev.services import SmtpSink
+
+DEADLINE = datetime(2026, 11, 30, 0, 35, tzinfo=UTC)  # 09:35 in Tokyo: the 09:00 slot's
+ALERTS_DUE = DEADLINE + timedelta(minutes=15, seconds=1)  # re-prompt, family and staff ran
+ANSWERED = ALERTS_DUE + timedelta(minutes=1)
+
+
+@pytest.fixture(scope="module")
+def sink() -> Iterator[SmtpSink]:
+    server = SmtpSink().start()
+    yield server
+    server.stop()
+
+
+@pytest.fixture(scope="module")
+def sqlite_url(tmp_path_factory: pytest.TempPathFactory) -> str:
+    url = f"sqlite:///{Path(tmp_path_factory.mktemp('cancel')) / 'cancel.db'}"
+    upgrade_head(url)
+    return url
+
+
+def _missed(sessions, contacts: int) -> str:  # type: ignore[no-untyped-def]
+    """A household with `contacts` family members whose 09:00 check-in went unanswered."""
+    with transaction(sessions) as session:
+        muni = tenancy.create_municipality(session, "横浜市", email="city@example.jp")
+        office = tenancy.create_office(
+            session, muni.id, "港北郵便局", email="office@example.jp", manager_email="b@ex.jp"
+        )
+        household = tenancy.create_household(
+            session,
+            office.id,
+            "山田 花子",
+            DEADLINE - timedelta(days=1),
+            slots=[tenancy.SlotInput("09:00")],
+        )
+        for n in range(contacts):
+            session.add(
+                FamilyContact(household_id=household.id, name=f"家族{n}", email=f"f{n}@ex.jp")
+            )
+        session.flush()
+        session.refresh(household)
+        incident = incidents.open_incident(
+            session,
+            household,
+            "missed_checkin",
+            DEADLINE,
+            base=DEADLINE,
+            slot=household.slots[0].name,
+            slot_date=DEADLINE.date(),
+        )
+        assert incident is not None
+        return incident.id
+
+
+def _deliver(sessions, cfg: Settings, clock, owner: str, claimed: list) -> None:  # type: ignore[no-untyped-def]
+    """A sender that claimed `claimed` earlier sends them now."""
+    lease = timedelta(seconds=cfg.mail_lease_s)
+    with sender.LeaseKeeper(sessions, clock, owner, lease) as keeper:
+        link = sender.SmtpLink(cfg)
+        summary = sender.SendSummary()
+        for one in claimed:
+            sender._deliver(keeper, cfg, clock, link, one, summary, random.random)
+        link.close()
+    assert summary.sent == len(claimed)
+
+
+def _claim(sessions, cfg: Settings, clock, owner: str, count: int) -> list:  # type: ignore[no-untyped-def]
+    lease = timedelta(seconds=cfg.mail_lease_s)
+    claimed = [sender._claim_one(sessions, clock(), lease, owner) for _ in range(count)]
+    assert None not in claimed
+    return claimed
+
+
+def _late_answer_case(url: str, sink: SmtpSink, contacts: int, sent: int, leased: int) -> None:
+    """Alerts queued; `sent` of them went out and `leased` are being sent when the answer
+    arrives; then every sender finishes. Checked on what the SMTP server received."""
+    engine = make_engine(url)
+    clock = SettableClock(ALERTS_DUE)
+    sessions = make_sessionmaker(engine, clock)
+    cfg = Settings(database_url=url, secret_key="t" * 32, smtp_port=sink.port)
+    notifier = Notifier.from_settings(cfg)
+    before = len(sink.messages)
+    try:
+        incident_id = _missed(sessions, contacts)
+        escalate_due(sessions, notifier, clock)
+        with sessions() as session:
+            queued = session.scalars(
+                select(OutboxMail).where(OutboxMail.incident_id == incident_id)
+            ).all()
+        assert len(queued) == contacts + 1  # each family member and the office
+        sent, leased = min(sent, len(queued)), min(leased, len(queued) - min(sent, len(queued)))
+        _deliver(sessions, cfg, clock, "early", _claim(sessions, cfg, clock, "early", sent))
+        in_flight = _claim(sessions, cfg, clock, "slow", leased)
+        alerted = {str(m["To"]) for m in sink.messages[before:]} | {
+            c.mail.to_addr for c in in_flight
+        }
+
+        clock.set(ANSWERED)  # the resident answers late: the API resolves and tells
+        with transaction(sessions) as session:
+            incident = session.get_one(Incident, incident_id)
+            household = session.get_one(Household, incident.household_id)
+            incidents.resolve(
+                session, incident, "answered_late", "応答がありました（自動）", clock()
+            )
+            notifier.answered_late(
+                session, household, incident, {"occurred_at": clock(), "intent": "fine"}, clock()
+            )
+        _deliver(sessions, cfg, clock, "slow", in_flight)  # what was on its way arrives
+        while sender.send_due(sessions, cfg, clock):
+            pass
+
+        with sessions() as session:
+            rows = {
+                m.id: m
+                for m in session.scalars(
+                    select(OutboxMail).where(OutboxMail.incident_id == incident_id)
+                )
+            }
+    finally:
+        engine.dispose()
+    received = [(rows[str(m["Message-ID"])[1:].split("@")[0]], m) for m in sink.messages[before:]]
+    got_alert = {row.to_addr for row, _ in received if row.kind.startswith("alert.")}
+    got_answer = {row.to_addr for row, _ in received if row.kind == "answered_late"}
+    assert got_alert == alerted  # nothing cancelled went out, nothing in flight was lost
+    assert got_answer == alerted  # everyone alarmed hears the answer, nobody else does
+    assert len(received) == 2 * len(alerted)  # once each
+    statuses = {row.status for row in rows.values()}
+    assert statuses <= {"sent", "cancelled"}
+    cancelled = [row for row in rows.values() if row.status == "cancelled"]
+    assert len(cancelled) == len(queued) - len(alerted)
+    assert all(row.kind.startswith("alert.") for row in cancelled)
+
+
+def test_alert_queued_when_the_answer_comes_is_never_sent(sqlite_url: str, sink: SmtpSink) -> None:
+    _late_answer_case(sqlite_url, sink, contacts=1, sent=0, leased=0)
+
+
+def test_alert_already_sent_gets_the_answered_mail(sqlite_url: str, sink: SmtpSink) -> None:
+    _late_answer_case(sqlite_url, sink, contacts=2, sent=3, leased=0)
+
+
+def test_alert_on_its_way_is_kept_and_followed_up(sqlite_url: str, sink: SmtpSink) -> None:
+    _late_answer_case(sqlite_url, sink, contacts=2, sent=1, leased=1)
+
+
+@given(st.integers(1, 3), st.integers(0, 4), st.integers(0, 4))
+@settings(
+    max_examples=12, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
+def test_late_answer_rule(
+    sqlite_url: str, sink: SmtpSink, contacts: int, sent: int, leased: int
+) -> None:
+    """Any number of family members, any share of their alerts sent or in flight."""
+    _late_answer_case(sqlite_url, sink, contacts, sent, leased)
+
+
+@pytest.mark.postgres
+def test_late_answer_rule_postgresql(postgres_url: str, sink: SmtpSink) -> None:
+    upgrade_head(postgres_url)
+    for contacts, sent, leased in [(1, 0, 0), (2, 1, 1), (3, 0, 2), (2, 3, 0)]:
+        _late_answer_case(postgres_url, sink, contacts, sent, leased)
+
+
+def test_late_answer_over_http_cancels_the_queued_family_mail(
+    live_cloud_factory, smtp_sink
+) -> None:
+    """The real path: detection and escalation queue the family mail, the gateway uploads
+    the late answer before any sender ran; the family gets nothing, the case shows no
+    delivery, the outbox row says why."""
+    cloud = live_cloud_factory(smtp_port=smtp_sink.port)
+    hh = cloud.household(slots=["08:00"], contacts=1)
+    gw = cloud.enroll(hh["id"])
+    deadline = datetime(2026, 11, 26, 23, 35, tzinfo=UTC)  # 08:35 in Tokyo
+    cloud.travel(deadline - timedelta(minutes=1))
+    gw.heartbeat()  # the gateway is up: the resident is silent
+    cloud.travel(deadline + timedelta(minutes=5, seconds=5))
+    cloud.worker.detect()
+    cloud.worker.escalate()  # re-prompt, and the family mail queued (not sent)
+    with cloud.sessions() as session:
+        [queued] = session.scalars(select(OutboxMail)).all()
+    assert (queued.kind, queued.status) == ("alert.family", "pending")
+
+    cloud.travel(deadline + timedelta(minutes=6))
+    assert gw.answer("morning").status_code == 200
+    cloud.run_worker()
+    assert smtp_sink.messages == []  # no "no answer", and no "answered" about it either
+    with cloud.sessions() as session:
+        row = session.get_one(OutboxMail, queued.id)
+        incident = session.scalars(select(Incident)).one()
+    assert row.status == "cancelled" and row.last_error == "cancelled: answered_late"
+    assert (incident.state, incident.outcome) == ("resolved", "answered_late")
+    case = cloud.admin_ok("GET", f"/incidents/{incident.id}")
+    assert case["state"] == "resolved"
