@@ -220,6 +220,8 @@ class Lexicon:
     expects: dict[str, ExpectRule] = field(default_factory=dict)
     qualify: QualifyRule | None = None
     hedge: HedgeRule | None = None
+    # a complaint feared, not felt (トイレが近くなるのが嫌で, 風邪をひくのが心配): [feared]
+    feared: tuple[frozenset[str], tuple[str, ...], int] | None = None
     scope: ScopeRule | None = None
     resolved: ResolvedRule | None = None
     unsure: UnsureRule | None = None
@@ -270,6 +272,8 @@ class Lexicon:
             self.qualify = _qualify_rule(data["qualify"], self.qualify, path)
         if "hedge" in data:
             self.hedge = _hedge_rule(data["hedge"], self.hedge, path)
+        if "feared" in data:
+            self.feared = _feared_rule(data["feared"], self.feared, path)
         if "scope" in data:
             self.scope = _scope_rule(data["scope"], self.scope)
         if "resolved" in data:
@@ -447,6 +451,18 @@ def _hedge_rule(data: dict[str, Any], old: HedgeRule | None, path: Path) -> Hedg
         intent=intent,
         weight=weight,
     )
+
+
+def _feared_rule(
+    data: dict[str, Any], old: tuple[frozenset[str], tuple[str, ...], int] | None, path: Path
+) -> tuple[frozenset[str], tuple[str, ...], int]:
+    valid = {i.value for i in Intent}
+    applies = set(data.get("applies_to", old[0] if old else ()))
+    if not applies <= valid:
+        raise LexiconError(f"{path.name} [feared]: unknown intent in {sorted(applies)}")
+    words = {w for written in data.get("after", []) for w in expand(written)}
+    after = tuple(_longest_first({*(old[1] if old else ()), *map(fold, words)}))
+    return frozenset(applies), after, int(data.get("window", old[2] if old else 2))
 
 
 def _scope_rule(data: dict[str, Any], old: ScopeRule | None) -> ScopeRule:
@@ -926,7 +942,23 @@ def _understood(text: str, folded: str, lexicon: Lexicon) -> list[Hit]:
         chosen = _signs_together(chosen, *lexicon.signs)
     if lexicon.hedge is not None:
         chosen = [_hedged(folded, h, lexicon.hedge) for h in chosen]
+    if lexicon.feared is not None:
+        chosen = [_feared(folded, h, *lexicon.feared) for h in chosen]
     return chosen
+
+
+def _feared(
+    folded: str, h: Hit, applies_to: frozenset[str], after: tuple[str, ...], window: int
+) -> Hit:
+    """トイレ近 + くなるのが嫌で, 風邪 + をひくのが心配: a complaint the resident fears or
+    avoids is not one they have now; the rest of the answer decides."""
+    if h.intent not in applies_to or not h.explicit:
+        return h
+    for offset in range(window + 1):
+        marker = _ending_at(folded, h.end + offset, after)
+        if marker is not None:
+            return Hit(h.start, h.end, NEUTRAL, h.weight, False, f"{h.evidence}~{marker}")
+    return h
 
 
 def _apply_flips(

@@ -355,3 +355,21 @@ def test_batch_f_classes_counter_examples(text, expect, wrong):
 )
 def test_help_spotter_agrees_with_batch_f_classes(text, is_help):
     assert is_help_phrase(text) is is_help
+
+
+# --- a complaint feared or avoided is not one the resident has --------------------------------
+
+
+@settings(max_examples=60, deadline=None)
+@given(
+    st.sampled_from(["膝が痛く", "腰が悪く", "トイレが近く", "足がだるく", "お腹が痛く"]),
+    st.sampled_from(["なるのが嫌で", "なるのが心配で", "なるんが怖いけえ", "なるのやだから"]),
+)
+def test_property_a_feared_complaint_is_not_a_complaint(complaint, feared):
+    assert intent_of(complaint + "て") == Intent.UNWELL
+    assert intent_of(complaint + feared, "yesno") != Intent.UNWELL
+
+
+def test_a_feared_complaint_with_a_present_one_stays_unwell():
+    assert intent_of("膝が痛くなるのが心配やけど、今も痛い") == Intent.UNWELL
+    assert intent_of("風邪をひくのが心配で") != Intent.UNWELL
