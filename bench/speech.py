@@ -28,18 +28,23 @@ How figures are made (see docs/benchmarks.md):
 - noise_matrix: grammar accuracy of the clean clips (7 clips x seeds) with white noise at
   20/10/5 dB, babble (four espeak-ng voice variants reading other sentences,
   speech.testaudio.babble) at 20/10/5 dB and tv (babble + a music-like chord bed) at 10 dB,
-  mixed at the SNR over the speech's active samples, each decoded raw and through the front
-  ends (speech.frontend); the denoiser's noise profile is the second of room before the
-  prompt (speech.testaudio.mix_with_room; never decoded). Also: help heard where none was
-  said (false_help), each front end's CPU real-time factor. noise_accuracy = white, raw;
-  noise_accuracy_babble_10db = babble 10 dB per front end.
+  through the live path: a grammar-only LocalVoice on a ReplayDevice, say() hears the room
+  (the first ROOM_S of the noise track, a different segment of the same noise) before the
+  prompt, listen() hears the clip mixed with the rest of the track at the SNR (over the
+  speech's active samples) through the voice's front end: "raw" (none) and "live"
+  (speech.frontend.LIVE, what the gateway runs). Also: help heard where none was said
+  (false_help), the front end's CPU real-time factor, and what asking again below a word
+  confidence would do (reject_below_confidence). noise_accuracy = white, raw;
+  noise_accuracy_live = white, live; noise_accuracy_babble_10db / _tv_10db per front end.
 - peak_rss_mb_grammar_only: peak resident memory (VmHWM) of a fresh process run as the
   gateway runs with `[audio] free_fallback = false` (MALLOC_ARENA_MAX=2 as in the systemd
   unit): the daemon's imports, the classifier ready (Japanese analysis warmed), a LocalVoice
   on the grammar-only view (speech.recognition.grammar_only_view: no free-form language
-  model, only the lexicon's words), one answer recognised. Baseline in the same run:
-  "_untrimmed_view" (the view with the whole word list); "peak_rss_mb_gateway_default": the
-  default (full model, one free-form decode). rss_stages_mb: resident MB after each stage.
+  model, only the lexicon's words, the graph cut down to them; built in a child process
+  as the gateway builds it), one answer recognised. Baseline in the same run:
+  "_untrimmed_view" (the view with the whole word list and graph); "peak_rss_mb_gateway_
+  default": the default (full model, one free-form decode). rss_stages_mb: resident MB
+  after each stage.
 - false_triggers_per_h: Japanese everyday speech (tests/speech/data/ja_nonhelp.txt and the
   non-help items of the labelled set) through is_help_phrase; its duration is estimated from
   the mora count (pyopenjtalk reading) at 7 morae/s. ko_audio_false_triggers_per_h: Korean
@@ -49,6 +54,7 @@ How figures are made (see docs/benchmarks.md):
 from __future__ import annotations
 
 import argparse
+import asyncio
 import json
 import os
 import resource
@@ -65,7 +71,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from mimamori_wire import Intent
 from speech.evaluation import evaluate, help_false_triggers, load_labelled, load_lines
-from speech.frontend import FrontEnd, FrontEndConfig
+from speech.frontend import LIVE, ROOM_S, FrontEnd, FrontEndConfig
 from speech.intents import classify, is_help_phrase
 from speech.recognition import (
     EndpointConfig,
@@ -74,6 +80,7 @@ from speech.recognition import (
     grammar_phrases,
 )
 from speech.testaudio import mix_with_room, silence, synthesise
+from speech.voice import LocalVoice, ReplayDevice
 
 DATA = Path(__file__).resolve().parents[1] / "tests" / "speech" / "data"
 CHUNK = 3200  # 0.1 s of 16 kHz int16
@@ -168,13 +175,11 @@ def recognition_figures(model, cache: Path, rounds: int) -> dict:
     }
 
 
-# Front ends compared under noise (speech.frontend), each on the same noisy clips.
+# Front ends compared under noise, each on the same noisy clips, through the live path.
 FRONT_ENDS: dict[str, FrontEndConfig | None] = {
     "raw": None,
-    "highpass_agc": FrontEndConfig(),  # high-pass + gain control
-    "denoise": FrontEndConfig(agc=False, denoise=True),  # high-pass + spectral noise gate
+    "live": LIVE,  # what LocalVoice runs: high-pass + spectral gate against the room
 }
-QUICK_FRONT_ENDS = ("raw", "denoise")
 NOISE_CASES = [
     ("white", 20),
     ("white", 10),
@@ -184,54 +189,105 @@ NOISE_CASES = [
     ("babble", 5),
     ("tv", 10),
 ]
+PROMPT = "お変わりありませんか。"
+REJECT_BELOW = (0.6, 0.8, 0.95)  # confidence thresholds tried for "ask again instead"
 
 
-def noise_matrix(model, cache: Path, seeds: int, front_ends: dict) -> dict:
-    """Grammar accuracy per noise case and front end (clean included: a quiet room), the
-    help answers heard where none was said, and each front end's CPU real-time factor.
+def live_voices(cache: Path) -> dict[str, LocalVoice]:
+    """One grammar-only LocalVoice per front end (the gateway with free_fallback = false),
+    sharing the model view; each clip gets its own ReplayDevice."""
+    from speech.tts import PromptRenderer
 
-    Noise: speech.testaudio.mix_with_room. One noise track per clip and seed; its first
-    second is the room the gateway hears before the prompt (the denoiser's noise profile,
-    never decoded), the rest is mixed with the clip at the SNR (over the active speech)."""
-    correct: dict[str, dict[str, int]] = {name: {} for name in front_ends}
-    false_help: dict[str, int] = dict.fromkeys(front_ends, 0)
-    cpu = dict.fromkeys(front_ends, 0.0)
+    renderer = PromptRenderer(cache / "tts")
+    return {
+        name: LocalVoice(
+            ReplayDevice(),
+            renderer,
+            lang="ko",
+            free_fallback=False,
+            view_cache=cache / "views",
+            front_end=config,
+        )
+        for name, config in FRONT_ENDS.items()
+    }
+
+
+def ask_once(voice: LocalVoice, room: bytes, answer: bytes, expect: str):
+    """The live path for one answer: say() hears the room and plays the prompt, listen()
+    hears the answer (through the voice's front end) and recognises it."""
+    voice.device = ReplayDevice([answer], rooms=[room])
+
+    async def turn():
+        await voice.say(PROMPT)
+        return await voice.listen(timeout_s=5, expect=expect)
+
+    return asyncio.run(turn())
+
+
+def noise_matrix(cache: Path, seeds: int, lead_s: float = 0.0, cases=None) -> dict:
+    """Grammar accuracy per noise case and front end, through LocalVoice (say -> listen):
+    the room before the prompt is the first ROOM_S of the noise track, the answer is the
+    clip (after `lead_s` of the same noise: the resident's reaction time) mixed with the
+    rest of it at the SNR (speech.testaudio.mix_with_room). Also: help heard where none
+    was said, each front end's CPU real-time factor, and what rejecting answers below a
+    word confidence (asking again instead) would do."""
+    voices = live_voices(cache)
+    correct: dict[str, dict[str, int]] = {name: {} for name in voices}
+    counts: dict[str, int] = {}
+    false_help: dict[str, int] = dict.fromkeys(voices, 0)
+    confidences: dict[str, list[tuple[float, bool]]] = {name: [] for name in voices}
+    cpu = dict.fromkeys(voices, 0.0)
     audio_s = 0.0
-    cases = [("clean", 0), *NOISE_CASES]
-    for kind, snr in cases:
+    for kind, snr in [("clean", 0), *(cases or NOISE_CASES)]:
         case = "clean" if kind == "clean" else f"{kind}_{snr}"
         for seed in range(1 if kind == "clean" else seeds):
             for text, expect, intent in KOREAN_CLIPS:
-                clip = synthesise(text, cache) + silence(0.5)
+                clip = silence(lead_s) + synthesise(text, cache) + silence(0.5)
                 if kind == "clean":
-                    mixed, room = clip, silence(1.0)
+                    mixed, room = clip, silence(ROOM_S)
                 else:
-                    mixed, room = mix_with_room(clip, kind, snr, KOREAN_NON_HELP, cache, seed)
+                    mixed, room = mix_with_room(
+                        clip, kind, snr, KOREAN_NON_HELP, cache, seed, room_s=ROOM_S
+                    )
                 audio_s += len(mixed) / 32000
-                phrases = grammar_phrases("ko", expect, model)
-                for name, config in front_ends.items():
-                    started = time.process_time()
-                    pcm = mixed
-                    if config is not None:
-                        front = FrontEnd(config, room=room)
-                        pcm = front.process(mixed) + front.flush()
-                    cpu[name] += time.process_time() - started
-                    heard, *_ = decode(model, pcm, phrases, EndpointConfig())
+                counts[case] = counts.get(case, 0) + 1
+                for name, voice in voices.items():
+                    if voice.front_end is not None:  # the front end's own CPU cost
+                        started = time.process_time()
+                        front = FrontEnd(voice.front_end, room=room)
+                        front.process(mixed), front.flush()
+                        cpu[name] += time.process_time() - started
+                    heard = ask_once(voice, room, mixed, expect)
                     got = classify(heard.text, "ko", expect=expect).intent if heard else None
-                    correct[name][case] = correct[name].get(case, 0) + (got == intent)
+                    right = got == intent
+                    correct[name][case] = correct[name].get(case, 0) + right
                     false_help[name] += got == Intent.HELP and intent != Intent.HELP
-    counts = {
-        case: (1 if case == "clean" else seeds) * len(KOREAN_CLIPS) for case in correct["raw"]
-    }
+                    if kind != "clean" and heard is not None:
+                        confidences[name].append((heard.confidence, right))
     return {
         "accuracy": {
-            name: {case: round(n / counts[case], 4) for case, n in cases_.items()}
-            for name, cases_ in correct.items()
+            name: {case: round(n / counts[case], 4) for case, n in by_case.items()}
+            for name, by_case in correct.items()
         },
         "false_help": false_help,
         "decodes_per_front_end": sum(counts.values()),
-        "frontend_rtf": {name: round(cpu[name] / audio_s, 4) for name in front_ends},
+        "frontend_rtf": {name: round(cpu[name] / audio_s, 4) for name in voices},
+        "reject_below_confidence": {name: _rejection(pairs) for name, pairs in confidences.items()},
+        "lead_in_s": lead_s,
     }
+
+
+def _rejection(pairs: list[tuple[float, bool]]) -> dict:
+    """Over all noisy answers heard: per threshold, the share asked again (confidence
+    below it) and the accuracy of those kept."""
+    out = {}
+    for threshold in REJECT_BELOW:
+        kept = [right for conf, right in pairs if conf >= threshold]
+        out[str(threshold)] = {
+            "asked_again": round(1 - len(kept) / len(pairs), 4) if pairs else None,
+            "accuracy_of_kept": round(sum(kept) / len(kept), 4) if kept else None,
+        }
+    return out
 
 
 def noise_summary(matrix: dict) -> dict:
@@ -239,7 +295,9 @@ def noise_summary(matrix: dict) -> dict:
     accuracy = matrix["accuracy"]
     return {
         "noise_accuracy": {str(snr): accuracy["raw"][f"white_{snr}"] for snr in (20, 10, 5)},
+        "noise_accuracy_live": {str(snr): accuracy["live"][f"white_{snr}"] for snr in (20, 10, 5)},
         "noise_accuracy_babble_10db": {name: a["babble_10"] for name, a in accuracy.items()},
+        "noise_accuracy_tv_10db": {name: a["tv_10"] for name, a in accuracy.items()},
         "noise_matrix": matrix,
     }
 
@@ -330,8 +388,8 @@ def rss_probe(name: str) -> None:
         import speech.recognition as recognition
 
         untrimmed = recognition.grammar_only_view
-        recognition.grammar_only_view = lambda model, cache, vocabulary=None: untrimmed(
-            model, cache
+        recognition.grammar_only_view = lambda model, cache, vocabulary=None, **kw: untrimmed(
+            model, cache, **kw
         )
         voice = LocalVoice(device, None, lang="ko", free_fallback=False, view_cache=cache)
     stages["model"] = _rss_mb("VmRSS")
@@ -427,9 +485,6 @@ def main() -> None:
         rss_probe(args.rss_probe)
         return
     rounds, seeds = (1, 1) if args.quick else (5, 5)
-    front_ends = FRONT_ENDS
-    if args.quick:
-        front_ends = {name: FRONT_ENDS[name] for name in QUICK_FRONT_ENDS}
     cache = Path(tempfile.gettempdir()) / "mimamori-bench-speech"  # espeak clips, reused
     memory = rss_figures()  # first, while this process is small
 
@@ -448,7 +503,7 @@ def main() -> None:
         "intent_accuracy_per_intent": report.per_intent(),
         "labelled_utterances": len(items),
         "critical_misses": len(report.critical),
-        **noise_summary(noise_matrix(model, cache, seeds, front_ends)),
+        **noise_summary(noise_matrix(cache, seeds)),
         **false_trigger_figures(model, cache, items),
         **heldout_figures(),
         **memory,
