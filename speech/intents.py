@@ -221,7 +221,8 @@ class Lexicon:
     qualify: QualifyRule | None = None
     hedge: HedgeRule | None = None
     # a complaint feared, not felt (トイレが近くなるのが嫌で, 風邪をひくのが心配): [feared]
-    feared: tuple[frozenset[str], tuple[str, ...], int] | None = None
+    # (intents, `after` patterns by first character, longest first; window)
+    feared: tuple[frozenset[str], dict[str, tuple[str, ...]], int] | None = None
     scope: ScopeRule | None = None
     resolved: ResolvedRule | None = None
     unsure: UnsureRule | None = None
@@ -454,15 +455,20 @@ def _hedge_rule(data: dict[str, Any], old: HedgeRule | None, path: Path) -> Hedg
 
 
 def _feared_rule(
-    data: dict[str, Any], old: tuple[frozenset[str], tuple[str, ...], int] | None, path: Path
-) -> tuple[frozenset[str], tuple[str, ...], int]:
+    data: dict[str, Any],
+    old: tuple[frozenset[str], dict[str, tuple[str, ...]], int] | None,
+    path: Path,
+) -> tuple[frozenset[str], dict[str, tuple[str, ...]], int]:
     valid = {i.value for i in Intent}
     applies = set(data.get("applies_to", old[0] if old else ()))
     if not applies <= valid:
         raise LexiconError(f"{path.name} [feared]: unknown intent in {sorted(applies)}")
-    words = {w for written in data.get("after", []) for w in expand(written)}
-    after = tuple(_longest_first({*(old[1] if old else ()), *map(fold, words)}))
-    return frozenset(applies), after, int(data.get("window", old[2] if old else 2))
+    words = {fold(w) for written in data.get("after", []) for w in expand(written)}
+    words |= {w for group in (old[1].values() if old else ()) for w in group}
+    by_first: dict[str, tuple[str, ...]] = {}
+    for word in _longest_first(words):  # longest first within each first character
+        by_first[word[0]] = (*by_first.get(word[0], ()), word)
+    return frozenset(applies), by_first, int(data.get("window", old[2] if old else 2))
 
 
 def _scope_rule(data: dict[str, Any], old: ScopeRule | None) -> ScopeRule:
@@ -948,14 +954,15 @@ def _understood(text: str, folded: str, lexicon: Lexicon) -> list[Hit]:
 
 
 def _feared(
-    folded: str, h: Hit, applies_to: frozenset[str], after: tuple[str, ...], window: int
+    folded: str, h: Hit, applies_to: frozenset[str], after: dict[str, tuple[str, ...]], window: int
 ) -> Hit:
     """トイレ近 + くなるのが嫌で, 風邪 + をひくのが心配: a complaint the resident fears or
     avoids is not one they have now; the rest of the answer decides."""
     if h.intent not in applies_to or not h.explicit:
         return h
     for offset in range(window + 1):
-        marker = _ending_at(folded, h.end + offset, after)
+        at = h.end + offset
+        marker = _ending_at(folded, at, after.get(folded[at : at + 1], ()))
         if marker is not None:
             return Hit(h.start, h.end, NEUTRAL, h.weight, False, f"{h.evidence}~{marker}")
     return h
