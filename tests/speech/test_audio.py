@@ -33,6 +33,12 @@ def test_capture_reads_exactly_the_injected_audio(alsa_file_device):
     assert got == pcm
 
 
+def test_room_capture_before_a_prompt_reads_the_microphone(alsa_file_device):
+    room = tone(0.5, freq=120.0)  # a hum in the room
+    alsa_file_device.write_input(room + tone(0.5))
+    assert AudioDevice().capture_room(0.5) == room
+
+
 def test_playback_writes_the_samples(alsa_file_device, tmp_path):
     wav = tmp_path / "t.wav"
     write_wav(wav, tone(0.3), 16000)
