@@ -20,7 +20,9 @@ JSON line: {"bench": "dashboard", "desk_ms": ..., "postgres": {"pages": {...}}, 
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
+import os
 import random
 import shutil
 import statistics
@@ -566,7 +568,7 @@ def timed(client: TestClient, path: str, rounds: int) -> dict[str, float]:
     }
 
 
-def run_postgres(size: Size, explain: bool) -> dict[str, Any]:
+def run_postgres(size: Size) -> dict[str, Any]:
     from mimamori_dev.services import PostgresCluster
 
     # Its own directory (not a TemporaryDirectory, mode 700): start() hands it to the
@@ -579,23 +581,7 @@ def run_postgres(size: Size, explain: bool) -> dict[str, Any]:
         started = time.perf_counter()
         seed_bulk(url, size)
         seed_s = time.perf_counter() - started
-        app = create_app(Settings(database_url=url, secret_key="bench"))
-        log = StatementLog(app.state.mimamori.engine)
-        staff, city = signed_in(app, "big@bench.jp"), signed_in(app, "city@bench.jp")
-        empty = signed_in(app, "empty@bench.jp")
-        ids = _sample_ids(url)
-        pages: dict[str, Any] = {}
-        for name, template in PG_PAGES:
-            path = template.format(**ids)
-            pages[name] = timed(staff, path, size.rounds)
-            if explain:
-                log.statements, log.on = [], True
-                staff.get(path)
-                log.on = False
-                pages[name]["read"] = rows_read(url, log.statements)
-        pages["desk_municipality"] = timed(city, "/", size.rounds)
-        pages["empty_desk"] = timed(empty, "/", size.rounds)
-        open_rows = staff.get("/").text.count('class="incident ')
+        measured = measure_pages(url, size.rounds)
     finally:
         cluster.stop()
         shutil.rmtree(workdir, ignore_errors=True)
@@ -605,10 +591,39 @@ def run_postgres(size: Size, explain: bool) -> dict[str, Any]:
         "open_incidents": size.open_in_office + size.open_elsewhere,
         "open_in_office": size.open_in_office,
         "resolved_incidents": size.resolved,
-        "desk_cards": open_rows,
         "seed_s": round(seed_s, 1),
+        **measured,
+    }
+
+
+def measure_pages(url: str, rounds: int) -> dict[str, Any]:
+    """Every staff page of a database seeded by seed_bulk: timed renders, then one more
+    render whose SELECTs are replayed under EXPLAIN ANALYZE. `--url` runs only this, so two
+    checkouts can be measured against the same database (before/after)."""
+    app = create_app(Settings(database_url=url, secret_key="bench"))
+    log = StatementLog(app.state.mimamori.engine)
+    staff, city = signed_in(app, "big@bench.jp"), signed_in(app, "city@bench.jp")
+    empty = signed_in(app, "empty@bench.jp")
+    ids = _sample_ids(url)
+    pages: dict[str, Any] = {}
+    for name, client, template in [
+        *((name, staff, template) for name, template in PG_PAGES),
+        ("desk_municipality", city, "/"),
+        ("empty_desk", empty, "/"),
+    ]:
+        path = template.format(**ids)
+        pages[name] = timed(client, path, rounds)
+        log.statements, log.on = [], True
+        client.get(path)
+        log.on = False
+        pages[name]["read"] = rows_read(url, log.statements)
+    cards = staff.get("/").text.count('class="incident ')
+    app.state.mimamori.engine.dispose()
+    return {
+        "desk_cards": cards,
         # Against the empty office's desk in the same run and database.
         "desk_ratio": round(pages["desk"]["ms"] / pages["empty_desk"]["ms"], 1),
+        "load_avg_1m": round(os.getloadavg()[0], 1),
         "pages": pages,
     }
 
@@ -635,7 +650,12 @@ def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--quick", action="store_true")
     parser.add_argument("--only", choices=("sqlite", "postgres"))
+    parser.add_argument("--url", help="measure the pages of this seeded PostgreSQL database")
+    parser.add_argument("--rounds", type=int, help="renders per page (PostgreSQL)")
     args = parser.parse_args()
+    if args.url:
+        print(json.dumps({"bench": "dashboard", **measure_pages(args.url, args.rounds or 5)}))
+        return
     figures: dict[str, Any] = {"bench": "dashboard"}
     if args.only != "postgres":
         figures.update(run_sqlite(args.quick))
@@ -645,7 +665,9 @@ def main() -> None:
             if args.quick
             else Size(100_000, 50, 1_000, 4_000, 100_000, 15)
         )
-        figures["postgres"] = run_postgres(size, explain=True)
+        if args.rounds:
+            size = dataclasses.replace(size, rounds=args.rounds)
+        figures["postgres"] = run_postgres(size)
     figures["quick"] = args.quick
     print(json.dumps(figures, ensure_ascii=False))
 
