@@ -56,6 +56,8 @@ def test_a_wish_or_request_for_a_call_stays_a_callback(text):
         "胸の締め付けはもう取れた",
         "息苦しかったけど、今は治まった",
         "胸が痛かったけど、さっき収まりました",
+        "さっき胸が締め付けられたけど、今は落ち着いた",
+        "ろれつが回らんかったけど、もう治った",
     ],
 )
 def test_an_emergency_sign_that_stopped_is_unwell_not_fine_or_help(text):
