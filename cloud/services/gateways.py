@@ -7,12 +7,12 @@ import logging
 import secrets
 import uuid
 import zlib
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 from typing import Any
 
-from sqlalchemy import Engine, bindparam, insert, select, text, update
+from sqlalchemy import Engine, Row, bindparam, insert, select, text, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.orm import Session, sessionmaker
@@ -104,10 +104,12 @@ def authenticate(session: Session, authorization: str | None) -> Gateway:
 
 @dataclass(frozen=True)
 class GatewayIdentity:
-    """Who posts: all the event path needs of the gateway row (no ORM object to load)."""
+    """Who posts: all the event path needs of the gateway row (no ORM object to load), and
+    for a batch with check-ins what recording them needs of the household, read with it."""
 
     id: str
     household_id: str
+    checkin_context: CheckinContext | None = None
 
 
 # Core, not ORM: the row is only read, and an ORM entity load was a quarter of a life-sign
@@ -119,10 +121,21 @@ _GATEWAY_BY_TOKEN = select(_GATEWAYS.c.id, _GATEWAYS.c.household_id).where(
 )
 
 
-def identify(session: Session, authorization: str | None) -> GatewayIdentity:
-    """The gateway a bearer token belongs to, in one indexed lookup; 401 if none or revoked."""
+def identify(
+    session: Session, authorization: str | None, *, with_checkin_context: bool = False
+) -> GatewayIdentity:
+    """The gateway a bearer token belongs to, in one indexed lookup; 401 if none or revoked.
+    `with_checkin_context`: the household's zone, slots and incident flags in the same
+    statement (a batch with check-ins needs them: one round trip instead of two)."""
     token = _bearer_token(authorization)
-    row = session.execute(_GATEWAY_BY_TOKEN, {"token_hash": hash_secret(token)}).first()
+    params = {"token_hash": hash_secret(token)}
+    if with_checkin_context:
+        rows = session.execute(_GATEWAY_WITH_CHECKIN_CONTEXT, params).all()
+        if not rows:
+            raise _reject(401, "invalid_token", INVALID_TOKEN)
+        first = rows[0]
+        return GatewayIdentity(first.gateway_id, first.household_id, _checkin_context(rows))
+    row = session.execute(_GATEWAY_BY_TOKEN, params).first()
     if row is None:
         raise _reject(401, "invalid_token", INVALID_TOKEN)
     return GatewayIdentity(row.id, row.household_id)
@@ -215,18 +228,24 @@ def store_one_by_one(
     an event the database refuses is returned as rejected (`storage_error`) and the rest of
     the batch commits. (The fast path, store_events, takes no savepoint: two round trips
     per batch saved while nothing fails.)"""
-    accepted: list[str] = []
-    duplicates: list[str] = []
     failed: list[v1.RejectedEvent] = []
-    for event in events:
+    # Each event may open or settle an incident the next one must see: no context read
+    # before the first one.
+    gateway = GatewayIdentity(gateway.id, gateway.household_id)
+    stored: dict[int, bool] = {}  # batch position -> newly stored (False: a duplicate)
+    # In the order they happened, as the fast path records check-ins: the first answer to a
+    # slot wins whichever path the batch took (tests/cloud/test_ingest_checkin_paths.py).
+    for index in sorted(range(len(events)), key=lambda i: events[i].occurred_at):
+        event = events[index]
         try:
             with session.begin_nested():
-                one_accepted, one_duplicate = store_events(session, ctx, gateway, [event], now)
+                one_accepted, _ = store_events(session, ctx, gateway, [event], now)
         except Exception as exc:  # any failure of this one event: report it, store the rest
             failed.append(_storage_error(event, exc))
             continue
-        accepted += one_accepted
-        duplicates += one_duplicate
+        stored[index] = bool(one_accepted)
+    accepted = [events[i].id for i in sorted(stored) if stored[i]]
+    duplicates = [events[i].id for i in sorted(stored) if not stored[i]]
     return accepted, duplicates, failed
 
 
@@ -261,7 +280,7 @@ def scoped_event_id(gateway_id: str, event_id: str) -> str:
 def store_events(
     session: Session,
     ctx: FollowUps,
-    gateway: GatewayIdentity,
+    gateway: GatewayIdentity | Gateway,
     events: list[v1.Event],
     now: datetime,
 ) -> tuple[list[str], list[str]]:
@@ -270,6 +289,8 @@ def store_events(
     A constant, small number of statements per batch whatever its size: ingest cost is
     round trips, not rows.
     """
+    if not isinstance(gateway, GatewayIdentity):  # an ORM row (tools, tests)
+        gateway = GatewayIdentity(gateway.id, gateway.household_id)
     unique: dict[str, v1.Event] = {}
     for event in events:
         unique.setdefault(event.id, event)
@@ -293,7 +314,7 @@ def store_events(
     # Life-sign summaries and sensor news (~28 of a household's ~30 events a day) change
     # nothing else: no household row to read for them.
     if any(_has_effects(event) for event in fresh):
-        _apply_effects(session, ctx, gateway.household_id, fresh, now)
+        _apply_effects(session, ctx, gateway, fresh, now)
     metrics.EVENTS.labels("accepted").inc(len(accepted))
     metrics.EVENTS.labels("duplicate").inc(len(duplicates))
     return accepted, duplicates
@@ -405,40 +426,54 @@ class CheckinContext:
 _HOUSEHOLDS = Household.__table__
 _SLOTS = ScheduleSlot.__table__
 _INCIDENTS = Incident.__table__
-_CHECKIN_CONTEXT = (
-    select(
-        _HOUSEHOLDS.c.timezone,
-        _SLOTS.c.name,
-        _SLOTS.c.time,
-        _SLOTS.c.window_min,
-        _SLOTS.c.grace_min,
-        _SLOTS.c.reask_offsets_min,
-        select(_INCIDENTS.c.id)
-        .where(
-            _INCIDENTS.c.household_id == _HOUSEHOLDS.c.id,
-            _INCIDENTS.c.cause.in_(SLOT_CAUSES),
-            _INCIDENTS.c.state != "resolved",
-        )
-        .exists()
-        .label("slot_open"),
-        select(_INCIDENTS.c.id)
-        .where(
-            _INCIDENTS.c.household_id == _HOUSEHOLDS.c.id,
-            _INCIDENTS.c.cause == "gateway_offline",
-            _INCIDENTS.c.slot.is_not(None),
-        )
-        .exists()
-        .label("offline_slot"),
+_CHECKIN_CONTEXT_COLUMNS = (
+    _HOUSEHOLDS.c.id.label("household_id"),
+    _HOUSEHOLDS.c.timezone,
+    _SLOTS.c.name,
+    _SLOTS.c.time,
+    _SLOTS.c.window_min,
+    _SLOTS.c.grace_min,
+    _SLOTS.c.reask_offsets_min,
+    select(_INCIDENTS.c.id)
+    .where(
+        _INCIDENTS.c.household_id == _HOUSEHOLDS.c.id,
+        _INCIDENTS.c.cause.in_(SLOT_CAUSES),
+        _INCIDENTS.c.state != "resolved",
     )
-    .select_from(_HOUSEHOLDS.outerjoin(_SLOTS, _SLOTS.c.household_id == _HOUSEHOLDS.c.id))
+    .exists()
+    .label("slot_open"),
+    select(_INCIDENTS.c.id)
+    .where(
+        _INCIDENTS.c.household_id == _HOUSEHOLDS.c.id,
+        _INCIDENTS.c.cause == "gateway_offline",
+        _INCIDENTS.c.slot.is_not(None),
+    )
+    .exists()
+    .label("offline_slot"),
+)
+_HOUSEHOLD_SLOTS = _HOUSEHOLDS.outerjoin(_SLOTS, _SLOTS.c.household_id == _HOUSEHOLDS.c.id)
+_CHECKIN_CONTEXT = (
+    select(*_CHECKIN_CONTEXT_COLUMNS)
+    .select_from(_HOUSEHOLD_SLOTS)
     .where(_HOUSEHOLDS.c.id == bindparam("household_id"))
+    .order_by(_SLOTS.c.time)
+)
+_GATEWAY_WITH_CHECKIN_CONTEXT = (
+    select(_GATEWAYS.c.id.label("gateway_id"), *_CHECKIN_CONTEXT_COLUMNS)
+    .select_from(_GATEWAYS.join(_HOUSEHOLD_SLOTS, _HOUSEHOLDS.c.id == _GATEWAYS.c.household_id))
+    .where(_GATEWAYS.c.token_hash == bindparam("token_hash"), _GATEWAYS.c.revoked_at.is_(None))
     .order_by(_SLOTS.c.time)
 )
 
 
 def checkin_context(session: Session, household_id: str) -> CheckinContext:
     rows = session.execute(_CHECKIN_CONTEXT, {"household_id": household_id}).all()
-    first = rows[0]  # the gateway row's foreign key guarantees the household
+    return _checkin_context(rows)  # the gateway row's foreign key guarantees the household
+
+
+def _checkin_context(rows: Sequence[Row[Any]]) -> CheckinContext:
+    """One row per slot (one with no slot columns for a household without slots)."""
+    first = rows[0]
     return CheckinContext(
         timezone=first.timezone,
         slots=[
@@ -452,10 +487,15 @@ def checkin_context(session: Session, household_id: str) -> CheckinContext:
 
 
 def _apply_effects(
-    session: Session, ctx: FollowUps, household_id: str, fresh: list[v1.Event], now: datetime
+    session: Session,
+    ctx: FollowUps,
+    gateway: GatewayIdentity,
+    fresh: list[v1.Event],
+    now: datetime,
 ) -> None:
     """Check-ins, calls for help, command.done. The ORM household (office, municipality,
     chains) is loaded only when an incident is to be opened or settled."""
+    household_id = gateway.household_id
     loaded: list[Household] = []
 
     def household() -> Household:
@@ -465,7 +505,7 @@ def _apply_effects(
 
     checkins = [e for e in fresh if e.kind in CHECKIN_KINDS]
     if checkins:
-        context = checkin_context(session, household_id)
+        context = gateway.checkin_context or checkin_context(session, household_id)
         _record_checkins(session, ctx, household_id, context, household, checkins, now)
     for event in fresh:
         if _has_other_effect(event):

@@ -13,7 +13,7 @@ import pytest
 from sqlalchemy import Engine, event, select
 
 from cloud.core.config import Settings
-from cloud.models import Command, Household, Incident
+from cloud.models import Checkin, Command, Household, Incident
 from cloud.services import incidents
 from cloud.services.gateways import HEARTBEAT_HISTORY_EVERY, history_phase_s
 from mimamori_wire import v1
@@ -165,3 +165,28 @@ def test_a_life_sign_summary_is_a_token_lookup_and_one_insert(live_cloud) -> Non
     with live_cloud.sessions() as session:
         causes = session.scalars(select(Incident.cause)).all()
     assert causes == ["help_requested"]
+
+
+def _checkin_answer(live_cloud) -> None:  # type: ignore[no-untyped-def]
+    gateway = live_cloud.enroll(live_cloud.household()["id"])
+    with statements() as seen:
+        response = gateway.answer("morning")
+    assert response.status_code == 200 and len(response.json()["accepted"]) == 1
+    # The token lookup reads the household's zone, slots and incident flags with it; then
+    # the event and the check-in. No household, slot or incident row loaded one by one.
+    assert len(seen) == 3, seen
+    assert "FROM gateways JOIN (households" in seen[0] and "schedule_slots" in seen[0]
+    assert seen[1].startswith("INSERT INTO events")
+    assert seen[2].startswith("INSERT INTO checkins") and "ON CONFLICT" in seen[2]
+    assert not any("SAVEPOINT" in s for s in seen)
+    with live_cloud.sessions() as session:
+        assert session.scalars(select(Checkin.status)).all() == ["answered"]
+
+
+def test_a_checkin_answer_is_three_statements(live_cloud) -> None:  # type: ignore[no-untyped-def]
+    _checkin_answer(live_cloud)
+
+
+@pytest.mark.postgres
+def test_a_checkin_answer_is_three_statements_postgresql(live_cloud_factory, postgres_url) -> None:  # type: ignore[no-untyped-def]
+    _checkin_answer(live_cloud_factory(database_url=postgres_url))

@@ -106,7 +106,8 @@ def _ingest(
     ids: dict[str, str] = {}
     try:
         with transaction(app.sessions) as session:
-            gateway = gateways.identify(session, authorization)
+            has_checkins = any(event.kind in gateways.CHECKIN_KINDS for event in good)
+            gateway = gateways.identify(session, authorization, with_checkin_context=has_checkins)
             ids = {"gateway_id": gateway.id, "household_id": gateway.household_id}
             gateways.check_tenancy(gateway, good)
             accepted, duplicates = (
