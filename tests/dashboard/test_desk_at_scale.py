@@ -356,3 +356,26 @@ def test_failed_deliveries_page_costs_the_same_statements_for_3_or_30_households
         assert html.count("見守 花子") >= households  # every row names its resident
         counts.append(count)
     assert counts[0] == counts[1], counts
+
+
+def test_a_form_error_shows_the_desk_page_holding_that_case(
+    desk: Desk, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(desk_route, "DESK_PAGE_SIZE", 2)
+    cases = [
+        _incident(desk.homes[n], "missed_checkin", "open", desk.now - timedelta(minutes=10 - n))
+        for n in range(5)
+    ]
+    _replace_incidents(desk, cases)
+    last = cases[-1]["id"]  # the newest: desk order puts it on page 3
+    html = desk.client.get("/").text
+    token = re.search(r'name="csrf_token" value="([^"]+)"', html)
+    assert token and f'id="incident-{last}"' not in html
+
+    sent = desk.client.post(
+        f"/incidents/{last}/resolve", data={"csrf_token": token.group(1), "outcome": ""}
+    )
+
+    assert sent.status_code == 422
+    assert f'id="incident-{last}"' in sent.text and "<b>3</b>" in sent.text
+    assert 'class="error field"' in sent.text

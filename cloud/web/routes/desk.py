@@ -145,13 +145,23 @@ def open_cases(ctx: Ctx, scope: Scope, office_id: str | None) -> list[OpenCase]:
     return cases
 
 
-def load_desk(ctx: Ctx, scope: Scope, office_id: str | None, page_raw: str | None) -> DeskList:
+def load_desk(
+    ctx: Ctx,
+    scope: Scope,
+    office_id: str | None,
+    page_raw: str | None,
+    showing: str | None = None,
+) -> DeskList:
     """The page of open incidents shown in full (cards with people, steps and notes): at a
     bad 09:00 an office has hundreds open, and rendering every card was most of the desk's
-    time. Details are read for the page's incidents only."""
+    time. Details are read for the page's incidents only. `showing`: the page that holds
+    this incident (a form sent back with an error must show its card)."""
     cases = open_cases(ctx, scope, office_id)
     pages = max(1, -(-len(cases) // DESK_PAGE_SIZE))
     current = page_number(page_raw, pages)
+    position = next((n for n, c in enumerate(cases) if c.id == showing), None)
+    if position is not None:
+        current = position // DESK_PAGE_SIZE + 1
     shown = cases[(current - 1) * DESK_PAGE_SIZE : current * DESK_PAGE_SIZE]
     return DeskList(cases, _full_rows(ctx, [c.id for c in shown]), current, pages)
 
@@ -249,9 +259,10 @@ def feed_url(office_id: str | None, page: int) -> str:
     return "/desk/feed" + ("?" + wanted if wanted else "")
 
 
-def _desk_vars(ctx: Ctx, **extra: Any) -> dict[str, Any]:
+def _desk_vars(ctx: Ctx, showing: str | None = None, **extra: Any) -> dict[str, Any]:
     office_id = selected_office(ctx)
-    desk = load_desk(ctx, ctx.scope, office_id, ctx.request.query_params.get("page"))
+    page_raw = ctx.request.query_params.get("page")
+    desk = load_desk(ctx, ctx.scope, office_id, page_raw, showing)
     return {
         "safety_help": safety_needs_help(ctx, office_id),
         "desk": desk,
@@ -319,7 +330,10 @@ def form_error(
             ctx, incident, household, 422, errors={field_name: key}, values=dict(ctx.form)
         )
     variables = _desk_vars(
-        ctx, errors={incident.id: {field_name: key}}, values={incident.id: dict(ctx.form)}
+        ctx,
+        showing=incident.id,
+        errors={incident.id: {field_name: key}},
+        values={incident.id: dict(ctx.form)},
     )
     return page(ctx, "desk.html", status=422, **variables)
 
