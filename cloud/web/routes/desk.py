@@ -121,7 +121,8 @@ class DeskList:
         """Ids the desk's poller treats as already seen: the page shown, and every urgent
         case (so one on a later page does not raise the new-urgent alert)."""
         shown = [r.incident.id for r in self.rows]
-        return shown + [c.id for c in self.cases if c.urgent and c.id not in set(shown)]
+        on_page = set(shown)
+        return shown + [c.id for c in self.cases if c.urgent and c.id not in on_page]
 
     def urgent_open_ids(self) -> list[str]:
         return [c.id for c in self.cases if c.urgent and c.state == "open"]
