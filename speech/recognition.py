@@ -177,11 +177,28 @@ def grammar_only_view(
         if not write_grammar_graph(hclr, tmp / "graph" / "HCLr.fst", labels):
             (tmp / "graph" / "HCLr.fst").symlink_to(hclr.resolve())
     (tmp / "graph" / "Gr.fst").write_bytes(_empty_fst())
+    (tmp / VIEW_OF).write_text(str(model.resolve()), encoding="utf-8")
     try:
         tmp.rename(view)
     except OSError:  # another process built it first
         shutil.rmtree(tmp, ignore_errors=True)
+        return view
+    _prune_views(cache, model, view)
     return view
+
+
+VIEW_OF = ".view-of"  # in each view: the model it was made from
+
+
+def _prune_views(cache: Path, model: Path, current: Path) -> None:
+    """Remove the views of `model` made for earlier vocabularies or formats (a lexicon
+    change makes a new one; each holds a cut graph of tens of MB). A process that loaded
+    one has read it into memory already, so removing it cannot disturb that process."""
+    for old in cache.iterdir():
+        if old == current or old.name.startswith(".") or not (old / VIEW_OF).is_file():
+            continue
+        if (old / VIEW_OF).read_text(encoding="utf-8") == str(model.resolve()):
+            shutil.rmtree(old, ignore_errors=True)
 
 
 # --- grammar-only graph -------------------------------------------------------------------

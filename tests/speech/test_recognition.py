@@ -194,3 +194,16 @@ def test_unknown_graph_layout_is_linked_not_cut(tmp_path):
     plain.write_bytes(_empty_fst())  # a VectorFst, not an olabel_lookahead ConstFst
     assert write_grammar_graph(plain, tmp_path / "out.fst", [1, 2]) is False
     assert not (tmp_path / "out.fst").exists()
+
+
+@pytest.mark.model
+def test_a_new_vocabulary_replaces_the_models_old_view(ko_model, tmp_path):
+    from speech.recognition import grammar_only_view, model_dir
+
+    old = grammar_only_view(model_dir("ko"), tmp_path / "views", ["네 괜찮 아요"])
+    new = grammar_only_view(model_dir("ko"), tmp_path / "views", ["아니요"])
+    assert new != old and new.is_dir() and not old.exists()  # the earlier view is gone
+    assert grammar_only_view(model_dir("ko"), tmp_path / "views", ["아니요"]) == new  # reused
+    assert [p.name for p in (tmp_path / "views").iterdir() if not p.name.startswith(".")] == [
+        new.name
+    ]
