@@ -207,3 +207,33 @@ def test_a_new_vocabulary_replaces_the_models_old_view(ko_model, tmp_path):
     assert [p.name for p in (tmp_path / "views").iterdir() if not p.name.startswith(".")] == [
         new.name
     ]
+
+
+@pytest.mark.model
+def test_cut_graph_is_consistent_and_outputs_only_kept_words(ko_view):
+    import numpy as np
+
+    from speech.recognition import _ARC, _STATE, _interval_sets, _read_header, _text_symbols
+
+    data = (ko_view / "graph" / "HCLr.fst").read_bytes()
+    inner = _read_header(data, _read_header(data, 0).end + 4)
+    states = np.frombuffer(data, _STATE, inner.states, inner.end)
+    arcs_at = inner.end + _STATE.itemsize * inner.states
+    arcs = np.frombuffer(data, _ARC, inner.arcs, arcs_at)
+    kept = {key for _, key in _text_symbols(ko_view / "graph" / "words.txt")}
+    assert set(np.unique(arcs["olabel"]).tolist()) <= kept | {0}
+    assert arcs["next"].min() >= 0 and arcs["next"].max() < inner.states
+    narcs = states["narcs"].astype(np.int64)
+    assert (states["pos"] == np.cumsum(narcs) - narcs).all() and narcs.sum() == inner.arcs
+    assert (
+        np.diff(arcs["olabel"])[np.diff(np.repeat(np.arange(inner.states), narcs)) == 0] >= 0
+    ).all()  # still sorted by output label within each state (lookahead needs it)
+    final_label, starts, sizes = _interval_sets(data, arcs_at + _ARC.itemsize * inner.arcs)
+    assert starts.size == inner.states
+    # Each lookahead interval [begin, end) was clipped to kept labels (or the final label).
+    allowed = kept | {final_label}
+    for at, n in zip(starts, sizes, strict=True):
+        if n:
+            pairs = np.frombuffer(data, "<i4", 2 * int(n), int(at)).reshape(-1, 2)
+            for begin, end in pairs.tolist():
+                assert begin < end and begin in allowed and end - 1 in allowed
