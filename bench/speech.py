@@ -479,6 +479,13 @@ def false_trigger_figures(model, cache: Path, items) -> dict:
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--quick", action="store_true", help="fewer rounds (< 1 minute)")
+    parser.add_argument(
+        "--lead-in",
+        type=float,
+        default=0.0,
+        metavar="S",
+        help="seconds of (noisy) room in the answer stream before the resident speaks",
+    )
     parser.add_argument("--rss-probe", choices=sorted(RSS_PROBES), help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.rss_probe:
@@ -503,7 +510,7 @@ def main() -> None:
         "intent_accuracy_per_intent": report.per_intent(),
         "labelled_utterances": len(items),
         "critical_misses": len(report.critical),
-        **noise_summary(noise_matrix(cache, seeds)),
+        **noise_summary(noise_matrix(cache, seeds, lead_s=args.lead_in)),
         **false_trigger_figures(model, cache, items),
         **heldout_figures(),
         **memory,
