@@ -1107,6 +1107,8 @@ def _resolved(h: Hit, analysis: Analysis, rule: ResolvedRule) -> Hit:
         elif t_clause == clause + 1 and told_in_past:
             if (t.lemma in rule.recovered or at != i) and _past_after(tokens, at, te_form=True):
                 return _over(h, t, rule, stopped)
+            if not stopped and _better_now(tokens, i, rule):
+                return _over(h, t, rule, stopped)
         elif t_clause > clause + 1:
             break
     return h
@@ -1136,6 +1138,21 @@ def _recovery_at(tokens: Sequence[Token], i: int, rule: ResolvedRule) -> int:
         return i
     j = i + 2 if i + 1 < len(tokens) and tokens[i + 1].surface == "に" else i + 1
     return j if j < len(tokens) and tokens[j].lemma == "なる" else i
+
+
+_NOW = frozenset({"今日", "きょう", "今", "いま", "今朝", "けさ"})
+
+
+def _better_now(tokens: Sequence[Token], i: int, rule: ResolvedRule) -> bool:
+    """お腹こわしとったけど + 今日はもうええ: a `better` word said of now (今日, 今 earlier in
+    its clause), not negated and not before a noun (今日はいい天気 is the weather)."""
+    t = tokens[i]
+    if not any(t.surface.startswith(b) for b in rule.better):
+        return False
+    if not any(o.lemma in _NOW for o in tokens[:i] if o.clause == t.clause):
+        return False
+    nxt = tokens[i + 1] if i + 1 < len(tokens) else None
+    return nxt is None or not (nxt.is_negative or (nxt.pos == "名詞" and t.pos != "名詞"))
 
 
 def _over(h: Hit, t: Token, rule: ResolvedRule, stopped: bool) -> Hit:

@@ -55,8 +55,22 @@ _KURU_BEFORE_NEGATIVE = frozenset({"け", "けえ", "こ", "こお", "き", "き
 # Kansai lengthens a one-mora stem before へん/ひん (出えへん, 見いひん, 寝えへん); MeCab
 # reads the vowel as a verb える or a filler, which would break the predicate chain.
 _LENGTHENED_STEM = frozenset({"え", "ぇ", "い", "ぃ"})
+# ども: the Tohoku/eastern "but" (熱あったども, 食ったども), analysed as a 接続助詞
 CLAUSE_PARTICLES = frozenset(
-    {"けど", "けれど", "けれども", "けども", "が", "のに", "ても", "でも", "し", "けん", "さかい"}
+    {
+        "けど",
+        "けれど",
+        "けれども",
+        "けども",
+        "が",
+        "のに",
+        "ても",
+        "でも",
+        "し",
+        "けん",
+        "さかい",
+        "ども",
+    }
 )
 # Tokens that continue a predicate: auxiliaries, non-independent verbs (ている, てしまう),
 # the te-particle, and the adjective ない after く/じゃ.

@@ -223,14 +223,15 @@ def test_municipality_file_can_add_a_connector(tmp_path: Path):
 def test_municipality_file_adds_dialect_without_python(tmp_path: Path):
     extra = tmp_path / "tsugaru.toml"
     extra.write_text(
-        'lang = "ja"\n[[group]]\nintent = "unwell"\nnegated = "fine"\nphrases = ["(こえ|コエ)"]\n'
+        'lang = "ja"\n[[group]]\nintent = "unwell"\nnegated = "fine"\nphrases = ["(ごせっぱら)"]\n'
         '[[group]]\nintent = "help"\nphrases = ["(たすけやんせ)"]\n',
         encoding="utf-8",
     )
     base = load_lexicon("ja")
     extended = load_lexicon("ja", [extra])
-    assert classify("こえぇ", "ja", lexicon=base).intent != Intent.UNWELL
-    assert classify("こえぇ", "ja", lexicon=extended).intent == Intent.UNWELL
+    # (a Tsugaru word for fretting the base lexicon does not hold; こえ is in it since batch G)
+    assert classify("ごせっぱらやける", "ja", lexicon=base).intent != Intent.UNWELL
+    assert classify("ごせっぱらやける", "ja", lexicon=extended).intent == Intent.UNWELL
     assert is_help_phrase("たすけやんせ", "ja", lexicon=extended)
     assert not is_help_phrase("たすけやんせ", "ja", lexicon=base)
 
