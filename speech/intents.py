@@ -233,6 +233,8 @@ class Lexicon:
     told: dict[str, str] = field(default_factory=dict)
     # warning signs of one family heard together (two stroke signs) mean `intent`
     signs: tuple[int, str] | None = None  # (how many different signs, intent)
+    # a body part + a doubled sound word + する (腹がごろごろする): (pattern, intent, weight)
+    sensation: tuple[re.Pattern[str], str, float] | None = None
     lemma_phrases: list[LemmaPhrase] = field(default_factory=list)
     morphology: bool = False  # analyse answers with pyopenjtalk (Japanese)
     files: list[Path] = field(default_factory=list)
@@ -296,6 +298,8 @@ class Lexicon:
             if together < 2 or intent not in valid:
                 raise LexiconError(f"{path.name} [signs]: together >= 2 and a known intent")
             self.signs = (together, intent)
+        if "sensation" in data:
+            self.sensation = _sensation_rule(data["sensation"], self.sensation, path)
         for i, group in enumerate(data.get("group", [])):
             self._add_group(group, f"{path.name} group {i + 1}")
 
@@ -501,6 +505,24 @@ def _resolved_rule(data: dict[str, Any], old: ResolvedRule | None, path: Path) -
         better=merged("better", old.better if old else frozenset()),
         stopped=stopped,
     )
+
+
+def _sensation_rule(
+    data: dict[str, Any], old: tuple[re.Pattern[str], str, float] | None, path: Path
+) -> tuple[re.Pattern[str], str, float]:
+    intent = data.get("intent", old[1] if old else Intent.UNWELL.value)
+    if intent not in {i.value for i in Intent}:
+        raise LexiconError(f"{path.name} [sensation]: unknown intent {intent!r}")
+    body = sorted({fold(b) for b in data.get("body", [])}, key=len, reverse=True)
+    if not body:
+        raise LexiconError(f"{path.name} [sensation]: body must list body parts")
+    # body part, particle, a doubled sound word (ABAB, 2-3 kana each), then a positive する
+    pattern = re.compile(
+        "(?:" + "|".join(map(re.escape, body)) + r")(?:が|の|も|は|)"
+        r"(?P<sound>([\u3041-\u3096]{2,3})\2)(?:っと|と|)"
+        r"(?:する|すん|すっ|し(?!な|ませ|ねえ|ね|ゃ|ょ))"
+    )
+    return pattern, intent, float(data.get("weight", old[2] if old else 0.8))
 
 
 def _unsure_rule(data: dict[str, Any], old: UnsureRule | None, path: Path) -> UnsureRule:
@@ -934,6 +956,8 @@ def _understood(text: str, folded: str, lexicon: Lexicon) -> list[Hit]:
     if analysis is not None:
         hits += _lemma_candidates(analysis, lexicon)
     chosen = _select(hits, lexicon)
+    if lexicon.sensation is not None:
+        chosen += _sensations(folded, chosen, *lexicon.sensation)
     if analysis is not None and lexicon.degree_words:
         chosen = [_degree_word(folded, h, analysis, lexicon.degree_words) for h in chosen]
     if lexicon.scope is not None:
@@ -951,6 +975,23 @@ def _understood(text: str, folded: str, lexicon: Lexicon) -> list[Hit]:
     if lexicon.feared is not None:
         chosen = [_feared(folded, h, *lexicon.feared) for h in chosen]
     return chosen
+
+
+def _sensations(
+    folded: str, chosen: list[Hit], pattern: re.Pattern[str], intent: str, weight: float
+) -> list[Hit]:
+    """腹がごろごろする, 指先がじんじんして: a bodily sensation told with a doubled sound word
+    that no entry explains is a complaint (safety first: never a silent yes or fine). Sound
+    words the lexicon knows (ぴんぴん: fine, ずきずき) decide as written."""
+    found = []
+    for m in pattern.finditer(folded):
+        start, end = m.span("sound")
+        # the sound as a known word decides (ぴんぴん: fine); a stem or particle inside it
+        # (すみ, か) does not
+        if any(h.start <= start and end <= h.end and h.intent != NEUTRAL for h in chosen):
+            continue
+        found.append(Hit(m.start(), m.end(), intent, weight, True, f"{m.group(0)}(sensation)"))
+    return found
 
 
 def _feared(

@@ -284,7 +284,8 @@ def test_gateway_runner_plays_the_confirmation_and_reports_the_confirmed_intent(
 
 def test_a_yes_qualified_by_an_unknown_complaint_is_asked_again_then_confirmed():
     # 飲んだけど + words the lexicon does not know: not recorded as a plain yes (safety first).
-    answers = ["飲んだけど なんや背中がぞわぞわする", "飲んだけど ずっとぞわぞわしとる", "はい"]
+    # (ぞわっと, not ぞわぞわ: a doubled sound word after a body part is [sensation], unwell)
+    answers = ["飲んだけど なんや背中がぞわっとする", "飲んだけど ずっとぞわっとしとる", "はい"]
     result, said = run(Dialogue(["medicine"], slot_name="medicine"), answers)
     keys = [s.prompt_key for s in said]
     assert keys[:3] == ["ask_medicine", "ask_medicine", "confirm_unwell"]

@@ -352,7 +352,9 @@ def test_a_degree_word_before_an_adjective_means_very(text, intent):
 
 
 @pytest.mark.parametrize(
-    "text", ["飲んだけど なんや喉がいがいがする", "飲んだけど 背中がぞわぞわする"]
+    # (one-shot sound words: a doubled one after a body part is [sensation], unwell outright)
+    "text",
+    ["飲んだけど なんや喉がざらっとする", "飲んだけど 背中がぞわっとする"],
 )
 def test_a_yes_followed_by_but_and_unknown_words_is_asked_again(text):
     c = classify(text, "ja", expect="yesno")
