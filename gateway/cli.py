@@ -79,6 +79,7 @@ def build_voice(settings: GatewaySettings, bridge: Any = None) -> Any:
     if settings.voice_mode == "satellite":
         return build_satellite(settings, bridge)
     try:
+        from speech.frontend import LIVE
         from speech.voice import build_local_voice
 
         return build_local_voice(
@@ -88,6 +89,7 @@ def build_voice(settings: GatewaySettings, bridge: Any = None) -> Any:
             model_path=settings.audio.model_path,
             free_fallback=settings.audio.free_fallback,
             view_cache=settings.data_dir / "vosk-views",
+            front_end=LIVE if settings.audio.noise_filter else None,
         )
     except Exception as exc:  # no sound card / no model: run on, check-ins are reported
         log.error("local voice unavailable (%s): check-ins will be reported unanswered", exc)

@@ -45,10 +45,15 @@ class AudioSettings(BaseModel):
     input_device: str | None = None  # sounddevice name or index; None = system default
     output_device: str | None = None
     model_path: str | None = None  # vosk model directory
-    # False = grammar-only recognition for a small Pi: the free-form language model and the
-    # words no grammar uses stay unloaded (~160 MB less); an answer the grammar cannot place
-    # gets the dialogue's re-ask and confirmation instead of a free-form decode.
+    # False = grammar-only recognition for a small Pi: the free-form language model, the
+    # words no grammar uses and the graph's other paths stay unloaded (~430 MB less on the
+    # Korean test model); an answer the grammar cannot place gets the dialogue's re-ask and
+    # confirmation instead of a free-form decode.
     free_fallback: bool = True
+    # True = the room heard just before each prompt is the noise profile the answer is
+    # cleaned against (speech.frontend.LIVE: high-pass + spectral gate). False = raw audio,
+    # for a room where the filter is measured to hurt (docs/speech.md, noise).
+    noise_filter: bool = True
 
 
 class MqttSettings(BaseModel):

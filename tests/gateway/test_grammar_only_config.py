@@ -34,6 +34,18 @@ def test_free_fallback_is_on_by_default_and_typed(tmp_path) -> None:
         load_config(path)
 
 
+def test_noise_filter_is_on_by_default_and_typed(tmp_path) -> None:
+    path = tmp_path / "gateway.toml"
+    save_config(make_settings(tmp_path), path)
+    assert load_config(path).audio.noise_filter is True
+    save_config(make_settings(tmp_path, audio=AudioSettings(noise_filter=False)), path)
+    text = path.read_text()
+    assert load_config(path).audio.noise_filter is False
+    path.write_text(text.replace("noise_filter = false", "noise_filter = 0.5"))
+    with pytest.raises(ConfigError, match=re.escape("audio.noise_filter")):
+        load_config(path)
+
+
 @pytest.fixture(scope="module")
 def ko_model():
     try:
@@ -97,3 +109,15 @@ def test_daemon_voice_honours_free_fallback(
     full_graph = model_dir("ko") / "graph" / "HCLr.fst"
     assert (view / "graph" / "HCLr.fst").stat().st_size < full_graph.stat().st_size / 3
     assert 10 < kept < 5000
+
+
+@pytest.mark.model
+@pytest.mark.parametrize("noise_filter", [True, False])
+def test_daemon_voice_honours_noise_filter(noise_filter, ko_model, tmp_path, monkeypatch) -> None:
+    from speech.frontend import LIVE
+
+    monkeypatch.setattr("speech.tts.DEFAULT_CACHE_DIR", tmp_path / "tts")
+    audio = AudioSettings(input_device="default", noise_filter=noise_filter)
+    voice = build_voice(make_settings(tmp_path, language="ko", voice_mode="local", audio=audio))
+    assert voice is not None
+    assert voice.front_end == (LIVE if noise_filter else None)
