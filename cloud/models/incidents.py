@@ -136,7 +136,8 @@ class OutboxMail(Base):
     headers: Mapped[dict[str, Any]] = mapped_column(default=dict)
     kind: Mapped[str] = mapped_column(String(32))
     incident_id: Mapped[str | None] = mapped_column(String(36), index=True)
-    status: Mapped[str] = mapped_column(String(16), default="pending")  # pending|sent|failed
+    # pending|sent|failed|cancelled (an alert still queued when a late answer came)
+    status: Mapped[str] = mapped_column(String(16), default="pending")
     attempts: Mapped[int] = mapped_column(Integer, default=0)
     next_attempt_at: Mapped[datetime]
     # The worker holding the short send lease (cloud/mail/sender.py); None when nobody does.
