@@ -184,12 +184,17 @@ def verdict(figures: dict[str, Any]) -> dict[str, Any]:
     A run is invalid ("generator_fell_behind") when its requests started more than
     LATE_TOLERANCE_S late (p99) or any answer was sent after its deadline: the cloud then did
     not get the planned load, and the late answers' missed check-ins are the generator's false
-    alarms, not the cloud's. `figures` needs behind_p99_s, answers_sent_after_deadline and the
-    GOALS' names (a missing goal figure counts as missed)."""
+    alarms, not the cloud's. Unless the lateness was spent waiting for a free connection
+    (connection_wait_s): then every connection was held by a request the cloud had not yet
+    answered, i.e. the cloud could not keep up ("cloud_saturated", a valid run that misses
+    its goals). `figures` needs behind_p99_s, answers_sent_after_deadline and the GOALS'
+    names (a missing goal figure counts as missed)."""
     missed = [
         name for name, limit in GOALS.items() if figures.get(name) is None or figures[name] > limit
     ]
     late = figures["behind_p99_s"] > LATE_TOLERANCE_S or figures["answers_sent_after_deadline"] > 0
+    if late and figures.get("connection_wait_s", 0.0) > LATE_TOLERANCE_S:
+        return {"valid": True, "verdict": "cloud_saturated", "goals_missed": missed}
     if late:  # the goals missed are listed, but they judge the generator as much as the cloud
         return {"valid": False, "verdict": "generator_fell_behind", "goals_missed": missed}
     return {
