@@ -35,7 +35,8 @@ DATE_TESTS := tests/rules tests/cloud/test_schedule.py tests/cloud/test_chain.py
 	tests/cloud/test_incident_followups.py tests/gateway/test_schedule.py \
 	tests/gateway/test_daemon.py tests/gateway/test_days_off.py \
 	tests/cloud/test_household_settings.py::test_settings_round_trip_reach_the_gateway_config \
-	tests/cloud/test_admin_family.py::test_daily_report_after_last_slot
+	tests/cloud/test_admin_family.py::test_daily_report_after_last_slot \
+	tests/cloud/test_pause_form.py
 test-dates: setup
 	@scripts/test_dates.sh "$(TODAYS)" $(DATE_TESTS)
 

@@ -78,8 +78,11 @@ def error_of(exc: FieldInvalid | FieldError) -> tuple[str, str]:
 
 
 def pause(form: dict[str, str], zone: str, now: datetime) -> tuple[datetime, datetime | None, str]:
-    """入院・ショートステイ: from a start date (default today) to the end of the last day
-    (optional), local dates in the household's zone; the reason is required."""
+    """入院・ショートステイ: from the start of the first day (default today) to the end of the
+    last day (optional), local dates in the household's zone; the reason is required.
+
+    A pause from today covers all of today, the slot being asked right now included: staff
+    registering a hospital stay at 18:20 mean no alarm for this evening's unanswered ask."""
     reason = form.get("reason", "").strip()
     if not reason:
         raise FieldError("reason", "err_required")
@@ -93,7 +96,7 @@ def pause(form: dict[str, str], zone: str, now: datetime) -> tuple[datetime, dat
         raise FieldError("start_date", "err_past_datetime")
     if last is not None and last < first:
         raise FieldError("end_date", "err_end_before_start")
-    starts = now if first == today else datetime.combine(first, time(0), tz).astimezone(UTC)
+    starts = datetime.combine(first, time(0), tz).astimezone(UTC)
     ends = None
     if last is not None:
         ends = datetime.combine(last + timedelta(days=1), time(0), tz).astimezone(UTC)
