@@ -40,6 +40,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from fastapi.testclient import TestClient
 from sqlalchemy import Engine, event, insert, select
+from sqlalchemy.orm import Session
 
 from cloud.app import create_app
 from cloud.auth.settings import AuthSettings
@@ -62,7 +63,7 @@ from cloud.models import (
     ScheduleSlot,
     new_id,
 )
-from cloud.models.staff import IncidentNote
+from cloud.models.staff import IncidentNote, StaffUser
 from cloud.web.routes.board import BOARD_PAGE_SIZE
 
 try:  # the desk pages its open incidents since 2026-11-30 (issue 18)
@@ -193,25 +194,7 @@ def seed(url: str, households: int, incidents: int) -> None:
                     ),
                 ]
             )
-        first = create_user(
-            s,
-            email="big@bench.jp",
-            password=PASSWORD,
-            name="大",
-            role="staff",
-            office_id=big.id,
-            settings=settings,
-        )
-        create_user(
-            s,
-            email="empty@bench.jp",
-            password=PASSWORD,
-            name="空",
-            role="staff",
-            office_id=empty.id,
-            settings=settings,
-            password_hash=first.password_hash,
-        )
+        _staff_users(s, settings, big.id, empty.id)
     engine.dispose()
 
 
@@ -437,25 +420,7 @@ def seed_bulk(url: str, size: Size) -> None:
             for chunk in _chunks(rows):
                 s.execute(insert(model), chunk)
         settings = AuthSettings()
-        first = create_user(
-            s,
-            email="big@bench.jp",
-            password=PASSWORD,
-            name="大",
-            role="staff",
-            office_id=office_ids[0],
-            settings=settings,
-        )
-        create_user(
-            s,
-            email="empty@bench.jp",
-            password=PASSWORD,
-            name="空",
-            role="staff",
-            office_id=empty.id,
-            settings=settings,
-            password_hash=first.password_hash,
-        )
+        first = _staff_users(s, settings, office_ids[0], empty.id)
         create_user(
             s,
             email="city@bench.jp",
@@ -469,6 +434,33 @@ def seed_bulk(url: str, size: Size) -> None:
     with engine.connect() as conn:  # planner statistics, as autovacuum would have them
         conn.execution_options(isolation_level="AUTOCOMMIT").exec_driver_sql("VACUUM ANALYZE")
     engine.dispose()
+
+
+def _staff_users(
+    s: Session, settings: AuthSettings, big_office: str, empty_office: str
+) -> StaffUser:
+    """The desk's two staff: one on the busy office, one on an empty one (same password hash:
+    argon2 once)."""
+    first = create_user(
+        s,
+        email="big@bench.jp",
+        password=PASSWORD,
+        name="大",
+        role="staff",
+        office_id=big_office,
+        settings=settings,
+    )
+    create_user(
+        s,
+        email="empty@bench.jp",
+        password=PASSWORD,
+        name="空",
+        role="staff",
+        office_id=empty_office,
+        settings=settings,
+        password_hash=first.password_hash,
+    )
+    return first
 
 
 def _mail(incident_id: str, n: int, at: datetime, status: str) -> dict[str, Any]:
