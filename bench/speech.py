@@ -317,6 +317,7 @@ def heldout_figures() -> dict:
             "per_context": report.per_expect(),
             "critical_misses": len(report.critical),
             "false_alarms": len(report.false_alarms),
+            **report.miss_kinds(),  # asked again (unknown) vs acted on a wrong intent
         }
     recorded = [b["first_pass"] for b in batches]
     correct = sum(f["correct"] for f in recorded)

@@ -57,6 +57,13 @@ class Report:
     def per_intent(self) -> dict[str, float]:
         return {k.value: round(self.correct[k] / n, 4) for k, n in sorted(self.total.items())}
 
+    def miss_kinds(self) -> dict[str, int]:
+        """Misses split by what the dialogue does next: `asked_again` (heard as unknown: the
+        re-ask and the confirmation turn follow, nothing is acted on) and `acted_wrong` (a
+        confident other intent: the dialogue moves on with it)."""
+        asked = sum(1 for _, acted, _ in self.misses if acted == Intent.UNKNOWN)
+        return {"asked_again": asked, "acted_wrong": len(self.misses) - asked}
+
 
 def load_labelled(path: Path | str) -> list[Labelled]:
     items: list[Labelled] = []

@@ -78,6 +78,7 @@ def main(argv: list[str] | None = None) -> int:
         "per_context_counts": report.per_expect_counts(),
         "critical_misses": len(report.critical),
         "false_alarms": len(report.false_alarms),
+        **report.miss_kinds(),
     }
     if args.time:
         figures["classify_ms_per_answer"] = classify_ms(items, args.lang)

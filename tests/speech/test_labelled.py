@@ -95,3 +95,17 @@ def test_tuned_heldout_batch_help_answers_are_spotted(batch):
     items = load_labelled(HELDOUT_DIR / batch["file"])
     help_items = [i for i in items if i.intent == Intent.HELP]
     assert [i.text for i in help_items if not is_help_phrase(i.text, "ja")] == []
+
+
+def test_misses_are_split_into_asked_again_and_acted_wrong(tmp_path: Path) -> None:
+    batch = tmp_path / "batch.tsv"
+    batch.write_text(
+        "# expect: health\n"
+        "元気です\tfine\n"  # right
+        "ぴよぴよぱらりら\tfine\n"  # nothing known: unknown, asked again
+        "助けて\tfine\n",  # a deliberate mislabel: acted on as help, i.e. wrong
+        encoding="utf-8",
+    )
+    report = evaluate(load_labelled(batch), "ja")
+    assert report.miss_kinds() == {"asked_again": 1, "acted_wrong": 1}
+    assert sum(report.correct.values()) == 1
