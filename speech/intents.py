@@ -49,6 +49,9 @@ _LONG_VOWEL_RE = re.compile(r"ー{2,}")
 _SMALL_TO_FULL = {"ぁ": "あ", "ぃ": "い", "ぅ": "う", "ぇ": "え", "ぉ": "お"}
 _SMALL_VOWEL_RE = re.compile(r"[ぁぃぅぇぉ]")
 _ALT_RE = re.compile(r"\(([^()]*)\)")
+# Kanji variants residents and writers use for the same verb (呑んだ = 飲んだ, 喰った =
+# 食った): one character for one, so folded spans stay aligned with the analysis.
+_KANJI_VARIANTS = str.maketrans({"呑": "飲", "喰": "食"})
 # A lengthened last vowel (治ったー, 元気だよー, えー?) says nothing: dropped at the end of the
 # answer and before punctuation or a space, after hiragana or kanji only (レスキュー, コーヒー
 # keep theirs). Done on the raw text, so that the analysis and fold() see the same answer.
@@ -67,7 +70,7 @@ def fold(text: str) -> str:
     vosk's Japanese output has spaces between words ("元気 です"); residents' words may come
     in any script. Hiragana is the common ground; kanji stay kanji (the lexicon lists both).
     """
-    text = unicodedata.normalize("NFKC", text).lower()
+    text = unicodedata.normalize("NFKC", text).lower().translate(_KANJI_VARIANTS)
     text = "".join(chr(ord(c) - 0x60) if "ァ" <= c <= "ヶ" else c for c in text)
     text = _PUNCT_RE.sub("", text)
     text = _SMALL_VOWEL_RE.sub(lambda m: _SMALL_TO_FULL[m.group(0)], text)
@@ -177,6 +180,12 @@ class ResolvedRule:
     recovered: frozenset[str]  # folded base forms that also end a past complaint in the next clause
     better: frozenset[str] = frozenset()  # adjectives that recover with なる (良くなった)
     stopped: str | None = None  # what an emergency sign that stopped is (胸の痛みは治まった)
+    # time words that tell a complaint in the past (先週は熱出たけど), not before から
+    past_words: frozenset[str] = frozenset()
+    # a past occasion (伊勢湾台風の時は) and a verdict about now (今度は + fine): the story's
+    # hits are over; `occasion` nouns after の, `now` words before the verdict
+    occasion: frozenset[str] = frozenset()
+    now: frozenset[str] = frozenset()
 
 
 @dataclass(frozen=True)
@@ -214,6 +223,10 @@ class Lexicon:
     negations: list[str] = field(default_factory=list)  # folded, longest first
     bridges: list[str] = field(default_factory=list)  # folded, longest first (が全然, はもう)
     negations_spoken: set[str] = field(default_factory=set)  # as written, for grammars
+    # negations that are a sentence-final particle after a past form (Aizu 飲んだなし)
+    not_after_past: set[str] = field(default_factory=set)
+    # verbs of occurrence through which a noun is negated (煙は出てない, 匂いはせん)
+    through_verbs: frozenset[str] = frozenset()
     fillers: list[str] = field(default_factory=list)
     priority: list[str] = field(default_factory=list)
     conflicts: list[frozenset[str]] = field(default_factory=list)
@@ -260,6 +273,9 @@ class Lexicon:
             b for written in data.get("negation", {}).get("bridges", []) for b in expand(written)
         ]
         self.bridges = _longest_first({*self.bridges, *map(fold, bridges)})
+        negation = data.get("negation", {})
+        self.not_after_past.update(map(fold, negation.get("not_after_past", [])))
+        self.through_verbs = self.through_verbs | frozenset(map(fold, negation.get("through", [])))
         self.negations_spoken.update(unicodedata.normalize("NFKC", b).strip() for b in bridges)
         prio = data.get("priority", {})
         if "order" in prio:
@@ -504,6 +520,9 @@ def _resolved_rule(data: dict[str, Any], old: ResolvedRule | None, path: Path) -
         recovered=merged("recovered", old.recovered if old else frozenset()),
         better=merged("better", old.better if old else frozenset()),
         stopped=stopped,
+        past_words=merged("past_words", old.past_words if old else frozenset()),
+        occasion=merged("occasion", old.occasion if old else frozenset()),
+        now=merged("now", old.now if old else frozenset()),
     )
 
 
@@ -673,8 +692,12 @@ def _hit(
     if cancel is not None:
         return Hit(start, end + len(cancel), NEUTRAL, p.weight, False, f"{p.core}+{cancel}")
     negation = _negation_at(text, end, p, lexicon) if p.negated else None
+    if negation in lexicon.not_after_past and p.core.endswith(("た", "だ")):
+        negation = None  # 飲んだ + なし: the Aizu particle (= 飲んだよ), not "none"
     if negation is None and p.negated and analysis is not None:
         negation = _dialect_negation_at(text, end, analysis)
+    if negation is None and p.negated and analysis is not None and not p.clause_scope:
+        negation = _predicate_negation_at(text, end, analysis, lexicon.through_verbs)
     if negation is None:
         flips = _flipped(p.intent, p.negated, was_negated=False)
         return Hit(
@@ -700,6 +723,42 @@ def _dialect_negation_at(text: str, end: int, analysis: Analysis) -> str | None:
     return text[end : negative.end]
 
 
+def _particle_after_past(tokens: Sequence[Token], negative: Token, lexicon: Lexicon) -> bool:
+    """食った + なし: after a past form, なし is the Aizu sentence-final particle."""
+    i = tokens.index(negative)
+    return negative.surface in lexicon.not_after_past and _is_past(tokens, i - 1)
+
+
+def _predicate_negation_at(
+    text: str, end: int, analysis: Analysis, verbs: frozenset[str]
+) -> str | None:
+    """煙 + は出てない, がすの匂い + はせん, 熱 + は出とらん: a noun whose verb of occurrence
+    (a few particles or adverbs later) is negated did not happen. Only verbs of occurrence
+    (出る, する, なる, ある): 熱は下がらん is still a fever. Clause-scoped help words
+    (救急車) keep their own rule."""
+    if not verbs:
+        return None
+    last = next((i for i, t in enumerate(analysis.tokens) if t.end == end and t.start < end), None)
+    if last is None or analysis.tokens[last].pos != "名詞":
+        return None
+    tokens = analysis.tokens
+    j = last + 1
+    while (
+        j < len(tokens)
+        and tokens[j].pos in ("助詞", "副詞")
+        and tokens[j].clause == tokens[last].clause
+    ):
+        j += 1
+    if j >= len(tokens) or tokens[j].lemma not in verbs or tokens[j].clause != tokens[last].clause:
+        return None
+    negative = analysis.negated_after(j)
+    if negative is None or negative.end <= end:
+        return None
+    if any(t.lemma in _REQUEST_BEFORE for t in tokens[j : tokens.index(negative)]):
+        return None  # 電話してくれんね: a request (or nobody calls), not "no call"
+    return text[end : negative.end]
+
+
 def _flipped(intent: str, negated: str | None, *, was_negated: bool) -> str | None:
     """What a statement means when it is negated as a whole (元気 + というわけではない)."""
     if was_negated:
@@ -721,6 +780,8 @@ def _lemma_candidates(analysis: Analysis, lexicon: Lexicon) -> list[Hit]:
                 continue
             start, end = token.start, tokens[last].end
             negative = analysis.negated_after(last, hard=True)  # 息がしにくい counts
+            if negative is not None and _particle_after_past(tokens, negative, lexicon):
+                negative = None  # 食ったなし: the Aizu particle
             if negative is None and tokens[last].fused_negative:
                 negative = tokens[last]  # 出んもんで: the negative is inside the verb
             if negative is None or lp.negated is None:
@@ -966,6 +1027,7 @@ def _understood(text: str, folded: str, lexicon: Lexicon) -> list[Hit]:
         chosen = [_clause_cancelled(h, chosen, analysis) for h in chosen]
         if lexicon.resolved is not None:
             chosen = [_resolved(h, analysis, lexicon.resolved) for h in chosen]
+            chosen = _past_occasions(chosen, analysis, lexicon.resolved)
         if lexicon.told:
             chosen = [_told(h, analysis, lexicon.told) for h in chosen]
     if lexicon.signs is not None:
@@ -1061,7 +1123,9 @@ def _meta_negation(analysis: Analysis, end: int, rule: ScopeRule) -> int | None:
         t = tokens[i]
         if t.lemma in rule.heads or t.surface in rule.heads:  # わけ is sometimes read as 分ける
             negative = analysis.negated_after(i)
-            return negative.end if negative is not None else None
+            if negative is not None:
+                return negative.end
+            continue  # っていう + ほどでもない: the next head may carry the negative
         skippable = t.pos in ("助詞", "助動詞", "副詞") or t.surface in ("ん", "の")
         if not skippable:
             return None
@@ -1135,7 +1199,7 @@ def _resolved(h: Hit, analysis: Analysis, rule: ResolvedRule) -> Hit:
     verbs = rule.verbs | rule.recovered if h.intent == Intent.TROUBLE.value else rule.recovered
     tokens = analysis.tokens
     clause = analysis.clause_at(h.start)
-    told_in_past = False
+    told_in_past = _past_time_before(tokens, h.start, clause, rule.past_words)
     for i, t in enumerate(tokens):
         if t.start < h.end:
             continue
@@ -1153,6 +1217,60 @@ def _resolved(h: Hit, analysis: Analysis, rule: ResolvedRule) -> Hit:
         elif t_clause > clause + 1:
             break
     return h
+
+
+def _past_time_before(
+    tokens: Sequence[Token], start: int, clause: int, words: frozenset[str]
+) -> bool:
+    """先週は熱出だけど: a past time word earlier in the complaint's clause tells it in the
+    past (not 昨日から: since yesterday, still going on)."""
+    for i, t in enumerate(tokens):
+        if t.start >= start:
+            return False
+        if t.clause == clause and t.lemma in words:
+            nxt = tokens[i + 1].surface if i + 1 < len(tokens) else ""
+            if nxt not in ("から", "より", "以来"):
+                return True
+    return False
+
+
+def _past_occasions(chosen: list[Hit], analysis: Analysis, rule: ResolvedRule) -> list[Hit]:
+    """伊勢湾台風の時は家が流されたけど + 今度はなんともにゃあ: a clause about a past occasion
+    (の + 時/頃 + は, told in the past) is a story when a later clause gives a verdict about
+    now (今度/今回/今 + fine or usual). Its hits, help included, do not count: the resident
+    compares; the verdict decides. Without such a verdict nothing changes."""
+    if not rule.occasion or not rule.now:
+        return chosen
+    tokens = analysis.tokens
+    stories = {
+        t.clause
+        for i, t in enumerate(tokens[1:-1], 1)
+        if t.lemma in rule.occasion
+        and tokens[i - 1].surface == "の"
+        and tokens[i + 1].surface in ("は", "も", "に", "にゃ", "ゃ")
+        and any(
+            _is_past(tokens, k) for k in range(i + 1, len(tokens)) if tokens[k].clause == t.clause
+        )
+    }
+    if not stories:
+        return chosen
+    verdicts = [
+        analysis.clause_at(h.start)
+        for h in chosen
+        if h.intent in (Intent.FINE.value, Intent.USUAL.value)
+        and any(
+            t.lemma in rule.now and t.clause == analysis.clause_at(h.start) and t.end <= h.start
+            for t in tokens
+        )
+    ]
+    out = []
+    for h in chosen:
+        clause = analysis.clause_at(h.start)
+        told = clause in stories and any(v > clause for v in verdicts)
+        if told and h.intent not in (NEUTRAL, Intent.FINE.value, Intent.USUAL.value):
+            h = Hit(h.start, h.end, NEUTRAL, h.weight, False, f"{h.evidence}~past")
+        out.append(h)
+    return out
 
 
 def _signs_together(chosen: list[Hit], together: int, intent: str) -> list[Hit]:
@@ -1234,6 +1352,9 @@ def _is_past(tokens: Sequence[Token], i: int) -> bool:
     if i >= len(tokens):
         return False
     t = tokens[i]
+    after_ta_stem = i > 0 and tokens[i - 1].form == "連用タ接続"
+    if after_ta_stem and t.pos in ("動詞", "助動詞") and t.surface[:1] in ("た", "だ"):
+        return True  # 治ったっちゃ: MeCab reads たっ as a verb; only た/だ follow this stem
     if t.pos != "助動詞" or t.plain not in ("た", "だ"):
         return False
     return t.lemma == "た" or (i > 0 and tokens[i - 1].form.startswith("連用"))

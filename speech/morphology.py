@@ -10,7 +10,8 @@ What the classifier takes from it:
 - difficulty: 〜にくい / 〜づらい (息がしにくい, 言葉が出にくい) is reported like a negative
   to lexicon `lemmas` entries, whose negation is their emergency (`negated_after(hard=True)`);
 - Kansai 来る negatives MeCab splits wrongly (出てけえへん, 出てこおへん) are read as 来る,
-  and a lengthened one-mora stem before へん/ひん (出えへん, 見いひん) stays in the verb;
+  a lengthened one-mora stem before へん/ひん (出えへん, 見いひん) stays in the verb, and
+  the polite しま/ま before へん (あらしまへん, 行きまへん) is the auxiliary ます;
 - dialect negatives MeCab does not tag: ねえ/ね after a verb's て-form when a word that
   needs a negative opened the clause (なんも壊れてねえ = 壊れていない; 痛くてねえ and
   むくんでねえ stay a sigh), やん after a verb's 未然形 (歩けやん), and a verb read as one
@@ -52,6 +53,9 @@ DIFFICULTY = frozenset({"にくい", "づらい", "辛い", "がたい"})
 _REQUEST_VERBS = frozenset({"くれる", "もらえる", "くださる", "下さる", "いただける", "頂ける"})
 # Kansai negatives of 来る that MeCab reads as other words before へん/ひん (けえ -> こい).
 _KURU_BEFORE_NEGATIVE = frozenset({"け", "けえ", "こ", "こお", "き", "きい"})
+# Kyoto/Osaka polite negatives (あらしまへん, 行きまへん = ありません, 行きません): MeCab
+# reads しま as a verb しむ and ま as a filler, which would break the predicate chain.
+_POLITE_BEFORE_NEGATIVE = frozenset({"しま", "ま"})
 # Kansai lengthens a one-mora stem before へん/ひん (出えへん, 見いひん, 寝えへん); MeCab
 # reads the vowel as a verb える or a filler, which would break the predicate chain.
 _LENGTHENED_STEM = frozenset({"え", "ぇ", "い", "ぃ"})
@@ -276,6 +280,8 @@ def _token(
     before_negative = bool(nxt) and nxt[0]["orig"] in ("へん", "ひん")
     if surface in _KURU_BEFORE_NEGATIVE and before_negative:
         lemma, pos, pos1, form = "来る", "動詞", "非自立", "未然形"
+    elif surface in _POLITE_BEFORE_NEGATIVE and before_negative:
+        lemma, pos, pos1 = "ます", "助動詞", "*"  # あらしまへん, 行きまへん = ありません
     elif surface in _LENGTHENED_STEM and before_negative and prev and prev[0]["pos"] == "動詞":
         pos, pos1 = "動詞", "非自立"  # 出 + え + へん: the stem's vowel, lengthened
     prev_form = prev[0].get("cform", "") if prev else ""
