@@ -66,7 +66,9 @@ class Hook:
 
 
 @pytest.fixture(params=["sqlite", pytest.param("postgresql", marks=pytest.mark.postgres)])
-def hooked(request, live_cloud_factory, smtp_sink, line_standin):  # type: ignore[no-untyped-def]
+def hooked(request, line_standin, smtp_sink, live_cloud_factory):  # type: ignore[no-untyped-def]
+    # The stand-in first, so it is stopped last: the cloud's shutdown waits for a reply still
+    # in flight, which would otherwise retry against a closed port for its whole budget (~5 s).
     url = request.getfixturevalue("postgres_url") if request.param == "postgresql" else None
     cloud = live_cloud_factory(
         database_url=url, smtp_port=smtp_sink.port, line_api_base=line_standin.base_url
