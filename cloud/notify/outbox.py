@@ -221,13 +221,19 @@ def token_lookup(sessions: sessionmaker[Session]):  # type: ignore[no-untyped-de
     return lookup
 
 
-def case_deliveries(session: Session, incident_id: str) -> list[dict[str, Any]]:
+def case_deliveries(
+    session: Session, incident_id: str, *, with_cancelled: bool = False
+) -> list[dict[str, Any]]:
     """Which channel reached whom and when, for the case page: one entry per delivery of the
     incident, oldest first; `fallback` marks an e-mail sent because LINE failed. Deliveries
-    cancelled in the queue (the case closed first) reached nobody: not listed."""
+    cancelled in the queue (the case closed first) reached nobody: listed only
+    `with_cancelled` (the case page's whole story), `cancelled_by` saying what closed it."""
+    wanted = [OutboxMail.incident_id == incident_id]
+    if not with_cancelled:
+        wanted.append(OutboxMail.status != CANCELLED)
     rows = session.scalars(
         select(OutboxMail)
-        .where(OutboxMail.incident_id == incident_id, OutboxMail.status != CANCELLED)
+        .where(*wanted)
         # A fallback is made in the same instant on a frozen clock: after its LINE row by kind.
         .order_by(OutboxMail.created_at, OutboxMail.step, OutboxMail.kind)
     ).all()
@@ -252,6 +258,10 @@ def case_deliveries(session: Session, incident_id: str) -> list[dict[str, Any]]:
             "created_at": r.created_at,
             "fallback": r.kind.endswith(FALLBACK_SUFFIX),
             "error": r.last_error if r.status == "failed" else None,
+            # cancel_unsent_alerts writes "cancelled: <follow-up template>"
+            "cancelled_by": (r.last_error or "").removeprefix("cancelled: ")
+            if r.status == CANCELLED
+            else None,
         }
         for r in rows
     ]

@@ -16,7 +16,7 @@ from cloud.notify.base import LINE
 from cloud.notify.outbox import case_deliveries
 from cloud.services import caselog
 from cloud.web import people
-from cloud.web.deliveries import contacts_by_id, delivery_rows
+from cloud.web.deliveries import cancel_reason, contacts_by_id, delivery_rows
 from cloud.web.deps import Ctx, not_found
 from cloud.web.render import page
 from cloud.web.scoping import selected_office
@@ -96,9 +96,12 @@ def render_case(
         key_holders=people.key_holders(contacts),
         contact_names=recipient_names(ctx, incident, contacts),
         deliveries=delivery_rows(
-            incident.id, case_deliveries(ctx.db, incident.id), contacts_by_id(contacts)
+            incident.id,
+            case_deliveries(ctx.db, incident.id, with_cancelled=True),
+            contacts_by_id(contacts),
         ),
         items=caselog.case_items(ctx.db, incident),
+        cancel_reason=cancel_reason,
         targets=people.call_targets(household, contacts, ctx.t),
         call_results=caselog.CALL_RESULTS,
         note_kinds=caselog.STAFF_ENTRY_KINDS,
@@ -117,6 +120,9 @@ def back_after(ctx: Ctx, incident: Incident, done: str) -> RedirectResponse:
         return RedirectResponse(f"/incidents/{incident.id}?done={done}", status_code=303)
     office = selected_office(ctx)
     query: dict[str, Any] = {**({"office": office} if office else {})}
+    page = ctx.request.query_params.get("page", "")
+    if page.isdigit() and int(page) > 1:  # the desk page the form was on (a card's action)
+        query["page"] = int(page)
     if done != "ack":
         query.update(saved=incident.id, done=done)
     suffix = "?" + urlencode(query) if query else ""

@@ -13,7 +13,7 @@ from sqlalchemy import ColumnElement, func, select
 from sqlalchemy.orm import Session, selectinload
 
 from cloud.models import FamilyContact, Household, Incident, OutboxMail
-from cloud.notify.base import CHANNELS, EMAIL, LINE
+from cloud.notify.base import CANCELLED, CHANNELS, EMAIL, LINE
 
 # DeliveryResult.reason codes (cloud/notify/base.py) staff get explained in Japanese
 # (i18n key reason_<code>); anything else is reason_other.
@@ -34,6 +34,8 @@ FAILURE_REASONS = frozenset(
         "max_attempts",
     }
 )
+# The follow-ups whose arrival cancels a still-queued alert (cloud/notify/followups.py).
+CANCEL_REASONS = frozenset({"answered_late", "gateway_back"})
 FAILED_DAYS = 30
 FAILED_LIMIT = 200
 
@@ -57,8 +59,10 @@ class DeliveryRow:
     channel: str  # email | line
     name: str  # the contact, else the address the row went to
     relationship: str | None
-    status: str  # sent | pending | retrying | failed | switched (LINE failed, e-mail sent)
-    reason: str | None  # failure_reason() of a failed row
+    # sent | pending | retrying | failed | switched (LINE failed, e-mail sent) | cancelled
+    # (still queued when the answer came or the gateway came back: never sent)
+    status: str
+    reason: str | None  # failure_reason() of a failed row, cancel_reason() of a cancelled one
     fallback: bool  # an e-mail sent because LINE did not reach the contact
 
 
@@ -68,7 +72,17 @@ def staff_step(step: int | None) -> int | None:
     return step + 1 if step is not None and step >= 0 else None
 
 
+def cancel_reason(cancelled_by: str | None) -> str:
+    """Why a queued alert was never sent, as a reason code: the follow-up that closed the
+    case (the resident answered late, the gateway came back). Takes the follow-up's name or
+    the outbox row's last_error ("cancelled: <follow-up>")."""
+    code = (cancelled_by or "").removeprefix("cancelled: ")
+    return f"cancelled_{code}" if code in CANCEL_REASONS else "cancelled_other"
+
+
 def _status(delivery: dict[str, Any], switched: bool) -> str:
+    if delivery["status"] == CANCELLED:
+        return "cancelled"
     if delivery["status"] == "failed":
         return "switched" if switched else "failed"
     if delivery["status"] == "pending":
@@ -95,11 +109,19 @@ def delivery_rows(
                 name=contact.name if contact else str(d["to"]),
                 relationship=contact.relationship_label if contact else None,
                 status=_status(d, switched),
-                reason=failure_reason(d["error"]) if d["status"] == "failed" else None,
+                reason=_reason(d),
                 fallback=bool(d["fallback"]),
             )
         )
     return rows
+
+
+def _reason(delivery: dict[str, Any]) -> str | None:
+    if delivery["status"] == "failed":
+        return failure_reason(delivery["error"])
+    if delivery["status"] == CANCELLED:
+        return cancel_reason(delivery.get("cancelled_by"))
+    return None
 
 
 def contacts_by_id(contacts: Iterable[FamilyContact]) -> dict[str, FamilyContact]:

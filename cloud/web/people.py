@@ -143,6 +143,21 @@ def call_targets(
     return targets
 
 
+def recipient_label(recipient: str, contacts: list[FamilyContact], office_name: str, t: Any) -> str:
+    """Who a notification went to, as staff know them: the office, the gateway, or the
+    contact's name with the channel (never a LINE user id); other addresses as they are."""
+    if recipient.startswith("office:"):
+        return office_name
+    if recipient == "gateway":
+        return t("gateway")
+    for contact in contacts:
+        if contact.email and recipient == contact.email:
+            return f"{contact.name}（{t('channel_email')}）"
+        if contact.line_user_id and recipient == f"line:{contact.line_user_id}":
+            return f"{contact.name}（{t('channel_line')}）"
+    return t("channel_line") if recipient.startswith("line:") else recipient
+
+
 def split_target(value: str) -> tuple[str, str]:
     """A call form's target back into (callee, phone)."""
     name, _, phone = value.rpartition(CALLEE_SEPARATOR)

@@ -129,7 +129,7 @@ def test_desk_acknowledge_note_resolve_with_live_alert_and_expired_session(
     expect(cards.nth(0)).to_contain_text("山田 花子")
     expect(cards.nth(1)).to_contain_text("体調不良の応答")
     page.reload()
-    expect(cards.nth(0)).to_contain_text("ご家族へメール: taro@example.jp")
+    expect(cards.nth(0)).to_contain_text("ご家族へお知らせ: 山田 太郎（メール）")
     page.screenshot(path=str(SCREENSHOTS / "desk.png"), full_page=True)
     help_id = cards.nth(0).get_attribute("data-id")
     card = page.locator(f"#incident-{help_id}")

@@ -95,7 +95,7 @@ def test_call_from_the_desk_then_work_the_case_file(world: World, sized_page: Pa
 
     card.locator("a.case-link").click()
     expect(page).to_have_url(re.compile(f"/incidents/{incident_id}$"))
-    expect(page.locator("#case-history")).to_contain_text("ご家族へメール")
+    expect(page.locator("#case-history")).to_contain_text("ご家族へお知らせ")
     expect(page.locator("#case-history")).to_contain_text("不在")
     age = age_on(date(1936, 4, 1), datetime.now(ZoneInfo("Asia/Tokyo")).date())
     expect(page.locator("#case-people")).to_contain_text(f"{age}歳（1936年生）")

@@ -160,7 +160,7 @@ def test_calls_and_notes_survive_resolution_and_show_on_the_household_timeline(
         assert "対応完了として記録しました" in case and "メモを保存しました" not in case
         for text in ("不在", "090-1111-2222", "14時に訪問予定", "無事を確認", "訪問し無事"):
             assert text in case, text
-        assert "ご家族へメール" in case and "郵便局職員へ通知" in case  # the chain's steps
+        assert "ご家族へお知らせ" in case and "郵便局職員へ通知" in case  # the chain's steps
         assert case_number(incident_id) in case  # the number staff mails give (not a UUID)
         assert case.count("佐藤 一郎") >= 3  # took the case, called, closed it
         assert "staff_a@example.jp" not in case.split('class="ack-by"')[1].split("</dd>")[0]

@@ -379,3 +379,60 @@ def test_a_form_error_shows_the_desk_page_holding_that_case(
     assert sent.status_code == 422
     assert f'id="incident-{last}"' in sent.text and "<b>3</b>" in sent.text
     assert 'class="error field"' in sent.text
+
+
+def _form_actions(html: str, incident_id: str) -> dict[str, str]:
+    """The action URL of each form on `incident_id`'s desk card, by what it does."""
+    found = re.findall(rf'action="(/incidents/{incident_id}/(\w+)[^"]*)"', html)
+    return {verb: url.replace("&amp;", "&") for url, verb in found}
+
+
+def test_a_form_sent_from_a_later_desk_page_returns_to_that_page_and_filter(
+    desk: Desk, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Staff working down page 3 of a bad morning take, note and close cases there: each
+    form brings them back to page 3 with the office filter, never to page 1."""
+    monkeypatch.setattr(desk_route, "DESK_PAGE_SIZE", 2)
+    cases = [
+        _incident(desk.homes[n], "missed_checkin", "open", desk.now - timedelta(minutes=20 - n))
+        for n in range(7)
+    ]
+    _replace_incidents(desk, cases)
+    listing = f"/?office={desk.office}&page=3"
+    html = desk.client.get(listing).text
+    token = re.search(r'name="csrf_token" value="([^"]+)"', html)
+    assert token and "<b>3</b>" in html
+    on_page = re.findall(r'data-id="([^"]+)"', html)
+    assert len(on_page) == 2
+    first, second = on_page
+    actions = _form_actions(html, first)
+    assert set(actions) == {"ack", "note", "call", "resolve"}
+    wanted = f"/?office={desk.office}&page=3"
+    csrf = {"csrf_token": token.group(1)}
+
+    taken = desk.client.post(actions["ack"], data=csrf, follow_redirects=False)
+    noted = desk.client.post(
+        actions["note"], data={**csrf, "kind": "visit", "text": "訪問予定"}, follow_redirects=False
+    )
+    called = desk.client.post(
+        actions["call"],
+        data={**csrf, "target": "見守 花子|", "call_result": "no_answer"},
+        follow_redirects=False,
+    )
+    closed = desk.client.post(
+        _form_actions(html, second)["resolve"],
+        data={**csrf, "outcome": "safe"},
+        follow_redirects=False,
+    )
+
+    assert taken.status_code == 303 and taken.headers["location"] == wanted
+    for sent, done in ((noted, "note"), (called, "call")):
+        assert sent.status_code == 303, sent.text
+        assert sent.headers["location"] == f"{wanted}&saved={first}&done={done}"
+    assert closed.headers["location"] == f"{wanted}&saved={second}&done=resolved"
+    back = desk.client.get(closed.headers["location"]).text
+    assert "<b>3</b>" in back
+    # The first page of everything keeps its plain address.
+    assert _form_actions(desk.client.get("/").text, cases[0]["id"])["ack"] == (
+        f"/incidents/{cases[0]['id']}/ack"
+    )

@@ -69,6 +69,9 @@ class IncidentRow:
     def targets(self, t: Any) -> list[people.CallTarget]:
         return people.call_targets(self.household, self.contacts, t, self.residents)
 
+    def recipient(self, notification: Notification, t: Any) -> str:
+        return people.recipient_label(notification.recipient, self.contacts, self.office_name, t)
+
     @property
     def staff_must_confirm(self) -> bool:
         return family_ack_effect(self.incident.cause, self.incident.chain or {}) == "record"
@@ -253,11 +256,17 @@ def safety_needs_help(ctx: Ctx, office_id: str | None) -> dict[str, int]:
     return counts
 
 
-def feed_url(office_id: str | None, page: int) -> str:
-    """The desk's poll URL: the same office filter and page as the page it updates."""
+def desk_query(office_id: str | None, page: int) -> str:
+    """The desk's office filter and page as a query string ("" for the first page of all):
+    the poll URL and every card's form keep them, so staff stay where they were."""
     query = {"office": office_id, "page": page if page > 1 else None}
     wanted = urlencode({k: v for k, v in query.items() if v})
-    return "/desk/feed" + ("?" + wanted if wanted else "")
+    return "?" + wanted if wanted else ""
+
+
+def feed_url(office_id: str | None, page: int) -> str:
+    """The desk's poll URL: the same office filter and page as the page it updates."""
+    return "/desk/feed" + desk_query(office_id, page)
 
 
 def _desk_vars(ctx: Ctx, showing: str | None = None, **extra: Any) -> dict[str, Any]:
@@ -270,6 +279,7 @@ def _desk_vars(ctx: Ctx, showing: str | None = None, **extra: Any) -> dict[str, 
         "rows": desk.rows,
         "resolved_rows": recently_resolved(ctx, ctx.scope, office_id),
         "feed_url": feed_url(office_id, desk.page),
+        "desk_query": desk_query(office_id, desk.page),
         "offices": offices_in_scope(ctx),
         "office_id": office_id,
         "outcomes": OUTCOMES,
