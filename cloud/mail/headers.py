@@ -9,8 +9,9 @@ from __future__ import annotations
 
 import re
 import unicodedata
+from email import policy
 from email.errors import HeaderDefect
-from email.headerregistry import Address
+from email.headerregistry import Address, HeaderRegistry, UnstructuredHeader
 
 # Header field names we write ourselves: X-Mimamori-Incident and the like.
 _FIELD_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9-]{0,75}$")
@@ -63,3 +64,27 @@ def sender(configured: str, display_name: str | None) -> Address:
     base = address(configured)
     name = display_text(display_name or "")
     return Address(display_name=name, addr_spec=base.addr_spec) if name else base
+
+
+class UrlListHeader(UnstructuredHeader):
+    """List-Unsubscribe and List-Unsubscribe-Post (RFC 2369, RFC 8058): `<https://...>` as
+    it is, on one line. The default folding RFC 2047-encodes any header token longer than a
+    line (a signed unsubscribe URL is), and a mail client cannot read an encoded-word as a
+    URL: its one-click unsubscribe would silently not be offered."""
+
+    def fold(self, *, policy: policy.Policy) -> str:  # type: ignore[override]
+        value = str(self)
+        if not value.isascii() or len(value) + len(self.name) + 2 > 998:
+            return super().fold(policy=policy)
+        return f"{self.name}: {value}{policy.linesep}"
+
+
+def _registry() -> HeaderRegistry:
+    registry = HeaderRegistry()
+    for name in ("list-unsubscribe", "list-unsubscribe-post"):
+        registry.map_to_type(name, UrlListHeader)
+    return registry
+
+
+# The policy every outgoing mail is built with: SMTP's, with the List-* headers unencoded.
+SMTP_POLICY = policy.SMTP.clone(header_factory=_registry())

@@ -29,7 +29,6 @@ from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from email import policy
 from email.message import EmailMessage
 from email.utils import format_datetime
 
@@ -95,7 +94,7 @@ SENT = DELIVERED
 
 def build_message(mail: OutboxMail, sender: str, now: datetime) -> EmailMessage:
     """The MIME message; headers.UnsafeHeader when an address or field name is unusable."""
-    msg = EmailMessage(policy=policy.SMTP)
+    msg = EmailMessage(policy=headers.SMTP_POLICY)
     msg["Subject"] = headers.display_text(mail.subject)
     extra = dict(mail.headers or {})
     msg["From"] = headers.sender(sender, extra.pop(headers.SENDER_NAME_FIELD, None))
