@@ -10,6 +10,9 @@ do not. Compare code versions by running this file from each checkout
 Statements per request are counted in-process beside it (the same app on the same database,
 a SQLAlchemy `before_cursor_execute` listener; BEGIN/COMMIT and the pool's pre-ping not
 counted): `<kind>_statements`. Bodies are made here from the v1 wire contract's models.
+`--baseline <checkout>` measures a second server run from another checkout of the code
+(`PYTHONPATH=<checkout>`, e.g. `git archive <commit> | tar -x -C <dir>`) in the same run, on
+its own database of the same kind: `<database>_baseline` and the ratios after / before.
 Last line: {"bench": "gateway_cost", "sqlite": {...}, "postgresql": {...}}
 """
 
@@ -18,6 +21,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
+import os
 import shutil
 import sys
 import tempfile
@@ -163,9 +167,13 @@ def _commits(url: str) -> int:
         engine.dispose()
 
 
-def measure(url: str, work: Path, count: int, db_pids: list[int]) -> dict:
+def measure(url: str, work: Path, count: int, db_pids: list[int], code: Path | None = None) -> dict:
+    """The figures of one server; `code`: run it from that checkout instead of this one."""
     upgrade_head(url)
-    server = CloudServer(url, work / "cloud", env={"MIMAMORI_ADMIN_TOKEN": "bench"}, workers=1)
+    env = {"MIMAMORI_ADMIN_TOKEN": "bench"}
+    if code is not None:
+        env["PYTHONPATH"] = str(code)
+    server = CloudServer(url, work / "cloud", env=env, workers=1)
     server.start()
     try:
         admin = Admin(httpx.Client(base_url=server.base_url, timeout=60), "bench")
@@ -191,34 +199,73 @@ def measure(url: str, work: Path, count: int, db_pids: list[int]) -> dict:
             if db_pids:  # the counter's own query is one commit
                 out[f"{kind}_commits"] = round((_commits(url) - commits - 1) / count, 2)
             out[f"{kind}_errors"] = errors
-        out.update(statements_per_request(url, counted, day))
+        if code is None:  # in-process: only this checkout's code can be counted
+            out.update(statements_per_request(url, counted, day))
         return out
     finally:
         server.stop()
+
+
+def ratios(after: dict, before: dict) -> dict[str, float]:
+    """after / before of each CPU figure both runs have."""
+    return {
+        key: round(after[key] / before[key], 2)
+        for key in after
+        if key.endswith("cpu_ms") and before.get(key)
+    }
+
+
+def measure_both(
+    name: str, url_for, work: Path, count: int, db_pids: list[int], baseline: Path | None
+) -> dict[str, object]:
+    """This checkout's figures under `name`; with a baseline, the baseline's (measured
+    first, on its own database) and the ratios."""
+    out: dict[str, object] = {}
+    if baseline is not None:
+        before = measure(url_for("base"), work / f"{name}-base", count, db_pids, baseline)
+        out[f"{name}_baseline"] = before
+    out[name] = after = measure(url_for("cost"), work / name, count, db_pids)
+    if baseline is not None:
+        out[f"{name}_ratio"] = ratios(after, before)
+    return out
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--quick", action="store_true", help="300 requests a kind (< 1 min)")
     parser.add_argument("--requests", type=int, default=2000, help="requests of each kind")
+    parser.add_argument("--only", choices=("sqlite", "postgresql"), help="one database only")
+    parser.add_argument(
+        "--baseline", type=Path, help="a checkout of the code to measure beside this one"
+    )
     args = parser.parse_args()
     count = 300 if args.quick else args.requests
     out: dict[str, object] = {"bench": "gateway_cost", "requests_each": count}
+    if args.baseline is not None:
+        out["baseline"] = str(args.baseline)
     work = Path(tempfile.mkdtemp(prefix="mimamori-bench-cost-"))
     pg_dir = Path(tempfile.mkdtemp(prefix="mimamori-bench-cost-pg-"))
     try:
-        out["sqlite"] = measure(f"sqlite:///{work}/cost.db", work / "a", count, [])
-        cluster = PostgresCluster(pg_dir).start()
-        try:
-            url = cluster.create_database("cost")
-            out["postgresql"] = measure(url, work / "b", count, [morning.postmaster_pid(cluster)])
-        finally:
-            cluster.stop()
+        if args.only != "postgresql":
+            out.update(
+                measure_both(
+                    "sqlite", lambda n: f"sqlite:///{work}/{n}.db", work, count, [], args.baseline
+                )
+            )
+        if args.only != "sqlite":
+            cluster = PostgresCluster(pg_dir).start()
+            try:
+                pids = [morning.postmaster_pid(cluster)]
+                out.update(
+                    measure_both(
+                        "postgresql", cluster.create_database, work, count, pids, args.baseline
+                    )
+                )
+            finally:
+                cluster.stop()
     finally:
         shutil.rmtree(work, ignore_errors=True)
         shutil.rmtree(pg_dir, ignore_errors=True)
-    import os
-
     out["load_avg_1m"] = round(os.getloadavg()[0], 1)
     print(json.dumps(out))
 

@@ -5,12 +5,14 @@ from __future__ import annotations
 import os
 import sqlite3
 import threading
+import time
 from collections import deque
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from typing import Any
+from typing import Any, TypeVar
 
 from sqlalchemy import Engine, Select, create_engine, event, inspect
+from sqlalchemy.exc import DBAPIError, DisconnectionError
 from sqlalchemy.orm import Session, sessionmaker
 
 from cloud.core.clock import Clock, system_clock
@@ -34,7 +36,19 @@ def is_sqlite(engine: Engine) -> bool:
 SQLITE_LOCK_TIMEOUT_S = 30.0
 
 
-def make_engine(url: str, *, pool_size: int = 5) -> Engine:
+# A pooled PostgreSQL connection is pinged before use only after sitting idle this long
+# (make_engine's ping_idle_after_s). Pinging every checkout was 5-9 % of a heartbeat's API
+# CPU and one more statement for the database (docs/benchmarks.md "API cost per request");
+# a connection in steady use is known to be alive, an idle one may have been cut (restart,
+# firewall, PgBouncer timeout). One that died in use is retried: with_fresh_connection.
+PING_IDLE_AFTER_S = 10.0
+# Connections older than this are replaced at checkout (server-side idle and age limits).
+POOL_RECYCLE_S = 1800
+
+
+def make_engine(url: str, *, pool_size: int = 5, ping_idle_after_s: float | None = None) -> Engine:
+    """`ping_idle_after_s`: PostgreSQL only; None pings on every checkout (pool_pre_ping),
+    a number only connections idle for longer (the API's request path)."""
     url = normalise_url(url)
     if url.startswith("sqlite"):
         engine = create_engine(
@@ -53,7 +67,51 @@ def make_engine(url: str, *, pool_size: int = 5) -> Engine:
         event.listen(engine, "connect", _sqlite_pragmas)
         event.listen(engine, "begin", _begin_immediate)
         return engine
-    return create_engine(url, pool_size=pool_size, max_overflow=10, pool_pre_ping=True)
+    if ping_idle_after_s is None:
+        return create_engine(url, pool_size=pool_size, max_overflow=10, pool_pre_ping=True)
+    engine = create_engine(url, pool_size=pool_size, max_overflow=10, pool_recycle=POOL_RECYCLE_S)
+    _ping_when_idle(engine, ping_idle_after_s)
+    return engine
+
+
+_CHECKED_IN_AT = "mimamori_checked_in_at"
+
+
+def _ping_when_idle(engine: Engine, idle_s: float) -> None:
+    """Ping a pooled connection at checkout only if it sat idle over `idle_s`; a failed ping
+    makes the pool replace it (SQLAlchemy PoolEvents.checkout: DisconnectionError)."""
+
+    @event.listens_for(engine, "checkin")
+    def _checked_in(_dbapi: Any, record: Any) -> None:
+        record.info[_CHECKED_IN_AT] = time.monotonic()
+
+    @event.listens_for(engine, "checkout")
+    def _checkout(dbapi: Any, record: Any, _proxy: Any) -> None:
+        since = record.info.get(_CHECKED_IN_AT)
+        if since is None or time.monotonic() - since <= idle_s:
+            return  # new, or in steady use
+        try:
+            engine.dialect.do_ping(dbapi)
+        except Exception as exc:
+            raise DisconnectionError(f"idle pooled connection is dead: {exc}") from exc
+
+
+T = TypeVar("T")
+
+
+def with_fresh_connection(work: Callable[[], T]) -> T:
+    """Run `work` (one whole unit of work: its own connection and transaction); if the
+    pooled connection it got turns out dead, once more. SQLAlchemy invalidates the pool on a
+    disconnect, so the second try gets a new connection. Safe to repeat: a unit of work
+    that failed on a dead connection was not committed, or (connection lost while COMMIT's
+    answer was on the way) repeating it is idempotent on the gateway paths (events by id,
+    the earliest answer wins, a heartbeat stamps again)."""
+    try:
+        return work()
+    except DBAPIError as exc:
+        if not exc.connection_invalidated:
+            raise
+    return work()
 
 
 class FairLock:

@@ -1,0 +1,117 @@
+"""The steady heartbeat, answered below FastAPI's routing (pure ASGI).
+
+Heartbeats are nine in ten gateway requests (docs/scaling.md). Measured on a real server
+(py-spy, docs/benchmarks.md "API cost per request"), a valid heartbeat spent more of its API
+CPU in FastAPI's request machinery (routing, dependency solving, body parsing via json.loads
+and validation of the dict, validation and serialisation of the returned model) than in its
+one SQL statement. A well-formed heartbeat (JSON content type, the contract's model accepts
+the raw bytes) is answered here: the same `record_heartbeat` as the route, the same error
+bodies for ApiError, the response the model's own JSON. Anything else (no or another
+content type, a body the model refuses, not JSON) goes on to the FastAPI route unchanged,
+which answers it as before and defines the OpenAPI schema.
+"""
+
+from __future__ import annotations
+
+import email.message
+from functools import lru_cache
+
+from pydantic import ValidationError
+from starlette.concurrency import run_in_threadpool
+
+from cloud.api.deps import AppState
+from cloud.api.errors import error_response
+from cloud.api.hardening import ASGIApp, Message, Receive, Scope, Send
+from cloud.api.routes.gateway import record_heartbeat
+from cloud.services.errors import ApiError
+from mimamori_wire import v1
+
+HEARTBEAT_PATH = f"{v1.API_PREFIX}/gateway/heartbeat"
+
+
+@lru_cache(maxsize=64)
+def is_json_content_type(value: str) -> bool:
+    """Pure: the test FastAPI applies before it parses a body as JSON (a cache: gateways send
+    one or two spellings)."""
+    message = email.message.Message()
+    message["content-type"] = value
+    subtype = message.get_content_subtype()
+    return message.get_content_maintype() == "application" and (
+        subtype == "json" or subtype.endswith("+json")
+    )
+
+
+def parse_heartbeat(content_type: str, raw: bytes) -> v1.Heartbeat | None:
+    """The heartbeat in `raw`, or None when the FastAPI route is to answer (and refuse) it."""
+    if not raw or not content_type or not is_json_content_type(content_type):
+        return None
+    try:
+        return v1.Heartbeat.model_validate_json(raw)
+    except ValidationError:
+        return None
+
+
+class HeartbeatFastPath:
+    def __init__(self, app: ASGIApp, state: AppState) -> None:
+        self.app = app
+        self.state = state
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http" or scope["path"] != HEARTBEAT_PATH or scope["method"] != "POST":
+            await self.app(scope, receive, send)
+            return
+        raw, receive = await _read_body(receive)
+        headers = _headers(scope)
+        body = parse_heartbeat(headers.get(b"content-type", ""), raw)
+        if body is None:
+            await self.app(scope, receive, send)
+            return
+        try:
+            answer = await run_in_threadpool(
+                record_heartbeat, self.state, headers.get(b"authorization"), body
+            )
+        except ApiError as exc:
+            await error_response(exc.status, exc.error, exc.detail)(scope, receive, send)
+            return
+        payload = answer.model_dump_json().encode()
+        await send(
+            {
+                "type": "http.response.start",
+                "status": 200,
+                "headers": [
+                    (b"content-type", b"application/json"),
+                    (b"content-length", str(len(payload)).encode()),
+                ],
+            }
+        )
+        await send({"type": "http.response.body", "body": payload})
+
+
+def _headers(scope: Scope) -> dict[bytes, str]:
+    """The first value of each header (what Starlette's `headers.get` answers)."""
+    found: dict[bytes, str] = {}
+    for key, value in scope["headers"]:
+        if key not in found:
+            found[key] = value.decode("latin-1")
+    return found
+
+
+async def _read_body(receive: Receive) -> tuple[bytes, Receive]:
+    """The whole body (empty if the client went away first), and a `receive` that gives the
+    app the same messages again."""
+    messages: list[Message] = []
+    while True:
+        message = await receive()
+        messages.append(message)
+        if message["type"] != "http.request" or not message.get("more_body", False):
+            break
+    complete = messages[-1]["type"] == "http.request"
+    raw = b"".join(m.get("body", b"") for m in messages) if complete else b""
+    pending = messages
+
+    async def replay() -> Message:
+        if pending:
+            return pending.pop(0)
+        return await receive()
+
+    return raw, replay

@@ -1,0 +1,181 @@
+"""The gateway request path made cheaper (issue 18, docs/benchmarks.md "API cost per
+request") without changing what it answers: a valid heartbeat answered below FastAPI gives
+what the FastAPI route gives, anything else is still the route's answer; a pooled database
+connection that died is replaced or retried, not a 500."""
+
+from __future__ import annotations
+
+import json
+
+import httpx
+import psycopg
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+from sqlalchemy import text
+from sqlalchemy.exc import DBAPIError
+from starlette.testclient import TestClient
+
+from cloud.api.fast_heartbeat import HeartbeatFastPath, is_json_content_type
+from cloud.app import create_app
+from cloud.db import make_engine
+from cloud.models import EventRecord
+from mimamori_wire import v1
+
+HEARTBEAT = "/api/v1/gateway/heartbeat"
+
+texts = st.text(max_size=70) | st.sampled_from(["1.0", "", "a\x00b", "x" * 65])
+numbers = st.integers(-5, 10**6) | st.floats(allow_nan=True) | st.text(max_size=3) | st.none()
+devices = st.lists(
+    st.fixed_dictionaries(
+        {"device": texts | st.integers()},
+        optional={"battery_pct": numbers, "role": texts, "silent": st.booleans() | texts},
+    ),
+    max_size=3,
+)
+heartbeat_objects = st.fixed_dictionaries(
+    {},
+    optional={
+        "software_version": texts,
+        "uptime_s": numbers,
+        "outbox_depth": numbers,
+        "devices": devices | texts,
+        "extra_field": numbers | texts,
+    },
+)
+bodies = (
+    heartbeat_objects.map(lambda body: json.dumps(body).encode())  # NaN too: json.dumps allows
+    | heartbeat_objects.map(lambda body: json.dumps(body, ensure_ascii=False).encode("utf-16"))
+    | st.binary(max_size=40)
+    | st.sampled_from([b"", b"[]", b"null", b'{"software_version": "1", "uptime_s": 1'])
+)
+content_types = st.sampled_from(
+    [
+        "application/json",
+        "application/json; charset=utf-8",
+        "Application/JSON",
+        "application/vnd.mimamori+json",
+        "text/plain",
+        "application/x-www-form-urlencoded",
+        "",
+    ]
+)
+
+
+@pytest.fixture
+def two_apps(live_cloud):  # type: ignore[no-untyped-def]
+    """The app as served, and the same app without the fast path (every heartbeat through
+    FastAPI, as before), on one database and one clock; plus an enrolled gateway's token."""
+    gateway = live_cloud.enroll(live_cloud.household()["id"])
+    fast = create_app(live_cloud.settings, clock=live_cloud.clock)
+    reference = create_app(live_cloud.settings, clock=live_cloud.clock)
+    reference.user_middleware = [
+        m for m in reference.user_middleware if m.cls is not HeartbeatFastPath
+    ]
+    assert len(reference.user_middleware) == len(fast.user_middleware) - 1
+    yield TestClient(fast), TestClient(reference), gateway.token
+    for app in (fast, reference):
+        app.state.mimamori.engine.dispose()
+
+
+@given(body=bodies, content_type=content_types, token_ok=st.booleans())
+@settings(
+    max_examples=150, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
+def test_a_heartbeat_gets_the_answer_the_fastapi_route_gives(
+    two_apps, body: bytes, content_type: str, token_ok: bool
+) -> None:
+    fast, reference, token = two_apps
+    headers = {"Authorization": f"Bearer {token if token_ok else 'not-a-token'}"}
+    if content_type:
+        headers["Content-Type"] = content_type
+    got, expected = (
+        client.post(HEARTBEAT, content=body, headers=headers) for client in (fast, reference)
+    )
+    assert got.status_code == expected.status_code, (got.text, expected.text)
+    assert got.json() == expected.json()
+    assert got.headers["content-type"] == expected.headers["content-type"]
+    for name in ("content-security-policy", "x-frame-options", "x-content-type-options"):
+        assert got.headers[name] == expected.headers[name]
+    if got.status_code == 200:
+        v1.HeartbeatResponse.model_validate_json(got.content)  # the contract still holds
+
+
+def test_the_json_content_types_are_fastapis() -> None:
+    assert is_json_content_type("application/json")
+    assert is_json_content_type("application/JSON; charset=utf-8")
+    assert is_json_content_type("application/problem+json")
+    assert not is_json_content_type("text/json")
+    assert not is_json_content_type("application/jsonp")
+
+
+def _kill_connections(url: str) -> int:
+    """Terminate every other session on the test database (a restart, a cut firewall)."""
+    dsn = url.replace("postgresql+psycopg://", "postgresql://")
+    with psycopg.connect(dsn, autocommit=True) as conn:
+        killed = conn.execute(
+            "SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity "
+            "WHERE datname = current_database() AND pid <> pg_backend_pid()"
+        ).fetchone()
+    return int(killed[0]) if killed else 0
+
+
+@pytest.mark.postgres
+def test_dead_pooled_connections_are_retried_not_a_500(live_cloud_factory, postgres_url) -> None:
+    """PostgreSQL went away under the pool's feet (connections in steady use are not pinged):
+    the next heartbeat and event batch still answer 200 and the batch is stored."""
+    cloud = live_cloud_factory(database_url=postgres_url)
+    gateway = cloud.enroll(cloud.household()["id"])
+    for _ in range(3):  # the API's pool now holds connections that were just in use
+        gateway.heartbeat()
+        assert gateway.answer("08:00").status_code == 200
+    assert _kill_connections(postgres_url) >= 1
+    assert gateway.heartbeat().config_version >= 1
+    assert _kill_connections(postgres_url) >= 1
+    event = gateway.event(
+        v1.EventKind.CHECKIN_ANSWERED,
+        v1.CheckinAnswered(slot="08:00", intent=v1.Intent("fine"), confidence=0.9, attempts=1),
+    )
+    response = gateway.post(event)
+    assert response.status_code == 200, response.text
+    assert response.json()["accepted"] == [event.id]
+    with cloud.sessions() as session:
+        assert session.get(EventRecord, event.id) is not None
+
+
+@pytest.mark.postgres
+def test_an_idle_pooled_connection_is_pinged_and_replaced(postgres_url) -> None:
+    """Idle past the threshold: pinged at checkout and replaced if dead. In steady use: not
+    pinged (the statement meets the dead connection, which the request path retries)."""
+    for idle_after_s, survives in ((0.0, True), (3600.0, False)):
+        engine = make_engine(postgres_url, pool_size=1, ping_idle_after_s=idle_after_s)
+        try:
+            with engine.connect() as conn:
+                conn.execute(text("SELECT 1"))
+            _kill_connections(postgres_url)
+            try:
+                with engine.connect() as conn:
+                    assert conn.execute(text("SELECT 2")).scalar_one() == 2
+                outcome = True
+            except DBAPIError as exc:
+                assert exc.connection_invalidated
+                outcome = False
+            assert outcome is survives, idle_after_s
+        finally:
+            engine.dispose()
+
+
+def test_an_event_batch_answer_is_the_contracts_json(live_cloud) -> None:
+    """The batch answer is sent as the model's own JSON (no second FastAPI validation)."""
+    gateway = live_cloud.enroll(live_cloud.household()["id"])
+    event = gateway.event(v1.EventKind.GATEWAY_STARTED, v1.GatewayStarted(software_version="1"))
+    raw = httpx.post(
+        f"{live_cloud.base_url}/api/v1/gateway/events",
+        content=json.dumps({"events": [event.to_wire(), {"id": "broken"}]}),
+        headers={**gateway.headers, "Content-Type": "application/json"},
+    )
+    assert raw.status_code == 200
+    assert raw.headers["content-type"] == "application/json"
+    result = v1.BatchResult.model_validate_json(raw.content)
+    assert result.accepted == [event.id] and len(result.rejected) == 1
+    assert raw.json() == result.model_dump(mode="json")
