@@ -12,13 +12,16 @@ from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 from typing import Any
 
-from sqlalchemy import Engine, Row, bindparam, insert, select, text, update
+import anyio
+from sqlalchemy import Row, bindparam, insert, select, text, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+from sqlalchemy.ext.asyncio import AsyncEngine
 from sqlalchemy.orm import Session, sessionmaker
 
 from cloud.core import metrics
 from cloud.core.logging import log_event
+from cloud.db import session_clock
 from cloud.escalation.state import SLOT_CAUSES
 from cloud.models import (
     Checkin,
@@ -421,6 +424,7 @@ class CheckinContext:
     slots: list[SlotSpec]
     slot_incident_open: bool  # a missed-slot incident an answer would resolve
     offline_slot_incident: bool  # a gateway_offline incident naming a slot
+    next_deadline: datetime | None = None  # the deadline a worker claims next
 
 
 _HOUSEHOLDS = Household.__table__
@@ -429,6 +433,7 @@ _INCIDENTS = Incident.__table__
 _CHECKIN_CONTEXT_COLUMNS = (
     _HOUSEHOLDS.c.id.label("household_id"),
     _HOUSEHOLDS.c.timezone,
+    _HOUSEHOLDS.c.next_deadline,
     _SLOTS.c.name,
     _SLOTS.c.time,
     _SLOTS.c.window_min,
@@ -483,6 +488,7 @@ def _checkin_context(rows: Sequence[Row[Any]]) -> CheckinContext:
         ],
         slot_incident_open=bool(first.slot_open),
         offline_slot_incident=bool(first.offline_slot),
+        next_deadline=first.next_deadline,
     )
 
 
@@ -590,8 +596,8 @@ def _record_checkins(
             rows[(slot_date, slot_name)] = row
     session.execute(_CHECKIN_UPSERT[session.get_bind().dialect.name], list(rows.values()))
     answered = {key: row for key, row in rows.items() if row["status"] == "answered"}
-    if answered and context.slot_incident_open:
-        _resolve_late(session, ctx, household(), answered, now)
+    if answered and (context.slot_incident_open or _worker_may_have_claimed(session, context)):
+        _resolve_late(session, ctx, household_id, household, answered, now)
     # A later answer in the same batch shows the resident is fine: no alarm for the old slot.
     last_answer = max((row["occurred_at"] for row in answered.values()), default=None)
     silent = [
@@ -613,16 +619,35 @@ def _slot_date(reported: object, event: v1.Event, timezone: str) -> date:
     return local_date_of(event.occurred_at, timezone)
 
 
+# How far the clocks of an API process and a worker may disagree (NTP keeps them far closer).
+CLOCK_SKEW = timedelta(minutes=1)
+
+
+def _worker_may_have_claimed(session: Session, context: CheckinContext) -> bool:
+    """Whether a worker may have opened a missed-slot incident after `context` was read.
+
+    The answer/worker race (issue 18): detection holds the household row FOR UPDATE while it
+    opens the incident, and our event insert's foreign-key check waits for that row, so a
+    statement after the insert sees the incident committed; the context, read before, may
+    not. Only when the household's next deadline has come (by this process's clock, read
+    now, after the waits) can a worker have claimed it: the usual early answer pays nothing.
+    SQLite serialises whole transactions (BEGIN IMMEDIATE): the look again finds nothing new.
+    """
+    deadline = context.next_deadline
+    return deadline is not None and deadline <= session_clock(session)() + CLOCK_SKEW
+
+
 def _resolve_late(
     session: Session,
     ctx: FollowUps,
-    household: Household,
+    household_id: str,
+    household: Callable[[], Household],
     answered: dict[tuple[date, str], dict],
     now: datetime,
 ) -> None:
     """A late answer closes the missed-slot incident and tells everyone already alarmed."""
     stmt = select(Incident).where(
-        Incident.household_id == household.id,
+        Incident.household_id == household_id,
         Incident.cause.in_(SLOT_CAUSES),
         Incident.state != "resolved",
     )
@@ -631,7 +656,7 @@ def _resolve_late(
         if row is None:
             continue
         incidents.resolve(session, incident, "answered_late", "応答がありました（自動）", now)
-        ctx.answered_late(session, household, incident, row, now)
+        ctx.answered_late(session, household(), incident, row, now)
 
 
 def _open_missed_while_offline(
@@ -770,15 +795,17 @@ _PG_HEARTBEAT = text(
 )
 
 
-def heartbeat_postgres(
-    engine: Engine,
+async def heartbeat_postgres(
+    engine: AsyncEngine,
     sessions: sessionmaker[Session],
     ctx: FollowUps,
     authorization: str | None,
     body: v1.Heartbeat,
     now: datetime,
 ) -> v1.HeartbeatResponse:
-    """The same as authenticate + heartbeat, in one statement while nothing else is to do."""
+    """The same as authenticate + heartbeat, in one statement while nothing else is to do,
+    on the event loop (no thread); the rare follow-ups (an outage to close, commands to
+    deliver) run in a worker thread with the ORM."""
     token = _bearer_token(authorization)
     data = body.model_dump(mode="json")
     params = {
@@ -787,28 +814,36 @@ def heartbeat_postgres(
         "body": json.dumps(data, ensure_ascii=False),
         "version": body.software_version,
     }
-    with engine.connect().execution_options(isolation_level="AUTOCOMMIT") as conn:
-        beat = conn.execute(_PG_HEARTBEAT, params).first()
+    async with engine.connect() as conn:
+        await conn.execution_options(isolation_level="AUTOCOMMIT")
+        beat = (await conn.execute(_PG_HEARTBEAT, params)).first()
         if beat is None:
             raise _reject(401, "invalid_token", INVALID_TOKEN)
         phase = history_phase_s(beat.id)
         if keep_in_history(beat.last_heartbeat, beat.last_heartbeat_at, data, now, phase):
-            conn.execute(
+            await conn.execute(
                 insert(HeartbeatRecord).values(gateway_id=beat.id, received_at=now, body=data)
             )
-    pending: list[Command] = []
+    commands: list[v1.Command] = []
     if beat.offline or beat.cmd:
-        with sessions() as session, session.begin():
-            if beat.offline:
-                household = session.get_one(Household, beat.household_id)
-                _settle_gateway_back(session, ctx, household, now)
-            if beat.cmd:
-                pending = _deliver_commands(session, beat.household_id, now)
+        commands = await anyio.to_thread.run_sync(_heartbeat_follow_ups, sessions, ctx, beat, now)
     return v1.HeartbeatResponse(
-        config_version=beat.config_version,
-        server_time=now,
-        commands=[cmd for c in pending if (cmd := _typed_command(c)) is not None],
+        config_version=beat.config_version, server_time=now, commands=commands
     )
+
+
+def _heartbeat_follow_ups(
+    sessions: sessionmaker[Session], ctx: FollowUps, beat: Row[Any], now: datetime
+) -> list[v1.Command]:
+    """Close the outage the beat ends and hand over waiting commands (one transaction)."""
+    pending: list[Command] = []
+    with sessions() as session, session.begin():
+        if beat.offline:
+            household = session.get_one(Household, beat.household_id)
+            _settle_gateway_back(session, ctx, household, now)
+        if beat.cmd:
+            pending = _deliver_commands(session, beat.household_id, now)
+        return [cmd for c in pending if (cmd := _typed_command(c)) is not None]
 
 
 def _deliver_commands(session: Session, household_id: str, now: datetime) -> list[Command]:
