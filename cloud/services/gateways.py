@@ -12,11 +12,9 @@ from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 from typing import Any
 
-import anyio
-from sqlalchemy import Row, bindparam, insert, select, text, update
+from sqlalchemy import Engine, Row, bindparam, insert, select, text, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
-from sqlalchemy.ext.asyncio import AsyncEngine
 from sqlalchemy.orm import Session, sessionmaker
 
 from cloud.core import metrics
@@ -795,17 +793,15 @@ _PG_HEARTBEAT = text(
 )
 
 
-async def heartbeat_postgres(
-    engine: AsyncEngine,
+def heartbeat_postgres(
+    engine: Engine,
     sessions: sessionmaker[Session],
     ctx: FollowUps,
     authorization: str | None,
     body: v1.Heartbeat,
     now: datetime,
 ) -> v1.HeartbeatResponse:
-    """The same as authenticate + heartbeat, in one statement while nothing else is to do,
-    on the event loop (no thread); the rare follow-ups (an outage to close, commands to
-    deliver) run in a worker thread with the ORM."""
+    """The same as authenticate + heartbeat, in one statement while nothing else is to do."""
     token = _bearer_token(authorization)
     data = body.model_dump(mode="json")
     params = {
@@ -814,36 +810,28 @@ async def heartbeat_postgres(
         "body": json.dumps(data, ensure_ascii=False),
         "version": body.software_version,
     }
-    async with engine.connect() as conn:
-        await conn.execution_options(isolation_level="AUTOCOMMIT")
-        beat = (await conn.execute(_PG_HEARTBEAT, params)).first()
+    with engine.connect().execution_options(isolation_level="AUTOCOMMIT") as conn:
+        beat = conn.execute(_PG_HEARTBEAT, params).first()
         if beat is None:
             raise _reject(401, "invalid_token", INVALID_TOKEN)
         phase = history_phase_s(beat.id)
         if keep_in_history(beat.last_heartbeat, beat.last_heartbeat_at, data, now, phase):
-            await conn.execute(
+            conn.execute(
                 insert(HeartbeatRecord).values(gateway_id=beat.id, received_at=now, body=data)
             )
-    commands: list[v1.Command] = []
-    if beat.offline or beat.cmd:
-        commands = await anyio.to_thread.run_sync(_heartbeat_follow_ups, sessions, ctx, beat, now)
-    return v1.HeartbeatResponse(
-        config_version=beat.config_version, server_time=now, commands=commands
-    )
-
-
-def _heartbeat_follow_ups(
-    sessions: sessionmaker[Session], ctx: FollowUps, beat: Row[Any], now: datetime
-) -> list[v1.Command]:
-    """Close the outage the beat ends and hand over waiting commands (one transaction)."""
     pending: list[Command] = []
-    with sessions() as session, session.begin():
-        if beat.offline:
-            household = session.get_one(Household, beat.household_id)
-            _settle_gateway_back(session, ctx, household, now)
-        if beat.cmd:
-            pending = _deliver_commands(session, beat.household_id, now)
-        return [cmd for c in pending if (cmd := _typed_command(c)) is not None]
+    if beat.offline or beat.cmd:
+        with sessions() as session, session.begin():
+            if beat.offline:
+                household = session.get_one(Household, beat.household_id)
+                _settle_gateway_back(session, ctx, household, now)
+            if beat.cmd:
+                pending = _deliver_commands(session, beat.household_id, now)
+    return v1.HeartbeatResponse(
+        config_version=beat.config_version,
+        server_time=now,
+        commands=[cmd for c in pending if (cmd := _typed_command(c)) is not None],
+    )
 
 
 def _deliver_commands(session: Session, household_id: str, now: datetime) -> list[Command]:
