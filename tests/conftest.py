@@ -21,6 +21,7 @@ from mimamori_dev.services import (
     MosquittoBroker,
     PostgresCluster,
     SmtpSink,
+    SqliteTemplate,
 )
 
 # ALSA reads ~/.asoundrc when PortAudio initialises (on `import sounddevice`), so the file
@@ -83,15 +84,28 @@ def postgres_url(request: pytest.FixtureRequest, postgres_cluster: PostgresClust
     return postgres_cluster.create_database()
 
 
+@pytest.fixture(scope="session")
+def sqlite_template(tmp_path_factory: pytest.TempPathFactory) -> SqliteTemplate:
+    """`sqlite_template.copy_to(url)`: a new SQLite database already at the schema's head."""
+    return SqliteTemplate(tmp_path_factory.mktemp("sqlite-template"))
+
+
 @pytest.fixture
-def start_cloud(tmp_path: Path) -> Iterator[Callable[..., CloudServer]]:
-    """Factory: start_cloud(database_url=None, env={...}, workers=1) -> a running CloudServer."""
+def start_cloud(
+    tmp_path: Path, sqlite_template: SqliteTemplate
+) -> Iterator[Callable[..., CloudServer]]:
+    """Factory: start_cloud(database_url=None, env={...}, workers=1) -> a running CloudServer.
+
+    Without a database_url: a new SQLite file, a copy of the migrated template (the server's
+    own `upgrade_head` at start then finds it at head)."""
     started: list[CloudServer] = []
 
     def start(
         database_url: str | None = None, env: dict[str, str] | None = None, workers: int = 1
     ) -> CloudServer:
-        url = database_url or f"sqlite:///{tmp_path}/cloud-{len(started)}.db"
+        url = database_url or sqlite_template.copy_to(
+            f"sqlite:///{tmp_path}/cloud-{len(started)}.db"
+        )
         server = CloudServer(url, tmp_path / "cloud", env=env or {}, workers=workers)
         started.append(server)
         return server.start()

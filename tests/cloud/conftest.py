@@ -25,7 +25,7 @@ from cloud.core.config import Settings
 from cloud.db import make_engine, make_sessionmaker
 from cloud.migrations import upgrade_head
 from cloud.worker import PassSummary, Worker
-from mimamori_dev.services import free_port
+from mimamori_dev.services import SqliteTemplate, free_port
 from mimamori_dev.simgateway import OneShotClient, SimGateway
 from mimamori_wire import v1
 
@@ -167,14 +167,19 @@ def make_settings(database_url: str, smtp_port: int = 9, **kw: Any) -> Settings:
 
 
 @pytest.fixture
-def live_cloud_factory(tmp_path: Path) -> Iterator[Callable[..., LiveCloud]]:
+def live_cloud_factory(
+    tmp_path: Path, sqlite_template: SqliteTemplate
+) -> Iterator[Callable[..., LiveCloud]]:
     started: list[LiveCloud] = []
 
     def start(database_url: str | None = None, smtp_port: int = 9, **kw: Any) -> LiveCloud:
-        url = database_url or f"sqlite:///{tmp_path}/live-{len(started)}.db"
+        if database_url is None:  # a new SQLite file: a copy of the migrated template
+            url = sqlite_template.copy_to(f"sqlite:///{tmp_path}/live-{len(started)}.db")
+        else:
+            url = database_url
+            upgrade_head(url)
         port = free_port()
         settings = make_settings(url, smtp_port, base_url=f"http://127.0.0.1:{port}", **kw)
-        upgrade_head(url)
         clock = SettableClock(START)
         cloud = LiveCloud(settings, clock, f"http://127.0.0.1:{port}", Worker(settings, clock))
         started.append(cloud)

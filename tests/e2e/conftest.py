@@ -14,10 +14,9 @@ from fastapi.testclient import TestClient
 from cloud.app import create_app
 from cloud.core.clock import SettableClock
 from cloud.core.config import Settings
-from cloud.migrations import upgrade_head
 from cloud.worker import Worker
 from mimamori_dev.scenario import Admin
-from mimamori_dev.services import SmtpSink
+from mimamori_dev.services import SmtpSink, SqliteTemplate
 
 ADMIN_TOKEN = "e2e-admin-token"
 
@@ -32,13 +31,15 @@ class InProcessCloud:
 
 
 @pytest.fixture
-def inprocess_cloud(tmp_path: Path, smtp_sink: SmtpSink) -> Iterator[Callable[..., InProcessCloud]]:
-    """Factory: inprocess_cloud(start, **settings) -> InProcessCloud on a fresh SQLite file."""
+def inprocess_cloud(
+    tmp_path: Path, smtp_sink: SmtpSink, sqlite_template: SqliteTemplate
+) -> Iterator[Callable[..., InProcessCloud]]:
+    """Factory: inprocess_cloud(start, **settings) -> InProcessCloud on a fresh SQLite file
+    (a copy of the migrated template)."""
     made: list[InProcessCloud] = []
 
     def make(start: datetime, **overrides: object) -> InProcessCloud:
-        url = f"sqlite:///{tmp_path}/e2e-{len(made)}.db"
-        upgrade_head(url)
+        url = sqlite_template.copy_to(f"sqlite:///{tmp_path}/e2e-{len(made)}.db")
         settings = Settings(
             database_url=url,
             secret_key="e2e-secret",
