@@ -249,6 +249,9 @@ class Lexicon:
     # a body part + a doubled sound word + する (腹がごろごろする): (pattern, intent, weight)
     sensation: tuple[re.Pattern[str], str, float] | None = None
     lemma_phrases: list[LemmaPhrase] = field(default_factory=list)
+    # folded phrases of groups with `explains = "clause"`: such a hit explains the content
+    # words of its clause for [unsure] (今日は船の手伝いに行く: an outing, not a complaint)
+    explaining: set[str] = field(default_factory=set)
     morphology: bool = False  # analyse answers with pyopenjtalk (Japanese)
     files: list[Path] = field(default_factory=list)
     _by_first: dict[str, list[Phrase]] = field(default_factory=dict, repr=False)
@@ -336,6 +339,11 @@ class Lexicon:
         clause_scope = group.get("scope", "phrase") == "clause"
         whole_word = bool(group.get("whole_word", False))
         sign = group.get("sign")
+        if group.get("explains") not in (None, "clause") or (
+            group.get("explains") and intent != NEUTRAL
+        ):
+            raise LexiconError(f'{where}: explains must be "clause", in a neutral group')
+        explains = group.get("explains") == "clause"
         for written in group.get("lemmas", []):
             for text in expand(written):
                 lemmas = tuple(fold(w) for w in text.split())
@@ -350,6 +358,8 @@ class Lexicon:
                 if not folded.strip("^$"):
                     raise LexiconError(f"{where}: phrase {written!r} expands to an empty string")
                 spoken = unicodedata.normalize("NFKC", text.strip("^$")).strip()
+                if explains:
+                    self.explaining.add(folded.strip("^$"))
                 for variant in (folded, *_unlengthened(folded)):
                     self.phrases.append(
                         Phrase(
@@ -916,11 +926,13 @@ def classify(
         return Classification(Intent.UNKNOWN, 0.0, (), False)
     chosen = _understood(text, folded, lexicon)
     allow = lexicon.expect_rule(expect).allow
-    qualified = _qualified(folded, chosen, lexicon.qualify, allow)
+    analysis = analyse(text, fold) if lexicon.morphology else None
+    bounds = _token_bounds(analysis)
+    qualified = _qualified(folded, chosen, lexicon.qualify, allow, bounds=bounds)
     if qualified is not None:
         chosen = sorted([*chosen, qualified], key=lambda h: h.start)
     decided = _decide(folded, chosen, lexicon, expect)
-    decided = _doubted(folded, chosen, lexicon, allow, decided)
+    decided = _doubted(folded, chosen, lexicon, allow, decided, bounds)
     return _unsure_reassurance(text, chosen, lexicon, decided)
 
 
@@ -963,10 +975,16 @@ def _unknown_content(text: str, chosen: list[Hit], lexicon: Lexicon, after: int)
     if analysis is None:
         return []
     covered = set().union(*(range(h.start, h.end) for h in chosen))
+    explained = {
+        analysis.clause_at(h.start)
+        for h in chosen
+        if h.explicit and h.intent == NEUTRAL and h.evidence in lexicon.explaining
+    }
     return [
         t.lemma
         for t in analysis.tokens
         if t.start >= after
+        and t.clause not in explained
         and t.pos in _CONTENT_POS
         and t.pos1 not in _NOT_CONTENT_POS1
         and t.lemma not in _LIGHT_LEMMAS
@@ -995,15 +1013,27 @@ def _unsure_reassurance(
     return Classification(Intent.UNKNOWN, min(c.confidence, MIN_CONFIDENCE - 0.01), evidence, True)
 
 
+def _token_bounds(analysis: Analysis | None) -> frozenset[int] | None:
+    """Where words start and end (a connector is a word: not ただ in なかっただけ)."""
+    if analysis is None:
+        return None
+    return frozenset(t.start for t in analysis.tokens) | frozenset(t.end for t in analysis.tokens)
+
+
 def _doubted(
-    folded: str, chosen: list[Hit], lexicon: Lexicon, allow: frozenset[str], c: Classification
+    folded: str,
+    chosen: list[Hit],
+    lexicon: Lexicon,
+    allow: frozenset[str],
+    c: Classification,
+    bounds: frozenset[int] | None = None,
 ) -> Classification:
     """飲んだけど + words we do not know: the yes is qualified by something we cannot read,
     so the dialogue asks again (or confirms) rather than record a plain yes."""
     rule = lexicon.qualify
     if rule is None or c.intent.value not in rule.doubt or c.ambiguous:
         return c
-    if _qualified(folded, chosen, rule, allow, after=rule.doubt) is None:
+    if _qualified(folded, chosen, rule, allow, after=rule.doubt, bounds=bounds) is None:
         return c
     confidence = min(c.confidence, MIN_CONFIDENCE - 0.01)
     return Classification(c.intent, confidence, (*c.evidence, "~but?"), True)
@@ -1295,6 +1325,10 @@ def _recovery_at(tokens: Sequence[Token], i: int, rule: ResolvedRule) -> int:
     なった), else i."""
     if tokens[i].lemma not in rule.better:
         return i
+    if tokens[i].lemma == "よう":  # 良うなった; not 歩けんようになった ("came to")
+        after_verb = i > 0 and tokens[i - 1].pos in ("動詞", "助動詞")
+        if after_verb or i + 1 >= len(tokens) or tokens[i + 1].lemma != "なる":
+            return i
     j = i + 2 if i + 1 < len(tokens) and tokens[i + 1].surface == "に" else i + 1
     return j if j < len(tokens) and tokens[j].lemma == "なる" else i
 
@@ -1388,6 +1422,7 @@ def _qualified(
     rule: QualifyRule | None,
     allow: frozenset[str],
     after: frozenset[str] | None = None,
+    bounds: frozenset[int] | None = None,
 ) -> Hit | None:
     """A zero-width hit of `rule.intent` when a reassurance is followed by a connector
     (けど, ばってん, ...) and then by words the lexicon does not explain, else None.
@@ -1401,7 +1436,7 @@ def _qualified(
     meaningful = [h for h in chosen if h.intent != NEUTRAL and h.intent in allow]
     qualifiable = rule.after if after is None else after
     for h in (h for h in chosen if h.intent in qualifiable):  # also a fine mapped to yes
-        connector = _connector_after(folded, h, meaningful, rule)
+        connector = _connector_after(folded, h, meaningful, rule, bounds)
         if connector is None:
             continue
         start, end = connector
@@ -1416,14 +1451,20 @@ def _qualified(
 
 
 def _connector_after(
-    folded: str, hit: Hit, meaningful: list[Hit], rule: QualifyRule
+    folded: str,
+    hit: Hit,
+    meaningful: list[Hit],
+    rule: QualifyRule,
+    bounds: frozenset[int] | None = None,
 ) -> tuple[int, int] | None:
     """Where a connector starts within `max_gap` after `hit` with nothing meaningful between."""
     for pos in range(hit.end, min(hit.end + rule.max_gap, len(folded)) + 1):
         if any(m is not hit and m.start < pos and m.end > hit.end for m in meaningful):
             return None
         connector = _ending_at(folded, pos, rule.connectors)
-        if connector is not None:
+        if connector is None:
+            continue
+        if bounds is None or (pos in bounds and pos + len(connector) in bounds):
             return pos, pos + len(connector)
     return None
 

@@ -59,7 +59,8 @@ _POLITE_BEFORE_NEGATIVE = frozenset({"しま", "ま"})
 # Kansai lengthens a one-mora stem before へん/ひん (出えへん, 見いひん, 寝えへん); MeCab
 # reads the vowel as a verb える or a filler, which would break the predicate chain.
 _LENGTHENED_STEM = frozenset({"え", "ぇ", "い", "ぃ"})
-# ども: the Tohoku/eastern "but" (熱あったども, 食ったども), analysed as a 接続助詞
+# ども: the Tohoku/eastern "but" (熱あったども, 食ったども), analysed as a 接続助詞; けんど
+# and げんちょ end a clause too when MeCab reads them as a particle
 CLAUSE_PARTICLES = frozenset(
     {
         "けど",
@@ -74,6 +75,13 @@ CLAUSE_PARTICLES = frozenset(
         "けん",
         "さかい",
         "ども",
+        # "but" in Tosa/Shikoku, Fukushima and Tohoku (いためちょったけんど, 元気だげんちょ)
+        "けんど",
+        "けんども",
+        "げんちょ",
+        "げんと",
+        "けんちょ",
+        "だども",
     }
 )
 # Tokens that continue a predicate: auxiliaries, non-independent verbs (ている, てしまう),
