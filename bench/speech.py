@@ -235,6 +235,7 @@ def noise_matrix(cache: Path, seeds: int, lead_s: float = 0.0, cases=None) -> di
     correct: dict[str, dict[str, int]] = {name: {} for name in voices}
     counts: dict[str, int] = {}
     false_help: dict[str, int] = dict.fromkeys(voices, 0)
+    outcomes: dict[str, dict[str, dict[str, int]]] = {name: {} for name in voices}
     confidences: dict[str, list[tuple[float, bool]]] = {name: [] for name in voices}
     cpu = dict.fromkeys(voices, 0.0)
     audio_s = 0.0
@@ -261,6 +262,8 @@ def noise_matrix(cache: Path, seeds: int, lead_s: float = 0.0, cases=None) -> di
                     got = classify(heard.text, "ko", expect=expect).intent if heard else None
                     right = got == intent
                     correct[name][case] = correct[name].get(case, 0) + right
+                    split = outcomes[name].setdefault(case, dict.fromkeys(OUTCOMES, 0))
+                    split[outcome(got, intent)] += 1
                     false_help[name] += got == Intent.HELP and intent != Intent.HELP
                     if kind != "clean" and heard is not None:
                         confidences[name].append((heard.confidence, right))
@@ -269,12 +272,26 @@ def noise_matrix(cache: Path, seeds: int, lead_s: float = 0.0, cases=None) -> di
             name: {case: round(n / counts[case], 4) for case, n in by_case.items()}
             for name, by_case in correct.items()
         },
+        "outcomes": outcomes,
         "false_help": false_help,
         "decodes_per_front_end": sum(counts.values()),
         "frontend_rtf": {name: round(cpu[name] / audio_s, 4) for name in voices},
         "reject_below_confidence": {name: _rejection(pairs) for name, pairs in confidences.items()},
         "lead_in_s": lead_s,
     }
+
+
+OUTCOMES = ("right", "wrong", "asked_again")
+
+
+def outcome(got: Intent | None, intent: Intent) -> str:
+    """right; wrong: another intent taken (the dialogue acts on it); asked_again: nothing
+    heard, unknown or a request to repeat (the dialogue asks again, then confirms)."""
+    if got == intent:
+        return "right"
+    if got in (None, Intent.UNKNOWN, Intent.REPEAT):
+        return "asked_again"
+    return "wrong"
 
 
 def _rejection(pairs: list[tuple[float, bool]]) -> dict:
@@ -298,6 +315,7 @@ def noise_summary(matrix: dict) -> dict:
         "noise_accuracy_live": {str(snr): accuracy["live"][f"white_{snr}"] for snr in (20, 10, 5)},
         "noise_accuracy_babble_10db": {name: a["babble_10"] for name, a in accuracy.items()},
         "noise_accuracy_tv_10db": {name: a["tv_10"] for name, a in accuracy.items()},
+        "noise_outcomes_babble_10db": {n: o["babble_10"] for n, o in matrix["outcomes"].items()},
         "noise_matrix": matrix,
     }
 
