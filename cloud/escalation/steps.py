@@ -29,6 +29,7 @@ from cloud.models import (
     OutboxMail,
     new_id,
 )
+from cloud.models.incidents import mail_priority
 from cloud.notify import followups, linking, outbox
 from cloud.notify.base import EMAIL, LINE
 from mimamori_wire import v1
@@ -129,6 +130,12 @@ def run_step(
             _mail(session, ctx, incident, household, step, now, str(address), None)
 
 
+def alert_priority(incident: Incident) -> int:
+    """Where the incident's alerts queue: a call for help before a queue of missed
+    check-ins (models.incidents.mail_priority)."""
+    return mail_priority("alert.", incident.id, incident.cause)
+
+
 def alert_contacts(household: Household) -> list[FamilyContact]:
     return [c for c in household.contacts if c.notify_alerts and c.unsubscribed_at is None]
 
@@ -181,6 +188,7 @@ def _mail(
         kind=f"alert.{step.action}",
         now=now,
         incident_id=incident.id,
+        priority=alert_priority(incident),
         # A family delivery is one per (incident, step, contact, channel).
         contact_id=contact.id if contact is not None else None,
         step=step.index if contact is not None else None,
@@ -214,6 +222,7 @@ def _line(
         incident_id=incident.id,
         step=step.index,
         row_id=row_id,
+        priority=alert_priority(incident),
     )
 
 

@@ -127,9 +127,12 @@ def enqueue(
     contact_id: str | None = None,
     step: int | None = None,
     mail_id: str | None = None,
+    priority: int | None = None,
 ) -> OutboxMail:
     """`contact_id` and `step` make a family delivery unique per (incident, step, contact,
-    channel) (cloud/notify/outbox.py); `mail_id` when the caller logged it already."""
+    channel) (cloud/notify/outbox.py); `mail_id` when the caller logged it already;
+    `priority` for an alert (models.incidents.mail_priority with its incident's cause),
+    otherwise the rule's default from kind and incident."""
     mail = OutboxMail(
         id=mail_id or new_id(),
         to_addr=to_addr,
@@ -144,6 +147,7 @@ def enqueue(
         next_attempt_at=now,
         contact_id=contact_id,
         step=step,
+        **({} if priority is None else {"priority": priority}),
     )
     session.add(mail)
     session.flush()

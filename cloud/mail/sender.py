@@ -1,8 +1,9 @@
 """The outbox sender: claim one due mail at a time, send it over SMTP, record the outcome.
 
-Claim order: escalation alerts first, then other mail of an incident, then the rest (daily
-reports), each oldest-due first (mail_outbox.priority), so a burst of reports or follow-ups
-never delays an alarm.
+Claim order (mail_outbox.priority, the one rule in models.incidents.mail_priority): alerts of a
+call for help, then of an unwell resident, then the other alerts (missed check-ins), then other
+mail of an incident (follow-ups), then the rest (daily reports), each oldest-due first, so a
+help call queued behind 2,000 missed check-ins at 09:10 still goes out first.
 
 Each mail is claimed alone under a short lease (settings.mail_lease_s, renewed by a keeper
 thread while it is being built and sent), so a worker killed mid-send holds up one mail for

@@ -94,15 +94,25 @@ class Notification(Base):
     mail_id: Mapped[str | None] = mapped_column(String(36))
 
 
-# mail_outbox.priority: what a sender claims first when many mails are due at once (09:10).
+# mail_outbox.priority: what a sender claims first when many mails are due at once (09:10),
+# smallest first. 0-2 since migration 0010; the levels of urgent causes are below them, so
+# rows queued before need no migration.
+HELP_PRIORITY, UNWELL_PRIORITY = -2, -1
 ALERT_PRIORITY, INCIDENT_PRIORITY, BULK_PRIORITY = 0, 1, 2
+_ALERT_PRIORITY_OF_CAUSE = {
+    "help_requested": HELP_PRIORITY,
+    "safety_needs_help": HELP_PRIORITY,  # "needs help" in a disaster check is a call for help
+    "unwell": UNWELL_PRIORITY,
+}
 
 
-def mail_priority(kind: str | None, incident_id: str | None) -> int:
-    """Escalation alerts (someone must act now) before other mail of an incident (follow-ups:
-    answered late, gateway back) before the rest (daily reports, announcements)."""
+def mail_priority(kind: str | None, incident_id: str | None, cause: str | None = None) -> int:
+    """The one rule of mail order: alerts of a call for help, then of an unwell resident, then
+    the other alerts (missed check-in, gateway offline, call-back), then other mail of an
+    incident (follow-ups: answered late, gateway back), then the rest (daily reports).
+    `cause`: the incident's, for alerts (a row without it ranks as a missed check-in's)."""
     if (kind or "").startswith("alert."):
-        return ALERT_PRIORITY
+        return _ALERT_PRIORITY_OF_CAUSE.get(cause or "", ALERT_PRIORITY)
     return INCIDENT_PRIORITY if incident_id else BULK_PRIORITY
 
 

@@ -123,6 +123,7 @@ def enqueue_line(
     step: int | None,
     fallback_mail: dict[str, Any] | None = None,
     row_id: str | None = None,
+    priority: int | None = None,
 ) -> OutboxMail:
     """A LINE delivery; `fallback_mail` is the e-mail to send instead should it fail for
     good (follow-ups: cloud/notify/followups.py; alerts re-render theirs per step)."""
@@ -144,6 +145,7 @@ def enqueue_line(
         channel=LINE,
         contact_id=contact.id,
         step=step,
+        **({} if priority is None else {"priority": priority}),
     )
     session.add(row)
     session.flush()
