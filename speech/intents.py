@@ -748,7 +748,7 @@ def _predicate_negation_at(
     (救急車) keep their own rule."""
     if not verbs:
         return None
-    last = next((i for i, t in enumerate(analysis.tokens) if t.end == end and t.start < end), None)
+    last = analysis.token_at(end - 1) if end > 0 else None  # a stem (臭) ends inside 臭い
     if last is None or analysis.tokens[last].pos != "名詞":
         return None
     tokens = analysis.tokens

@@ -86,6 +86,8 @@ CLAUSE_PARTICLES = frozenset(
 )
 # Tokens that continue a predicate: auxiliaries, non-independent verbs (ている, てしまう),
 # the te-particle, and the adjective ない after く/じゃ.
+# dialect "but" that MeCab reads as a noun (元気だげんちょ: Fukushima)
+_DIALECT_BUT = frozenset({"げんちょ", "げんと", "けんちょ", "けんど", "けんども", "だども"})
 _CHAIN_POS = frozenset({"助動詞"})
 _CHAIN_PARTICLES = frozenset({"て", "で", "は", "も", "じゃ", "ちゃ", "や"})  # や: わけやない
 _CHAIN_VERBS = frozenset({"ある", "いる", "おる", "する"})  # こと(は)あらへん, しとらん
@@ -127,7 +129,7 @@ class Token:
 
     @property
     def ends_clause(self) -> bool:
-        if self.pos == "記号" or self.pos == "接続詞":
+        if self.pos == "記号" or self.pos == "接続詞" or self.plain in _DIALECT_BUT:
             return True
         return self.pos == "助詞" and self.pos1 == "接続助詞" and self.lemma in CLAUSE_PARTICLES
 
@@ -262,6 +264,15 @@ def _eastern_negatives(tokens: list[Token]) -> tuple[Token, ...]:
     out = list(tokens)
     for i in range(2, len(out)):
         t, te, verb = out[i], out[i - 1], out[i - 2]
+        if (
+            t.surface in _WESTERN_NEGATIVE
+            and te.surface in _WESTERN_PROGRESSIVE
+            and verb.pos == "動詞"
+        ):
+            # 出ちょらん, なっちょらん (Kyushu/Tosa -ていない): MeCab reads ちょ + らん as nouns
+            out[i - 1] = replace(te, pos="動詞", pos1="非自立")
+            out[i] = replace(t, dialect_negative=True)
+            continue
         if t.surface not in _EASTERN_NEGATIVE or t.pos not in ("助詞", "感動詞"):
             continue
         if not (te.pos == "助詞" and te.surface in ("て", "で") and verb.pos == "動詞"):
@@ -290,6 +301,13 @@ def _token(
         lemma, pos, pos1, form = "来る", "動詞", "非自立", "未然形"
     elif surface in _POLITE_BEFORE_NEGATIVE and before_negative:
         lemma, pos, pos1 = "ます", "助動詞", "*"  # あらしまへん, 行きまへん = ありません
+    elif (
+        surface in ("へん", "ひん")
+        and prev
+        and prev[0]["pos"] == "助詞"
+        and prev[0]["orig"] in ("て", "で")
+    ):
+        lemma, pos, pos1 = "へん", "助動詞", "*"  # なってへん: MeCab reads へん as a noun
     elif surface in _LENGTHENED_STEM and before_negative and prev and prev[0]["pos"] == "動詞":
         pos, pos1 = "動詞", "非自立"  # 出 + え + へん: the stem's vowel, lengthened
     prev_form = prev[0].get("cform", "") if prev else ""
@@ -325,6 +343,8 @@ def _token(
 
 
 _YAN_NEGATIVE = frozenset({"やん", "やへん"})
+_WESTERN_PROGRESSIVE = frozenset({"ちょ", "ちょっ", "と", "ちょう"})
+_WESTERN_NEGATIVE = frozenset({"らん", "らんかった", "らへん"})
 # a fused ん is read as a negative at the end of a clause (歩けん, 書けん。) or before these
 # (出んもんで, 出んし, 出んのに); before だ/です/や it is the explanatory の (出んだ =
 # 出るんだ). MeCab also fuses misread words (あるけん = ある + けん, read as あるける): such
