@@ -17,6 +17,7 @@ from sqlalchemy.exc import DBAPIError
 from starlette.testclient import TestClient
 
 from cloud.api.fast_heartbeat import HeartbeatFastPath, is_json_content_type
+from cloud.api.hardening import deeper_than, json_depth
 from cloud.app import create_app
 from cloud.db import make_engine
 from cloud.models import EventRecord
@@ -179,3 +180,21 @@ def test_an_event_batch_answer_is_the_contracts_json(live_cloud) -> None:
     result = v1.BatchResult.model_validate_json(raw.content)
     assert result.accepted == [event.id] and len(result.rejected) == 1
     assert raw.json() == result.model_dump(mode="json")
+
+
+nested = st.recursive(
+    st.none() | st.integers() | st.text(alphabet='[]{}"\\ab'),
+    lambda children: (
+        st.lists(children, max_size=3)
+        | st.dictionaries(st.text(alphabet='[]{}"\\a'), children, max_size=3)
+    ),
+    max_leaves=30,
+)
+
+
+@given(value=nested, limit=st.integers(0, 8))
+def test_the_depth_limit_skips_only_bodies_that_cannot_exceed_it(value, limit: int) -> None:  # type: ignore[no-untyped-def]
+    """The bracket-count shortcut refuses exactly what the full scan refuses."""
+    raw = json.dumps(value, ensure_ascii=False).encode()
+    depth = json_depth(raw)
+    assert deeper_than(raw, limit) == (depth if depth > limit else None)
