@@ -133,6 +133,12 @@ def test_call_from_the_desk_then_work_the_case_file(world: World, sized_page: Pa
     page.locator("#add-pause button[type=submit]").click()
     expect(page.locator("#household-notice")).to_contain_text("休止期間を登録しました")
     expect(page.locator(".pauses")).to_contain_text("休止中")
+    # The answer shows the household page's own address: a reload reads it, never adds the
+    # pause again (no "resubmit the form?").
+    expect(page).to_have_url(re.compile(rf"/households/{household}$"))
+    page.reload()
+    expect(page.locator(".pauses li")).to_have_count(1)
+    expect(page.locator("#household-notice")).to_have_count(0)
     page.screenshot(path=str(SCREENSHOTS / f"household-edit-{size}.png"), full_page=True)
 
     page.goto(f"{world.server.base_url}/handover")

@@ -202,6 +202,8 @@ def _render(ctx: Ctx, household: Household, status: int = 200, **extra: Any) -> 
         "today": local_date_of(ctx.now, household.timezone),
         "form_errors": {},
         "form_values": {},
+        # A form's answer is this page: the browser shows (and reloads) the page's address.
+        "canonical_url": f"/households/{household.id}",
         **extra,
     }
     return page(ctx, "household.html", status=status, **variables)

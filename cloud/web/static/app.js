@@ -36,6 +36,12 @@
       window.history.replaceState(null, "", url.toString());
     }
   }
+  // A page rendered as a form's answer (the household page's edits) shows its own address:
+  // a reload then reads the page again instead of sending the form (a pause, a contact) twice.
+  var canonical = document.body.dataset.canonical;
+  if (canonical && location.pathname !== canonical && window.history.replaceState) {
+    window.history.replaceState(null, "", canonical + location.hash);
+  }
   // The announcement draft is cleared once the server has accepted it.
   if (location.search.indexOf("sent=1") >= 0) localStorage.removeItem(DRAFT_PREFIX + "announcement");
 
