@@ -11,10 +11,16 @@ send_due to an aiosmtpd sink). Figures per household: CPU ms of this process (th
 Python) plus the PostgreSQL cluster (from /proc), and SQL statements (cursor executes,
 SAVEPOINTs included). Then mail throughput: `--mails` queued alert mails sent by one and by
 two worker processes (mails/s, wall clock from the first mail at the sink to the last; CPU
-of the sending loops per mail).
+of the sending loops and of PostgreSQL per mail).
+
+Baseline in the same run: mail claimed one at a time (`claim_batch` 1, as before 2026-11-30
+session 6) against the sender's CLAIM_BATCH: a silent group each (`silent_claim_1`,
+`silent`) and each mail-rate run twice (`..._claim_1` beside it); `*_ratio` = batched /
+one at a time.
 
 Last line: {"bench": "worker_cost", "answered": {...}, "silent": {...}, "unwell": {...},
-            "mails_per_s_1": ..., "mails_per_s_2": ..., "worker_cpu_ms_per_mail_1": ...}
+            "silent_claim_1": {...}, "mails_per_s_1": ..., "mails_per_s_1_claim_1": ...,
+            "worker_cpu_ms_per_mail_1": ..., "db_cpu_ms_per_mail_1": ..., ...}
 """
 
 from __future__ import annotations
@@ -43,7 +49,7 @@ from cloud.db import make_engine, make_sessionmaker, transaction
 from cloud.detection.runner import detect_due
 from cloud.escalation.runner import escalate_due
 from cloud.escalation.steps import Notifier
-from cloud.mail.sender import send_due
+from cloud.mail.sender import CLAIM_BATCH, send_due
 from cloud.migrations import upgrade_head
 from cloud.models import (
     Checkin,
@@ -196,6 +202,7 @@ def run_group(
     meter: Meter,
     settings: Settings,
     clock: SettableClock,
+    claim_batch: int = CLAIM_BATCH,
 ) -> dict:
     notifier = Notifier.from_settings(settings)
     make_due(sessions, ids, outcome, clock)
@@ -206,7 +213,7 @@ def run_group(
             clock.set(DEADLINE + timedelta(minutes=minutes, seconds=1))
             detect_due(sessions, notifier.signer, clock, STALE)
             escalate_due(sessions, notifier, clock)
-            while send_due(sessions, settings, clock, owner="bench"):
+            while send_due(sessions, settings, clock, owner="bench", claim_batch=claim_batch):
                 pass
 
     with sessions() as session:
@@ -233,7 +240,9 @@ def run_group(
     }
 
 
-def _send_until_empty(url: str, smtp_port: int, owner: str, now: datetime, cpu_s) -> None:  # type: ignore[no-untyped-def]
+def _send_until_empty(
+    url: str, smtp_port: int, owner: str, now: datetime, cpu_s, batch: int
+) -> None:  # type: ignore[no-untyped-def]
     """A sending worker: passes until nothing is due; its CPU seconds of sending (start-up
     and imports not counted) into `cpu_s`."""
     settings = Settings(database_url=url, secret_key="bench", smtp_port=smtp_port)
@@ -241,14 +250,23 @@ def _send_until_empty(url: str, smtp_port: int, owner: str, now: datetime, cpu_s
     sessions = make_sessionmaker(engine)
     clock = SettableClock(now)
     start = time.process_time()
-    while send_due(sessions, settings, clock, owner=owner):
+    while send_due(sessions, settings, clock, owner=owner, claim_batch=batch):
         pass
     cpu_s.value = time.process_time() - start
     engine.dispose()
 
 
-def mail_rate(url: str, sessions, sink: SmtpSink, count: int, workers: int) -> dict:  # type: ignore[no-untyped-def]
-    """`count` queued alert mails (copies of a real rendered one) sent by `workers` processes."""
+def mail_rate(  # type: ignore[no-untyped-def]
+    url: str,
+    sessions,
+    sink: SmtpSink,
+    cluster: PostgresCluster,
+    count: int,
+    workers: int,
+    batch: int,
+) -> dict:
+    """`count` queued alert mails (copies of a real rendered one) sent by `workers` processes
+    claiming `batch` at a time."""
     with transaction(sessions) as session:
         model = session.scalars(select(OutboxMail).where(OutboxMail.kind == "alert.family")).first()
         assert model is not None
@@ -274,23 +292,32 @@ def mail_rate(url: str, sessions, sink: SmtpSink, count: int, workers: int) -> d
     ctx = multiprocessing.get_context("spawn")
     used = [ctx.Value("d", 0.0) for _ in range(workers)]
     procs = [
-        ctx.Process(target=_send_until_empty, args=(url, sink.port, f"rate-{w}", now, used[w]))
+        ctx.Process(
+            target=_send_until_empty, args=(url, sink.port, f"rate-{w}", now, used[w], batch)
+        )
         for w in range(workers)
     ]
     for proc in procs:
         proc.start()
     sink.wait_for(before + 1, timeout=120)  # timed from the first mail: start-ups excluded
-    start, first = time.monotonic(), len(sink.messages)
+    start, first, db0 = time.monotonic(), len(sink.messages), pg_cpu_s(cluster)
     sink.wait_for(before + count, timeout=600)
-    elapsed = time.monotonic() - start
+    elapsed, db = time.monotonic() - start, pg_cpu_s(cluster) - db0
     for proc in procs:
         proc.join()
+    sent = count - (first - before)  # the database CPU is timed over these
     return {
         "mails": count,
         "workers": workers,
-        "mails_per_s": round((count - (first - before)) / elapsed, 1),
+        "mails_per_s": round(sent / elapsed, 1),
         "worker_cpu_ms_per_mail": round(1000 * sum(v.value for v in used) / count, 2),
+        "db_cpu_ms_per_mail": round(1000 * db / max(sent, 1), 2),
     }
+
+
+def _ratio(new: dict, old: dict, key: str, old_key: str | None = None) -> float | None:
+    before = old[old_key or key]
+    return round(new[key] / before, 3) if before else None
 
 
 def main() -> None:
@@ -318,17 +345,28 @@ def main() -> None:
             ).id
         groups = {o: seed(sessions, office_id, due) for o in ("warmup", "answered", "silent")}
         groups["unwell"] = seed(sessions, office_id, due)
+        baseline = seed(sessions, office_id, due)
         # Background households: the table is not just the due ones.
         seed(sessions, office_id, 10 * due)
         meter = Meter(engine, cluster, sink)
         out: dict = {"bench": "worker_cost", "due_per_group": due}
         run_group("answered", groups.pop("warmup"), sessions, meter, settings, clock)
+        out["claim_batch"] = CLAIM_BATCH
+        out["silent_claim_1"] = run_group("silent", baseline, sessions, meter, settings, clock, 1)
         for outcome, ids in groups.items():
             out[outcome] = run_group(outcome, ids, sessions, meter, settings, clock)
+        out["silent_cpu_ratio"] = _ratio(
+            out["silent"], out["silent_claim_1"], "cpu_ms_per_household"
+        )
         for workers in (1, 2):
-            rate = mail_rate(url, sessions, sink, mails, workers)
-            out[f"mails_per_s_{workers}"] = rate["mails_per_s"]
-            out[f"worker_cpu_ms_per_mail_{workers}"] = rate["worker_cpu_ms_per_mail"]
+            for batch, tag in ((1, "_claim_1"), (CLAIM_BATCH, "")):
+                rate = mail_rate(url, sessions, sink, cluster, mails, workers, batch)
+                for figure in ("mails_per_s", "worker_cpu_ms_per_mail", "db_cpu_ms_per_mail"):
+                    out[f"{figure}_{workers}{tag}"] = rate[figure]
+            for figure in ("mails_per_s", "worker_cpu_ms_per_mail", "db_cpu_ms_per_mail"):
+                out[f"{figure}_{workers}_ratio"] = _ratio(
+                    out, out, f"{figure}_{workers}", f"{figure}_{workers}_claim_1"
+                )
         out["load_avg_1m"] = round(os.getloadavg()[0], 1)
         engine.dispose()
     finally:

@@ -1,15 +1,18 @@
-"""The outbox sender: claim one due mail at a time, send it over SMTP, record the outcome.
+"""The outbox sender: claim a few due mails, send each over SMTP, record each outcome.
 
 Claim order (mail_outbox.priority, the one rule in models.incidents.mail_priority): alerts of a
 call for help, then of an unwell resident, then the other alerts (missed check-ins), then other
 mail of an incident (follow-ups), then the rest (daily reports), each oldest-due first, so a
 help call queued behind 2,000 missed check-ins at 09:10 still goes out first.
 
-Each mail is claimed alone under a short lease (settings.mail_lease_s, renewed by a keeper
-thread while it is being built and sent), so a worker killed mid-send holds up one mail for
-one lease, and another worker takes it over. Every mail is handled on its own: one that
-cannot be built (a broken address) or that the server refuses for good (5xx) is marked
-`failed` with a reason and never stops the mails after it. SMTP down = mails wait and retry
+Mails are claimed a few at a time (CLAIM_BATCH, one statement on PostgreSQL) under a short
+lease (settings.mail_lease_s, renewed by a keeper thread for the mail being built and sent;
+right before each send a mail whose claim is half a lease old is renewed by compare-and-set,
+so what another worker took over is never sent), and sent one by one on one SMTP connection.
+A worker killed mid-send holds up its few mails for one lease; another worker takes them
+over. Every mail is handled on its own: one that cannot be built (a broken address) or that
+the server refuses for good (5xx) is marked `failed` with a reason and never stops the mails
+after it. SMTP down = mails wait and retry
 with jittered exponential backoff.
 
 What SMTP cannot promise: a worker killed after the server accepted the message but before
@@ -52,6 +55,9 @@ BACKOFF_MAX_S = 3600
 # A pass ends after this many mails so the worker records a completed pass (readiness) even
 # while mail keeps flowing; the next pass starts right after.
 MAX_PER_PASS = 200
+# Mails leased per claim. Small: a help alert queued after a claim waits behind at most this
+# many sends, and a killed worker's batch waits one lease.
+CLAIM_BATCH = 8
 
 
 Rng = Callable[[], float]  # uniform in [0, 1), e.g. random.random or random.Random(seed).random
@@ -139,8 +145,22 @@ def _claim_one(
     conn: Connection | None = None,
 ) -> Claimed | None:
     """The most overdue pending mail, leased to `owner` (compare-and-set), or None."""
+    claimed = _claim(sessions, now, lease, owner, conn, 1)
+    return claimed[0] if claimed else None
+
+
+def _claim(
+    sessions: sessionmaker[Session],
+    now: datetime,
+    lease: timedelta,
+    owner: str,
+    conn: Connection | None,
+    count: int,
+) -> list[Claimed]:
+    """Up to `count` due mails in claim order, each leased to `owner` (compare-and-set)."""
     if conn is not None:
-        return _claim_one_pg(conn, now, lease, owner)
+        return _claim_pg(conn, now, lease, owner, count)
+    claimed: list[Claimed] = []
     with transaction(sessions) as session:
         stmt = (
             select(OutboxMail, Incident.household_id)
@@ -150,44 +170,56 @@ def _claim_one(
             # worker's mail rejoins the queue when its lease runs out. A few rows, so workers
             # skipping each other's locks still find one.
             .order_by(OutboxMail.priority, OutboxMail.next_attempt_at)
-            .limit(4)
+            .limit(count + 3)
         )
         if session.get_bind().dialect.name == "postgresql":
             stmt = stmt.with_for_update(skip_locked=True, of=OutboxMail)
         for row in session.execute(stmt).all():
-            claimed = _lease(session, row, now, lease, owner)
-            if claimed is not None:
-                return claimed
-    return None
+            one = _lease(session, row, now, lease, owner)
+            if one is not None:
+                claimed.append(one)
+                if len(claimed) == count:
+                    break
+    return claimed
 
 
 _MAIL_COLUMNS = tuple(OutboxMail.__table__.c)
 
 
-def _claim_one_pg(conn: Connection, now: datetime, lease: timedelta, owner: str) -> Claimed | None:
-    """PostgreSQL: pick (SKIP LOCKED), lease and read the mail in one autocommit statement."""
+def _claim_pg(
+    conn: Connection, now: datetime, lease: timedelta, owner: str, count: int
+) -> list[Claimed]:
+    """PostgreSQL: pick (SKIP LOCKED), lease and read `count` mails in one autocommit
+    statement; in claim order (RETURNING has none of its own)."""
     picked = (
-        select(OutboxMail.id, OutboxMail.lease_owner.label("previous"))
+        select(
+            OutboxMail.id,
+            OutboxMail.lease_owner.label("previous"),
+            OutboxMail.next_attempt_at.label("due"),
+        )
         .where(OutboxMail.status == "pending", OutboxMail.next_attempt_at <= now)
         .order_by(OutboxMail.priority, OutboxMail.next_attempt_at)
-        .limit(1)
+        .limit(count)
         .with_for_update(skip_locked=True)
         .cte("picked")
     )
     household = (
         select(Incident.household_id).where(Incident.id == OutboxMail.incident_id).scalar_subquery()
     )
-    row = conn.execute(
+    rows = conn.execute(
         update(OutboxMail)
         .where(OutboxMail.id == picked.c.id)
         .values(next_attempt_at=now + lease, lease_owner=owner)
-        .returning(*_MAIL_COLUMNS, picked.c.previous, household.label("household_id"))
-    ).first()
-    if row is None:
-        return None
-    mail = OutboxMail(**{c.key: getattr(row, c.key) for c in _MAIL_COLUMNS})
-    previous = row.previous
-    return Claimed(mail, row.household_id, previous if previous != owner else None, now)
+        .returning(*_MAIL_COLUMNS, picked.c.previous, picked.c.due, household.label("household_id"))
+    ).all()
+    claimed = []
+    for row in sorted(rows, key=lambda r: (r.priority, r.due)):
+        mail = OutboxMail(**{c.key: getattr(row, c.key) for c in _MAIL_COLUMNS})
+        previous = row.previous
+        claimed.append(
+            Claimed(mail, row.household_id, previous if previous != owner else None, now)
+        )
+    return claimed
 
 
 def _lease(
@@ -380,8 +412,10 @@ def send_due(
     rng: Rng = random.random,
     owner: str | None = None,
     channels: Mapping[str, Channel] | None = None,
+    claim_batch: int = CLAIM_BATCH,
 ) -> SendSummary:
-    """Send the due deliveries one by one (at most MAX_PER_PASS); returns what happened.
+    """Send the due deliveries one by one (at most MAX_PER_PASS), claimed `claim_batch` at a
+    time; returns what happened.
 
     E-mail goes over SMTP here; a row of another channel (LINE) is sent by `channels[name]`
     under the same claim, lease, retry and failure rules."""
@@ -392,11 +426,15 @@ def send_due(
     conn = _pass_connection(sessions)
     try:
         with LeaseKeeper(sessions, clock, owner, lease) as keeper:
-            for _ in range(MAX_PER_PASS):
-                claimed = _claim_one(sessions, clock(), lease, owner, conn)
-                if claimed is None:
-                    break
-                _deliver(keeper, settings, clock, link, claimed, summary, rng, conn, channels)
+            left = MAX_PER_PASS
+            while left > 0:
+                asked = min(claim_batch, left)
+                batch = _claim(sessions, clock(), lease, owner, conn, asked)
+                for claimed in batch:
+                    _deliver(keeper, settings, clock, link, claimed, summary, rng, conn, channels)
+                left -= len(batch)
+                if len(batch) < asked:
+                    break  # nothing more due (or taken by others): the next pass looks again
     finally:
         link.close()
         if conn is not None:
