@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 from typing import Any
 
-from sqlalchemy import Engine, Row, bindparam, insert, select, text, update
+from sqlalchemy import Engine, Row, bindparam, insert, or_, select, text, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.orm import Session, sessionmaker
@@ -440,7 +440,9 @@ _CHECKIN_CONTEXT_COLUMNS = (
     select(_INCIDENTS.c.id)
     .where(
         _INCIDENTS.c.household_id == _HOUSEHOLDS.c.id,
-        _INCIDENTS.c.cause.in_(SLOT_CAUSES),
+        # `cause = a OR cause = b`, not IN: an IN list is an "expanding" parameter, re-rendered
+        # into the cached statement on every execution (~3 % of a check-in answer's API CPU).
+        or_(*(_INCIDENTS.c.cause == cause for cause in SLOT_CAUSES)),
         _INCIDENTS.c.state != "resolved",
     )
     .exists()
