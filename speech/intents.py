@@ -47,11 +47,19 @@ _LONG_VOWEL_RE = re.compile(r"ー{2,}")
 # recognisers: folded to the full vowel so one lexicon entry covers both. Unconditional, so
 # that each morphological token folds as the whole text does.
 _SMALL_TO_FULL = {"ぁ": "あ", "ぃ": "い", "ぅ": "う", "ぇ": "え", "ぉ": "お"}
-_SMALL_VOWEL_RE = re.compile(r"[ぁぃぅぇぉ]")
 _ALT_RE = re.compile(r"\(([^()]*)\)")
 # Kanji variants residents and writers use for the same verb (呑んだ = 飲んだ, 喰った =
 # 食った): one character for one, so folded spans stay aligned with the analysis.
-_KANJI_VARIANTS = str.maketrans({"呑": "飲", "喰": "食"})
+_KANJI_VARIANTS = {"呑": "飲", "喰": "食"}
+# One pass for the character mappings of fold(): katakana -> hiragana, small vowels -> full
+# ones, kanji variants (a translate table: fold() runs on every lexicon phrase at load).
+_FOLD_TABLE = str.maketrans(
+    {
+        **{chr(c): _SMALL_TO_FULL.get(chr(c - 0x60), chr(c - 0x60)) for c in range(0x30A1, 0x30F7)},
+        **_SMALL_TO_FULL,
+        **_KANJI_VARIANTS,
+    }
+)
 # A lengthened last vowel (治ったー, 元気だよー, えー?) says nothing: dropped at the end of the
 # answer and before punctuation or a space, after hiragana or kanji only (レスキュー, コーヒー
 # keep theirs). Done on the raw text, so that the analysis and fold() see the same answer.
@@ -70,11 +78,8 @@ def fold(text: str) -> str:
     vosk's Japanese output has spaces between words ("元気 です"); residents' words may come
     in any script. Hiragana is the common ground; kanji stay kanji (the lexicon lists both).
     """
-    text = unicodedata.normalize("NFKC", text).lower().translate(_KANJI_VARIANTS)
-    text = "".join(chr(ord(c) - 0x60) if "ァ" <= c <= "ヶ" else c for c in text)
-    text = _PUNCT_RE.sub("", text)
-    text = _SMALL_VOWEL_RE.sub(lambda m: _SMALL_TO_FULL[m.group(0)], text)
-    return _LONG_VOWEL_RE.sub("ー", text)
+    text = unicodedata.normalize("NFKC", text).lower().translate(_FOLD_TABLE)
+    return _LONG_VOWEL_RE.sub("ー", _PUNCT_RE.sub("", text))
 
 
 def drop_lengthening(text: str) -> str:
@@ -255,6 +260,7 @@ class Lexicon:
     morphology: bool = False  # analyse answers with pyopenjtalk (Japanese)
     files: list[Path] = field(default_factory=list)
     _by_first: dict[str, list[Phrase]] = field(default_factory=dict, repr=False)
+    _negations_by_first: dict[str, tuple[str, ...]] = field(default_factory=dict, repr=False)
     _by_lemma: dict[str, list[LemmaPhrase]] = field(default_factory=dict, repr=False)
 
     def add_file(self, path: Path) -> None:
@@ -271,6 +277,7 @@ class Lexicon:
         self.fillers = _longest_first({*self.fillers, *map(fold, norm.get("fillers", []))})
         neg = data.get("negation", {}).get("suffixes", [])
         self.negations = _longest_first({*self.negations, *map(fold, neg)})
+        self._negations_by_first = _by_first_char(self.negations)
         self.negations_spoken.update(unicodedata.normalize("NFKC", n).strip() for n in neg)
         bridges = [
             b for written in data.get("negation", {}).get("bridges", []) for b in expand(written)
@@ -403,6 +410,10 @@ class Lexicon:
         for lp in self.lemma_phrases:
             lemma_index.setdefault(lp.lemmas[0], []).append(lp)
         self._by_lemma = lemma_index
+
+    def negations_at(self, text: str, pos: int) -> tuple[str, ...]:
+        """Negation endings that may start at `pos`, longest first (indexed: hot path)."""
+        return self._negations_by_first.get(text[pos : pos + 1], ())
 
     def lemma_phrases_at(self, lemma: str) -> list[LemmaPhrase]:
         return self._by_lemma.get(lemma, [])
@@ -582,6 +593,14 @@ def _fold_anchored(text: str) -> str:
     head = "^" if text.startswith("^") else ""
     tail = "$" if text.endswith("$") else ""
     return head + fold(text.strip("^$")) + tail
+
+
+def _by_first_char(words: Sequence[str]) -> dict[str, tuple[str, ...]]:
+    """Words (longest first) grouped by their first character, order kept."""
+    out: dict[str, tuple[str, ...]] = {}
+    for word in words:
+        out[word[0]] = (*out.get(word[0], ()), word)
+    return out
 
 
 def _longest_first(items: Iterable[str]) -> list[str]:
@@ -858,12 +877,14 @@ def _negation_at(text: str, pos: int, p: Phrase, lexicon: Lexicon) -> str | None
     Bridges only flip (元気 -> unwell, 熱 -> fine); they never cancel a help phrase, so a
     call for help is not lost to a word that happens to follow it.
     """
-    negation = _ending_at(text, pos, lexicon.negations)
+    negation = _ending_at(text, pos, lexicon.negations_at(text, pos))
     if negation is not None or p.negated == CANCEL:
         return negation
     for bridge in lexicon.bridges:  # longest first
         if text.startswith(bridge, pos):
-            negation = _ending_at(text, pos + len(bridge), lexicon.negations)
+            negation = _ending_at(
+                text, pos + len(bridge), lexicon.negations_at(text, pos + len(bridge))
+            )
             if negation is not None:
                 return bridge + negation
     return None

@@ -191,3 +191,31 @@ def test_calls_to_come_and_trapped_upstairs_are_help(text):
 def test_polite_wish_to_talk_on_the_phone_is_a_callback():
     assert intent_of("お電話でお話しできればと思いまして") == Intent.CALLBACK
     assert intent_of("家は無事ですが どなたかとお話ししたい") == Intent.CALLBACK
+
+
+# --- fold() in one pass (it runs on every lexicon phrase at load) --------------------------
+
+
+def _fold_reference(text: str) -> str:
+    """fold() as it was written before the one-pass table: step by step."""
+    import re
+    import unicodedata
+
+    text = unicodedata.normalize("NFKC", text).lower().replace("呑", "飲").replace("喰", "食")
+    text = "".join(chr(ord(c) - 0x60) if "ァ" <= c <= "ヶ" else c for c in text)
+    text = re.sub(r"[\s、。，．,.!！?？・…「」『』（）()\[\]〜~ｰ―-]+", "", text)
+    text = text.translate(str.maketrans("ぁぃぅぇぉ", "あいうえお"))
+    return re.sub(r"ー{2,}", "ー", text)
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    st.text(
+        alphabet=st.sampled_from(
+            "あぁいぃうぅえぇおぉかアァイィウゥエェオォカヵヶヴーｰ－・、。 　!？呑喰飲食元気ｶﾞｽ"
+        ),
+        max_size=12,
+    )
+)
+def test_property_fold_table_matches_the_step_by_step_fold(text):
+    assert fold(text) == _fold_reference(text)
