@@ -8,6 +8,7 @@ import email.policy
 import html
 import json
 import threading
+from email.header import decode_header, make_header
 from email.message import EmailMessage
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
@@ -15,6 +16,14 @@ from pathlib import Path
 
 def _read(path: Path) -> EmailMessage:
     return email.message_from_bytes(path.read_bytes(), policy=email.policy.default)
+
+
+def _address(msg: EmailMessage, name: str) -> str:
+    """An address header as a mail client shows it. The parsed header of policy.default keeps
+    the space between two adjacent encoded-words of a display name (「見守りサービ ス」),
+    which RFC 2047 says to drop: decode the raw value instead."""
+    raw = next((value for key, value in msg.raw_items() if key.lower() == name.lower()), "")
+    return str(make_header(decode_header(raw))) if raw else ""
 
 
 def _text_body(msg: EmailMessage) -> str:
@@ -62,7 +71,7 @@ def render_index(maildir: Path) -> str:
             "<tr><td>{date}</td><td>{to}</td>"
             "<td><a href='/mail/{name}'>{subject}</a></td></tr>".format(
                 date=html.escape(str(msg["Date"] or "")),
-                to=html.escape(str(msg["To"] or "")),
+                to=html.escape(_address(msg, "To")),
                 name=html.escape(path.name),
                 subject=html.escape(str(msg["Subject"] or "(件名なし)")),
             )
@@ -90,8 +99,9 @@ def render_message(path: Path) -> str:
     return (
         "<!doctype html><html lang=ja><meta charset=utf-8><title>メール</title>"
         "<p><a href='/'>一覧へ戻る</a></p>"
-        f"<p><b>件名:</b> {html.escape(str(msg['Subject']))}<br><b>宛先:</b> "
-        f"{html.escape(str(msg['To']))}<br><b>差出人:</b> {html.escape(str(msg['From']))}</p>"
+        f"<p><b>件名:</b> {html.escape(str(msg['Subject']))}<br>"
+        f"<b>宛先:</b> {html.escape(_address(msg, 'To'))}<br>"
+        f"<b>差出人:</b> {html.escape(_address(msg, 'From'))}</p>"
         f"<pre style='white-space:pre-wrap'>{html.escape(_text_body(msg))}</pre>"
     )
 
