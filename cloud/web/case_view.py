@@ -21,6 +21,9 @@ from cloud.web.deps import Ctx, not_found
 from cloud.web.render import page
 from cloud.web.scoping import selected_office
 
+# The note form's kinds: a call goes through the call form, which records whom, which number
+# and the result (a "call" note would have none of them).
+NOTE_FORM_KINDS = tuple(k for k in caselog.STAFF_ENTRY_KINDS if k != "call")
 # What a saved form reports in the banner (?done=...).
 DONE_MESSAGES = {
     "ack": "saved_ack",
@@ -104,7 +107,7 @@ def render_case(
         cancel_reason=cancel_reason,
         targets=people.call_targets(household, contacts, ctx.t),
         call_results=caselog.CALL_RESULTS,
-        note_kinds=caselog.STAFF_ENTRY_KINDS,
+        note_kinds=NOTE_FORM_KINDS,
         outcomes=OUTCOMES,
         staff_must_confirm=family_ack_effect(incident.cause, incident.chain) == "record",
         today=ctx.now.date(),

@@ -407,6 +407,8 @@ def test_a_form_sent_from_a_later_desk_page_returns_to_that_page_and_filter(
     first, second = on_page
     actions = _form_actions(html, first)
     assert set(actions) == {"ack", "note", "call", "resolve"}
+    # A call is recorded with the call form (whom, number, result), not as a note.
+    assert '<option value="call"' not in html and '<option value="visit"' in html
     wanted = f"/?office={desk.office}&page=3"
     csrf = {"csrf_token": token.group(1)}
 

@@ -31,6 +31,7 @@ from cloud.services.contacts import FieldInvalid
 from cloud.services.errors import ApiError
 from cloud.web import people
 from cloud.web.case_view import (
+    NOTE_FORM_KINDS,
     back_after,
     contacts_of,
     done_message,
@@ -47,7 +48,6 @@ from mimamori_wire import v1
 
 router = APIRouter()
 
-NOTE_KINDS = caselog.STAFF_ENTRY_KINDS
 NOTE_MAX = caselog.TEXT_MAX
 RECENT_RESOLVED = 20
 RECENT_RESOLVED_FOR = timedelta(days=7)
@@ -283,7 +283,7 @@ def _desk_vars(ctx: Ctx, showing: str | None = None, **extra: Any) -> dict[str, 
         "offices": offices_in_scope(ctx),
         "office_id": office_id,
         "outcomes": OUTCOMES,
-        "note_kinds": NOTE_KINDS,
+        "note_kinds": NOTE_FORM_KINDS,
         "errors": {},
         "values": {},
         "saved": ctx.request.query_params.get("saved"),
