@@ -13,6 +13,7 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
+from hypothesis import settings
 
 from mimamori_dev.line_standin import LineStandin
 from mimamori_dev.services import (
@@ -29,6 +30,13 @@ from mimamori_dev.services import (
 _ALSA_HOME = Path(tempfile.mkdtemp(prefix="mimamori-alsa-"))
 _ALSA = AlsaFileDevice(_ALSA_HOME).install()
 os.environ["HOME"] = str(_ALSA_HOME)
+
+
+# Tests check behaviour, never wall-clock time: no per-example deadline (Hypothesis's default
+# 200 ms fails a correct property whenever the shared 2-core machine is busy). A test that
+# sets its own deadline keeps it.
+settings.register_profile("mimamori", deadline=None)
+settings.load_profile("mimamori")
 
 
 def pytest_report_header(config: pytest.Config) -> list[str]:
