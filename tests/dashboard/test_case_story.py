@@ -1,7 +1,8 @@
 """The case page tells the whole story, in the rendered HTML: an alert still queued when the
 resident answered late was cancelled (never sent) and shows as 「取り消し」 with why, next to
 what was sent; the desk names who was notified (a LINE member by name, never the LINE user
-id). Real escalation and late-answer code on the live server's SQLite database."""
+id); the household's timeline names the help button a help request came from. Real
+escalation and late-answer code on the live server's SQLite database."""
 
 from __future__ import annotations
 
@@ -21,7 +22,8 @@ from cloud.services import incidents
 from cloud.web import i18n
 from cloud.web.deliveries import cancel_reason
 from cloud.web.people import recipient_label
-from tests.dashboard.conftest import World, login
+from mimamori_wire import v1
+from tests.dashboard.conftest import World, enroll, login
 
 
 def _missed_and_alerted(world: World, clock: SettableClock) -> str:
@@ -75,7 +77,10 @@ def _missed_and_alerted(world: World, clock: SettableClock) -> str:
         engine.dispose()
 
 
-def test_alerts_cancelled_by_a_late_answer_show_on_the_case_page_with_why(world: World) -> None:
+def test_alerts_cancelled_by_a_late_answer_show_on_the_case_page_with_why(
+    shared_world: World,
+) -> None:
+    world = shared_world
     incident_id = _missed_and_alerted(world, SettableClock(datetime.now(UTC)))
     staff = login(world.server.base_url, world.users["staff_a"])
     try:
@@ -115,3 +120,18 @@ def test_desk_names_who_was_notified_never_a_line_user_id() -> None:
     # A member who has since unlinked: the channel, never the id.
     assert recipient_label("line:U123", contacts, "本局", ja) == "LINE"
     assert recipient_label("desk@post.example.jp", contacts, "本局", ja) == "desk@post.example.jp"
+
+
+def test_timeline_names_the_help_button_a_help_request_came_from(shared_world: World) -> None:
+    household = shared_world.households["A"][1]
+    enroll(shared_world.server, household).post(
+        v1.EventKind.HELP_REQUESTED, {"source": "button", "device": "A4:C1:38:00:02:03"}
+    )
+    staff = login(shared_world.server.base_url, shared_world.users["staff_a"])
+    try:
+        page = staff.get(f"/households/{household}").text
+    finally:
+        staff.close()
+    timeline = page.split('id="timeline"')[1].split("</table>")[0]
+    row = next(r for r in timeline.split("<tr")[1:] if "k-help-requested" in r)
+    assert "見守りボタン" in row and "センサー" not in row, row
