@@ -73,7 +73,7 @@ def text_messages(text: str) -> list[dict]:
 def alert_text(context: dict[str, Any]) -> str:
     """Short Japanese push text: who, what happened, when, what the post office does next."""
     lines = [
-        f"【見守り】{context['resident_name']}さん",
+        f"【見守り】{context['resident_name']}様",  # as in the mails and LINE follow-ups
         str(context["headline"]),
         f"発生：{context['opened_at']}",
     ]
