@@ -356,6 +356,8 @@ class Lexicon:
                 lemmas = tuple(fold(w) for w in text.split())
                 if not lemmas:
                     raise LexiconError(f"{where}: lemma phrase {written!r} is empty")
+                if explains:
+                    self.explaining.add("·".join(lemmas))
                 self.lemma_phrases.append(
                     LemmaPhrase(lemmas, intent, weight, negated, written, mappable, sign)
                 )
@@ -1354,7 +1356,7 @@ def _recovery_at(tokens: Sequence[Token], i: int, rule: ResolvedRule) -> int:
     return j if j < len(tokens) and tokens[j].lemma == "なる" else i
 
 
-_NOW = frozenset({"今日", "きょう", "今", "いま", "今朝", "けさ"})
+_NOW = frozenset({"今日", "きょう", "今", "いま", "今朝", "けさ", "もう"})
 
 
 def _better_now(tokens: Sequence[Token], i: int, rule: ResolvedRule) -> bool:

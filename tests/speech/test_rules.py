@@ -492,7 +492,7 @@ def test_reassurance_counter_examples_stay_confident(text, expect, intent):
 def test_the_unknown_content_threshold_is_data(tmp_path):
     strict = tmp_path / "strict.toml"
     strict.write_text('lang = "ja"\n[unsure]\nmin_unknown_words = 1\n', encoding="utf-8")
-    text = "元気です、孫が来とる"
+    text = "元気です、客がおる"  # one unknown word (孫が来とる is a visit: explained)
     assert classify(text, "ja", lexicon=load_lexicon("ja")).intent == Intent.FINE
     assert classify(text, "ja", lexicon=load_lexicon("ja", [strict])).intent == Intent.UNKNOWN
 

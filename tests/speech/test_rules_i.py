@@ -219,3 +219,54 @@ def _fold_reference(text: str) -> str:
 )
 def test_property_fold_table_matches_the_step_by_step_fold(text):
     assert fold(text) == _fold_reference(text)
+
+
+# --- everyday stories around a reassurance (generalised from the I kinds) -----------------
+
+STORIES = [
+    "昨日は孫が来てな 楽しかった",
+    "朝は草むしりして 昼からはお茶飲み",
+    "今日は買い物に行ってきた",
+    "主人も元気 犬も元気",
+    "毎朝散歩しとる",
+]
+
+
+@settings(max_examples=40, deadline=None)
+@given(
+    st.sampled_from(["元気よ", "元気だよ", "おかげさんで達者だ", "大丈夫よ"]),
+    st.sampled_from(STORIES),
+)
+def test_property_a_reassurance_with_an_everyday_story_is_fine(fine, story):
+    c = classify(f"{fine} {story}", "ja", expect="health")
+    assert c.intent == Intent.FINE and not c.ambiguous, (fine, story, c)
+
+
+@pytest.mark.parametrize(
+    ("text", "intent"),
+    [
+        ("元気よ 今日は散歩して 膝が痛うなった", Intent.UNWELL),  # a complaint still counts
+        ("買い物に行く人がおらん", Intent.TROUBLE),  # a request for shopping help stays one
+        ("買い物に行けんで困っとる", Intent.TROUBLE),
+    ],
+)
+def test_story_counter_examples(text, intent):
+    assert intent_of(text) == intent
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "昨日は下痢しとったけど 今朝はすっきりしとる",
+        "風邪気味やったけど もうええわ",
+        "先週は熱があったけど 今日は元気",
+    ],
+)
+def test_a_past_complaint_then_well_now_is_fine(text):
+    assert intent_of(text) == Intent.FINE
+
+
+def test_a_plea_as_a_negative_question_is_help_and_nobody_helps_is_unwell():
+    assert intent_of("助けてくれへん", "safety") == Intent.HELP
+    assert intent_of("助けてくれんね", "safety") == Intent.HELP
+    assert intent_of("誰も助けてくれへん") == Intent.UNWELL
