@@ -499,6 +499,8 @@ TEXT: dict[str, str] = {
     "dlv_switched": "Switched to e-mail",
     # An alert still queued when the resident answered (or the gateway came back): never sent.
     "dlv_cancelled": "Cancelled",
+    # Who closed a case nobody at the desk closed (the resident answered, the gateway came back).
+    "closed_automatically": "Automatically",
     "mail_cancelled": "Cancelled",
     "reason_cancelled_answered_late": "Not sent: the resident answered before it went out.",
     "reason_cancelled_gateway_back": "Not sent: the gateway came back before it went out.",

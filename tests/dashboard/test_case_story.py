@@ -97,6 +97,8 @@ def test_alerts_cancelled_by_a_late_answer_show_on_the_case_page_with_why(
     history = page.split('id="case-history"')[1].split("</table>")[0]
     assert "取り消し" in history and why in history
     assert "mail_cancelled" not in page and "reason_cancelled" not in page  # no raw keys
+    # Nobody at the desk closed it: the answer did, and the page says so.
+    assert "対応完了: 自動 — 遅れて応答" in re.sub(r"\s+", " ", history)
 
 
 def test_why_an_alert_was_cancelled_is_always_a_labelled_reason() -> None:
