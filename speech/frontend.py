@@ -17,7 +17,7 @@ noise (white 10 dB) and a little babble; the energy gate hurts babble. The live 
 (speech.voice.LocalVoice) runs LIVE: high-pass + spectral gate, with the room heard just
 before each prompt as the noise profile. RNNoise, WebRTC and speex noise suppression and
 voice-activity gates were measured in the spectral gate's place and not kept: none helps
-babble and all cost clean answers (bench/speech_denoisers.py, docs/speech.md).
+babble, and the suppressors cost clean answers (bench/speech_denoisers.py, docs/speech.md).
 
 State carries across chunks, so the result does not depend on how audio is chunked (up to the
 gate's 20 ms frame boundary). One FrontEnd per stream; not thread-safe.
