@@ -249,6 +249,7 @@ def case_deliveries(
     }
     return [
         {
+            "id": r.id,
             "channel": r.channel,
             "to": names.get(r.contact_id or "", r.to_addr if r.channel == EMAIL else "LINE"),
             "contact_id": r.contact_id,

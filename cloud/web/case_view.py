@@ -16,7 +16,7 @@ from cloud.notify.base import LINE
 from cloud.notify.outbox import case_deliveries
 from cloud.services import caselog
 from cloud.web import people
-from cloud.web.deliveries import cancel_reason, contacts_by_id, delivery_rows
+from cloud.web.deliveries import cancel_reason, chain_steps, contacts_by_id, delivery_rows
 from cloud.web.deps import Ctx, not_found
 from cloud.web.render import page
 from cloud.web.scoping import selected_office
@@ -102,6 +102,7 @@ def render_case(
             incident.id,
             case_deliveries(ctx.db, incident.id, with_cancelled=True),
             contacts_by_id(contacts),
+            chain_steps(ctx.db, [incident.id]),
         ),
         items=caselog.case_items(ctx.db, incident),
         cancel_reason=cancel_reason,

@@ -12,7 +12,7 @@ from typing import Any
 from sqlalchemy import ColumnElement, func, select
 from sqlalchemy.orm import Session, selectinload
 
-from cloud.models import FamilyContact, Household, Incident, OutboxMail
+from cloud.models import FamilyContact, Household, Incident, Notification, OutboxMail
 from cloud.notify.base import CANCELLED, CHANNELS, EMAIL, LINE
 
 # DeliveryResult.reason codes (cloud/notify/base.py) staff get explained in Japanese
@@ -90,11 +90,29 @@ def _status(delivery: dict[str, Any], switched: bool) -> str:
     return "sent"
 
 
+def chain_steps(session: Session, incident_ids: list[str]) -> dict[str, int]:
+    """Outbox id -> the chain step that sent it, from the notification log: a staff alert
+    mail has no step of its own (the outbox keys steps per family member)."""
+    if not incident_ids:
+        return {}
+    rows = session.execute(
+        select(Notification.mail_id, Notification.step).where(
+            Notification.incident_id.in_(incident_ids), Notification.mail_id.is_not(None)
+        )
+    ).tuples()
+    return {mail_id: step for mail_id, step in rows if mail_id is not None}
+
+
 def delivery_rows(
-    incident_id: str, deliveries: Iterable[dict[str, Any]], contacts: dict[str, FamilyContact]
+    incident_id: str,
+    deliveries: Iterable[dict[str, Any]],
+    contacts: dict[str, FamilyContact],
+    steps: dict[str, int] | None = None,
 ) -> list[DeliveryRow]:
-    """One row per delivery of case_deliveries(), in its order (oldest first)."""
+    """One row per delivery of case_deliveries(), in its order (oldest first); `steps`
+    (chain_steps) gives a staff alert its step."""
     listed = list(deliveries)
+    steps = steps or {}
     fallbacks = {(d["step"], d["contact_id"]) for d in listed if d["fallback"]}
     rows = []
     for d in listed:
@@ -104,7 +122,7 @@ def delivery_rows(
             DeliveryRow(
                 at=d["sent_at"] or d["created_at"],
                 incident_id=incident_id,
-                step=staff_step(d["step"]),
+                step=staff_step(d["step"] if d["step"] is not None else steps.get(d.get("id"))),
                 channel=d["channel"],
                 name=contact.name if contact else str(d["to"]),
                 relationship=contact.relationship_label if contact else None,

@@ -106,6 +106,22 @@ def test_fallback_marks_the_line_row_switched_and_the_mail_row_as_its_replacemen
     assert rows[3].name == "office@example.jp" and rows[4].step is None
 
 
+def test_a_staff_alert_counts_as_its_chain_step_and_a_cancelled_alert_says_why() -> None:
+    rows = delivery_rows(
+        "inc",
+        [
+            _delivery("email", None, None, id="m-staff"),  # the office: no step of its own
+            _delivery("email", None, None, id="m-follow-up"),  # a follow-up: no step at all
+            _delivery("email", "c1", 1, status="cancelled", cancelled_by="answered_late"),
+        ],
+        {},
+        {"m-staff": 2},
+    )
+    assert [r.step for r in rows] == [3, None, 2]
+    assert (rows[2].status, rows[2].reason) == ("cancelled", "cancelled_answered_late")
+    assert _japanese("dlv_cancelled") == "取り消し"
+
+
 def test_line_state_of_a_contact() -> None:
     assert line_state(FamilyContact(line_user_id="U1")) == "linked"
     assert line_state(FamilyContact(line_user_id=None, line_blocked_at=T0)) == "blocked"

@@ -147,11 +147,13 @@ def _latest_deliveries(
     ctx: Ctx, cases: list[Incident], contacts: list[FamilyContact]
 ) -> list[deliveries.DeliveryRow]:
     by_id = deliveries.contacts_by_id(contacts)
+    latest = cases[:DELIVERY_CASES]
+    steps = deliveries.chain_steps(ctx.db, [i.id for i in latest])
     rows = [
         row
-        for incident in cases[:DELIVERY_CASES]
+        for incident in latest
         for row in deliveries.delivery_rows(
-            incident.id, case_deliveries(ctx.db, incident.id), by_id
+            incident.id, case_deliveries(ctx.db, incident.id), by_id, steps
         )
     ]
     return deliveries.latest_rows(rows, DELIVERIES_LISTED)
