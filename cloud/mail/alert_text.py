@@ -125,7 +125,7 @@ def family_ack_text(cause: str, chain: dict[str, Any], resident: str) -> list[st
     """What the family is asked to do, and what their 「連絡がとれました」 will do."""
     ask = f"{resident}様ご本人と連絡がとれましたら、「連絡がとれました」とお知らせください。"
     if family_ack_effect(cause, chain) == "acknowledge":
-        return [ask, "担当者からのご連絡はそこで止まります。"]
+        return [ask, "担当者への連絡はそこで止まります。"]  # as the family page says
     return [
         ask,
         "お知らせは担当者に伝わります。ご本人の安全のため、担当者が確認するまで連絡は続きます。",

@@ -136,7 +136,7 @@ def test_missed_checkin_family_mail_names_the_staff_step_and_its_time(
         assert "8:50までに確認がとれない場合は、港北郵便局の担当者へ" in part  # staff at +15
         assert "至急" not in part
         # A missed check-in may be closed by the family (the default chain acknowledges).
-        assert "担当者からのご連絡はそこで止まります" in part
+        assert "担当者への連絡はそこで止まります" in part  # the family page's words
         assert "緊急のお知らせは引き続き届きます" in part
 
 
