@@ -1252,7 +1252,9 @@ def _resolved(h: Hit, analysis: Analysis, rule: ResolvedRule) -> Hit:
     verbs = rule.verbs | rule.recovered if h.intent == Intent.TROUBLE.value else rule.recovered
     tokens = analysis.tokens
     clause = analysis.clause_at(h.start)
-    told_in_past = _past_time_before(tokens, h.start, clause, rule.past_words)
+    told_in_past = _past_time_before(tokens, h.start, clause, rule.past_words) or any(
+        _is_past(tokens, k) for k, t in enumerate(tokens) if h.start < t.start < h.end
+    )  # 吐いた: the past is inside the hit
     for i, t in enumerate(tokens):
         if t.start < h.end:
             continue

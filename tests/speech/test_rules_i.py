@@ -270,3 +270,25 @@ def test_a_plea_as_a_negative_question_is_help_and_nobody_helps_is_unwell():
     assert intent_of("助けてくれへん", "safety") == Intent.HELP
     assert intent_of("助けてくれんね", "safety") == Intent.HELP
     assert intent_of("誰も助けてくれへん") == Intent.UNWELL
+
+
+# --- more phrasings no batch had (probes written for these tests) ------------------------
+
+
+@pytest.mark.parametrize(
+    ("text", "intent", "expect"),
+    [
+        ("避難所には行かんでも ここで大丈夫", Intent.FINE, "safety"),  # will not, not cannot
+        ("避難所までよう行かん", Intent.HELP, "safety"),  # cannot
+        ("避難所まで一人で行かれへん", Intent.HELP, "safety"),
+        ("津波の心配はないって言うとった", Intent.UNKNOWN, "safety"),  # no danger: no call
+        ("火事の恐れはありません 大丈夫です", Intent.FINE, "safety"),
+        ("火は消したし ガスも止めたし 大丈夫", Intent.FINE, "safety"),  # ガスも is not ガス漏れ
+        ("ガスもれしとる", Intent.HELP, "safety"),
+        ("ご飯は食べたけど 味がようわからん", Intent.UNWELL, "yesno"),
+        ("元気にしてます ただ最近ちょっと腰が重くてね", Intent.UNWELL, "health"),
+        ("今朝ちょっと吐いたけど 今はもうおさまった", Intent.UNKNOWN, "health"),  # over
+    ],
+)
+def test_probes_beyond_the_batches(text, intent, expect):
+    assert intent_of(text, expect) == intent
