@@ -292,3 +292,15 @@ def test_a_plea_as_a_negative_question_is_help_and_nobody_helps_is_unwell():
 )
 def test_probes_beyond_the_batches(text, intent, expect):
     assert intent_of(text, expect) == intent
+
+
+@pytest.mark.parametrize(
+    "text",
+    ["一日中 誰とも口きいとらん", "気が晴れんのよ", "一人やと夜が長うてな", "足の指の感覚がない"],
+)
+def test_loneliness_and_numbness_in_new_words_are_unwell(text):
+    assert intent_of(text) == Intent.UNWELL
+
+
+def test_a_mood_that_lifts_is_not_a_complaint():
+    assert intent_of("気が晴れた 元気よ") == Intent.FINE
