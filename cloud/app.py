@@ -46,7 +46,7 @@ def create_app(settings: Settings | None = None, clock: Clock = system_clock) ->
     _include_optional_routers(app)
     install_dashboard(app)
     # Inside the hardening: a valid heartbeat skips FastAPI's routing (measured, see module).
-    app.add_middleware(HeartbeatFastPath, state=app.state.mimamori)
+    app.add_middleware(HeartbeatFastPath, state=app.state.mimamori, handlers=app.exception_handlers)
     # Outermost: limits and the admin token are checked before any body is read.
     app.add_middleware(HardeningMiddleware, settings=settings)
     return app

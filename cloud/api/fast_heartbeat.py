@@ -5,25 +5,28 @@ Heartbeats are nine in ten gateway requests (docs/scaling.md). Measured on a rea
 CPU in FastAPI's request machinery (routing, dependency solving, body parsing via json.loads
 and validation of the dict, validation and serialisation of the returned model) than in its
 one SQL statement. A well-formed heartbeat (JSON content type, the contract's model accepts
-the raw bytes) is answered here: the same `record_heartbeat` as the route, the same error
-bodies for ApiError, the response the model's own JSON. Anything else (no or another
-content type, a body the model refuses, not JSON) goes on to the FastAPI route unchanged,
-which answers it as before and defines the OpenAPI schema.
+the raw bytes) is answered here: the same `record_heartbeat` as the route, errors answered by
+the app's own exception handlers, the response the model's own JSON. Anything else (no or
+another content type, a body the model refuses, not JSON) goes on to the FastAPI route
+unchanged, which answers it as before and defines the OpenAPI schema.
 """
 
 from __future__ import annotations
 
 import email.message
+import inspect
+from collections.abc import Mapping
 from functools import lru_cache
+from typing import Any
 
 from pydantic import ValidationError
 from starlette.concurrency import run_in_threadpool
+from starlette.requests import Request
+from starlette.types import ExceptionHandler
 
 from cloud.api.deps import AppState
-from cloud.api.errors import error_response
 from cloud.api.hardening import ASGIApp, Message, Receive, Scope, Send
 from cloud.api.routes.gateway import record_heartbeat
-from cloud.services.errors import ApiError
 from mimamori_wire import v1
 
 HEARTBEAT_PATH = f"{v1.API_PREFIX}/gateway/heartbeat"
@@ -52,9 +55,14 @@ def parse_heartbeat(content_type: str, raw: bytes) -> v1.Heartbeat | None:
 
 
 class HeartbeatFastPath:
-    def __init__(self, app: ASGIApp, state: AppState) -> None:
+    def __init__(
+        self, app: ASGIApp, state: AppState, handlers: Mapping[Any, ExceptionHandler]
+    ) -> None:
         self.app = app
         self.state = state
+        # The FastAPI app's own exception handlers (the same dict, so handlers added after
+        # this layer was built count too): an error is answered as the route's would be.
+        self.handlers = handlers
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http" or scope["path"] != HEARTBEAT_PATH or scope["method"] != "POST":
@@ -70,8 +78,11 @@ class HeartbeatFastPath:
             answer = await run_in_threadpool(
                 record_heartbeat, self.state, headers.get(b"authorization"), body
             )
-        except ApiError as exc:
-            await error_response(exc.status, exc.error, exc.detail)(scope, receive, send)
+        except Exception as exc:
+            handler = handler_for(exc, self.handlers)
+            if handler is None:
+                raise  # ServerErrorMiddleware: a 500, logged, as from the route
+            await _respond(handler, exc, scope, receive, send)
             return
         payload = answer.model_dump_json().encode()
         await send(
@@ -85,6 +96,28 @@ class HeartbeatFastPath:
             }
         )
         await send({"type": "http.response.body", "body": payload})
+
+
+def handler_for(exc: Exception, handlers: Mapping[Any, ExceptionHandler]) -> Any:
+    """Pure: the handler Starlette's ExceptionMiddleware would pick for `exc` (the nearest
+    class in its MRO with one; `Exception` itself is the server-error middleware's)."""
+    for cls in type(exc).__mro__:
+        if cls is Exception:
+            return None
+        if cls in handlers:
+            return handlers[cls]
+    return None
+
+
+async def _respond(
+    handler: Any, exc: Exception, scope: Scope, receive: Receive, send: Send
+) -> None:
+    request = Request(scope, receive)
+    if inspect.iscoroutinefunction(handler):
+        response = await handler(request, exc)
+    else:
+        response = await run_in_threadpool(handler, request, exc)
+    await response(scope, receive, send)
 
 
 def _headers(scope: Scope) -> dict[bytes, str]:

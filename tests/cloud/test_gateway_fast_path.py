@@ -16,11 +16,15 @@ from sqlalchemy import text
 from sqlalchemy.exc import DBAPIError
 from starlette.testclient import TestClient
 
-from cloud.api.fast_heartbeat import HeartbeatFastPath, is_json_content_type
+from cloud.api import fast_heartbeat
+from cloud.api.fast_heartbeat import HeartbeatFastPath, handler_for, is_json_content_type
 from cloud.api.hardening import deeper_than, json_depth
+from cloud.api.routes import gateway as gateway_routes
 from cloud.app import create_app
 from cloud.db import make_engine
 from cloud.models import EventRecord
+from cloud.services.errors import ApiError
+from cloud.services.tenancy import Invalid, NotFound
 from mimamori_wire import v1
 
 HEARTBEAT = "/api/v1/gateway/heartbeat"
@@ -198,3 +202,41 @@ def test_the_depth_limit_skips_only_bodies_that_cannot_exceed_it(value, limit: i
     raw = json.dumps(value, ensure_ascii=False).encode()
     depth = json_depth(raw)
     assert deeper_than(raw, limit) == (depth if depth > limit else None)
+
+
+@pytest.mark.parametrize(
+    "error",
+    [ApiError(409, "already_resolved", "x"), Invalid("bad slot"), NotFound("no household")],
+)
+def test_an_error_on_the_fast_path_is_answered_by_the_apps_handlers(
+    two_apps, monkeypatch, error: Exception
+) -> None:  # type: ignore[no-untyped-def]
+    """Whatever the heartbeat's work raises is answered as the route's handlers answer it;
+    an exception no handler takes is the server's 500 on both paths."""
+    fast, reference, token = two_apps
+    raised: list[Exception] = [error]
+
+    def failing(*_args: object) -> None:
+        raise raised[0]
+
+    monkeypatch.setattr(fast_heartbeat, "record_heartbeat", failing)
+    monkeypatch.setattr(gateway_routes, "record_heartbeat", failing)
+    body = v1.Heartbeat(software_version="1", uptime_s=1, outbox_depth=0).model_dump_json()
+    headers = {"Authorization": f"Bearer {token}", "Content-Type": "application/json"}
+    got, expected = (c.post(HEARTBEAT, content=body, headers=headers) for c in (fast, reference))
+    assert (got.status_code, got.json()) == (expected.status_code, expected.json())
+    assert got.status_code in (404, 409, 422)
+    raised[0] = RuntimeError("boom")
+    for client in (fast, reference):  # the test client re-raises what the server did not take
+        with pytest.raises(RuntimeError, match="boom"):
+            client.post(HEARTBEAT, content=body, headers=headers)
+
+
+def test_the_handler_is_the_nearest_in_the_exceptions_mro() -> None:
+    class Special(Invalid):
+        pass
+
+    handlers = {Invalid: "invalid", LookupError: "lookup", Exception: "server"}
+    assert handler_for(Special("x"), handlers) == "invalid"
+    assert handler_for(NotFound("x"), handlers) == "lookup"
+    assert handler_for(RuntimeError("x"), handlers) is None  # the 500 is not answered here
