@@ -304,3 +304,16 @@ def test_loneliness_and_numbness_in_new_words_are_unwell(text):
 
 def test_a_mood_that_lifts_is_not_a_complaint():
     assert intent_of("気が晴れた 元気よ") == Intent.FINE
+
+
+@pytest.mark.parametrize(
+    ("text", "intent"),
+    [
+        ("胸も苦しゅうない", Intent.FINE),
+        ("息苦しゅうはなか", Intent.UNKNOWN),  # a denied emergency: not help
+        ("苦しゅうてかなわん", Intent.UNWELL),
+        ("息苦しゅうて", Intent.HELP),
+    ],
+)
+def test_western_u_onbin_adjectives_negated(text, intent):
+    assert intent_of(text) == intent
