@@ -201,6 +201,9 @@ TEXT: dict[str, str] = {
     "safety_start": "Start safety check",
     "safety_name": "Name (e.g. Typhoon 10)",
     "safety_name_column": "Name",
+    "safety_who_starts": (
+        "The municipality's administrator starts a safety check; it is listed here once started."
+    ),
     "safety_question": "Question spoken",
     "safety_default_question": (
         "This is the watch service. Are you safe? Say yes if safe, or help if you need help."

@@ -137,3 +137,16 @@ def test_timeline_names_the_help_button_a_help_request_came_from(shared_world: W
     timeline = page.split('id="timeline"')[1].split("</table>")[0]
     row = next(r for r in timeline.split("<tr")[1:] if "k-help-requested" in r)
     assert "見守りボタン" in row and "センサー" not in row, row
+
+
+def test_staff_who_cannot_start_a_safety_check_are_told_who_does(shared_world: World) -> None:
+    staff = login(shared_world.server.base_url, shared_world.users["staff_a"])
+    admin = login(shared_world.server.base_url, shared_world.users["admin_m1"])
+    try:
+        for_staff, for_admin = staff.get("/safety").text, admin.get("/safety").text
+    finally:
+        staff.close()
+        admin.close()
+    assert 'id="safety-who-starts"' in for_staff and "自治体の管理者" in for_staff
+    assert 'id="safety-form"' not in for_staff
+    assert 'id="safety-form"' in for_admin and 'id="safety-who-starts"' not in for_admin
