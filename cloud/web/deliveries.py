@@ -122,7 +122,7 @@ def delivery_rows(
             DeliveryRow(
                 at=d["sent_at"] or d["created_at"],
                 incident_id=incident_id,
-                step=staff_step(d["step"] if d["step"] is not None else steps.get(d.get("id"))),
+                step=staff_step(d["step"] if d["step"] is not None else steps.get(d.get("id", ""))),
                 channel=d["channel"],
                 name=contact.name if contact else str(d["to"]),
                 relationship=contact.relationship_label if contact else None,
