@@ -90,7 +90,10 @@ CLAUSE_PARTICLES = frozenset(
 _DIALECT_BUT = frozenset({"げんちょ", "げんと", "けんちょ", "けんど", "けんども", "だども"})
 _CHAIN_POS = frozenset({"助動詞"})
 _CHAIN_PARTICLES = frozenset({"て", "で", "は", "も", "じゃ", "ちゃ", "や"})  # や: わけやない
-_CHAIN_VERBS = frozenset({"ある", "いる", "おる", "する"})  # こと(は)あらへん, しとらん
+_CHAIN_VERBS = frozenset({"ある", "いる", "おる", "する"})
+# passive/potential/causative suffixes continue a predicate (食べられへん); not the Tohoku
+# しゃ of かゆくてしゃねぇ (= しょうがない), which MeCab also reads as a suffix
+_VOICE_SUFFIXES = frozenset({"れる", "られる", "せる", "させる"})  # こと(は)あらへん, しとらん
 
 
 @dataclass(frozen=True)
@@ -138,6 +141,8 @@ class Token:
         if self.pos in _CHAIN_POS or self.is_negative:
             return True
         if self.pos == "動詞" and (self.pos1 == "非自立" or self.lemma in _CHAIN_VERBS):
+            return True
+        if self.pos == "動詞" and self.pos1 == "接尾" and self.lemma in _VOICE_SUFFIXES:
             return True
         return self.pos == "助詞" and self.plain in _CHAIN_PARTICLES
 
@@ -303,9 +308,12 @@ def _token(
         lemma, pos, pos1 = "ます", "助動詞", "*"  # あらしまへん, 行きまへん = ありません
     elif (
         surface in ("へん", "ひん")
+        and pos == "名詞"
         and prev
-        and prev[0]["pos"] == "助詞"
-        and prev[0]["orig"] in ("て", "で")
+        and (
+            (prev[0]["pos"] == "助詞" and prev[0]["orig"] in ("て", "で"))
+            or prev[0]["pos"] == "動詞"  # 食べられへん: MeCab reads へん as a noun
+        )
     ):
         lemma, pos, pos1 = "へん", "助動詞", "*"  # なってへん: MeCab reads へん as a noun
     elif surface in _LENGTHENED_STEM and before_negative and prev and prev[0]["pos"] == "動詞":
@@ -322,7 +330,12 @@ def _token(
         pos == "動詞"
         and form.startswith("体言接続特殊")
         and surface.endswith("ん")
-        and (not nxt or nxt[0]["pos"] == "記号" or _nfkc(nxt[0]["orig"]) in _FUSED_NEGATIVE_BEFORE)
+        and (
+            not nxt
+            or nxt[0]["pos"] == "記号"
+            or _nfkc(nxt[0]["orig"]) in _FUSED_NEGATIVE_BEFORE
+            or nxt[0]["string"].startswith("かっ")  # 飲めんかった: the past of the negative
+        )
     )
     if pos == "名詞" and len(surface) == 2 and surface[1] in _LENGTHENING and _is_kanji(surface[0]):
         lemma = surface[0]  # 目ぇ -> 目, 手ぇ -> 手 (folded: 目え)

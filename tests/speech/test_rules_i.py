@@ -317,3 +317,17 @@ def test_a_mood_that_lifts_is_not_a_complaint():
 )
 def test_western_u_onbin_adjectives_negated(text, intent):
     assert intent_of(text) == intent
+
+
+@pytest.mark.parametrize(
+    ("text", "intent", "expect"),
+    [
+        ("食べれんかった", Intent.NO, "yesno"),  # a fused ん + かった: the past negative
+        ("飲めんかった", Intent.NO, "yesno"),
+        ("食べられへんかった", Intent.NO, "yesno"),  # へん after a verb, not a noun
+        ("誰かとしゃべりたい", Intent.CALLBACK, "health"),
+        ("目がかゆくてしゃねぇ", Intent.UNWELL, "health"),  # しゃねぇ: unbearably, not "not"
+    ],
+)
+def test_past_negatives_and_voice_suffixes(text, intent, expect):
+    assert intent_of(text, expect) == intent
