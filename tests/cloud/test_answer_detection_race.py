@@ -72,8 +72,9 @@ class Home:
     family_email: str
 
 
-def _home(url: str) -> Home:
-    """A watched household whose 09:00 deadline has just passed, its gateway alive."""
+def _home(url: str, heartbeat_age: timedelta) -> Home:
+    """A watched household whose 09:00 deadline has just passed; its gateway's last
+    heartbeat `heartbeat_age` before it (older than STALE: called offline)."""
     engine = make_engine(url)
     sessions = make_sessionmaker(engine)
     token = secrets.token_urlsafe(24)
@@ -92,7 +93,7 @@ def _home(url: str) -> Home:
                 slots=[tenancy.SlotInput("09:00")],
             )
             assert household.next_deadline == DEADLINE
-            household.last_heartbeat_at = DEADLINE - timedelta(minutes=1)
+            household.last_heartbeat_at = DEADLINE - heartbeat_age
             session.add(FamilyContact(household_id=household.id, name="山田 太郎", email=email))
             gateway = Gateway(
                 household_id=household.id,
@@ -129,12 +130,18 @@ def _answer_event(home: Home) -> v1.Event:
 _MIGRATED: set[str] = set()
 
 
-def _race(url: str, sink: SmtpSink, schedule: list[str]) -> list[str]:
+ALIVE = timedelta(minutes=1)
+OFFLINE = STALE + timedelta(minutes=1)  # detection opens gateway_offline (a slot cause too)
+
+
+def _race(
+    url: str, sink: SmtpSink, schedule: list[str], heartbeat_age: timedelta = ALIVE
+) -> list[str]:
     """Play `schedule`, check the rule; the kinds of mail the family received, in order."""
     if url not in _MIGRATED:
         upgrade_head(url)
         _MIGRATED.add(url)
-    home = _home(url)
+    home = _home(url, heartbeat_age)
     cfg = Settings(database_url=url, secret_key="t" * 32, smtp_host=sink.host, smtp_port=sink.port)
     clock = SettableClock(NOW)
     notifier = Notifier.from_settings(cfg)
@@ -200,13 +207,19 @@ READ_THEN_DETECT = ["answer", "answer"] + ["detect"] * 40
 ALERTED_FIRST = ["detect"] * 100 + ["escalate"] * 300 + ["mail"] * 100
 
 
-def test_answer_during_detection_sqlite(sqlite_url: str, sink: SmtpSink) -> None:
-    assert _race(sqlite_url, sink, READ_THEN_DETECT) == []  # settled before any alarm
+@pytest.mark.parametrize("heartbeat_age", [ALIVE, OFFLINE], ids=["missed", "offline"])
+def test_answer_during_detection_sqlite(
+    sqlite_url: str, sink: SmtpSink, heartbeat_age: timedelta
+) -> None:
+    assert _race(sqlite_url, sink, READ_THEN_DETECT, heartbeat_age) == []  # before any alarm
 
 
 @pytest.mark.postgres
-def test_answer_during_detection_postgresql(postgres_url: str, sink: SmtpSink) -> None:
-    assert _race(postgres_url, sink, READ_THEN_DETECT) == []
+@pytest.mark.parametrize("heartbeat_age", [ALIVE, OFFLINE], ids=["missed", "offline"])
+def test_answer_during_detection_postgresql(
+    postgres_url: str, sink: SmtpSink, heartbeat_age: timedelta
+) -> None:
+    assert _race(postgres_url, sink, READ_THEN_DETECT, heartbeat_age) == []
 
 
 def test_alarm_before_the_answer_is_followed_up_sqlite(sqlite_url: str, sink: SmtpSink) -> None:
