@@ -331,3 +331,16 @@ def test_western_u_onbin_adjectives_negated(text, intent):
 )
 def test_past_negatives_and_voice_suffixes(text, intent, expect):
     assert intent_of(text, expect) == intent
+
+
+@pytest.mark.parametrize(
+    ("text", "intent"),
+    [
+        ("瓦礫の下から声がする", Intent.HELP),  # not 瓦 (a roof tile: trouble)
+        ("火が回ってきた", Intent.HELP),
+        ("家が傾いとる", Intent.TROUBLE),
+        ("家は傾いてない 大丈夫", Intent.FINE),
+    ],
+)
+def test_disaster_signs_in_new_words(text, intent):
+    assert intent_of(text, "safety") == intent
