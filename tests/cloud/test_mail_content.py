@@ -111,7 +111,9 @@ def test_unwell_mail_is_urgent_in_both_parts(live_cloud_factory, smtp_sink) -> N
     for mail in mails.values():
         text, html = _parts(mail)
         for part in (text, _visible(html)):
-            assert "「元気がない」とお答えがありました" in part
+            assert "「元気がない」とのお答えがありました" in part
+            assert "おたずねに「元気がない」とお答え" not in part  # not said twice in a row
+            assert "見守り機が体調をおたずねしたとき" in part
             assert "至急ご確認ください" in part
             assert "9:02までに" in part  # the manager step at +60 min
 
