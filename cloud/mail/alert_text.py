@@ -22,7 +22,9 @@ HELP_BY_TRIGGER = {
     "voice": "ご本人から「助けて」とのお声がありました。",
 }
 CAUSE_TEXTS = {
-    "missed_checkin": "見守り機からお声がけしましたが、お返事がありませんでした。",
+    # Also when the gateway stopped just before the deadline without reporting (the cloud
+    # cannot tell whether it asked): say only what is known, that no answer was confirmed.
+    "missed_checkin": "決まった時間までに、見守り機でのお返事が確認できませんでした。",
     "gateway_offline": (
         "停電や電源プラグの抜け、機器の故障などで見守り機が通信できない状態です。"
         "ご本人に何かあったとは限りませんが、念のためご様子をご確認ください。"

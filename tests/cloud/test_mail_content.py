@@ -134,7 +134,7 @@ def test_missed_checkin_family_mail_names_the_staff_step_and_its_time(
     [mail] = smtp_sink.wait_for(1, timeout=10)
     text, html = _parts(mail)
     for part in (text, _visible(html)):
-        assert "お返事がありませんでした" in part
+        assert "見守り機でのお返事が確認できませんでした" in part
         assert "8:50までに確認がとれない場合は、港北郵便局の担当者へ" in part  # staff at +15
         assert "至急" not in part
         # A missed check-in may be closed by the family (the default chain acknowledges).
