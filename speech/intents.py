@@ -27,7 +27,7 @@ import tomllib
 import traceback
 import unicodedata
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -257,6 +257,12 @@ class Lexicon:
     # folded phrases of groups with `explains = "clause"`: such a hit explains the content
     # words of its clause for [unsure] (今日は船の手伝いに行く: an outing, not a complaint)
     explaining: set[str] = field(default_factory=set)
+    # ... with `explains = "arguments"`: an everyday action verb (食べる, 干す, 持ってくる)
+    # explains the words before it back to the previous predicate of its clause: its object
+    # and who did it (金目の煮付け 隣がくれて), never a complaint told before or after it
+    # (not hits: they never compete with the entries that decide an intent)
+    # by first lemma
+    explaining_arguments: dict[str, set[tuple[str, ...]]] = field(default_factory=dict)
     morphology: bool = False  # analyse answers with pyopenjtalk (Japanese)
     files: list[Path] = field(default_factory=list)
     _by_first: dict[str, list[Phrase]] = field(default_factory=dict, repr=False)
@@ -346,11 +352,14 @@ class Lexicon:
         clause_scope = group.get("scope", "phrase") == "clause"
         whole_word = bool(group.get("whole_word", False))
         sign = group.get("sign")
-        if group.get("explains") not in (None, "clause") or (
+        if group.get("explains") not in (None, "clause", "arguments") or (
             group.get("explains") and intent != NEUTRAL
         ):
-            raise LexiconError(f'{where}: explains must be "clause", in a neutral group')
+            raise LexiconError(
+                f'{where}: explains must be "clause" or "arguments", in a neutral group'
+            )
         explains = group.get("explains") == "clause"
+        explains_arguments = group.get("explains") == "arguments"
         for written in group.get("lemmas", []):
             for text in expand(written):
                 lemmas = tuple(fold(w) for w in text.split())
@@ -358,6 +367,9 @@ class Lexicon:
                     raise LexiconError(f"{where}: lemma phrase {written!r} is empty")
                 if explains:
                     self.explaining.add("·".join(lemmas))
+                if explains_arguments:
+                    self.explaining_arguments.setdefault(lemmas[0], set()).add(lemmas)
+                    continue
                 self.lemma_phrases.append(
                     LemmaPhrase(lemmas, intent, weight, negated, written, mappable, sign)
                 )
@@ -1015,6 +1027,63 @@ def _unknown_content(text: str, chosen: list[Hit], lexicon: Lexicon, after: int)
     ]
 
 
+def _is_predicate(t: Token) -> bool:
+    return (
+        t.pos in ("動詞", "形容詞")
+        and t.pos1 not in _NOT_CONTENT_POS1
+        and t.lemma not in _LIGHT_LEMMAS
+    )
+
+
+def _arguments_explained(analysis: Analysis, chosen: list[Hit], lexicon: Lexicon) -> set[int]:
+    """Folded positions explained by an everyday action verb (an `explains = "arguments"`
+    entry) that is not negated and not part of a hit that means something else (電話して
+    くれんね is a callback): the words before it back to the previous predicate of its
+    clause (食った as a yes explains 干し芋も)."""
+    tokens = analysis.tokens
+    spans: set[int] = set()
+    for i, t in enumerate(tokens):
+        last = _verb_at(tokens, i, lexicon.explaining_arguments)
+        if last is None:
+            # a reassurance explains its subject too (田んぼも家も大丈夫, 家も塀もなんともねえ)
+            if not any(
+                h.explicit and h.intent in _SUBJECT_OF and h.start == t.start for h in chosen
+            ):
+                continue
+            last = i
+        elif not _plain_action(analysis, chosen, i, last):
+            continue
+        start = t.start
+        for before in reversed(tokens[:i]):
+            if before.clause != t.clause or _is_predicate(before):
+                break
+            start = before.start
+        spans.update(range(start, tokens[last].end))
+    return spans
+
+
+_SUBJECT_OF = frozenset({Intent.FINE.value, Intent.USUAL.value})
+_REASSURING = frozenset({NEUTRAL, Intent.YES.value, Intent.FINE.value, Intent.USUAL.value})
+
+
+def _plain_action(analysis: Analysis, chosen: list[Hit], first: int, last: int) -> bool:
+    """Tokens first..last tell an action: not negated, not inside a hit that means more."""
+    tokens = analysis.tokens
+    if tokens[last].fused_negative or analysis.negated_after(last, hard=True) is not None:
+        return False
+    start, end = tokens[first].start, tokens[last].end
+    return not any(h.intent not in _REASSURING and h.start < end and start < h.end for h in chosen)
+
+
+def _verb_at(tokens: Sequence[Token], i: int, verbs: dict[str, set[tuple[str, ...]]]) -> int | None:
+    """Index of the last token of an entry of `verbs` starting at token `i`, else None."""
+    for verb in verbs.get(tokens[i].lemma, ()):
+        end = i + len(verb)
+        if end <= len(tokens) and all(tokens[i + k].lemma == lemma for k, lemma in enumerate(verb)):
+            return end - 1
+    return None
+
+
 def _unsure_reassurance(
     text: str, chosen: list[Hit], lexicon: Lexicon, c: Classification
 ) -> Classification:
@@ -1089,7 +1158,23 @@ def _understood(text: str, folded: str, lexicon: Lexicon) -> list[Hit]:
         chosen = [_hedged(folded, h, lexicon.hedge) for h in chosen]
     if lexicon.feared is not None:
         chosen = [_feared(folded, h, *lexicon.feared) for h in chosen]
+    if analysis is not None and lexicon.explaining_arguments:
+        chosen += _argument_hits(analysis, chosen, lexicon)
     return chosen
+
+
+def _argument_hits(analysis: Analysis, chosen: list[Hit], lexicon: Lexicon) -> list[Hit]:
+    """Neutral, non-explicit hits over the words an everyday action explains that no hit
+    covers yet: they count as understood (coverage, [unsure]) and decide nothing."""
+    covered = set().union(*(range(h.start, h.end) for h in chosen))
+    free = sorted(_arguments_explained(analysis, chosen, lexicon) - covered)
+    hits: list[Hit] = []
+    for pos in free:
+        if hits and hits[-1].end == pos:
+            hits[-1] = replace(hits[-1], end=pos + 1)
+        else:
+            hits.append(Hit(pos, pos + 1, NEUTRAL, 1.0, False, "explained by an everyday action"))
+    return hits
 
 
 def _sensations(
