@@ -996,8 +996,17 @@ _LIGHT_LEMMAS = frozenset(
         "ところ",
         "の",
         "ん",
+        # sentence-final particles MeCab reads as content words (大丈夫ばい, 食べたっぺ,
+        # 大丈夫ずら, 元気だりょん)
+        "ばい",
+        "っぺ",
+        "ずる",
+        "りょ",
     }
 )
+# A past た + a western particle that MeCab reads as one verb (溢れんやったけん: たける,
+# びくともせんかったっち: たっち): not a content word.
+_PAST_PARTICLES = frozenset({"けん", "けえ", "き", "っち", "っちゃ", "ばい", "けに", "に"})
 _CONTENT_POS = frozenset({"名詞", "動詞", "形容詞"})
 _NOT_CONTENT_POS1 = frozenset({"非自立", "接尾", "数", "代名詞", "副詞可能", "固有名詞"})
 
@@ -1015,11 +1024,13 @@ def _unknown_content(text: str, chosen: list[Hit], lexicon: Lexicon, after: int)
         for h in chosen
         if h.explicit and h.intent == NEUTRAL and h.evidence in lexicon.explaining
     }
+    tokens = analysis.tokens
     return [
         t.lemma
-        for t in analysis.tokens
+        for k, t in enumerate(tokens)
         if t.start >= after
         and t.clause not in explained
+        and not _past_particle(tokens, k)
         and t.pos in _CONTENT_POS
         and t.pos1 not in _NOT_CONTENT_POS1
         and t.lemma not in _LIGHT_LEMMAS
@@ -1082,6 +1093,17 @@ def _verb_at(tokens: Sequence[Token], i: int, verbs: dict[str, set[tuple[str, ..
         if end <= len(tokens) and all(tokens[i + k].lemma == lemma for k, lemma in enumerate(verb)):
             return end - 1
     return None
+
+
+def _past_particle(tokens: Sequence[Token], k: int) -> bool:
+    t = tokens[k]
+    return (
+        k > 0
+        and t.pos == "動詞"
+        and t.surface[:1] == "た"
+        and t.surface[1:] in _PAST_PARTICLES
+        and tokens[k - 1].pos in ("助動詞", "動詞")
+    )
 
 
 def _unsure_reassurance(
