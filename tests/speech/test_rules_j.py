@@ -118,3 +118,25 @@ def test_a_world_event_that_happened_still_decides():
 @pytest.mark.parametrize("text", ["元気にしとーますけ 心配せんでええよ", "心配さんでええよ 元気だ"])
 def test_dialect_reassurance_forms(text):
     assert classified(text).intent == Intent.FINE
+
+
+# --- yes/no and usual forms --------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("text", "intent", "expect"),
+    [
+        ("ぐっすりや 一度も目が覚めなかった", Intent.YES, "yesno"),
+        ("寝たよ 布団で犬とぽかぽかしとった", Intent.YES, "yesno"),
+        ("薬はまだです 昼ご飯食べてからにします", Intent.NO, "yesno"),
+        ("食べたよ 昨日のカレーの残りだったけど", Intent.YES, "yesno"),
+        ("ぼちぼちや 良いとも悪いとも言えんな", Intent.USUAL, "health"),
+        ("変わりないけど ええってほどでもないわ", Intent.USUAL, "health"),
+    ],
+)
+def test_slept_through_plans_leftovers_and_neither_good_nor_bad(text, intent, expect):
+    assert classified(text, expect).intent == intent
+
+
+def test_slept_through_does_not_hide_a_complaint():
+    assert classified("一度も目が覚めなかったけど 胸が痛い", "yesno").intent == Intent.HELP
