@@ -140,3 +140,19 @@ def test_slept_through_plans_leftovers_and_neither_good_nor_bad(text, intent, ex
 
 def test_slept_through_does_not_hide_a_complaint():
     assert classified("一度も目が覚めなかったけど 胸が痛い", "yesno").intent == Intent.HELP
+
+
+# --- look-alikes, fallen things, eastern no-injury forms -----------------------------------
+
+
+@pytest.mark.parametrize(
+    ("text", "intent", "expect"),
+    [
+        ("インフルエンザにかかってしもうた", Intent.UNWELL, "health"),
+        ("平気平気 植木鉢が倒れたくらいや", Intent.FINE, "safety"),
+        ("だいじだよ 怪我はなんもねえ", Intent.FINE, "safety"),
+        ("じいさんが倒れた", Intent.HELP, "safety"),
+    ],
+)
+def test_look_alikes_fallen_things_and_no_injury(text, intent, expect):
+    assert classified(text, expect).intent == intent
