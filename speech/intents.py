@@ -262,7 +262,8 @@ class Lexicon:
     # and who did it (金目の煮付け 隣がくれて), never a complaint told before or after it
     # (not hits: they never compete with the entries that decide an intent)
     # by first lemma
-    explaining_arguments: dict[str, set[tuple[str, ...]]] = field(default_factory=dict)
+    # (value: True when only its negative explains, `when = "negated"`: 落ちんかった)
+    explaining_arguments: dict[str, dict[tuple[str, ...], bool]] = field(default_factory=dict)
     morphology: bool = False  # analyse answers with pyopenjtalk (Japanese)
     files: list[Path] = field(default_factory=list)
     _by_first: dict[str, list[Phrase]] = field(default_factory=dict, repr=False)
@@ -352,8 +353,10 @@ class Lexicon:
         clause_scope = group.get("scope", "phrase") == "clause"
         whole_word = bool(group.get("whole_word", False))
         sign = group.get("sign")
-        if group.get("explains") not in (None, "clause", "arguments") or (
-            group.get("explains") and intent != NEUTRAL
+        if (
+            group.get("explains") not in (None, "clause", "arguments")
+            or (group.get("explains") and intent != NEUTRAL)
+            or group.get("when") not in (None, "negated")
         ):
             raise LexiconError(
                 f'{where}: explains must be "clause" or "arguments", in a neutral group'
@@ -368,7 +371,8 @@ class Lexicon:
                 if explains:
                     self.explaining.add("·".join(lemmas))
                 if explains_arguments:
-                    self.explaining_arguments.setdefault(lemmas[0], set()).add(lemmas)
+                    negative = group.get("when") == "negated"
+                    self.explaining_arguments.setdefault(lemmas[0], {})[lemmas] = negative
                     continue
                 self.lemma_phrases.append(
                     LemmaPhrase(lemmas, intent, weight, negated, written, mappable, sign)
@@ -1002,10 +1006,11 @@ _LIGHT_LEMMAS = frozenset(
         "っぺ",
         "ずる",
         "りょ",
+        "思る",  # 思て read as a verb 思る: 思う
     }
 )
 # A past た + a western particle that MeCab reads as one verb (溢れんやったけん: たける,
-# びくともせんかったっち: たっち): not a content word.
+# びくともせんかったっち: たっち, also as a noun after っ): not a content word.
 _PAST_PARTICLES = frozenset({"けん", "けえ", "き", "っち", "っちゃ", "ばい", "けに", "に"})
 _CONTENT_POS = frozenset({"名詞", "動詞", "形容詞"})
 _NOT_CONTENT_POS1 = frozenset({"非自立", "接尾", "数", "代名詞", "副詞可能", "固有名詞"})
@@ -1054,7 +1059,7 @@ def _arguments_explained(analysis: Analysis, chosen: list[Hit], lexicon: Lexicon
     tokens = analysis.tokens
     spans: set[int] = set()
     for i, t in enumerate(tokens):
-        last = _verb_at(tokens, i, lexicon.explaining_arguments)
+        last, negative = _verb_at(tokens, i, lexicon.explaining_arguments)
         if last is None:
             # a reassurance explains its subject too (田んぼも家も大丈夫, 家も塀もなんともねえ)
             if not any(
@@ -1062,7 +1067,7 @@ def _arguments_explained(analysis: Analysis, chosen: list[Hit], lexicon: Lexicon
             ):
                 continue
             last = i
-        elif not _plain_action(analysis, chosen, i, last):
+        elif not _plain_action(analysis, chosen, i, last, negative=negative):
             continue
         start = t.start
         for before in reversed(tokens[:i]):
@@ -1077,32 +1082,39 @@ _SUBJECT_OF = frozenset({Intent.FINE.value, Intent.USUAL.value})
 _REASSURING = frozenset({NEUTRAL, Intent.YES.value, Intent.FINE.value, Intent.USUAL.value})
 
 
-def _plain_action(analysis: Analysis, chosen: list[Hit], first: int, last: int) -> bool:
-    """Tokens first..last tell an action: not negated, not inside a hit that means more."""
+def _plain_action(
+    analysis: Analysis, chosen: list[Hit], first: int, last: int, *, negative: bool = False
+) -> bool:
+    """Tokens first..last tell an action (or, `negative`, an event that did not happen),
+    not inside a hit that means more."""
     tokens = analysis.tokens
-    if tokens[last].fused_negative or analysis.negated_after(last, hard=True) is not None:
+    negated = tokens[last].fused_negative or analysis.negated_after(last, hard=True) is not None
+    if negated != negative:
         return False
     start, end = tokens[first].start, tokens[last].end
     return not any(h.intent not in _REASSURING and h.start < end and start < h.end for h in chosen)
 
 
-def _verb_at(tokens: Sequence[Token], i: int, verbs: dict[str, set[tuple[str, ...]]]) -> int | None:
-    """Index of the last token of an entry of `verbs` starting at token `i`, else None."""
-    for verb in verbs.get(tokens[i].lemma, ()):
+def _verb_at(
+    tokens: Sequence[Token], i: int, verbs: dict[str, dict[tuple[str, ...], bool]]
+) -> tuple[int | None, bool]:
+    """Index of the last token of an entry of `verbs` starting at token `i` (else None) and
+    whether only its negative explains."""
+    for verb, negative in verbs.get(tokens[i].lemma, {}).items():
         end = i + len(verb)
         if end <= len(tokens) and all(tokens[i + k].lemma == lemma for k, lemma in enumerate(verb)):
-            return end - 1
-    return None
+            return end - 1, negative
+    return None, False
 
 
 def _past_particle(tokens: Sequence[Token], k: int) -> bool:
     t = tokens[k]
     return (
         k > 0
-        and t.pos == "動詞"
+        and t.pos in ("動詞", "名詞")
         and t.surface[:1] == "た"
         and t.surface[1:] in _PAST_PARTICLES
-        and tokens[k - 1].pos in ("助動詞", "動詞")
+        and (tokens[k - 1].pos in ("助動詞", "動詞") or tokens[k - 1].surface.endswith("っ"))
     )
 
 

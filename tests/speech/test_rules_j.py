@@ -156,3 +156,20 @@ def test_slept_through_does_not_hide_a_complaint():
 )
 def test_look_alikes_fallen_things_and_no_injury(text, intent, expect):
     assert classified(text, expect).intent == intent
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "なんともないよ 仏壇のもんも一つも落ちんかった",
+        "大丈夫やで 蔵もびくともせえへんかった",
+    ],
+)
+def test_things_that_did_not_fall_or_move_are_part_of_a_safety_reassurance(text):
+    c = classified(text, "safety")
+    assert c.intent == Intent.FINE and not c.ambiguous, c
+
+
+def test_shopping_trip_in_keigo_is_a_story_not_a_shopping_request():
+    text = "おかげさまで元気です 昨日は息子と買い物に出かけまして 楽しゅうございました"
+    assert classified(text).intent == Intent.FINE
