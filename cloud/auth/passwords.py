@@ -2,12 +2,20 @@
 
 from __future__ import annotations
 
+from functools import cache
+
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError, VerifyMismatchError
 
 _HASHER = PasswordHasher()
-# Verified against when the e-mail is unknown, so a wrong address costs the same time.
-_DUMMY_HASH = _HASHER.hash("mimamori-dummy-password")
+
+
+@cache
+def _dummy_hash() -> str:
+    """Verified against when the e-mail is unknown, so a wrong address costs the same time.
+    Made at the first login, not at import: every API process, worker and CLI run imports
+    this module, and one argon2 hash is ~0.2 CPU s."""
+    return _HASHER.hash("mimamori-dummy-password")
 
 
 def hash_password(password: str) -> str:
@@ -16,7 +24,7 @@ def hash_password(password: str) -> str:
 
 def verify_password(password_hash: str | None, password: str) -> bool:
     try:
-        return _HASHER.verify(password_hash or _DUMMY_HASH, password) and bool(password_hash)
+        return _HASHER.verify(password_hash or _dummy_hash(), password) and bool(password_hash)
     except (VerifyMismatchError, VerificationError, InvalidHashError):
         return False
 
