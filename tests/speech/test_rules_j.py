@@ -9,7 +9,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from mimamori_wire import Intent
-from speech.intents import classify
+from speech.intents import classify, is_help_phrase
 
 CALM = {Intent.FINE, Intent.USUAL, Intent.YES}
 
@@ -173,3 +173,24 @@ def test_things_that_did_not_fall_or_move_are_part_of_a_safety_reassurance(text)
 def test_shopping_trip_in_keigo_is_a_story_not_a_shopping_request():
     text = "おかげさまで元気です 昨日は息子と買い物に出かけまして 楽しゅうございました"
     assert classified(text).intent == Intent.FINE
+
+
+# --- emergencies told in other words ---------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "元気なつもりやけど 左の口がちょっと垂れとる",
+        "なんか変や 口から水がこぼれてしまう",
+        "知らん男が押し入ってきて まだ家におるんよ",
+        "業者いうて 上がり込もうとしとる",
+    ],
+)
+def test_stroke_signs_and_someone_forcing_their_way_in_are_help(text):
+    assert classified(text).intent == Intent.HELP
+    assert is_help_phrase(text, "ja")
+
+
+def test_nobody_forced_their_way_in_is_not_help():
+    assert classified("泥棒は上がり込まんかった 大丈夫", "safety").intent == Intent.FINE
