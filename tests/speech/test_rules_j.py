@@ -194,3 +194,15 @@ def test_stroke_signs_and_someone_forcing_their_way_in_are_help(text):
 
 def test_nobody_forced_their_way_in_is_not_help():
     assert classified("泥棒は上がり込まんかった 大丈夫", "safety").intent == Intent.FINE
+
+
+@pytest.mark.parametrize(
+    ("text", "expect"),
+    [
+        ("元気だよ 明日は駅前まで団子買いに行こかな", "health"),
+        ("大丈夫だ 雪が少し積もったくらいで なんてことない", "safety"),
+    ],
+)
+def test_a_planned_outing_and_a_little_snow_are_calm(text, expect):
+    c = classified(text, expect)
+    assert c.intent in {Intent.FINE, Intent.USUAL} and not c.ambiguous, c
