@@ -1058,13 +1058,12 @@ def _arguments_explained(analysis: Analysis, chosen: list[Hit], lexicon: Lexicon
     clause (食った as a yes explains 干し芋も)."""
     tokens = analysis.tokens
     spans: set[int] = set()
+    # a reassurance explains its subject too (田んぼも家も大丈夫, 家も塀もなんともねえ)
+    subjects_of = {h.start for h in chosen if h.explicit and h.intent in _SUBJECT_OF}
     for i, t in enumerate(tokens):
         last, negative = _verb_at(tokens, i, lexicon.explaining_arguments)
         if last is None:
-            # a reassurance explains its subject too (田んぼも家も大丈夫, 家も塀もなんともねえ)
-            if not any(
-                h.explicit and h.intent in _SUBJECT_OF and h.start == t.start for h in chosen
-            ):
+            if t.start not in subjects_of:
                 continue
             last = i
         elif not _plain_action(analysis, chosen, i, last, negative=negative):
@@ -1200,8 +1199,11 @@ def _understood(text: str, folded: str, lexicon: Lexicon) -> list[Hit]:
 def _argument_hits(analysis: Analysis, chosen: list[Hit], lexicon: Lexicon) -> list[Hit]:
     """Neutral, non-explicit hits over the words an everyday action explains that no hit
     covers yet: they count as understood (coverage, [unsure]) and decide nothing."""
+    explained = _arguments_explained(analysis, chosen, lexicon)
+    if not explained:
+        return []
     covered = set().union(*(range(h.start, h.end) for h in chosen))
-    free = sorted(_arguments_explained(analysis, chosen, lexicon) - covered)
+    free = sorted(explained - covered)
     hits: list[Hit] = []
     for pos in free:
         if hits and hits[-1].end == pos:
