@@ -1098,12 +1098,27 @@ def _verb_at(
     tokens: Sequence[Token], i: int, verbs: dict[str, dict[tuple[str, ...], bool]]
 ) -> tuple[int | None, bool]:
     """Index of the last token of an entry of `verbs` starting at token `i` (else None) and
-    whether only its negative explains."""
+    whether only its negative explains. Particles may stand between the lemmas of an entry
+    (布団に入る, 長話をする)."""
+    if tokens[i].pos1 == "非自立":  # an auxiliary use (目覚めてしまって, 寝てみた) is no action
+        return None, False
     for verb, negative in verbs.get(tokens[i].lemma, {}).items():
-        end = i + len(verb)
-        if end <= len(tokens) and all(tokens[i + k].lemma == lemma for k, lemma in enumerate(verb)):
-            return end - 1, negative
+        last = _lemmas_from(tokens, i, verb)
+        if last is not None:
+            return last, negative
     return None, False
+
+
+def _lemmas_from(tokens: Sequence[Token], i: int, lemmas: tuple[str, ...]) -> int | None:
+    k = i
+    for n, lemma in enumerate(lemmas):
+        if n:
+            k += 1
+            while k < len(tokens) and tokens[k].pos == "助詞":
+                k += 1
+        if k >= len(tokens) or tokens[k].lemma != lemma:
+            return None
+    return k
 
 
 def _past_particle(tokens: Sequence[Token], k: int) -> bool:
