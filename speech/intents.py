@@ -689,6 +689,7 @@ class Hit:
     flips_to: str | None = None  # the meaning when the whole statement is negated
     clause_scope: bool = False
     sign: str | None = None  # family of warning signs (stroke): two together are [signs] intent
+    flipped_from: str | None = None  # the meaning before a [scope] flip (ええとは言えん: fine)
 
 
 @dataclass(frozen=True)
@@ -1202,6 +1203,7 @@ def _understood(text: str, folded: str, lexicon: Lexicon) -> list[Hit]:
             chosen = [_told(h, analysis, lexicon.told) for h in chosen]
     if lexicon.signs is not None:
         chosen = _signs_together(chosen, *lexicon.signs)
+    chosen = _neither_good_nor_bad(chosen)
     if lexicon.hedge is not None:
         chosen = [_hedged(folded, h, lexicon.hedge) for h in chosen]
     if lexicon.feared is not None:
@@ -1209,6 +1211,33 @@ def _understood(text: str, folded: str, lexicon: Lexicon) -> list[Hit]:
     if analysis is not None and lexicon.explaining_arguments:
         chosen += _argument_hits(analysis, chosen, lexicon)
     return chosen
+
+
+_NOT_USUAL = frozenset({"help", "trouble", "callback"})
+
+
+def _neither_good_nor_bad(chosen: list[Hit]) -> list[Hit]:
+    """ええとは言えん + どこが悪いっちゅうこともない, 良いとも申せません + まあ普通: when every
+    complaint heard is a reassurance denied as a whole (not good) and a complaint denied (not
+    bad) or usual is said too, the answer is usual. A real complaint (痛い) keeps it unwell."""
+    unwell = [h for h in chosen if h.intent == "unwell"]
+    if not unwell or any(h.flipped_from != "fine" for h in unwell):
+        return chosen
+    if any(h.intent in _NOT_USUAL for h in chosen):
+        return chosen
+    not_bad = [
+        h
+        for h in chosen
+        if h.intent == "usual" or (h.intent == "fine" and h.flipped_from == "unwell")
+    ]
+    if not not_bad:
+        return chosen
+    return [
+        replace(h, intent="usual", evidence=f"{h.evidence}(neither)")
+        if h in unwell or h in not_bad or h.intent == "fine"  # not good: fine is "not bad"
+        else h
+        for h in chosen
+    ]
 
 
 def _argument_hits(analysis: Analysis, chosen: list[Hit], lexicon: Lexicon) -> list[Hit]:
@@ -1274,14 +1303,19 @@ def _apply_flips(
             continue
         end = analysis.word_end(h.end) if analysis is not None else h.end
         stop = _meta_negation(analysis, end, rule) if analysis is not None else None
-        for at in dict.fromkeys((end, h.end)):  # h.end too: MeCab may misread 飲まんかったわけ
+        # h.end too: MeCab may misread 飲まんかったわけ; and a stem's い it split off (悪 +
+        # いっちゅう: 悪いっちゅうこともない)
+        stem_end = h.end + 1 if folded[h.end : h.end + 1] == "い" else h.end
+        for at in dict.fromkeys((end, h.end, stem_end)):
             if stop is None:
                 pattern = _ending_at(folded, at, rule.flip_after_at(folded, at))
                 stop = at + len(pattern) if pattern is not None else None
         if stop is None:
             continue
         evidence = f"{h.evidence}+{folded[h.end : stop]}"
-        flipped = Hit(h.start, stop, flips_to, h.weight, False, evidence, h.mappable)
+        flipped = Hit(
+            h.start, stop, flips_to, h.weight, False, evidence, h.mappable, flipped_from=h.intent
+        )
         out = [o for o in out if o is not h and not (o.start < stop and o.end > h.end)]
         out.append(flipped)
     return _coordinated(folded, sorted(out, key=lambda h: h.start))
@@ -1341,6 +1375,8 @@ def _clause_cancelled(h: Hit, chosen: list[Hit], analysis: Analysis) -> Hit:
             continue
         before = tokens[i - 1].lemma if i > 0 else ""
         after = "".join(t.surface for t in tokens[i + 1 : i + 4])
+        if i + 1 < len(tokens) and (tokens[i + 1].pos == "接続詞" or tokens[i + 1].ends_clause):
+            after = ""  # ないばってん, なかけん: a conjunction, not the conditional ば
         refusal = after.startswith(_REFUSAL_AFTER)  # 呼ばんといて, 呼ばんとって
         if before in _REQUEST_BEFORE or (after.startswith(_NOT_A_REFUSAL_AFTER) and not refusal):
             continue

@@ -87,7 +87,9 @@ CLAUSE_PARTICLES = frozenset(
 # Tokens that continue a predicate: auxiliaries, non-independent verbs (ている, てしまう),
 # the te-particle, and the adjective ない after く/じゃ.
 # dialect "but" that MeCab reads as a noun (元気だげんちょ: Fukushima)
-_DIALECT_BUT = frozenset({"げんちょ", "げんと", "けんちょ", "けんど", "けんども", "だども"})
+_DIALECT_BUT = frozenset(
+    {"げんちょ", "げんと", "けんちょ", "けんど", "けんども", "だども", "ばってん"}
+)  # ばってん: Kyushu, read as a noun after もなか
 _CHAIN_POS = frozenset({"助動詞"})
 _CHAIN_PARTICLES = frozenset({"て", "で", "は", "も", "じゃ", "ちゃ", "や"})  # や: わけやない
 _CHAIN_VERBS = frozenset({"ある", "いる", "おる", "する"})
@@ -249,7 +251,7 @@ def analyse(text: str, fold: Callable[[str], str]) -> Analysis | None:
             clause += 1  # けど + 、 end one clause, not two
     if "".join(t.surface for t in tokens) != fold(text):
         return None
-    return Analysis(_eastern_negatives(tokens), tuple(clause_of))
+    return Analysis(_eastern_negatives(_kyushu_negatives(tokens)), tuple(clause_of))
 
 
 # ねえ/ね after a verb's て-form is either the eastern negative of いる (壊れてねえ = 壊れて
@@ -265,6 +267,52 @@ NEGATIVE_POLARITY = (
 )  # fmt: skip
 
 
+# Kyushu なか (= ない) after a copula or particle: MeCab reads it as the noun 中 (ほどでもなか,
+# 痛うはなか) or as な + か after じゃ (ほどじゃなかばってん). Read as the adjective ない.
+_KYUSHU_NAKA_AFTER = frozenset({"じゃ", "や", "も", "は", "で"})
+
+
+def _kyushu_negatives(tokens: list[Token]) -> list[Token]:
+    out: list[Token] = []
+    skip = False
+    for i, t in enumerate(tokens):
+        if skip:
+            skip = False
+            continue
+        prev = tokens[i - 1].surface if i > 0 else ""
+        nxt = tokens[i + 1] if i + 1 < len(tokens) else None
+        split = t.surface == "な" and prev == "じゃ" and nxt is not None and nxt.surface == "か"
+        if split and nxt is not None:
+            out.append(replace(t, surface="なか", lemma="ない", pos="形容詞", end=nxt.end))
+            skip = True
+        elif t.surface == "もなか" and t.pos == "名詞" and prev in ("で", "じゃ"):
+            out.append(replace(t, lemma="ない", pos="形容詞"))  # ほどでもなか (not 最中)
+        elif t.surface == "なか" and t.pos == "名詞" and prev in _KYUSHU_NAKA_AFTER:
+            out.append(replace(t, lemma="ない", pos="形容詞"))
+        else:
+            out.append(t)
+    return out
+
+
+def _stem_ka_nee(tokens: list[Token], i: int) -> bool:
+    """Token `i` is か/かね after an adjective stem (痛, 寒), followed by ねえ/え."""
+    if i < 1 or i + 1 >= len(tokens):
+        return False
+    stem, ka, nee = tokens[i - 1], tokens[i], tokens[i + 1]
+    if stem.pos not in ("形容詞", "名詞") or stem.surface.endswith("い") or len(stem.surface) > 2:
+        return False
+    if stem.pos == "名詞" and stem.lemma == stem.surface and stem.pos1 != "一般":
+        return False
+    return (ka.surface == "かね" and nee.surface in ("え", "ー")) or (
+        ka.surface == "か" and nee.surface in _EASTERN_NEGATIVE
+    )
+
+
+def _negative_opened(tokens: list[Token], i: int) -> bool:
+    opened = "".join(o.surface for o in tokens[:i] if o.clause == tokens[i].clause)
+    return any(word in opened for word in NEGATIVE_POLARITY)
+
+
 def _eastern_negatives(tokens: list[Token]) -> tuple[Token, ...]:
     out = list(tokens)
     for i in range(2, len(out)):
@@ -277,6 +325,11 @@ def _eastern_negatives(tokens: list[Token]) -> tuple[Token, ...]:
             # 出ちょらん, なっちょらん (Kyushu/Tosa -ていない): MeCab reads ちょ + らん as nouns
             out[i - 1] = replace(te, pos="動詞", pos1="非自立")
             out[i] = replace(t, dialect_negative=True)
+            continue
+        if _stem_ka_nee(out, i - 1) and _negative_opened(out, i - 1):
+            # どこも痛かねえ, なんも寒かねえ (= 痛くはない): the stem + か + ねえ after a word
+            # that needs a negative; without one (足の痛かねえ) it may be Kyushu "it hurts"
+            out[i - 1] = replace(te, dialect_negative=True)
             continue
         if t.surface not in _EASTERN_NEGATIVE or t.pos not in ("助詞", "感動詞"):
             continue
