@@ -25,7 +25,7 @@ from cloud.core.config import Settings
 from cloud.db import make_engine, make_sessionmaker
 from cloud.migrations import upgrade_head
 from cloud.worker import PassSummary, Worker
-from mimamori_dev.services import SqliteTemplate, free_port
+from mimamori_dev.services import SmtpSink, SqliteTemplate, free_port
 from mimamori_dev.simgateway import OneShotClient, SimGateway
 from mimamori_wire import v1
 
@@ -197,3 +197,20 @@ def live_cloud(live_cloud_factory: Callable[..., LiveCloud]) -> LiveCloud:
 
 def sessions_for(url: str):  # type: ignore[no-untyped-def]
     return make_sessionmaker(make_engine(url))
+
+
+@pytest.fixture(scope="module")
+def sink() -> Iterator[SmtpSink]:
+    """One real SMTP sink (aiosmtpd) per test module, for tests that drive the mail sender
+    themselves."""
+    server = SmtpSink().start()
+    yield server
+    server.stop()
+
+
+@pytest.fixture(scope="module")
+def sqlite_url(tmp_path_factory: pytest.TempPathFactory) -> str:
+    """A migrated SQLite database shared by one test module."""
+    url = f"sqlite:///{tmp_path_factory.mktemp('module-db') / 'cloud.db'}"
+    upgrade_head(url)
+    return url

@@ -7,9 +7,7 @@ settable clock; the HTTP case through a real gateway upload."""
 from __future__ import annotations
 
 import random
-from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
-from pathlib import Path
 
 import pytest
 from hypothesis import HealthCheck, given, settings
@@ -30,20 +28,6 @@ from mimamori_dev.services import SmtpSink
 DEADLINE = datetime(2026, 11, 30, 0, 35, tzinfo=UTC)  # 09:35 in Tokyo: the 09:00 slot's
 ALERTS_DUE = DEADLINE + timedelta(minutes=15, seconds=1)  # re-prompt, family and staff ran
 ANSWERED = ALERTS_DUE + timedelta(minutes=1)
-
-
-@pytest.fixture(scope="module")
-def sink() -> Iterator[SmtpSink]:
-    server = SmtpSink().start()
-    yield server
-    server.stop()
-
-
-@pytest.fixture(scope="module")
-def sqlite_url(tmp_path_factory: pytest.TempPathFactory) -> str:
-    url = f"sqlite:///{Path(tmp_path_factory.mktemp('cancel')) / 'cancel.db'}"
-    upgrade_head(url)
-    return url
 
 
 def _missed(sessions, contacts: int) -> str:  # type: ignore[no-untyped-def]

@@ -16,10 +16,8 @@ detection commits -> the upload stores the answer and commits without looking ag
 from __future__ import annotations
 
 import secrets
-from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
-from pathlib import Path
 
 import pytest
 from hypothesis import HealthCheck, given, settings
@@ -47,20 +45,6 @@ DEADLINE = datetime(2026, 11, 30, 0, 35, tzinfo=UTC)  # 09:35 in Tokyo: the 09:0
 NOW = DEADLINE + timedelta(minutes=5, seconds=1)  # re-prompt and family steps are due
 STALE = timedelta(minutes=10)
 ACTORS = ("answer", "detect", "escalate", "mail")
-
-
-@pytest.fixture(scope="module")
-def sink() -> Iterator[SmtpSink]:
-    server = SmtpSink().start()
-    yield server
-    server.stop()
-
-
-@pytest.fixture(scope="module")
-def sqlite_url(tmp_path_factory: pytest.TempPathFactory) -> str:
-    url = f"sqlite:///{Path(tmp_path_factory.mktemp('race')) / 'race.db'}"
-    upgrade_head(url)
-    return url
 
 
 @dataclass

@@ -7,7 +7,6 @@ order a real SMTP server (aiosmtpd) received them, on SQLite and PostgreSQL."""
 from __future__ import annotations
 
 import uuid
-from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -29,13 +28,6 @@ from mimamori_dev.services import SmtpSink
 
 AT_0910 = datetime(2026, 11, 30, 0, 10, tzinfo=UTC)  # 09:10 in Tokyo
 MISSED = 2000
-
-
-@pytest.fixture(scope="module")
-def sink() -> Iterator[SmtpSink]:
-    server = SmtpSink().start()
-    yield server
-    server.stop()
 
 
 def _household(session, office_id: str, name: str) -> str:  # type: ignore[no-untyped-def]

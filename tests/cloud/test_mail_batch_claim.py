@@ -8,7 +8,6 @@ from __future__ import annotations
 import random
 import uuid
 from collections import Counter
-from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -25,13 +24,6 @@ from mimamori_dev.services import SmtpSink
 
 T0 = datetime(2026, 11, 30, 0, 10, tzinfo=UTC)
 LEASE = timedelta(seconds=10)
-
-
-@pytest.fixture(scope="module")
-def sink() -> Iterator[SmtpSink]:
-    server = SmtpSink().start()
-    yield server
-    server.stop()
 
 
 def _stalled_batch(url: str, sink: SmtpSink, count: int, sent_before_stall: int) -> None:

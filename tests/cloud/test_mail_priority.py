@@ -6,9 +6,7 @@ from __future__ import annotations
 
 import random
 import uuid
-from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
-from pathlib import Path
 
 import pytest
 from hypothesis import HealthCheck, given, settings
@@ -33,20 +31,6 @@ KINDS = [
     ("gateway_back", True),
     ("daily_report", False),
 ]
-
-
-@pytest.fixture(scope="module")
-def sink() -> Iterator[SmtpSink]:
-    server = SmtpSink().start()
-    yield server
-    server.stop()
-
-
-@pytest.fixture(scope="module")
-def sqlite_url(tmp_path_factory: pytest.TempPathFactory) -> str:
-    url = f"sqlite:///{Path(tmp_path_factory.mktemp('prio')) / 'outbox.db'}"
-    upgrade_head(url)
-    return url
 
 
 def _queue_and_send(url: str, sink: SmtpSink, mails: list[tuple[str, bool, int]]) -> None:
