@@ -79,7 +79,7 @@ GIVEN = ["花子", "トメ", "清", "シズ", "茂", "ハル", "一郎", "キヨ
 
 def seed(url: str, households: int, incidents: int) -> None:
     engine = make_engine(url)
-    now = datetime.now(UTC)
+    now = datetime.now(UTC)  # wall clock: seeds what the desk shows now
     today = now.astimezone(ZoneInfo("Asia/Tokyo")).date()
     settings = AuthSettings()
     with transaction(make_sessionmaker(engine)) as s:
@@ -270,7 +270,7 @@ def seed_bulk(url: str, size: Size) -> None:
     today's answers; open incidents (with notifications, a note and an alert mail, every
     tenth failed) and a week of resolved ones. Bulk Core inserts of the cloud's models."""
     engine = make_engine(url)
-    now = datetime.now(UTC)
+    now = datetime.now(UTC)  # wall clock: seeds what the desk shows now
     today = now.astimezone(ZoneInfo("Asia/Tokyo")).date()
     rng = random.Random(18)
     per_office = size.households // size.offices

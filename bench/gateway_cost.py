@@ -64,7 +64,7 @@ def request_for(kind: str, gateway: Gateway, day: str) -> tuple[str, str, dict[s
     headers = {"Authorization": f"Bearer {token}", "Content-Type": "application/json"}
     if kind == "heartbeat":
         return f"{GATEWAY_PREFIX}/heartbeat", HEARTBEAT_BODY, headers
-    now = datetime.now(UTC)
+    now = datetime.now(UTC)  # wall clock: seeds for a cloud served on it
     if kind == "summary":
         hour = now.replace(minute=0, second=0, microsecond=0).isoformat()
         event_kind = v1.EventKind.ACTIVITY_SUMMARY
@@ -180,6 +180,7 @@ def measure(url: str, work: Path, count: int, db_pids: list[int], code: Path | N
         offices = morning.seed_area(admin, 2)
         seeded = morning.seed_households(url, offices, 2000 + 20, 0)
         # The slot's local date as the gateway reports it (morning.py seeds Tokyo households).
+        # wall clock: the served cloud runs on it
         day = datetime.now(morning.TOKYO).date().isoformat()
         timed, counted = seeded[:2000], seeded[2000:]
         out: dict[str, float] = {}

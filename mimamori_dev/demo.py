@@ -332,6 +332,7 @@ class Demo:
             "郵便局 職員",
         )
         self.api("PUT", f"/municipalities/{muni}/escalation-chains", DEMO_CHAINS)
+        # wall clock: the demo runs live
         now_slot, early_slot = demo_slots(datetime.now(TZ), self.first_slot_in_min)
         households = []
         for index, hh in enumerate(self.households):
@@ -427,6 +428,7 @@ class Demo:
         home.mkdir(parents=True, exist_ok=True)
         (home / "data").mkdir(exist_ok=True)
         state = SmallState(home / "data" / "state.json")  # installed earlier today
+        # wall clock: the demo runs live
         state.update(tracking_since=(datetime.now(TZ) - INSTALLED_BEFORE).isoformat())
         state.close()
         enrolled = self.enroll(household_id, f"demo-pi-{index + 1:02d}")
