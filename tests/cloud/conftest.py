@@ -214,3 +214,17 @@ def sqlite_url(tmp_path_factory: pytest.TempPathFactory) -> str:
     url = f"sqlite:///{tmp_path_factory.mktemp('module-db') / 'cloud.db'}"
     upgrade_head(url)
     return url
+
+
+def nine_oclock_household(session: Any, created_at: datetime, name: str = "山田 花子") -> Any:
+    """A household of 港北郵便局 (横浜市) with one 09:00 check-in slot, made at `created_at`
+    (its first deadline is the next 09:35 in Tokyo after that)."""
+    from cloud.services import tenancy
+
+    muni = tenancy.create_municipality(session, "横浜市", email="city@example.jp")
+    office = tenancy.create_office(
+        session, muni.id, "港北郵便局", email="office@example.jp", manager_email="b@ex.jp"
+    )
+    return tenancy.create_household(
+        session, office.id, name, created_at, slots=[tenancy.SlotInput("09:00")]
+    )

@@ -22,8 +22,9 @@ from cloud.escalation.steps import Notifier
 from cloud.mail import sender
 from cloud.migrations import upgrade_head
 from cloud.models import FamilyContact, Household, Incident, OutboxMail
-from cloud.services import incidents, tenancy
+from cloud.services import incidents
 from mimamori_dev.services import SmtpSink
+from tests.cloud.conftest import nine_oclock_household
 
 DEADLINE = datetime(2026, 11, 30, 0, 35, tzinfo=UTC)  # 09:35 in Tokyo: the 09:00 slot's
 ALERTS_DUE = DEADLINE + timedelta(minutes=15, seconds=1)  # re-prompt, family and staff ran
@@ -33,17 +34,7 @@ ANSWERED = ALERTS_DUE + timedelta(minutes=1)
 def _missed(sessions, contacts: int) -> str:  # type: ignore[no-untyped-def]
     """A household with `contacts` family members whose 09:00 check-in went unanswered."""
     with transaction(sessions) as session:
-        muni = tenancy.create_municipality(session, "横浜市", email="city@example.jp")
-        office = tenancy.create_office(
-            session, muni.id, "港北郵便局", email="office@example.jp", manager_email="b@ex.jp"
-        )
-        household = tenancy.create_household(
-            session,
-            office.id,
-            "山田 花子",
-            DEADLINE - timedelta(days=1),
-            slots=[tenancy.SlotInput("09:00")],
-        )
+        household = nine_oclock_household(session, DEADLINE - timedelta(days=1))
         for n in range(contacts):
             session.add(
                 FamilyContact(household_id=household.id, name=f"家族{n}", email=f"f{n}@ex.jp")

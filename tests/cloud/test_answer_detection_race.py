@@ -39,6 +39,7 @@ from cloud.models import Checkin, FamilyContact, Gateway, Incident, OutboxMail
 from cloud.services import tenancy
 from mimamori_dev.services import SmtpSink
 from mimamori_wire import v1
+from tests.cloud.conftest import nine_oclock_household
 from tests.cloud.interleave import Actor, Interleaving
 
 DEADLINE = datetime(2026, 11, 30, 0, 35, tzinfo=UTC)  # 09:35 in Tokyo: the 09:00 slot's
@@ -65,17 +66,7 @@ def _home(url: str, heartbeat_age: timedelta) -> Home:
     email = f"family-{secrets.token_hex(4)}@example.jp"
     try:
         with transaction(sessions) as session:
-            muni = tenancy.create_municipality(session, "横浜市", email="city@example.jp")
-            office = tenancy.create_office(
-                session, muni.id, "港北郵便局", email="office@example.jp", manager_email="b@ex.jp"
-            )
-            household = tenancy.create_household(
-                session,
-                office.id,
-                "山田 花子",
-                DEADLINE - timedelta(seconds=1),
-                slots=[tenancy.SlotInput("09:00")],
-            )
+            household = nine_oclock_household(session, DEADLINE - timedelta(seconds=1))
             assert household.next_deadline == DEADLINE
             household.last_heartbeat_at = DEADLINE - heartbeat_age
             session.add(FamilyContact(household_id=household.id, name="山田 太郎", email=email))
