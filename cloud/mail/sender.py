@@ -6,9 +6,13 @@ mail of an incident (follow-ups), then the rest (daily reports), each oldest-due
 help call queued behind 2,000 missed check-ins at 09:10 still goes out first.
 
 Mails are claimed a few at a time (CLAIM_BATCH, one statement on PostgreSQL) under a short
-lease (settings.mail_lease_s, renewed by a keeper thread for the mail being built and sent;
-right before each send a mail whose claim is half a lease old is renewed by compare-and-set,
-so what another worker took over is never sent), and sent one by one on one SMTP connection.
+lease (settings.mail_lease_s, renewed by a keeper thread for the mail being built and sent),
+and sent one by one on one SMTP connection. Right before each send one compare-and-set hands
+the mail over (`hand_over`: renews the lease and stamps handed_at): it refuses a mail another
+worker took over, one a late answer cancelled while it sat leased here, and an alert whose
+incident was resolved meanwhile (that one is marked cancelled). So a claim of 8 never sends
+"no answer" after the answer came; only a handed-over mail may have reached its recipient
+(cloud/notify/followups.py follows up exactly those).
 A worker killed mid-send holds up its few mails for one lease; another worker takes them
 over. Every mail is handled on its own: one that cannot be built (a broken address) or that
 the server refuses for good (5xx) is marked `failed` with a reason and never stops the mails
@@ -36,7 +40,18 @@ from datetime import datetime, timedelta
 from email.message import EmailMessage
 from email.utils import format_datetime
 
-from sqlalchemy import Connection, Engine, Row, select, update
+from sqlalchemy import (
+    ColumnElement,
+    Connection,
+    Engine,
+    Row,
+    Update,
+    and_,
+    exists,
+    not_,
+    select,
+    update,
+)
 from sqlalchemy.orm import Session, sessionmaker
 
 from cloud.core import metrics
@@ -46,7 +61,7 @@ from cloud.core.logging import log_event
 from cloud.db import transaction
 from cloud.mail import headers
 from cloud.models import Incident, OutboxMail
-from cloud.notify.base import DELIVERED, EMAIL, Channel, DeliveryResult
+from cloud.notify.base import CANCELLED, DELIVERED, EMAIL, Channel, DeliveryResult
 
 log = logging.getLogger("mimamori.mail")
 
@@ -243,28 +258,74 @@ def _lease(
     return Claimed(mail, row[1], previous if previous and previous != owner else None, now)
 
 
-def _renew(sessions: sessionmaker[Session], mail_id: str, owner: str, until: datetime) -> bool:
+def _changed(sessions: sessionmaker[Session], conn: Connection | None, stmt: Update) -> int:
+    """Rows `stmt` changed: on the pass's autocommit connection (PostgreSQL), else in a
+    transaction of its own."""
+    if conn is not None:
+        return conn.execute(stmt).rowcount
     with transaction(sessions) as session:
-        result = session.execute(
-            update(OutboxMail)
-            .where(
-                OutboxMail.id == mail_id,
-                OutboxMail.status == "pending",
-                OutboxMail.lease_owner == owner,
-            )
-            .values(next_attempt_at=until)
-            .execution_options(synchronize_session=False)
-        )
-        return result.rowcount == 1
+        return session.execute(stmt.execution_options(synchronize_session=False)).rowcount
+
+
+def _ours(mail_id: str, owner: str) -> ColumnElement[bool]:
+    return and_(
+        OutboxMail.id == mail_id, OutboxMail.status == "pending", OutboxMail.lease_owner == owner
+    )
+
+
+def _renew(sessions: sessionmaker[Session], mail_id: str, owner: str, until: datetime) -> bool:
+    stmt = update(OutboxMail).where(_ours(mail_id, owner)).values(next_attempt_at=until)
+    return _changed(sessions, None, stmt) == 1
+
+
+# An alert of an incident resolved since it was queued (a late answer, staff closed the
+# case): "no answer" about a closed case is a false alarm, so it is never handed over.
+_CASE_CLOSED = and_(
+    OutboxMail.kind.startswith("alert."),
+    exists().where(Incident.id == OutboxMail.incident_id, Incident.state == "resolved"),
+)
+CASE_CLOSED_REASON = "cancelled: resolved before sending"
+
+
+def _hand_over(
+    sessions: sessionmaker[Session],
+    conn: Connection | None,
+    mail_id: str,
+    owner: str,
+    now: datetime,
+    lease: timedelta,
+) -> str:
+    """The per-send compare-and-set: "ours" (renewed and stamped handed_at: send it),
+    "cancelled" (a late answer or a closed case stopped it) or "lost" (taken over)."""
+    handed = (
+        update(OutboxMail)
+        .where(_ours(mail_id, owner), not_(_CASE_CLOSED))
+        .values(next_attempt_at=now + lease, handed_at=now)
+    )
+    if _changed(sessions, conn, handed) == 1:
+        return "ours"
+    # Refused (rare): still ours and pending means its case closed; cancel it here.
+    closed = (
+        update(OutboxMail)
+        .where(_ours(mail_id, owner))
+        .values(status=CANCELLED, last_error=CASE_CLOSED_REASON, lease_owner=None)
+    )
+    if _changed(sessions, conn, closed) == 1:
+        return "cancelled"
+    with sessions() as session:
+        status = session.scalar(select(OutboxMail.status).where(OutboxMail.id == mail_id))
+    return "cancelled" if status == CANCELLED else "lost"
 
 
 @dataclass
 class Hold:
-    """The lease on the mail being sent; `lost` once another worker has taken it over."""
+    """The lease on the mail being sent; `lost` once another worker has taken it over or it
+    was cancelled (`cancelled`) while leased."""
 
     claimed: Claimed
     renewed_at: datetime
     lost: bool = False
+    cancelled: bool = False
 
 
 class LeaseKeeper:
@@ -299,14 +360,19 @@ class LeaseKeeper:
             with self._lock:
                 self._current = None
 
-    def still_ours(self, hold: Hold) -> bool:
-        """Right before the send. After a stall of half a lease or more (a pause, a slow
-        database) the lease is checked and renewed with CAS: never send what another worker
-        took over. Without a stall the claim or last renewal is recent enough."""
-        if not hold.lost and self.clock() - hold.renewed_at < self.lease / 2:
+    def hand_over(self, hold: Hold, conn: Connection | None = None) -> bool:
+        """Right before the send, always: the per-send compare-and-set (`_hand_over`).
+        Never send what another worker took over, what a late answer cancelled while it was
+        leased here, nor an alert of a case closed meanwhile."""
+        if hold.lost:
+            return False
+        now = self.clock()
+        verdict = _hand_over(self.sessions, conn, hold.claimed.mail.id, self.owner, now, self.lease)
+        if verdict == "ours":
+            hold.renewed_at = now
             return True
-        self._renew(hold)
-        return not hold.lost
+        hold.lost, hold.cancelled = True, verdict == "cancelled"
+        return False
 
     def _renew(self, hold: Hold) -> None:
         now = self.clock()
@@ -471,11 +537,15 @@ def _deliver(
         log_event(log, "mail.lease_taken_over", previous_owner=claimed.took_over_from, **fields)
     with keeper.hold(claimed) as hold:
         if claimed.mail.channel not in (EMAIL, None):  # None: a row not yet flushed
-            outcome = _send_other(claimed.mail, channels or {}, keeper, hold)
+            outcome = _send_other(claimed.mail, channels or {}, keeper, hold, conn)
         else:
             msg, outcome = _build(claimed.mail, settings, clock)
-            if msg is not None and keeper.still_ours(hold):
+            if msg is not None and keeper.hand_over(hold, conn):
                 outcome = link.send(msg)
+    if hold.cancelled:  # the answer came (or the case closed) before it was handed over
+        metrics.MAILS.labels("cancelled").inc()
+        log_event(log, "mail.cancelled_before_send", **fields)
+        return
     if hold.lost:  # another worker took the mail over: it records the outcome, not us
         metrics.MAILS.labels("lease_lost").inc()
         sent = outcome is not None and outcome.error is None
@@ -487,12 +557,16 @@ def _deliver(
 
 
 def _send_other(
-    mail: OutboxMail, channels: Mapping[str, Channel], keeper: LeaseKeeper, hold: Hold
+    mail: OutboxMail,
+    channels: Mapping[str, Channel],
+    keeper: LeaseKeeper,
+    hold: Hold,
+    conn: Connection | None = None,
 ) -> Outcome | None:
     channel = channels.get(mail.channel)
     if channel is None:  # this worker has no such channel configured: try again later
         return Outcome(f"no {mail.channel} channel in this worker", "channel")
-    if not keeper.still_ours(hold):
+    if not keeper.hand_over(hold, conn):
         return None
     try:
         return channel.send(mail)
@@ -583,4 +657,6 @@ def _result_values(
         "attempts": attempts,
         "last_error": error,
         "next_attempt_at": now + wait,
+        # This attempt did not arrive: until the next one, a late answer may cancel it.
+        "handed_at": None,
     }

@@ -152,6 +152,10 @@ class OutboxMail(Base):
     next_attempt_at: Mapped[datetime]
     # The worker holding the short send lease (cloud/mail/sender.py); None when nobody does.
     lease_owner: Mapped[str | None] = mapped_column(String(120))
+    # When a sender last began handing the row to its server (the per-send compare-and-set,
+    # cloud/mail/sender.py); cleared when that attempt failed. Set: it may have arrived, so a
+    # late answer keeps it and follows it up; unset: a late answer cancels it, leased or not.
+    handed_at: Mapped[datetime | None]
     last_error: Mapped[str | None] = mapped_column(Text)
     created_at: Mapped[datetime] = created_at_column()
     sent_at: Mapped[datetime | None]

@@ -2,10 +2,11 @@
 got an alert for the incident: family members on the channels `outbox.channels_for` picks for
 them now (LINE-linked ones on LINE, with the same e-mail fallback as alerts), staff by e-mail.
 
-Alerts of the incident not yet handed to a sender are cancelled first (status `cancelled`):
-a family must not hear "no answer" about a resident who has answered, nor "offline" about a
-gateway that is back. Only what was sent or may be on its way (leased by a sender) counts as
-alerted and gets the follow-up; a delivery cancelled in the queue needs no correction.
+Alerts of the incident not yet handed to their server are cancelled first (status
+`cancelled`), queued or leased by a sender (its per-send compare-and-set then refuses them,
+cloud/mail/sender.py): a family must not hear "no answer" about a resident who has answered,
+nor "offline" about a gateway that is back. Only what was sent or may be on its way (handed
+over) counts as alerted and gets the follow-up; a delivery cancelled needs no correction.
 
 A follow-up is the message that closes the case: the incident is resolved in the same
 transaction, so it has at most one. A family follow-up's `step` is CLOSING_STEP (below every
@@ -52,19 +53,19 @@ class Alerted:
 
 
 def cancel_unsent_alerts(session: Session, incident: Incident, reason: str) -> list[str]:
-    """Cancel the incident's alert deliveries still waiting in the queue; their ids.
+    """Cancel the incident's alert deliveries not yet handed over; their ids.
 
-    Compare-and-set on (pending, no lease holder): a delivery a sender has leased may be
-    on its way to the server, so it stays and its recipient hears the follow-up. On
-    PostgreSQL a sender's claim and this UPDATE lock the row: whichever comes first wins,
-    the other sees the row changed."""
+    Compare-and-set on (pending, handed_at unset), leased or not: a delivery a sender has
+    handed over may be on its way to the server, so it stays and its recipient hears the
+    follow-up. A sender's hand-over and this UPDATE lock the row (PostgreSQL; SQLite
+    serialises writers): whichever comes first wins, the other sees the row changed."""
     cancelled = list(
         session.scalars(
             update(OutboxMail)
             .where(
                 OutboxMail.incident_id == incident.id,
                 OutboxMail.status == "pending",
-                OutboxMail.lease_owner.is_(None),
+                OutboxMail.handed_at.is_(None),
                 OutboxMail.kind.startswith("alert."),
             )
             .values(status=CANCELLED, last_error=f"cancelled: {reason}"[:2000])

@@ -54,16 +54,28 @@ def _missed(sessions, contacts: int) -> str:  # type: ignore[no-untyped-def]
         return incident.id
 
 
-def _deliver(sessions, cfg: Settings, clock, owner: str, claimed: list) -> None:  # type: ignore[no-untyped-def]
-    """A sender that claimed `claimed` earlier sends them now."""
+class _SlowLink(sender.SmtpLink):
+    """An SMTP link on which `during_send` happens while the message is on its way."""
+
+    def __init__(self, cfg: Settings, during_send) -> None:  # type: ignore[no-untyped-def]
+        super().__init__(cfg)
+        self.during_send = during_send
+
+    def send(self, msg):  # type: ignore[no-untyped-def]
+        self.during_send()
+        return super().send(msg)
+
+
+def _deliver(sessions, cfg: Settings, clock, owner: str, claimed: list, link=None):  # type: ignore[no-untyped-def]
+    """A sender that claimed `claimed` earlier sends them now; its summary."""
     lease = timedelta(seconds=cfg.mail_lease_s)
+    link = link or sender.SmtpLink(cfg)
+    summary = sender.SendSummary()
     with sender.LeaseKeeper(sessions, clock, owner, lease) as keeper:
-        link = sender.SmtpLink(cfg)
-        summary = sender.SendSummary()
         for one in claimed:
             sender._deliver(keeper, cfg, clock, link, one, summary, random.random)
-        link.close()
-    assert summary.sent == len(claimed)
+    link.close()
+    return summary
 
 
 def _claim(sessions, cfg: Settings, clock, owner: str, count: int) -> list:  # type: ignore[no-untyped-def]
@@ -73,9 +85,13 @@ def _claim(sessions, cfg: Settings, clock, owner: str, count: int) -> list:  # t
     return claimed
 
 
-def _late_answer_case(url: str, sink: SmtpSink, contacts: int, sent: int, leased: int) -> None:
-    """Alerts queued; `sent` of them went out and `leased` are being sent when the answer
-    arrives; then every sender finishes. Checked on what the SMTP server received."""
+def _late_answer_case(  # type: ignore[no-untyped-def]
+    url: str, sink: SmtpSink, contacts: int, sent: int, leased: int, on_way: int = 0
+) -> None:
+    """Alerts queued; `sent` of them went out, `on_way` (0 or 1) is being handed to the SMTP
+    server and `leased` more are claimed by a sender (a batch of 8) but not yet handed over
+    when the answer arrives; then every sender finishes. Checked on what the SMTP server
+    received: the leased ones are never sent."""
     engine = make_engine(url)
     clock = SettableClock(ALERTS_DUE)
     sessions = make_sessionmaker(engine, clock)
@@ -90,24 +106,44 @@ def _late_answer_case(url: str, sink: SmtpSink, contacts: int, sent: int, leased
                 select(OutboxMail).where(OutboxMail.incident_id == incident_id)
             ).all()
         assert len(queued) == contacts + 1  # each family member and the office
-        sent, leased = min(sent, len(queued)), min(leased, len(queued) - min(sent, len(queued)))
-        _deliver(sessions, cfg, clock, "early", _claim(sessions, cfg, clock, "early", sent))
-        in_flight = _claim(sessions, cfg, clock, "slow", leased)
+        sent = min(sent, len(queued))
+        on_way = min(on_way, len(queued) - sent)
+        leased = min(leased, len(queued) - sent - on_way)
+        assert (
+            _deliver(
+                sessions, cfg, clock, "early", _claim(sessions, cfg, clock, "early", sent)
+            ).sent
+            == sent
+        )
+        in_flight = _claim(sessions, cfg, clock, "slow", on_way + leased)
         alerted = {str(m["To"]) for m in sink.messages[before:]} | {
-            c.mail.to_addr for c in in_flight
+            c.mail.to_addr for c in in_flight[:on_way]
         }
 
-        clock.set(ANSWERED)  # the resident answers late: the API resolves and tells
-        with transaction(sessions) as session:
-            incident = session.get_one(Incident, incident_id)
-            household = session.get_one(Household, incident.household_id)
-            incidents.resolve(
-                session, incident, "answered_late", "応答がありました（自動）", clock()
-            )
-            notifier.answered_late(
-                session, household, incident, {"occurred_at": clock(), "intent": "fine"}, clock()
-            )
-        _deliver(sessions, cfg, clock, "slow", in_flight)  # what was on its way arrives
+        def answer() -> None:  # the resident answers late: the API resolves and tells
+            clock.set(ANSWERED)
+            with transaction(sessions) as session:
+                incident = session.get_one(Incident, incident_id)
+                if incident.state == "resolved":
+                    return
+                household = session.get_one(Household, incident.household_id)
+                incidents.resolve(
+                    session, incident, "answered_late", "応答がありました（自動）", clock()
+                )
+                notifier.answered_late(
+                    session,
+                    household,
+                    incident,
+                    {"occurred_at": clock(), "intent": "fine"},
+                    clock(),
+                )
+
+        if on_way:  # the answer comes while this one is on its way to the server
+            link = _SlowLink(cfg, answer)
+            assert _deliver(sessions, cfg, clock, "slow", in_flight[:on_way], link).sent == 1
+        answer()
+        # The rest of the sender's batch: refused at the per-send compare-and-set.
+        assert not _deliver(sessions, cfg, clock, "slow", in_flight[on_way:])
         while sender.send_due(sessions, cfg, clock):
             pass
 
@@ -141,26 +177,74 @@ def test_alert_already_sent_gets_the_answered_mail(sqlite_url: str, sink: SmtpSi
     _late_answer_case(sqlite_url, sink, contacts=2, sent=3, leased=0)
 
 
+def test_alert_leased_but_not_handed_over_is_never_sent(sqlite_url: str, sink: SmtpSink) -> None:
+    """A sender claimed the family's alerts (a batch) just before the answer: none goes."""
+    _late_answer_case(sqlite_url, sink, contacts=3, sent=0, leased=4)
+
+
 def test_alert_on_its_way_is_kept_and_followed_up(sqlite_url: str, sink: SmtpSink) -> None:
-    _late_answer_case(sqlite_url, sink, contacts=2, sent=1, leased=1)
+    _late_answer_case(sqlite_url, sink, contacts=2, sent=1, leased=1, on_way=1)
 
 
-@given(st.integers(1, 3), st.integers(0, 4), st.integers(0, 4))
+@given(st.integers(1, 3), st.integers(0, 4), st.integers(0, 4), st.integers(0, 1))
 @settings(
     max_examples=12, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
 )
 def test_late_answer_rule(
-    sqlite_url: str, sink: SmtpSink, contacts: int, sent: int, leased: int
+    sqlite_url: str, sink: SmtpSink, contacts: int, sent: int, leased: int, on_way: int
 ) -> None:
-    """Any number of family members, any share of their alerts sent or in flight."""
-    _late_answer_case(sqlite_url, sink, contacts, sent, leased)
+    """Any number of family members, any share of their alerts sent, on their way or
+    leased."""
+    _late_answer_case(sqlite_url, sink, contacts, sent, leased, on_way)
 
 
 @pytest.mark.postgres
 def test_late_answer_rule_postgresql(postgres_url: str, sink: SmtpSink) -> None:
     upgrade_head(postgres_url)
-    for contacts, sent, leased in [(1, 0, 0), (2, 1, 1), (3, 0, 2), (2, 3, 0)]:
-        _late_answer_case(postgres_url, sink, contacts, sent, leased)
+    for contacts, sent, leased, on_way in [(1, 0, 0, 0), (2, 1, 1, 1), (3, 0, 3, 0), (2, 3, 0, 0)]:
+        _late_answer_case(postgres_url, sink, contacts, sent, leased, on_way)
+
+
+def _closed_case(url: str, sink: SmtpSink) -> None:
+    """Staff close the case (the resident was reached by phone) while the family's alerts
+    are queued and one is leased: none is sent, each says why."""
+    engine = make_engine(url)
+    clock = SettableClock(ALERTS_DUE)
+    sessions = make_sessionmaker(engine, clock)
+    cfg = Settings(database_url=url, secret_key="t" * 32, smtp_port=sink.port)
+    before = len(sink.messages)
+    try:
+        incident_id = _missed(sessions, 2)
+        escalate_due(sessions, Notifier.from_settings(cfg), clock)
+        leased = _claim(sessions, cfg, clock, "slow", 1)
+        with transaction(sessions) as session:
+            incident = session.get_one(Incident, incident_id)
+            incidents.resolve(session, incident, "safe", "電話で確認", clock())
+        assert not _deliver(sessions, cfg, clock, "slow", leased)
+        clock.advance(seconds=cfg.mail_lease_s + 1)
+        while sender.send_due(sessions, cfg, clock):
+            pass
+        with sessions() as session:
+            rows = session.scalars(
+                select(OutboxMail).where(OutboxMail.incident_id == incident_id)
+            ).all()
+    finally:
+        engine.dispose()
+    assert sink.messages[before:] == []
+    assert len(rows) == 3
+    assert {(r.status, r.last_error) for r in rows} == {("cancelled", sender.CASE_CLOSED_REASON)}
+
+
+def test_alerts_of_a_closed_case_are_never_sent(sqlite_url: str, sink: SmtpSink) -> None:
+    _closed_case(sqlite_url, sink)
+
+
+@pytest.mark.postgres
+def test_alerts_of_a_closed_case_are_never_sent_postgresql(
+    postgres_url: str, sink: SmtpSink
+) -> None:
+    upgrade_head(postgres_url)
+    _closed_case(postgres_url, sink)
 
 
 def test_late_answer_over_http_cancels_the_queued_family_mail(
