@@ -295,10 +295,15 @@ def store_events(
     unique: dict[str, v1.Event] = {}
     for event in events:
         unique.setdefault(event.id, event)
-    inserted = _insert_events(session, list(unique.values()), now)
+    # PostgreSQL with the context at hand: the check-ins' upsert rides on the event insert
+    # (one statement, one round trip less per answer at the 09:00 peak).
+    candidates = _upsert_candidates(session, gateway, list(unique.values()))
+    inserted = _insert_events(session, list(unique.values()), now, candidates)
     clashes = [e for e in unique.values() if e.id not in inserted]
+    rekeyed: dict[str, v1.Event] = {}
     if clashes:
-        for original, copy in _store_foreign_clashes(session, clashes, now).items():
+        rekeyed = _store_foreign_clashes(session, clashes, now)
+        for original, copy in rekeyed.items():
             inserted.add(original)
             unique[original] = copy
     # Ids repeated within one batch count once as accepted, then as duplicates.
@@ -315,7 +320,10 @@ def store_events(
     # Life-sign summaries and sensor news (~28 of a household's ~30 events a day) change
     # nothing else: no household row to read for them.
     if any(_has_effects(event) for event in fresh):
-        _apply_effects(session, ctx, gateway, fresh, now)
+        # A rekeyed copy's check-in was not in the combined statement: upsert them all again
+        # (idempotent: the same rows, and an answer is never overridden).
+        upserted = bool(candidates) and not rekeyed
+        _apply_effects(session, ctx, gateway, fresh, now, checkins_upserted=upserted)
     metrics.EVENTS.labels("accepted").inc(len(accepted))
     metrics.EVENTS.labels("duplicate").inc(len(duplicates))
     return accepted, duplicates
@@ -370,7 +378,55 @@ _SQLITE_INSERT_EVENTS = (
 )
 
 
-def _insert_events(session: Session, events: list[v1.Event], now: datetime) -> set[str]:
+# The same insert, and the check-ins of the events it stored upserted in the same statement
+# (data-modifying CTEs): per (slot date, slot) the row _checkin_rows would pick, first
+# answer in time order, else the first no_response (DISTINCT ON; `ord` is that order).
+_PG_INSERT_EVENTS_AND_CHECKINS = text(
+    """
+    WITH ins AS ("""
+    + _PG_INSERT_EVENTS.text
+    + """), picked AS (
+        SELECT DISTINCT ON (c.slot_date, c.slot) c.*
+        FROM unnest(
+            CAST(:c_events AS varchar[]), CAST(:c_dates AS date[]), CAST(:c_slots AS varchar[]),
+            CAST(:c_status AS varchar[]), CAST(:c_intents AS varchar[]),
+            CAST(:c_confidences AS float8[]), CAST(:c_occurred AS timestamptz[])
+        ) WITH ORDINALITY
+            AS c(event_id, slot_date, slot, status, intent, confidence, occurred_at, ord)
+        WHERE c.event_id IN (SELECT id FROM ins)
+        ORDER BY c.slot_date, c.slot, c.status = 'answered' DESC, c.ord
+    ), up AS (
+        INSERT INTO checkins
+            (household_id, slot_date, slot, status, intent, confidence, occurred_at, event_id)
+        SELECT :household_id, slot_date, slot, status, intent, confidence, occurred_at, event_id
+        FROM picked
+        ON CONFLICT (household_id, slot_date, slot) DO UPDATE SET
+            status = excluded.status, intent = excluded.intent,
+            confidence = excluded.confidence, occurred_at = excluded.occurred_at,
+            event_id = excluded.event_id
+        WHERE checkins.status <> 'answered' AND excluded.status = 'answered'
+    )
+    SELECT id FROM ins
+    """
+)
+
+
+def _upsert_candidates(
+    session: Session, gateway: GatewayIdentity, events: list[v1.Event]
+) -> list[dict]:
+    """The check-in row of each check-in event, in time order, when the combined statement
+    applies (PostgreSQL, the household's context read with the gateway); else []."""
+    context = gateway.checkin_context
+    if context is None or session.get_bind().dialect.name != "postgresql":
+        return []
+    checkins = sorted((e for e in events if e.kind in CHECKIN_KINDS), key=lambda e: e.occurred_at)
+    return [_checkin_row(gateway.household_id, context, event) for event in checkins]
+
+
+def _insert_events(
+    session: Session, events: list[v1.Event], now: datetime, checkins: list[dict] | None = None
+) -> set[str]:
+    """-> the ids stored; `checkins` (PostgreSQL): rows to upsert for those stored."""
     if not events:
         return set()
     if session.get_bind().dialect.name == "postgresql":
@@ -384,7 +440,19 @@ def _insert_events(session: Session, events: list[v1.Event], now: datetime) -> s
             "payloads": [json.dumps(e.payload, ensure_ascii=False) for e in events],
             "received_at": now,
         }
-        return set(session.scalars(_PG_INSERT_EVENTS, params).all())
+        if not checkins:
+            return set(session.scalars(_PG_INSERT_EVENTS, params).all())
+        params |= {
+            "household_id": checkins[0]["household_id"],
+            "c_events": [c["event_id"] for c in checkins],
+            "c_dates": [c["slot_date"] for c in checkins],
+            "c_slots": [c["slot"] for c in checkins],
+            "c_status": [c["status"] for c in checkins],
+            "c_intents": [c["intent"] for c in checkins],
+            "c_confidences": [_float_or_none(c["confidence"]) for c in checkins],
+            "c_occurred": [c["occurred_at"] for c in checkins],
+        }
+        return set(session.scalars(_PG_INSERT_EVENTS_AND_CHECKINS, params).all())
     rows = [
         {
             "id": e.id,
@@ -498,9 +566,12 @@ def _apply_effects(
     gateway: GatewayIdentity,
     fresh: list[v1.Event],
     now: datetime,
+    *,
+    checkins_upserted: bool = False,
 ) -> None:
     """Check-ins, calls for help, command.done. The ORM household (office, municipality,
-    chains) is loaded only when an incident is to be opened or settled."""
+    chains) is loaded only when an incident is to be opened or settled.
+    `checkins_upserted`: the event insert already upserted the check-in rows."""
     household_id = gateway.household_id
     loaded: list[Household] = []
 
@@ -512,7 +583,9 @@ def _apply_effects(
     checkins = [e for e in fresh if e.kind in CHECKIN_KINDS]
     if checkins:
         context = gateway.checkin_context or checkin_context(session, household_id)
-        _record_checkins(session, ctx, household_id, context, household, checkins, now)
+        _record_checkins(
+            session, ctx, household_id, context, household, checkins, now, checkins_upserted
+        )
     for event in fresh:
         if _has_other_effect(event):
             _apply_other(session, household_id, household, event, now)
@@ -569,32 +642,16 @@ def _record_checkins(
     household: Callable[[], Household],
     events: list[v1.Event],
     now: datetime,
+    upserted: bool = False,
 ) -> None:
     """Upsert one row per (slot date, slot): an answer overrides a no_response, never the
-    other way round; then close missed-slot incidents that the answers settle."""
+    other way round; then close missed-slot incidents that the answers settle.
+    `upserted`: the rows are already written (the combined PostgreSQL insert)."""
     if not events:
         return
-    rows: dict[tuple[date, str], dict] = {}
-    for event in sorted(events, key=lambda e: e.occurred_at):
-        payload = event.payload
-        slot = slot_for_answer(context.slots, str(payload.get("slot")))
-        slot_name = slot.name if slot else str(payload.get("slot"))
-        slot_date = _slot_date(payload.get("slot_date"), event, context.timezone)
-        answered = event.kind == v1.EventKind.CHECKIN_ANSWERED
-        row = {
-            "household_id": household_id,
-            "slot_date": slot_date,
-            "slot": slot_name,
-            "status": "answered" if answered else "no_response",
-            "intent": payload.get("intent") if answered else None,
-            "confidence": payload.get("confidence"),
-            "occurred_at": event.occurred_at,
-            "event_id": event.id,
-        }
-        current = rows.get((slot_date, slot_name))
-        if current is None or (answered and current["status"] != "answered"):
-            rows[(slot_date, slot_name)] = row
-    session.execute(_CHECKIN_UPSERT[session.get_bind().dialect.name], list(rows.values()))
+    rows = _checkin_rows(household_id, context, events)
+    if not upserted:
+        session.execute(_CHECKIN_UPSERT[session.get_bind().dialect.name], list(rows.values()))
     answered = {key: row for key, row in rows.items() if row["status"] == "answered"}
     if answered and (context.slot_incident_open or _worker_may_have_claimed(session, context)):
         _resolve_late(session, ctx, household_id, household, answered, now)
@@ -608,6 +665,42 @@ def _record_checkins(
     ]
     if silent and context.offline_slot_incident:
         _open_missed_while_offline(session, household(), silent, now)
+
+
+def _checkin_row(household_id: str, context: CheckinContext, event: v1.Event) -> dict:
+    """Pure: the checkins row one check-in event asks for."""
+    payload = event.payload
+    slot = slot_for_answer(context.slots, str(payload.get("slot")))
+    answered = event.kind == v1.EventKind.CHECKIN_ANSWERED
+    return {
+        "household_id": household_id,
+        "slot_date": _slot_date(payload.get("slot_date"), event, context.timezone),
+        "slot": slot.name if slot else str(payload.get("slot")),
+        "status": "answered" if answered else "no_response",
+        "intent": payload.get("intent") if answered else None,
+        "confidence": payload.get("confidence"),
+        "occurred_at": event.occurred_at,
+        "event_id": event.id,
+    }
+
+
+def _checkin_rows(
+    household_id: str, context: CheckinContext, events: list[v1.Event]
+) -> dict[tuple[date, str], dict]:
+    """Pure: one row per (slot date, slot), in time order the first answer, else the first
+    no_response (_PG_INSERT_EVENTS_AND_CHECKINS picks the same in SQL)."""
+    rows: dict[tuple[date, str], dict] = {}
+    for event in sorted(events, key=lambda e: e.occurred_at):
+        row = _checkin_row(household_id, context, event)
+        key = (row["slot_date"], row["slot"])
+        current = rows.get(key)
+        if current is None or (row["status"] == "answered" and current["status"] != "answered"):
+            rows[key] = row
+    return rows
+
+
+def _float_or_none(value: object) -> float | None:
+    return None if value is None else float(value)  # type: ignore[arg-type]
 
 
 def _slot_date(reported: object, event: v1.Event, timezone: str) -> date:
