@@ -91,6 +91,7 @@ TEXT: dict[str, str] = {
     "opened": "Opened",
     "step": "Escalation step",
     "notified": "Notified",
+    "times_n": " ({n} times)",
     "state": "State",
     "state_open": "Open",
     "state_acknowledged": "Acknowledged",

@@ -143,19 +143,64 @@ def call_targets(
     return targets
 
 
-def recipient_label(recipient: str, contacts: list[FamilyContact], office_name: str, t: Any) -> str:
-    """Who a notification went to, as staff know them: the office, the gateway, or the
-    contact's name with the channel (never a LINE user id); other addresses as they are."""
+# Steps whose e-mail goes to the office's own address (cloud/escalation/steps.py): an address
+# that is no contact's is the office, named as such next to its dashboard entry.
+_OFFICE_MAIL_ACTIONS = frozenset({"staff", "staff_reminder"})
+
+
+@dataclass(frozen=True)
+class NotifiedChip:
+    """One line of 「連絡済み」: an action and whom it reached, each channel named once."""
+
+    action: str
+    who: str
+    channels: tuple[str, ...]  # channel codes in first-seen order: dashboard, email, line
+    times: int  # steps that did this (hourly staff reminders repeat)
+
+    def text(self, t: Any) -> str:
+        via = "・".join(
+            t("dashboard" if c == "dashboard" else "channel_" + c) for c in self.channels
+        )
+        label = f"{t('action_' + self.action)}: {self.who}" + (f"（{via}）" if via else "")
+        return label + (t("times_n").format(n=self.times) if self.times > 1 else "")
+
+
+def _reached(
+    action: str, recipient: str, contacts: list[FamilyContact], office_name: str, t: Any
+) -> tuple[str, str | None]:
+    """(who, channel code or None) of one notification row."""
     if recipient.startswith("office:"):
-        return office_name
+        # "Shown on dashboard" already says where: no channel after it.
+        return office_name, None if action == "dashboard" else "dashboard"
     if recipient == "gateway":
-        return t("gateway")
+        return t("gateway"), None
     for contact in contacts:
         if contact.email and recipient == contact.email:
-            return f"{contact.name}（{t('channel_email')}）"
+            return contact.name, "email"
         if contact.line_user_id and recipient == f"line:{contact.line_user_id}":
-            return f"{contact.name}（{t('channel_line')}）"
-    return t("channel_line") if recipient.startswith("line:") else recipient
+            return contact.name, "line"
+    if recipient.startswith("line:"):
+        return t("channel_line"), None
+    return (office_name if action in _OFFICE_MAIL_ACTIONS else recipient), "email"
+
+
+def notified_chips(
+    notifications: list[Any], contacts: list[FamilyContact], office_name: str, t: Any
+) -> list[NotifiedChip]:
+    """The notifications of a case (rows with action, recipient, step), one chip per action
+    and person: the office reached on the dashboard and by its e-mail address is named once,
+    and repeated reminders count up instead of repeating."""
+    merged: dict[tuple[str, str], tuple[list[str], set[int]]] = {}
+    for n in notifications:
+        who, channel = _reached(n.action, n.recipient, contacts, office_name, t)
+        channels, steps = merged.setdefault((n.action, who), ([], set()))
+        if channel and channel not in channels:
+            channels.append(channel)
+        steps.add(n.step)
+    return [
+        NotifiedChip(action, who, tuple(channels), len(steps))
+        for (action, who), (channels, steps) in merged.items()
+    ]
 
 
 def split_target(value: str) -> tuple[str, str]:

@@ -1,7 +1,6 @@
 """The case page tells the whole story, in the rendered HTML: an alert still queued when the
 resident answered late was cancelled (never sent) and shows as 「取り消し」 with why, next to
-what was sent; the desk names who was notified (a LINE member by name, never the LINE user
-id); the household's timeline names the help button a help request came from. Real
+what was sent; the household's timeline names the help button a help request came from. Real
 escalation and late-answer code on the live server's SQLite database."""
 
 from __future__ import annotations
@@ -21,7 +20,6 @@ from cloud.notify.base import CANCELLED
 from cloud.services import incidents
 from cloud.web import i18n
 from cloud.web.deliveries import cancel_reason
-from cloud.web.people import recipient_label
 from mimamori_wire import v1
 from tests.dashboard.conftest import World, enroll, login
 
@@ -108,20 +106,6 @@ def test_why_an_alert_was_cancelled_is_always_a_labelled_reason() -> None:
         assert cancel_reason(odd) == "cancelled_other"
     for code in ("answered_late", "gateway_back", "other"):
         assert not i18n.text(f"reason_cancelled_{code}", "ja").isascii()
-
-
-def test_desk_names_who_was_notified_never_a_line_user_id() -> None:
-    ja = i18n.translator("ja")
-    kazuko = FamilyContact(name="鈴木 和子", email="kazuko@example.jp", line_user_id="U" + "0" * 32)
-    contacts = [kazuko]
-    line = f"line:{kazuko.line_user_id}"
-    assert recipient_label(line, contacts, "本局", ja) == "鈴木 和子（LINE）"
-    assert recipient_label("kazuko@example.jp", contacts, "本局", ja) == "鈴木 和子（メール）"
-    assert recipient_label("office:x", contacts, "本局", ja) == "本局"
-    assert recipient_label("gateway", contacts, "本局", ja) == "見守り機"
-    # A member who has since unlinked: the channel, never the id.
-    assert recipient_label("line:U123", contacts, "本局", ja) == "LINE"
-    assert recipient_label("desk@post.example.jp", contacts, "本局", ja) == "desk@post.example.jp"
 
 
 def test_timeline_names_the_help_button_a_help_request_came_from(shared_world: World) -> None:

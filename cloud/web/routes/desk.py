@@ -69,8 +69,8 @@ class IncidentRow:
     def targets(self, t: Any) -> list[people.CallTarget]:
         return people.call_targets(self.household, self.contacts, t, self.residents)
 
-    def recipient(self, notification: Notification, t: Any) -> str:
-        return people.recipient_label(notification.recipient, self.contacts, self.office_name, t)
+    def notified_chips(self, t: Any) -> list[people.NotifiedChip]:
+        return people.notified_chips(self.notified, self.contacts, self.office_name, t)
 
     @property
     def staff_must_confirm(self) -> bool:
