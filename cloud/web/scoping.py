@@ -49,11 +49,12 @@ def area_options(ctx: Ctx) -> list[tuple[str, str]]:
     options: list[tuple[str, str]] = []
     offices = offices_in_scope(ctx)
     if ctx.scope.role not in OFFICE_ROLES:
+        whole = ctx.t("whole_municipality")
         query = select(Municipality).order_by(Municipality.name)
         if not ctx.scope.everything:
             query = query.where(Municipality.id == ctx.scope.municipality_id)
         for municipality in ctx.db.scalars(query):
-            options.append((f"m:{municipality.id}", f"{municipality.name}（全域）"))
+            options.append((f"m:{municipality.id}", whole.format(name=municipality.name)))
     options += [(f"o:{office.id}", office.name) for office in offices]
     return options
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Any
 
 from fastapi import APIRouter
@@ -11,7 +12,7 @@ from sqlalchemy import select
 from cloud.auth import users
 from cloud.auth.roles import OFFICE_ROLES, Capability, Role
 from cloud.escalation.chain import CAUSES
-from cloud.models import Household
+from cloud.models import Household, Municipality, PostOffice
 from cloud.models.staff import AuditLog, StaffUser
 from cloud.web.csvout import csv_response
 from cloud.web.deps import Ctx, needs
@@ -20,7 +21,7 @@ from cloud.web.i18n import AUDIT_ACTIONS
 from cloud.web.render import local, page
 from cloud.web.reports import OfficeMonth, monthly_report
 from cloud.web.route_helpers import record_action
-from cloud.web.scoping import offices_in_scope
+from cloud.web.scoping import offices_in_scope, selected_office
 
 router = APIRouter()
 
@@ -127,11 +128,43 @@ def _names(ctx: Ctx, entries: list[AuditLog]) -> dict[str, str]:
     return names
 
 
-def _users_in_scope(ctx: Ctx) -> list[StaffUser]:
-    query = select(StaffUser).order_by(StaffUser.role, StaffUser.email)
+@dataclass(frozen=True)
+class StaffRow:
+    """One account on the staff list, with where it belongs in words."""
+
+    user: StaffUser
+    office_name: str | None
+    municipality_name: str | None
+
+    def belongs_to(self, t: Any) -> str:
+        """The office of office staff; an admin's whole municipality; everything for the
+        system administrator."""
+        if self.office_name:
+            return self.office_name
+        if self.municipality_name:
+            return t("whole_municipality").format(name=self.municipality_name)
+        return t("all_municipalities")
+
+
+def _users_in_scope(ctx: Ctx, office_id: str | None) -> list[StaffRow]:
+    """Accounts of the admin's municipality (all, for the system administrator), grouped by
+    office with the municipality's own admins first; `office_id` narrows to one office."""
+    query = (
+        select(StaffUser, PostOffice.name, Municipality.name)
+        .outerjoin(PostOffice, StaffUser.office_id == PostOffice.id)
+        .outerjoin(Municipality, StaffUser.municipality_id == Municipality.id)
+        .order_by(
+            Municipality.name.nulls_first(),
+            PostOffice.name.nulls_first(),
+            StaffUser.role,
+            StaffUser.name,
+        )
+    )
     if not ctx.scope.everything:
         query = query.where(StaffUser.municipality_id == ctx.scope.municipality_id)
-    return list(ctx.db.scalars(query))
+    if office_id:
+        query = query.where(StaffUser.office_id == office_id)
+    return [StaffRow(u, office, town) for u, office, town in ctx.db.execute(query)]
 
 
 def _roles_for(ctx: Ctx) -> list[str]:
@@ -141,10 +174,13 @@ def _roles_for(ctx: Ctx) -> list[str]:
     return [r.value for r in roles]
 
 
-def _users_page(ctx: Ctx, status: int = 200, **extra: Any) -> Response:
+def _users_page(
+    ctx: Ctx, status: int = 200, office_id: str | None = None, **extra: Any
+) -> Response:
     variables: dict[str, Any] = {
-        "users": _users_in_scope(ctx),
+        "users": _users_in_scope(ctx, office_id),
         "offices": offices_in_scope(ctx),
+        "office_id": office_id,
         "roles": _roles_for(ctx),
         "errors": {},
         "values": {},
@@ -156,7 +192,7 @@ def _users_page(ctx: Ctx, status: int = 200, **extra: Any) -> Response:
 
 @router.get("/users")
 def users_page(ctx: Ctx = needs(Capability.USERS)) -> Response:
-    return _users_page(ctx)
+    return _users_page(ctx, office_id=selected_office(ctx))
 
 
 @router.post("/users")
