@@ -804,7 +804,12 @@ def _predicate_negation_at(
         return None
     if any(t.lemma in _REQUEST_BEFORE for t in tokens[j : tokens.index(negative)]):
         return None  # 電話してくれんね: a request (or nobody calls), not "no call"
+    if any(t.lemma in _GOING for t in tokens[j + 1 : tokens.index(negative)]):
+        return None  # 冠水して行かれへん: the going is negated, not the flood
     return text[end : negative.end]
+
+
+_GOING = frozenset({"行く", "いく"})
 
 
 def _flipped(intent: str, negated: str | None, *, was_negated: bool) -> str | None:
@@ -1008,11 +1013,26 @@ _LIGHT_LEMMAS = frozenset(
         "ずる",
         "りょ",
         "思る",  # 思て read as a verb 思る: 思う
+        # dialect endings MeCab reads as content words: ちょる/ちゃる progressives split
+        # (気になっちょる: ちょ), Kobe 元気しとう, Kyushu ごたる (= ような: たる), Mikawa
+        # 飛んでってまった (= しまった)
+        "ちょ",
+        "ちゃ",
+        "しとう",
+        "たる",
+        "まった",
+        "すける",  # おるすけ: Echigo すけ (= から) after a plain form
     }
 )
 # A past た + a western particle that MeCab reads as one verb (溢れんやったけん: たける,
 # びくともせんかったっち: たっち, also as a noun after っ): not a content word.
-_PAST_PARTICLES = frozenset({"けん", "けえ", "き", "っち", "っちゃ", "ばい", "けに", "に"})
+# Echigo/Sado すけ (= から: 寒くなってきたすけ: たすける), Tohoku たけえ (なかったけえ: たかい),
+# a past たっ before ちゃ (なかったっちゃ: たつ) too.
+_PAST_PARTICLES = frozenset(
+    {"けん", "けえ", "き", "っち", "っちゃ", "ばい", "けに", "に", "すけ", "すけえ", "すけに", "っ"}
+)
+# Western "because" after a copula or particle (大丈夫じゃけえ: こい, やけん): not content.
+_BECAUSE = frozenset({"けえ", "けん", "けに", "すけ"})
 _CONTENT_POS = frozenset({"名詞", "動詞", "形容詞"})
 _NOT_CONTENT_POS1 = frozenset({"非自立", "接尾", "数", "代名詞", "副詞可能", "固有名詞"})
 
@@ -1037,6 +1057,7 @@ def _unknown_content(text: str, chosen: list[Hit], lexicon: Lexicon, after: int)
         if t.start >= after
         and t.clause not in explained
         and not _past_particle(tokens, k)
+        and not (k > 0 and t.surface in _BECAUSE and tokens[k - 1].pos in ("助詞", "助動詞"))
         and t.pos in _CONTENT_POS
         and t.pos1 not in _NOT_CONTENT_POS1
         and t.lemma not in _LIGHT_LEMMAS
@@ -1099,8 +1120,8 @@ def _verb_at(
     tokens: Sequence[Token], i: int, verbs: dict[str, dict[tuple[str, ...], bool]]
 ) -> tuple[int | None, bool]:
     """Index of the last token of an entry of `verbs` starting at token `i` (else None) and
-    whether only its negative explains. Particles may stand between the lemmas of an entry
-    (布団に入る, 長話をする)."""
+    whether only its negative explains. Particles, adverbs and counters may stand between the
+    lemmas of an entry (布団に入る, 長話をする, 剪定ちょっとずつやる)."""
     if tokens[i].pos1 == "非自立":  # an auxiliary use (目覚めてしまって, 寝てみた) is no action
         return None, False
     for verb, negative in verbs.get(tokens[i].lemma, {}).items():
@@ -1115,18 +1136,22 @@ def _lemmas_from(tokens: Sequence[Token], i: int, lemmas: tuple[str, ...]) -> in
     for n, lemma in enumerate(lemmas):
         if n:
             k += 1
-            while k < len(tokens) and tokens[k].pos == "助詞":
+            while k < len(tokens) and _between_lemmas(tokens[k]):
                 k += 1
         if k >= len(tokens) or tokens[k].lemma != lemma:
             return None
     return k
 
 
+def _between_lemmas(t: Token) -> bool:
+    return t.pos in ("助詞", "副詞") or (t.pos == "名詞" and t.pos1 == "接尾")
+
+
 def _past_particle(tokens: Sequence[Token], k: int) -> bool:
     t = tokens[k]
     return (
         k > 0
-        and t.pos in ("動詞", "名詞")
+        and t.pos in ("動詞", "名詞", "形容詞")
         and t.surface[:1] == "た"
         and t.surface[1:] in _PAST_PARTICLES
         and (tokens[k - 1].pos in ("助動詞", "動詞") or tokens[k - 1].surface.endswith("っ"))
@@ -1188,6 +1213,8 @@ def _understood(text: str, folded: str, lexicon: Lexicon) -> list[Hit]:
     if analysis is not None:
         hits += _lemma_candidates(analysis, lexicon)
     chosen = _select(hits, lexicon)
+    if analysis is not None:
+        chosen = [h for h in chosen if not _final_particle_iya(h, analysis)]
     if lexicon.sensation is not None:
         chosen += _sensations(folded, chosen, *lexicon.sensation)
     if analysis is not None and lexicon.degree_words:
@@ -1211,6 +1238,23 @@ def _understood(text: str, folded: str, lexicon: Lexicon) -> list[Hit]:
     if analysis is not None and lexicon.explaining_arguments:
         chosen += _argument_hits(analysis, chosen, lexicon)
     return chosen
+
+
+# Echigo/Sado いや after a predicate (歩いてきたいや, 飲んだいや, だいや) is a sentence-final
+# particle like よ, not the "no" said before anything else.
+_PREDICATE_END_POS = frozenset({"動詞", "助動詞", "形容詞"})
+
+
+def _final_particle_iya(h: Hit, analysis: Analysis) -> bool:
+    if h.intent != Intent.NO.value or h.evidence != "いや" or h.start == 0:
+        return False
+    i = analysis.token_at(h.start)
+    if i is None or i == 0 or analysis.tokens[i].start != h.start:
+        return False
+    before = analysis.tokens[i - 1]
+    return before.pos in _PREDICATE_END_POS or (
+        before.pos == "助詞" and before.pos1 in ("終助詞", "接続助詞")
+    )
 
 
 _NOT_USUAL = frozenset({"help", "trouble", "callback"})
@@ -1560,12 +1604,14 @@ def _told(h: Hit, analysis: Analysis, told: dict[str, str]) -> Hit:
     predicate later in its clause, no wish or request on the way) is a story, not a request
     to be called: it means what `[told]` says (yes: the resident did talk to someone).
     電話してくれた counts as told, 電話してくれたら / 電話してほしかった do not."""
-    if h.intent not in told or not h.explicit:
-        return h
+    if h.intent not in told or not h.explicit or h.evidence.endswith(_NEGATIVE_REQUESTS):
+        return h  # 電話ばくれんね (one token for MeCab): a request by negative question
     tokens = analysis.tokens
     clause = analysis.clause_at(h.start)
     for i, t in enumerate(tokens):
         if t.start < h.end and not (t.start < h.end < t.end):
+            if t.start >= h.start and t.is_negative:
+                return h  # 電話ばくれんね: a request by negative question, whatever follows
             continue
         if t.clause != clause:
             break
@@ -1576,6 +1622,17 @@ def _told(h: Hit, analysis: Analysis, told: dict[str, str]) -> Hit:
             evidence = f"{h.evidence}+…{t.surface}"
             return Hit(h.start, h.end, told[h.intent], h.weight, False, evidence)
     return h
+
+
+_NEGATIVE_REQUESTS = (
+    "くれん",
+    "くれへん",
+    "くれない",
+    "くれんね",
+    "もらえん",
+    "もらえへん",
+    "もらえない",
+)
 
 
 def _is_past(tokens: Sequence[Token], i: int) -> bool:

@@ -1,0 +1,271 @@
+"""Rules and vocabulary classes added after held-out batch K (its misses classified by kind,
+docs/benchmarks.md). Every sentence here is written for these tests, with other words and
+regions than the batch; each rule also has a property test over inputs it was not made from."""
+
+from __future__ import annotations
+
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from mimamori_wire import Intent
+from speech.intents import classify, is_help_phrase
+
+CALM = {Intent.FINE, Intent.USUAL, Intent.YES}
+
+
+def classified(text: str, expect: str = "health"):
+    return classify(text, "ja", expect=expect)
+
+
+# --- more everyday actions explain what and who (walk, pull up, send, hand round, warm up,
+# live, shut, open, repair, prune with an adverb between the noun and its verb) -------------
+
+
+@pytest.mark.parametrize(
+    ("text", "intent", "expect"),
+    [
+        ("元気だよ 朝は川べりを歩いてきた", Intent.FINE, "health"),
+        ("元気やで 畑で人参抜いて 近所に配ったんや", Intent.FINE, "health"),
+        ("達者だよ 娘が林檎送ってくれたんだ", Intent.FINE, "health"),
+        ("食べたよ 煮しめの残り温めて食べた", Intent.YES, "yesno"),
+        ("元気だがね 松の手入れ 少しずつやっとる", Intent.FINE, "health"),
+        ("大丈夫です 山の上に住んどりますけん", Intent.FINE, "safety"),
+        ("大丈夫だよ 戸はみんな閉めといたから", Intent.FINE, "safety"),
+    ],
+)
+def test_more_everyday_actions_explain_what_and_who(text, intent, expect):
+    c = classified(text, expect)
+    assert c.intent == intent and not c.ambiguous, c
+
+
+# --- dialect endings MeCab reads as content words ------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("text", "intent", "expect"),
+    [
+        # Echigo すけ after a past (来たすけ: たすける), Chugoku じゃけえ (こい), Tohoku たけえ
+        ("元気だよ 寒くなってきたすけ 家におる", Intent.FINE, "health"),
+        ("大丈夫じゃけえ 心配いらんよ", Intent.FINE, "safety"),
+        # Kyushu ごたる, Mikawa てまった: the life is the same as ever
+        ("まあまあたい 毎日同じごたる暮らしたい", Intent.USUAL, "health"),
+    ],
+)
+def test_dialect_endings_are_not_unknown_words(text, intent, expect):
+    c = classified(text, expect)
+    assert c.intent == intent and not c.ambiguous, c
+
+
+# --- small talk: calm sea, no wind, getting colder, last night, flowers, enough supplies ----
+
+
+@pytest.mark.parametrize(
+    ("text", "intent", "expect"),
+    [
+        ("元気だよ 今日は海がないでおるすけ 気持ちええ", Intent.FINE, "health"),
+        ("よう寝たよ 夕べは風もなかったし", Intent.YES, "yesno"),
+        ("大丈夫だべ 灯油もたっぷりあるし", Intent.FINE, "safety"),
+        ("元気ですよ 庭の桜もまだ咲いとります", Intent.FINE, "health"),
+        ("食べたよ 鍋こしらえてな うまかった", Intent.YES, "yesno"),
+        ("大丈夫だ 雨は強かったけど 家は何もなかった", Intent.FINE, "safety"),
+    ],
+)
+def test_small_talk_is_not_a_complaint(text, intent, expect):
+    c = classified(text, expect)
+    assert c.intent == intent and not c.ambiguous, c
+
+
+# --- a small thing is all that happened; a tree down; the house fine ------------------------
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "大丈夫だよ 皿が一枚割れたぐらいで あとはなんともねえ",
+        "無事ですよ 植木が倒れたくらいで",
+        "大丈夫や 裏の木が一本折れとったけど 家はなんもない",
+        "なんもあらへんよ 風はきつかったけど",
+    ],
+)
+def test_a_small_damage_with_the_house_fine_is_fine(text):
+    c = classified(text, "safety")
+    assert c.intent == Intent.FINE and not c.ambiguous, c
+
+
+SMALL_DAMAGE = ["皿が一枚割れたくらいで", "鉢が倒れたぐらいで", "庭の木が一本折れたけど"]
+SYMPTOMS_NOW = ["胸が苦しい", "頭が痛い", "足がしびれとる", "熱がある", "腰が痛うて動けん"]
+
+
+@settings(max_examples=40, deadline=None)
+@given(st.sampled_from(SMALL_DAMAGE), st.sampled_from(SYMPTOMS_NOW))
+def test_property_a_small_damage_never_hides_a_complaint(damage, symptom):
+    c = classified(f"大丈夫 {damage} {symptom}", "safety")
+    assert c.intent not in CALM, c
+
+
+# --- yes/no: slept until morning, did not forget, sentence-final いや, did not feel slept ---
+
+
+@pytest.mark.parametrize(
+    ("text", "intent"),
+    [
+        ("寝たよ 九時に布団入って 朝まで目ぇ覚めんかった", Intent.YES),
+        ("飲んだよ 昼もちゃんと飲んだ 忘れとらん", Intent.YES),
+        ("飲んだいや 朝も晩もな", Intent.YES),
+        ("寝た気がせんかった", Intent.NO),
+    ],
+)
+def test_sleep_and_medicine_answers(text, intent):
+    c = classified(text, "yesno")
+    assert c.intent == intent and not c.ambiguous, c
+
+
+def test_forgot_is_still_no():
+    assert classified("飲み忘れた 朝バタバタしとって", "yesno").intent == Intent.NO
+
+
+@settings(max_examples=30, deadline=None)
+@given(
+    st.sampled_from(["飲んだ", "食べた", "寝た", "飲みました"]), st.sampled_from(["いや", "だいや"])
+)
+def test_property_a_final_iya_after_a_yes_is_never_no(yes, particle):
+    c = classified(f"{yes}{particle}", "yesno")
+    assert c.intent == Intent.YES, c
+
+
+# --- complaints: toilet count told first, cramps, black stool, taste lost, a sore ----------
+
+
+@pytest.mark.parametrize(
+    ("text", "expect"),
+    [
+        ("寝たけど 便所に何べんも起きてな", "yesno"),
+        ("眠れんかった ふくらはぎがつって", "yesno"),
+        ("飲んだよ ただ便が黒いんよ", "yesno"),
+        ("食べましたけど 味がわからんのです", "yesno"),
+        ("膝の傷がなかなか治らんでのう", "health"),
+    ],
+)
+def test_complaints_of_batch_k_kinds_are_unwell(text, expect):
+    assert classified(text, expect).intent == Intent.UNWELL
+
+
+def test_the_toilet_count_after_poor_sleep_is_never_calm():
+    # was a critical miss on K (read yes): 寝た inside 寝た気がしねえ is no reassurance
+    c = classified("トイレさ何回も行って 寝た気がしねえ", "yesno")
+    assert c.intent == Intent.UNWELL, c
+
+
+# --- help: a hand that does not work, a crooked face, someone at the door, water inside, the
+# way out blocked -----------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("text", "expect"),
+    [
+        ("左手がきかんようになって 茶碗が持てん", "health"),
+        ("口が曲がっとる気がする", "health"),
+        ("誰かが玄関をがんがん叩いとる", "safety"),
+        ("知らない男が外でうろうろしてる", "safety"),
+        ("畳まで水が上がってきよる", "safety"),
+        ("道が冠水して 行けんのです", "safety"),
+        ("雪で玄関が埋まって出られん", "safety"),
+    ],
+)
+def test_emergency_signs_of_batch_k_kinds_are_help(text, expect):
+    assert classified(text, expect).intent == Intent.HELP
+    assert is_help_phrase(text)
+
+
+WAYS_BLOCKED = ["浸かって", "冠水して", "塞がって", "埋まって", "崩れて"]
+CANNOT_GO = ["行けん", "行かれへん", "出られん", "出られない", "行けない"]
+
+
+@settings(max_examples=40, deadline=None)
+@given(st.sampled_from(WAYS_BLOCKED), st.sampled_from(CANNOT_GO))
+def test_property_the_way_out_blocked_is_always_help(blocked, cannot):
+    text = f"道が{blocked}{cannot}"
+    assert classified(text, "safety").intent == Intent.HELP
+    assert is_help_phrase(text)
+
+
+# --- troubles: no tap water, snow clearing behind, a chore request, supplies low ------------
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "昨日から水道が出えへんのや",
+        "雪かきが追っつかねえ",
+        "瓦がずれたけん 直しに誰か来てくれんかね",
+        "屋根の修理して くれる人おらんかのう",
+        "米が心細うなってきた",
+        "床下浸水しとります",
+        "トタンが一枚飛んでった",
+    ],
+)
+def test_troubles_of_batch_k_kinds(text):
+    assert classified(text, "safety").intent == Intent.TROUBLE
+
+
+def test_a_chore_request_is_not_help_but_someone_to_come_is():
+    assert classified("片付けに誰か来てくれんか", "safety").intent == Intent.TROUBLE
+    assert classified("誰か来てくれ", "safety").intent == Intent.HELP
+
+
+def test_an_obligation_with_its_verb_is_not_no_good():
+    # 病院へ行かん (a trouble phrase) must not take the ん of 行かんといけん
+    c = classified("病院に行かんといけんけど 足がないんよ", "health")
+    assert c.intent == Intent.TROUBLE, c
+
+
+# --- asking back, a call asked for by a negative question, a wish ----------------------------
+
+
+@pytest.mark.parametrize(
+    "text", ["ご飯のことですか", "すみません 今なんて言われました", "お薬の事でしょうか"]
+)
+def test_clarifying_the_question_is_repeat(text):
+    assert classified(text, "yesno").intent == Intent.REPEAT
+
+
+def test_a_call_asked_for_by_negative_question_stays_a_request():
+    c = classified("娘に電話ばくれんね 声聞けたら安心するけん", "safety")
+    assert c.intent == Intent.CALLBACK, c
+
+
+# --- someone else's injury told with a title -------------------------------------------------
+
+
+def test_someone_elses_injury_with_a_title_is_not_mine():
+    c = classified("私は元気です お向かいの奥さんが手を怪我されて", "health")
+    assert c.intent == Intent.FINE, c
+    assert classified("奥さんが足を怪我したけど わしも腰が痛い").intent == Intent.UNWELL
+
+
+STORIES_K = [
+    "朝は浜まで歩いてきた",
+    "孫がみかん送ってくれた",
+    "残りもん温めて食べた",
+    "近所に大根配った",
+    "松の剪定ちょっとずつやっとる",
+]
+SYMPTOMS_K = ["胸が苦しい", "頭がずきずきする", "手がしびれとる", "足がつって", "便が黒い"]
+
+
+@settings(max_examples=50, deadline=None)
+@given(
+    st.sampled_from(["元気だよ", "大丈夫や", "達者でやっとる"]),
+    st.sampled_from(STORIES_K),
+    st.sampled_from(SYMPTOMS_K),
+)
+def test_property_reassurance_new_story_and_a_symptom_is_never_calm(fine, story, symptom):
+    assert classified(f"{fine} {story} {symptom}").intent not in CALM
+
+
+@settings(max_examples=30, deadline=None)
+@given(st.sampled_from(["元気だよ", "大丈夫や", "達者でやっとる"]), st.sampled_from(STORIES_K))
+def test_property_reassurance_and_a_new_story_is_calm(fine, story):
+    c = classified(f"{fine} {story}")
+    assert c.intent == Intent.FINE and not c.ambiguous, c
