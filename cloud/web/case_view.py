@@ -16,7 +16,13 @@ from cloud.notify.base import LINE
 from cloud.notify.outbox import case_deliveries
 from cloud.services import caselog
 from cloud.web import people
-from cloud.web.deliveries import cancel_reason, chain_steps, contacts_by_id, delivery_rows
+from cloud.web.deliveries import (
+    cancel_reason,
+    chain_steps,
+    contacts_by_id,
+    delivery_rows,
+    staff_addresses,
+)
 from cloud.web.deps import Ctx, not_found
 from cloud.web.render import page
 from cloud.web.scoping import selected_office
@@ -88,6 +94,7 @@ def render_case(
 ) -> Response:
     contacts = contacts_of(ctx, [household.id])[household.id]
     office = ctx.db.get_one(PostOffice, household.office_id)
+    addresses = staff_addresses(office, ctx.t)
     return page(
         ctx,
         "case.html",
@@ -97,12 +104,13 @@ def render_case(
         office=office,
         contacts=contacts,
         key_holders=people.key_holders(contacts),
-        contact_names=recipient_names(ctx, incident, contacts),
+        contact_names=recipient_names(ctx, incident, contacts) | addresses,
         deliveries=delivery_rows(
             incident.id,
             case_deliveries(ctx.db, incident.id, with_cancelled=True),
             contacts_by_id(contacts),
             chain_steps(ctx.db, [incident.id]),
+            addresses,
         ),
         items=caselog.case_items(ctx.db, incident),
         cancel_reason=cancel_reason,

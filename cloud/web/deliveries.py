@@ -12,7 +12,14 @@ from typing import Any
 from sqlalchemy import ColumnElement, func, select
 from sqlalchemy.orm import Session, selectinload
 
-from cloud.models import FamilyContact, Household, Incident, Notification, OutboxMail
+from cloud.models import (
+    FamilyContact,
+    Household,
+    Incident,
+    Notification,
+    OutboxMail,
+    PostOffice,
+)
 from cloud.notify.base import CANCELLED, CHANNELS, EMAIL, LINE
 
 # DeliveryResult.reason codes (cloud/notify/base.py) staff get explained in Japanese
@@ -103,16 +110,29 @@ def chain_steps(session: Session, incident_ids: list[str]) -> dict[str, int]:
     return {mail_id: step for mail_id, step in rows if mail_id is not None}
 
 
+def staff_addresses(office: PostOffice, t: Any) -> dict[str, str]:
+    """The addresses staff alerts go to (the office's own, its manager's, the municipality's:
+    cloud/escalation/steps.py) -> the name staff know them by, not the bare address."""
+    named = {
+        office.municipality.email: office.municipality.name,
+        office.manager_email: f"{office.name}（{t('role_office_manager')}）",
+        office.email: office.name,
+    }
+    return {address: name for address, name in named.items() if address}
+
+
 def delivery_rows(
     incident_id: str,
     deliveries: Iterable[dict[str, Any]],
     contacts: dict[str, FamilyContact],
     steps: dict[str, int] | None = None,
+    addresses: dict[str, str] | None = None,
 ) -> list[DeliveryRow]:
     """One row per delivery of case_deliveries(), in its order (oldest first); `steps`
-    (chain_steps) gives a staff alert its step."""
+    (chain_steps) gives a staff alert its step, `addresses` (staff_addresses) its name."""
     listed = list(deliveries)
     steps = steps or {}
+    addresses = addresses or {}
     fallbacks = {(d["step"], d["contact_id"]) for d in listed if d["fallback"]}
     rows = []
     for d in listed:
@@ -124,7 +144,7 @@ def delivery_rows(
                 incident_id=incident_id,
                 step=staff_step(d["step"] if d["step"] is not None else steps.get(d.get("id", ""))),
                 channel=d["channel"],
-                name=contact.name if contact else str(d["to"]),
+                name=contact.name if contact else addresses.get(d["to"], str(d["to"])),
                 relationship=contact.relationship_label if contact else None,
                 status=_status(d, switched),
                 reason=_reason(d),

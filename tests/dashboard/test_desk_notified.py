@@ -1,6 +1,6 @@
 """「連絡済み」 on the desk names each person reached once per action: the post office alerted on
 the dashboard and at its own e-mail address is one entry (it was listed twice, once as its
-address), hourly reminders count up instead of repeating, and a family member is named with
+address) and the delivery tables name it rather than its address, hourly reminders count up instead of repeating, and a family member is named with
 the channel, never by a LINE user id. Real escalation on the live server."""
 
 from __future__ import annotations
@@ -37,11 +37,18 @@ def test_the_office_reached_by_dashboard_and_mail_is_listed_once(world: World) -
     staff = login(world.server.base_url, world.users["staff_a"])
     try:
         cell = _notified_cell(staff.get("/").text, incident_id)
+        case = staff.get(f"/incidents/{incident_id}").text
+        household_page = staff.get(f"/households/{household}").text
     finally:
         staff.close()
     assert cell.count(OFFICE) == 1, cell
     assert OFFICE_MAIL not in cell
     assert "郵便局職員へ通知: みどり中央郵便局（画面・メール）" in cell
+    # The case file's and the household's delivery tables name the office, not its address.
+    for page in (case, household_page):
+        table = page.split('class="list deliveries"')[1].split("</table>")[0]
+        sent_to = re.findall(r'class="dlv-to">([^<]*)</td>', table)
+        assert OFFICE in sent_to and OFFICE_MAIL not in sent_to, sent_to
 
 
 @dataclass

@@ -144,16 +144,17 @@ def _codes(ctx: Ctx, household: Household) -> list[EnrollmentCode]:
 
 
 def _latest_deliveries(
-    ctx: Ctx, cases: list[Incident], contacts: list[FamilyContact]
+    ctx: Ctx, household: Household, cases: list[Incident], contacts: list[FamilyContact]
 ) -> list[deliveries.DeliveryRow]:
     by_id = deliveries.contacts_by_id(contacts)
     latest = cases[:DELIVERY_CASES]
     steps = deliveries.chain_steps(ctx.db, [i.id for i in latest])
+    addresses = deliveries.staff_addresses(household.office, ctx.t) if latest else {}
     rows = [
         row
         for incident in latest
         for row in deliveries.delivery_rows(
-            incident.id, case_deliveries(ctx.db, incident.id), by_id, steps
+            incident.id, case_deliveries(ctx.db, incident.id), by_id, steps, addresses
         )
     ]
     return deliveries.latest_rows(rows, DELIVERIES_LISTED)
@@ -195,7 +196,7 @@ def _render(ctx: Ctx, household: Household, status: int = 200, **extra: Any) -> 
         "channel_prefs": contact_service.CHANNEL_PREFS,
         "cases": cases,
         "cases_by_id": {c.id: c for c in cases},
-        "deliveries": _latest_deliveries(ctx, cases, contacts),
+        "deliveries": _latest_deliveries(ctx, household, cases, contacts),
         "line_setup": line_link.line_setup(ctx.db, household),
         "line_state": line_link.line_state,
         "line_codes": line_link.open_codes(ctx.db, household.id, ctx.now),
