@@ -9,12 +9,20 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import timedelta
 
+from sqlalchemy import Engine
+
 from cloud.core import metrics
 from cloud.core.clock import Clock
 from cloud.core.config import Settings
 from cloud.core.logging import configure as configure_logging
 from cloud.core.logging import log_event
-from cloud.db import make_engine, make_sessionmaker, transaction
+from cloud.db import (
+    PING_IDLE_AFTER_S,
+    make_engine,
+    make_sessionmaker,
+    transaction,
+    with_fresh_connection,
+)
 from cloud.detection.runner import detect_due
 from cloud.escalation.runner import escalate_due
 from cloud.escalation.steps import Notifier
@@ -45,6 +53,13 @@ class PassSummary:
         )
 
 
+def worker_engine(url: str) -> Engine:
+    """The worker's engine: like the API's, a pooled PostgreSQL connection is pinged only
+    after sitting idle (a pass every second keeps them in use: pinging each checkout was one
+    more round trip per transaction), and a pass that met a dead one is run again (_loop)."""
+    return make_engine(url, pool_size=2, ping_idle_after_s=PING_IDLE_AFTER_S)
+
+
 class Worker:
     def __init__(self, settings: Settings, clock: Clock, worker_id: str | None = None) -> None:
         self.settings = settings
@@ -52,7 +67,7 @@ class Worker:
         # Names this process in worker_passes and as the owner of mail leases.
         self.worker_id = worker_id or worker_identity()
         self.deadman = DeadmanSwitch(settings)
-        self.engine = make_engine(settings.database_url, pool_size=2)
+        self.engine = worker_engine(settings.database_url)
         self.sessions = make_sessionmaker(self.engine, clock)
         self.notifier = Notifier.from_settings(settings)
         self.channels = {
@@ -144,11 +159,14 @@ def _loop(
 ) -> None:
     while not stop.is_set():
         try:
-            done = work()
+            # A connection the database dropped (restart, failover) fails a pass once, on
+            # its first statement; the pass runs again on a fresh one. Repeating is safe:
+            # every claim in a pass is a compare-and-set.
+            done = with_fresh_connection(work)
             if done:
                 log_event(log, "worker.pass", loop=name, result=str(done))
             if after is not None:
-                after()  # only a pass that ran to the end counts as one
+                with_fresh_connection(after)  # only a pass that ran to the end counts
         except Exception:
             # A failing pass (database restart, bad row) must not end the watch; readiness
             # turns red if it keeps failing.

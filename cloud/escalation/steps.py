@@ -9,6 +9,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
+from sqlalchemy import Insert, bindparam
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.orm import Session
@@ -69,6 +70,27 @@ class Notifier:
         return mail_fallback(session, self, failed, now)
 
 
+def _log_statement(dialect: str) -> Insert:
+    """INSERT ... ON CONFLICT DO NOTHING RETURNING id, built once per dialect (building and
+    hashing a new statement per row was most of a notification's CPU)."""
+    stmt = _LOG_STATEMENTS.get(dialect)
+    if stmt is None:
+        insert = pg_insert if dialect == "postgresql" else sqlite_insert
+        table = Notification.__table__
+        stmt = (
+            insert(table)
+            .values({c: bindparam(f"n_{c}", type_=table.c[c].type) for c in _LOGGED})
+            .on_conflict_do_nothing(index_elements=["incident_id", "step", "recipient"])
+            .returning(table.c.id)
+        )
+        _LOG_STATEMENTS[dialect] = stmt
+    return stmt
+
+
+_LOGGED = ("incident_id", "step", "action", "recipient", "channel", "created_at", "mail_id")
+_LOG_STATEMENTS: dict[str, Insert] = {}
+
+
 def log_notification(
     session: Session,
     incident: Incident,
@@ -81,22 +103,10 @@ def log_notification(
     """Insert the (incident, step, recipient) row, naming its delivery (`mail_id`, made by
     the caller right after); False when it was already there. One INSERT ... ON CONFLICT DO
     NOTHING on the unique key: no savepoint, no later UPDATE of mail_id."""
-    insert = pg_insert if session.get_bind().dialect.name == "postgresql" else sqlite_insert
-    stmt = (
-        insert(Notification)
-        .values(
-            incident_id=incident.id,
-            step=step.index,
-            action=step.action,
-            recipient=recipient,
-            channel=channel,
-            created_at=now,
-            mail_id=mail_id,
-        )
-        .on_conflict_do_nothing(index_elements=["incident_id", "step", "recipient"])
-        .returning(Notification.id)
-    )
-    return session.scalar(stmt) is not None
+    values = (incident.id, step.index, step.action, recipient, channel, now, mail_id)
+    params = {f"n_{c}": v for c, v in zip(_LOGGED, values, strict=True)}
+    stmt = _log_statement(session.get_bind().dialect.name)
+    return session.scalar(stmt, params) is not None
 
 
 def run_step(

@@ -41,12 +41,13 @@ from email.message import EmailMessage
 from email.utils import format_datetime
 
 from sqlalchemy import (
-    ColumnElement,
+    BindParameter,
     Connection,
     Engine,
     Row,
     Update,
     and_,
+    bindparam,
     exists,
     not_,
     select,
@@ -258,33 +259,69 @@ def _lease(
     return Claimed(mail, row[1], previous if previous and previous != owner else None, now)
 
 
-def _changed(sessions: sessionmaker[Session], conn: Connection | None, stmt: Update) -> int:
-    """Rows `stmt` changed: on the pass's autocommit connection (PostgreSQL), else in a
-    transaction of its own."""
-    if conn is not None:
-        return conn.execute(stmt).rowcount
-    with transaction(sessions) as session:
-        return session.execute(stmt.execution_options(synchronize_session=False)).rowcount
+# The per-mail statements, built once with bind parameters: building and hashing a new
+# statement for every mail was a tenth of a mail's worker CPU (bench/worker_cost.py).
+_MAIL = OutboxMail.__table__
+_INCIDENTS = Incident.__table__
+_OURS = and_(
+    _MAIL.c.id == bindparam("m_id"),
+    _MAIL.c.status == "pending",
+    _MAIL.c.lease_owner == bindparam("m_owner"),
+)
 
 
-def _ours(mail_id: str, owner: str) -> ColumnElement[bool]:
-    return and_(
-        OutboxMail.id == mail_id, OutboxMail.status == "pending", OutboxMail.lease_owner == owner
-    )
+def _set(*columns: str) -> dict[str, BindParameter]:
+    return {c: bindparam(f"v_{c}", type_=_MAIL.c[c].type) for c in columns}
 
 
-def _renew(sessions: sessionmaker[Session], mail_id: str, owner: str, until: datetime) -> bool:
-    stmt = update(OutboxMail).where(_ours(mail_id, owner)).values(next_attempt_at=until)
-    return _changed(sessions, None, stmt) == 1
-
-
+_RENEW = update(_MAIL).where(_OURS).values(_set("next_attempt_at"))
 # An alert of an incident resolved since it was queued (a late answer, staff closed the
 # case): "no answer" about a closed case is a false alarm, so it is never handed over.
 _CASE_CLOSED = and_(
-    OutboxMail.kind.startswith("alert."),
-    exists().where(Incident.id == OutboxMail.incident_id, Incident.state == "resolved"),
+    _MAIL.c.kind.startswith("alert."),
+    exists().where(_INCIDENTS.c.id == _MAIL.c.incident_id, _INCIDENTS.c.state == "resolved"),
+)
+_HAND_OVER = (
+    update(_MAIL).where(_OURS, not_(_CASE_CLOSED)).values(_set("next_attempt_at", "handed_at"))
 )
 CASE_CLOSED_REASON = "cancelled: resolved before sending"
+_CLOSE = (
+    update(_MAIL)
+    .where(_OURS)
+    .values(status=CANCELLED, last_error=CASE_CLOSED_REASON, lease_owner=None)
+)
+_RECORDS: dict[tuple[str, ...], Update] = {}
+
+
+def _record_statement(columns: tuple[str, ...]) -> Update:
+    """The outcome's UPDATE (sent, failed or retry: one shape each), built once."""
+    stmt = _RECORDS.get(columns)
+    if stmt is None:
+        stmt = _RECORDS[columns] = (
+            update(_MAIL)
+            .where(_MAIL.c.id == bindparam("m_id"), _MAIL.c.lease_owner == bindparam("m_owner"))
+            .values({**_set(*columns), "lease_owner": None})
+        )
+    return stmt
+
+
+def _changed(
+    sessions: sessionmaker[Session],
+    conn: Connection | None,
+    stmt: Update,
+    params: dict[str, object],
+) -> int:
+    """Rows `stmt` changed: on the pass's autocommit connection (PostgreSQL), else in a
+    transaction of its own."""
+    if conn is not None:
+        return conn.execute(stmt, params).rowcount
+    with transaction(sessions) as session:
+        return session.execute(stmt, params).rowcount
+
+
+def _renew(sessions: sessionmaker[Session], mail_id: str, owner: str, until: datetime) -> bool:
+    params = {"m_id": mail_id, "m_owner": owner, "v_next_attempt_at": until}
+    return _changed(sessions, None, _RENEW, params) == 1
 
 
 def _hand_over(
@@ -297,20 +334,12 @@ def _hand_over(
 ) -> str:
     """The per-send compare-and-set: "ours" (renewed and stamped handed_at: send it),
     "cancelled" (a late answer or a closed case stopped it) or "lost" (taken over)."""
-    handed = (
-        update(OutboxMail)
-        .where(_ours(mail_id, owner), not_(_CASE_CLOSED))
-        .values(next_attempt_at=now + lease, handed_at=now)
-    )
-    if _changed(sessions, conn, handed) == 1:
+    ours = {"m_id": mail_id, "m_owner": owner}
+    handed = {**ours, "v_next_attempt_at": now + lease, "v_handed_at": now}
+    if _changed(sessions, conn, _HAND_OVER, handed) == 1:
         return "ours"
     # Refused (rare): still ours and pending means its case closed; cancel it here.
-    closed = (
-        update(OutboxMail)
-        .where(_ours(mail_id, owner))
-        .values(status=CANCELLED, last_error=CASE_CLOSED_REASON, lease_owner=None)
-    )
-    if _changed(sessions, conn, closed) == 1:
+    if _changed(sessions, conn, _CLOSE, ours) == 1:
         return "cancelled"
     with sessions() as session:
         status = session.scalar(select(OutboxMail.status).where(OutboxMail.id == mail_id))
@@ -601,16 +630,9 @@ def _record(
 ) -> None:
     mail = claimed.mail
     values = _result_values(settings, now, mail, outcome, summary, rng)
-    stmt = (
-        update(OutboxMail)
-        .where(OutboxMail.id == mail.id, OutboxMail.lease_owner == owner)
-        .values(**values, lease_owner=None)
-    )
-    if conn is not None:  # PostgreSQL: one autocommit statement
-        conn.execute(stmt)
-    else:
-        with transaction(sessions) as session:
-            session.execute(stmt.execution_options(synchronize_session=False))
+    stmt = _record_statement(tuple(values))
+    params = {"m_id": mail.id, "m_owner": owner, **{f"v_{k}": v for k, v in values.items()}}
+    _changed(sessions, conn, stmt, params)  # PostgreSQL: one autocommit statement
     event = {"sent": "mail.sent", "failed": "mail.failed"}.get(
         values.get("status", ""), "mail.retry"
     )
