@@ -6,7 +6,7 @@ from fastapi import FastAPI
 
 from cloud.api import errors
 from cloud.api.deps import AppState
-from cloud.api.fast_heartbeat import HeartbeatFastPath
+from cloud.api.fast_path import GatewayFastPath
 from cloud.api.hardening import HardeningMiddleware
 from cloud.api.routes import gateway, health
 from cloud.core.clock import Clock, system_clock
@@ -45,8 +45,8 @@ def create_app(settings: Settings | None = None, clock: Clock = system_clock) ->
     app.include_router(gateway.router)
     _include_optional_routers(app)
     install_dashboard(app)
-    # Inside the hardening: a valid heartbeat skips FastAPI's routing (measured, see module).
-    app.add_middleware(HeartbeatFastPath, state=app.state.mimamori, handlers=app.exception_handlers)
+    # Inside the hardening: a valid heartbeat or batch skips FastAPI's routing (measured).
+    app.add_middleware(GatewayFastPath, state=app.state.mimamori, handlers=app.exception_handlers)
     # Outermost: limits and the admin token are checked before any body is read.
     app.add_middleware(HardeningMiddleware, settings=settings)
     return app

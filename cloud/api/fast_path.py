@@ -1,22 +1,27 @@
-"""The steady heartbeat, answered below FastAPI's routing (pure ASGI).
+"""The two steady gateway requests, answered below FastAPI's routing (pure ASGI).
 
-Heartbeats are nine in ten gateway requests (docs/scaling.md). Measured on a real server
-(py-spy, docs/benchmarks.md "API cost per request"), a valid heartbeat spent more of its API
-CPU in FastAPI's request machinery (routing, dependency solving, body parsing via json.loads
-and validation of the dict, validation and serialisation of the returned model) than in its
-one SQL statement. A well-formed heartbeat (JSON content type, the contract's model accepts
-the raw bytes) is answered here: the same `record_heartbeat` as the route, errors answered by
-the app's own exception handlers, the response the model's own JSON. Anything else (no or
-another content type, a body the model refuses, not JSON) goes on to the FastAPI route
-unchanged, which answers it as before and defines the OpenAPI schema.
+Heartbeats are nine in ten gateway requests and event batches (check-in answers, life-sign
+summaries, sensor news) the rest (docs/scaling.md). Measured on a real server (py-spy,
+docs/benchmarks.md "API cost per request"), a valid heartbeat spent more of its API CPU in
+FastAPI's request machinery (routing, dependency solving, body parsing via json.loads and
+validation of the dict, validation and serialisation of the returned model) than in its one
+SQL statement, and an answer ~10 % of its CPU. Here:
+- a well-formed heartbeat (JSON content type, the contract's model accepts the raw bytes) is
+  answered by the same `record_heartbeat` as the route;
+- an event batch whose body arrived whole is answered by the same `answer_batch` as the
+  route (which reads the raw bytes whatever the content type, as this layer does);
+errors are answered by the app's own exception handlers, the response is the model's own
+JSON. Anything else (another path or method, a heartbeat body the model refuses, a client
+gone before its body was read) goes on to the FastAPI route unchanged, which answers it as
+before and defines the OpenAPI schema.
 """
 
 from __future__ import annotations
 
 import email.message
 import inspect
-from collections.abc import Mapping
-from functools import lru_cache
+from collections.abc import Callable, Mapping
+from functools import lru_cache, partial
 from typing import Any
 
 from pydantic import ValidationError
@@ -26,10 +31,12 @@ from starlette.types import ExceptionHandler
 
 from cloud.api.deps import AppState
 from cloud.api.hardening import ASGIApp, Message, Receive, Scope, Send
-from cloud.api.routes.gateway import record_heartbeat
+from cloud.api.routes.gateway import answer_batch, check_body_size, record_heartbeat
 from mimamori_wire import v1
 
 HEARTBEAT_PATH = f"{v1.API_PREFIX}/gateway/heartbeat"
+EVENTS_PATH = f"{v1.API_PREFIX}/gateway/events"
+FAST_PATHS = (HEARTBEAT_PATH, EVENTS_PATH)
 
 
 @lru_cache(maxsize=64)
@@ -54,7 +61,7 @@ def parse_heartbeat(content_type: str, raw: bytes) -> v1.Heartbeat | None:
         return None
 
 
-class HeartbeatFastPath:
+class GatewayFastPath:
     def __init__(
         self, app: ASGIApp, state: AppState, handlers: Mapping[Any, ExceptionHandler]
     ) -> None:
@@ -65,19 +72,16 @@ class HeartbeatFastPath:
         self.handlers = handlers
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http" or scope["path"] != HEARTBEAT_PATH or scope["method"] != "POST":
+        if scope["type"] != "http" or scope["path"] not in FAST_PATHS or scope["method"] != "POST":
             await self.app(scope, receive, send)
             return
-        raw, receive = await _read_body(receive)
-        headers = _headers(scope)
-        body = parse_heartbeat(headers.get(b"content-type", ""), raw)
-        if body is None:
+        raw, complete, receive = await _read_body(receive)
+        work = self._work(scope["path"], _headers(scope), raw) if complete else None
+        if work is None:
             await self.app(scope, receive, send)
             return
         try:
-            answer = await run_in_threadpool(
-                record_heartbeat, self.state, headers.get(b"authorization"), body
-            )
+            answer = await run_in_threadpool(work)
         except Exception as exc:
             handler = handler_for(exc, self.handlers)
             if handler is None:
@@ -96,6 +100,22 @@ class HeartbeatFastPath:
             }
         )
         await send({"type": "http.response.body", "body": payload})
+
+    def _work(
+        self, path: str, headers: dict[bytes, str], raw: bytes
+    ) -> Callable[[], v1.HeartbeatResponse | v1.BatchResult] | None:
+        """The request's whole work (run in the thread pool), or None: the route answers."""
+        authorization = headers.get(b"authorization")
+        if path == EVENTS_PATH:
+            return partial(self._batch, headers.get(b"content-length"), authorization, raw)
+        body = parse_heartbeat(headers.get(b"content-type", ""), raw)
+        if body is None:
+            return None
+        return partial(record_heartbeat, self.state, authorization, body)
+
+    def _batch(self, declared: str | None, authorization: str | None, raw: bytes) -> v1.BatchResult:
+        check_body_size(declared, len(raw), self.state.settings.max_body_bytes)
+        return answer_batch(self.state, authorization, raw)
 
 
 def handler_for(exc: Exception, handlers: Mapping[Any, ExceptionHandler]) -> Any:
@@ -129,9 +149,9 @@ def _headers(scope: Scope) -> dict[bytes, str]:
     return found
 
 
-async def _read_body(receive: Receive) -> tuple[bytes, Receive]:
-    """The whole body (empty if the client went away first), and a `receive` that gives the
-    app the same messages again."""
+async def _read_body(receive: Receive) -> tuple[bytes, bool, Receive]:
+    """The whole body (empty if the client went away first), whether it arrived whole, and
+    a `receive` that gives the app the same messages again."""
     messages: list[Message] = []
     while True:
         message = await receive()
@@ -147,4 +167,4 @@ async def _read_body(receive: Receive) -> tuple[bytes, Receive]:
             return pending.pop(0)
         return await receive()
 
-    return raw, replay
+    return raw, complete, replay

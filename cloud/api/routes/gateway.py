@@ -76,9 +76,20 @@ EVENTS_OPENAPI = {
 async def events(request: Request, authorization: str | None = Header(None)) -> Response:
     """Store a batch. Each event is judged on its own: one that cannot be stored is listed
     in `rejected` with a reason code and the rest are stored (200). Only the envelope
-    (auth, tenancy, batch size, not JSON) fails the whole request."""
+    (auth, tenancy, batch size, not JSON) fails the whole request. The served app answers
+    a batch before FastAPI (cloud.api.fast_path, the same `answer_batch`); this route
+    answers when that layer is not there and is the schema."""
     app = state(request)
     raw = await _read_limited(request, app.settings.max_body_bytes)
+    result = await run_in_threadpool(answer_batch, app, authorization, raw)
+    # Built by the code from the contract's model: FastAPI's second validation of it was
+    # measurable CPU on every batch (docs/benchmarks.md "API cost per request").
+    return Response(result.model_dump_json(), media_type="application/json")
+
+
+def answer_batch(app: AppState, authorization: str | None, raw: bytes) -> v1.BatchResult:
+    """The whole answer to a batch's bytes (already within the size limit): ApiError for
+    a request refused as a whole, else what was stored, a duplicate or refused."""
     try:
         body = json.loads(raw)
         good, bad = v1.parse_batch_leniently(body)
@@ -91,12 +102,7 @@ async def events(request: Request, authorization: str | None = Header(None)) -> 
         raise _refused_batch(error) from None
     for rejected in bad:
         metrics.REJECTED.labels(rejected.reason).inc()
-    result = await run_in_threadpool(
-        with_fresh_connection, partial(_ingest, app, authorization, good, bad)
-    )
-    # Built by the code from the contract's model: FastAPI's second validation of it was
-    # measurable CPU on every batch (docs/benchmarks.md "API cost per request").
-    return Response(result.model_dump_json(), media_type="application/json")
+    return with_fresh_connection(partial(_ingest, app, authorization, good, bad))
 
 
 def _ingest(
@@ -180,25 +186,27 @@ def _refused_batch(exc: ApiError, **ids: str) -> ApiError:
 
 
 async def _read_limited(request: Request, limit: int) -> bytes:
-    declared = request.headers.get("content-length")
-    if declared and declared.isdigit() and int(declared) > limit:
-        metrics.REJECTED.labels("oversize").inc()
-        raise ApiError(413, "body_too_large", f"request body over {limit} bytes")
+    check_body_size(request.headers.get("content-length"), 0, limit)
     chunks, size = [], 0
     async for chunk in request.stream():
         size += len(chunk)
-        if size > limit:
-            metrics.REJECTED.labels("oversize").inc()
-            raise ApiError(413, "body_too_large", f"request body over {limit} bytes")
+        check_body_size(None, size, limit)
         chunks.append(chunk)
     return b"".join(chunks)
+
+
+def check_body_size(declared: str | None, size: int, limit: int) -> None:
+    """413 when the declared Content-Length or the bytes read so far are over `limit`."""
+    if size > limit or (declared and declared.isdigit() and int(declared) > limit):
+        metrics.REJECTED.labels("oversize").inc()
+        raise ApiError(413, "body_too_large", f"request body over {limit} bytes")
 
 
 @router.post("/heartbeat", response_model=v1.HeartbeatResponse)
 def heartbeat(
     body: v1.Heartbeat, request: Request, authorization: str | None = Header(None)
 ) -> v1.HeartbeatResponse:
-    """A valid heartbeat is answered before FastAPI by cloud.api.fast_heartbeat (the same
+    """A valid heartbeat is answered before FastAPI by cloud.api.fast_path (the same
     `record_heartbeat`); this route answers the rest (422 for a bad body) and is the schema."""
     return record_heartbeat(state(request), authorization, body)
 
