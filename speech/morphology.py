@@ -244,6 +244,8 @@ def analyse(text: str, fold: Callable[[str], str]) -> Analysis | None:
             features[i + 1 : i + 2],
             clause,
         )
+        if _copula_before_negative(token, features[i + 1 : i + 2], fold):
+            token = replace(token, pos="助動詞", pos1="*", lemma="だ")
         tokens.append(token)
         clause_of.extend([clause] * len(surface))
         pos += len(surface)
@@ -270,6 +272,14 @@ NEGATIVE_POLARITY = (
 # Kyushu なか (= ない) after a copula or particle: MeCab reads it as the noun 中 (ほどでもなか,
 # 痛うはなか) or as な + か after じゃ (ほどじゃなかばってん). Read as the adjective ない.
 _KYUSHU_NAKA_AFTER = frozenset({"じゃ", "や", "も", "は", "で"})
+
+
+def _copula_before_negative(token: Token, after: list[dict], fold: Callable[[str], str]) -> bool:
+    """じゃ read as a conjunction right before a negative (ほどじゃなか, 病気じゃねえ) is the
+    copula of that negative, not a new clause."""
+    if token.pos != "接続詞" or token.surface not in ("じゃ", "では") or not after:
+        return False
+    return fold(after[0]["string"])[:1] in ("な", "ね")
 
 
 def _kyushu_negatives(tokens: list[Token]) -> list[Token]:

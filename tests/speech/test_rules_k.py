@@ -269,3 +269,47 @@ def test_property_reassurance_new_story_and_a_symptom_is_never_calm(fine, story,
 def test_property_reassurance_and_a_new_story_is_calm(fine, story):
     c = classified(f"{fine} {story}")
     assert c.intent == Intent.FINE and not c.ambiguous, c
+
+
+# --- known gaps closed with batch K (issue 15) ----------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("text", "intent", "expect"),
+    [
+        # someone else's illness told as a て-chain: the person named first owns the chain
+        ("孫が風邪ひいて休んどるけど わしは元気よ", Intent.FINE, "health"),
+        ("主人が具合悪うして寝込んどります 私は元気です", Intent.FINE, "health"),
+        # an ambulance that came and took someone else: a story
+        ("向かいのばあさんが救急車が来て乗せられた わしは大丈夫", Intent.FINE, "safety"),
+        # Kyushu ほどじゃなか: not as much as (じゃ is the copula, not a new clause)
+        ("医者に行くほどじゃなかばってん 咳が出よる", Intent.UNWELL, "health"),
+        # could not eat = poor appetite, a complaint even after a reassurance
+        ("元気は元気よ ただ晩飯が食べれんかった", Intent.UNWELL, "health"),
+        ("食べられへんかった", Intent.UNWELL, "yesno"),
+    ],
+)
+def test_known_gaps(text, intent, expect):
+    c = classified(text, expect)
+    assert c.intent == intent and not c.ambiguous, c
+
+
+def test_my_own_chain_after_someone_elses_still_counts():
+    assert classified("嫁が熱出して寝込んで わしも熱がある").intent == Intent.UNWELL
+    assert classified("孫が風邪ひいて わしも寝込んどる").intent == Intent.UNWELL
+
+
+def test_not_as_much_as_an_ambulance_is_no_call_but_a_call_is():
+    assert not is_help_phrase("救急車呼ぶほどじゃなか")
+    assert is_help_phrase("救急車呼んでくれんね")
+
+
+PERSONS_K = ["嫁", "孫", "主人", "娘", "息子"]
+CHAINS_K = ["熱出して寝込んで", "風邪ひいて休んで", "具合悪うして寝込んで"]
+MINE_K = ["わしは胸が苦しい", "わしも頭が痛い", "わしは足がしびれとる", "私も熱がある"]
+
+
+@settings(max_examples=50, deadline=None)
+@given(st.sampled_from(PERSONS_K), st.sampled_from(CHAINS_K), st.sampled_from(MINE_K))
+def test_property_someone_elses_chain_never_hides_my_complaint(person, chain, mine):
+    assert classified(f"{person}が{chain} {mine}").intent not in CALM
