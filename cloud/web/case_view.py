@@ -21,6 +21,7 @@ from cloud.web.deliveries import (
     chain_steps,
     contacts_by_id,
     delivery_rows,
+    mail_state,
     staff_addresses,
 )
 from cloud.web.deps import Ctx, not_found
@@ -114,6 +115,7 @@ def render_case(
         ),
         items=caselog.case_items(ctx.db, incident),
         cancel_reason=cancel_reason,
+        mail_state=mail_state,
         targets=people.call_targets(household, contacts, ctx.t),
         call_results=caselog.CALL_RESULTS,
         note_kinds=NOTE_FORM_KINDS,

@@ -87,14 +87,21 @@ def cancel_reason(cancelled_by: str | None) -> str:
     return f"cancelled_{code}" if code in CANCEL_REASONS else "cancelled_other"
 
 
-def _status(delivery: dict[str, Any], switched: bool) -> str:
-    if delivery["status"] == CANCELLED:
+def mail_state(status: str, attempts: int | None) -> str:
+    """An outbox row's state as staff read it (label dlv_<state>), the same in the delivery
+    table and the case history: a queued row already tried once is waiting to retry."""
+    if status == CANCELLED:
         return "cancelled"
-    if delivery["status"] == "failed":
-        return "switched" if switched else "failed"
-    if delivery["status"] == "pending":
-        return "retrying" if delivery.get("attempts") else "pending"
+    if status == "failed":
+        return "failed"
+    if status == "pending":
+        return "retrying" if attempts else "pending"
     return "sent"
+
+
+def _status(delivery: dict[str, Any], switched: bool) -> str:
+    state = mail_state(delivery["status"], delivery.get("attempts"))
+    return "switched" if state == "failed" and switched else state
 
 
 def chain_steps(session: Session, incident_ids: list[str]) -> dict[str, int]:

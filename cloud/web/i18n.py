@@ -364,9 +364,6 @@ TEXT: dict[str, str] = {
     "deadline": "Deadline",
     "people_to_call": "People to call",
     "dashboard": "dashboard",
-    "mail_pending": "Queued",
-    "mail_sent": "Sent",
-    "mail_failed": "Failed",
     "mail_follow_up": "Follow-up mail",
     "record_work": "Record what was done",
     "choose": "Choose",
@@ -508,7 +505,6 @@ TEXT: dict[str, str] = {
     "dlv_cancelled": "Cancelled",
     # Who closed a case nobody at the desk closed (the resident answered, the gateway came back).
     "closed_automatically": "Automatically",
-    "mail_cancelled": "Cancelled",
     "reason_cancelled_answered_late": "Not sent: the resident answered before it went out.",
     "reason_cancelled_gateway_back": "Not sent: the gateway came back before it went out.",
     "reason_cancelled_other": "Not sent: the case was closed before it went out.",

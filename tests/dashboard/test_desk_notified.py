@@ -1,7 +1,9 @@
 """「連絡済み」 on the desk names each person reached once per action: the post office alerted on
 the dashboard and at its own e-mail address is one entry (it was listed twice, once as its
-address) and the delivery tables name it rather than its address, hourly reminders count up instead of repeating, and a family member is named with
-the channel, never by a LINE user id. Real escalation on the live server."""
+address), hourly reminders count up instead of repeating, and a family member is named with
+the channel, never by a LINE user id. The delivery tables name the office, not its address,
+and the case history words a mail's state as the delivery table does. Real escalation on the
+live server."""
 
 from __future__ import annotations
 
@@ -49,6 +51,12 @@ def test_the_office_reached_by_dashboard_and_mail_is_listed_once(world: World) -
         table = page.split('class="list deliveries"')[1].split("</table>")[0]
         sent_to = re.findall(r'class="dlv-to">([^<]*)</td>', table)
         assert OFFICE in sent_to and OFFICE_MAIL not in sent_to, sent_to
+    # The case history names a mail's state as the delivery table does (one word per state).
+    table = case.split('id="case-deliveries-table"')[1].split("</table>")[0]
+    history = case.split('id="case-history"')[1].split("</table>")[0]
+    in_table = re.findall(r'class="chip dlv-[a-z]+">([^<]+)</span>', table)
+    in_history = re.findall(r'class="chip mail-[a-z]+">([^<]+?)(?: \d\d:\d\d)?</span>', history)
+    assert in_table and sorted(in_table) == sorted(in_history), (in_table, in_history)
 
 
 @dataclass
