@@ -18,6 +18,11 @@ session 6) against the sender's CLAIM_BATCH: a silent group each (`silent_claim_
 `silent`) and each mail-rate run twice (`..._claim_1` beside it); `*_ratio` = batched /
 one at a time.
 
+The engine is the worker's own (cloud.worker.worker_engine). `--baseline <checkout>` first
+runs that checkout's copy of this file (PYTHONPATH=<checkout>; make it before a change with
+`git worktree add --detach /tmp/wt-worker HEAD`) with the same sizes, in the same run, then
+this one: `baseline` holds its figures and `vs_baseline` the ratios after / before.
+
 Last line: {"bench": "worker_cost", "answered": {...}, "silent": {...}, "unwell": {...},
             "silent_claim_1": {...}, "mails_per_s_1": ..., "mails_per_s_1_claim_1": ...,
             "worker_cpu_ms_per_mail_1": ..., "db_cpu_ms_per_mail_1": ..., ...}
@@ -30,6 +35,7 @@ import json
 import multiprocessing
 import os
 import shutil
+import subprocess
 import sys
 import tempfile
 import time
@@ -45,7 +51,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from cloud.core.clock import SettableClock
 from cloud.core.config import Settings
-from cloud.db import make_engine, make_sessionmaker, transaction
+from cloud.db import make_sessionmaker, transaction
 from cloud.detection.runner import detect_due
 from cloud.escalation.runner import escalate_due
 from cloud.escalation.steps import Notifier
@@ -61,6 +67,7 @@ from cloud.models import (
     ScheduleSlot,
 )
 from cloud.services import incidents, tenancy
+from cloud.worker import worker_engine
 from mimamori_dev.services import PostgresCluster, SmtpSink
 
 TOKYO = ZoneInfo("Asia/Tokyo")
@@ -246,7 +253,7 @@ def _send_until_empty(
     """A sending worker: passes until nothing is due; its CPU seconds of sending (start-up
     and imports not counted) into `cpu_s`."""
     settings = Settings(database_url=url, secret_key="bench", smtp_port=smtp_port)
-    engine = make_engine(url, pool_size=2)
+    engine = worker_engine(url)
     sessions = make_sessionmaker(engine)
     clock = SettableClock(now)
     start = time.process_time()
@@ -320,14 +327,65 @@ def _ratio(new: dict, old: dict, key: str, old_key: str | None = None) -> float 
     return round(new[key] / before, 3) if before else None
 
 
+# The figures compared with the baseline: per household of each outcome, per mail.
+_COMPARED = (
+    *(
+        f"{outcome}.{figure}"
+        for outcome in ("answered", "silent", "unwell")
+        for figure in (
+            "cpu_ms_per_household",
+            "worker_cpu_ms_per_household",
+            "db_cpu_ms_per_household",
+            "statements_per_household",
+        )
+    ),
+    *(
+        f"{figure}_{workers}"
+        for workers in (1, 2)
+        for figure in ("mails_per_s", "worker_cpu_ms_per_mail", "db_cpu_ms_per_mail")
+    ),
+)
+
+
+def run_baseline(checkout: Path, due: int, mails: int) -> dict:
+    """The baseline checkout's own bench with the same sizes; its JSON line."""
+    script = checkout / "bench" / "worker_cost.py"
+    done = subprocess.run(
+        [sys.executable, str(script), "--due", str(due), "--mails", str(mails)],
+        cwd=checkout,
+        env={**os.environ, "PYTHONPATH": str(checkout)},
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    return json.loads(done.stdout.strip().splitlines()[-1])
+
+
+def _figure(out: dict, key: str) -> float | None:
+    outcome, _, figure = key.rpartition(".")
+    return (out[outcome] if outcome else out).get(figure)
+
+
+def vs_baseline(after: dict, before: dict) -> dict[str, float | None]:
+    ratios = {}
+    for key in _COMPARED:
+        new, old = _figure(after, key), _figure(before, key)
+        ratios[key] = round(new / old, 3) if new is not None and old else None
+    return ratios
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--quick", action="store_true", help="100 due per group, 200 mails")
     parser.add_argument("--due", type=int, default=1000, help="households per group")
     parser.add_argument("--mails", type=int, default=2000)
+    parser.add_argument(
+        "--baseline", type=Path, help="a checkout of the code to measure first, in the same run"
+    )
     args = parser.parse_args()
     due = 100 if args.quick else args.due
     mails = 200 if args.quick else args.mails
+    baseline = run_baseline(args.baseline, due, mails) if args.baseline is not None else None
     pg_dir = Path(tempfile.mkdtemp(prefix="mimamori-bench-pg-"))
     cluster = PostgresCluster(pg_dir).start()
     sink = SmtpSink().start()
@@ -335,7 +393,7 @@ def main() -> None:
         url = cluster.create_database("cost")
         upgrade_head(url)
         settings = Settings(database_url=url, secret_key="bench", smtp_port=sink.port)
-        engine = make_engine(url)
+        engine = worker_engine(url)
         clock = SettableClock(DEADLINE - timedelta(hours=1))
         sessions = make_sessionmaker(engine, clock)
         with transaction(sessions) as session:
@@ -368,6 +426,9 @@ def main() -> None:
                     out, out, f"{figure}_{workers}", f"{figure}_{workers}_claim_1"
                 )
         out["load_avg_1m"] = round(os.getloadavg()[0], 1)
+        if baseline is not None:
+            out["baseline"] = {"checkout": str(args.baseline), **baseline}
+            out["vs_baseline"] = vs_baseline(out, baseline)
         engine.dispose()
     finally:
         sink.stop()
