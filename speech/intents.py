@@ -264,6 +264,10 @@ class Lexicon:
     # by first lemma
     # (value: True when only its negative explains, `when = "negated"`: 落ちんかった)
     explaining_arguments: dict[str, dict[tuple[str, ...], bool]] = field(default_factory=dict)
+    # folded phrases of groups with `unasked`: what such a hit means when the question asked
+    # does not accept the group's intent (食べられんかった: no to 食べましたか, a complaint after
+    # 元気だよ to お元気ですか), even when something else was said
+    unasked: dict[str, str] = field(default_factory=dict)
     morphology: bool = False  # analyse answers with pyopenjtalk (Japanese)
     files: list[Path] = field(default_factory=list)
     _by_first: dict[str, list[Phrase]] = field(default_factory=dict, repr=False)
@@ -361,6 +365,9 @@ class Lexicon:
             raise LexiconError(
                 f'{where}: explains must be "clause" or "arguments", in a neutral group'
             )
+        unasked = group.get("unasked")
+        if unasked is not None and unasked not in valid:
+            raise LexiconError(f"{where}: unknown unasked intent {unasked!r}")
         explains = group.get("explains") == "clause"
         explains_arguments = group.get("explains") == "arguments"
         for written in group.get("lemmas", []):
@@ -385,6 +392,8 @@ class Lexicon:
                 spoken = unicodedata.normalize("NFKC", text.strip("^$")).strip()
                 if explains:
                     self.explaining.add(folded.strip("^$"))
+                if unasked is not None:
+                    self.unasked[folded.strip("^$")] = unasked
                 for variant in (folded, *_unlengthened(folded)):
                     self.phrases.append(
                         Phrase(
@@ -1727,7 +1736,7 @@ def _decide(folded: str, chosen: list[Hit], lexicon: Lexicon, expect: str) -> Cl
     rule = lexicon.expects.get(expect) or lexicon.expects["any"]
     covered = sum(h.end - h.start for h in chosen)
     coverage = covered / len(folded)
-    meaningful = [h for h in chosen if h.intent != NEUTRAL]
+    meaningful = [_unasked(h, lexicon, rule) for h in chosen if h.intent != NEUTRAL]
     allowed = [h for h in meaningful if h.intent in rule.allow]
     scale = 1.0
     if not allowed:
@@ -1750,6 +1759,13 @@ def _decide(folded: str, chosen: list[Hit], lexicon: Lexicon, expect: str) -> Cl
     if ambiguous:
         confidence = min(confidence, MIN_CONFIDENCE - 0.01)
     return Classification(Intent(winner), confidence, evidence, ambiguous)
+
+
+def _unasked(h: Hit, lexicon: Lexicon, rule: ExpectRule) -> Hit:
+    meaning = lexicon.unasked.get(h.evidence)
+    if meaning is None or h.intent in rule.allow:
+        return h
+    return Hit(h.start, h.end, meaning, h.weight, h.explicit, h.evidence)
 
 
 def _rank(lexicon: Lexicon, intent: str) -> int:

@@ -284,9 +284,11 @@ def test_property_reassurance_and_a_new_story_is_calm(fine, story):
         ("向かいのばあさんが救急車が来て乗せられた わしは大丈夫", Intent.FINE, "safety"),
         # Kyushu ほどじゃなか: not as much as (じゃ is the copula, not a new clause)
         ("医者に行くほどじゃなかばってん 咳が出よる", Intent.UNWELL, "health"),
-        # could not eat = poor appetite, a complaint even after a reassurance
+        # could not eat = poor appetite, a complaint even after a reassurance, when the health
+        # or safety question was asked; to the meal question it is a no (like poor sleep)
         ("元気は元気よ ただ晩飯が食べれんかった", Intent.UNWELL, "health"),
-        ("食べられへんかった", Intent.UNWELL, "yesno"),
+        ("大丈夫だ 昨日は何も食えんかった", Intent.UNWELL, "safety"),
+        ("食べられへんかった", Intent.NO, "yesno"),
     ],
 )
 def test_known_gaps(text, intent, expect):
