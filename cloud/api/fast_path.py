@@ -24,6 +24,7 @@ from collections.abc import Callable, Mapping
 from functools import lru_cache, partial
 from typing import Any
 
+from anyio import to_thread
 from pydantic import ValidationError
 from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
@@ -31,6 +32,7 @@ from starlette.types import ExceptionHandler
 
 from cloud.api.deps import AppState
 from cloud.api.hardening import ASGIApp, Message, Receive, Scope, Send
+from cloud.api.lanes import GatewayLanes
 from cloud.api.routes.gateway import answer_batch, check_body_size, record_heartbeat
 from mimamori_wire import v1
 
@@ -70,6 +72,10 @@ class GatewayFastPath:
         # The FastAPI app's own exception handlers (the same dict, so handlers added after
         # this layer was built count too): an error is answered as the route's would be.
         self.handlers = handlers
+        # Gateway work has threads of its own: it never queues the desk, nor help behind it.
+        self.lanes = GatewayLanes(
+            state.settings.gateway_threads, state.settings.gateway_urgent_threads
+        )
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http" or scope["path"] not in FAST_PATHS or scope["method"] != "POST":
@@ -81,7 +87,7 @@ class GatewayFastPath:
             await self.app(scope, receive, send)
             return
         try:
-            answer = await run_in_threadpool(work)
+            answer = await to_thread.run_sync(work, limiter=self.lanes.for_body(raw))
         except Exception as exc:
             handler = handler_for(exc, self.handlers)
             if handler is None:

@@ -61,6 +61,11 @@ class Settings(BaseSettings):
     notification_retention_days: int = Field(default=400, ge=31)
     retention_every_s: int = Field(default=15 * 60, ge=1)
     max_body_bytes: int = Field(default=1_000_000, ge=1024)
+    # Threads per API process for gateway heartbeats and batches (cloud/api/lanes.py): enough
+    # to keep the database pool busy; past that, threads only fight over the GIL and fill the
+    # pool the desk needs. Batches that may carry help or unwell get a lane of their own.
+    gateway_threads: int = Field(default=8, ge=1, le=64)
+    gateway_urgent_threads: int = Field(default=2, ge=1, le=16)
     # Future occurred_at beyond this is a clock-skewed gateway: rejected per event.
     max_clock_skew_s: int = Field(default=300, ge=0)
     mail_max_attempts: int = Field(default=12, ge=1)
