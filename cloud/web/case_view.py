@@ -14,6 +14,7 @@ from cloud.escalation.state import OUTCOMES
 from cloud.models import FamilyContact, Household, Incident, OutboxMail, PostOffice
 from cloud.notify.base import LINE
 from cloud.notify.outbox import case_deliveries
+from cloud.schedule import local_date_of
 from cloud.services import caselog
 from cloud.web import people
 from cloud.web.deliveries import (
@@ -121,7 +122,7 @@ def render_case(
         note_kinds=NOTE_FORM_KINDS,
         outcomes=OUTCOMES,
         staff_must_confirm=family_ack_effect(incident.cause, incident.chain) == "record",
-        today=ctx.now.date(),
+        today=local_date_of(ctx.now, household.timezone),  # ages: the resident's day
         errors=errors or {},
         values=values or {},
         message=done_message(ctx),

@@ -151,6 +151,8 @@ TEXT: dict[str, str] = {
         "Please contact support."
     ),
     "only_problems": "Only problems",
+    "board_households_n": "{n} households",
+    "board_problems_n": "{n} need attention",
     "intent_fine": "Fine",
     "intent_usual": "As usual",
     "intent_unwell": "Unwell",
@@ -187,6 +189,8 @@ TEXT: dict[str, str] = {
     "target_office": "Whole office",
     "target_municipality": "Whole municipality",
     "target_households": "Chosen households",
+    "target_area": "Every household in the chosen area",
+    "ann_text_column": "Text",
     "ann_when": "When (empty: now)",
     "ann_sent": "Announcement queued.",
     "delivery": "Delivery",

@@ -12,6 +12,7 @@ from sqlalchemy import select
 
 from cloud.auth.roles import Capability
 from cloud.models import Checkin, Incident
+from cloud.schedule import local_date_of
 from cloud.services import caselog
 from cloud.web import people
 from cloud.web.case_view import contacts_of, incident_in_scope, render_case
@@ -123,7 +124,7 @@ def visit_sheet(household_id: str, ctx: Ctx = needs(Capability.DESK)) -> Respons
         key_holders=people.key_holders(contacts),
         answers=answers,
         open_cases=open_cases,
-        today=ctx.now.date(),
+        today=local_date_of(ctx.now, household.timezone),
     )
 
 

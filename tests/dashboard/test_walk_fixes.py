@@ -1,0 +1,125 @@
+"""What a walk through the pages as office staff and as a municipality admin tripped over,
+each checked on the rendered page: a resident without a phone number is said so once (not
+「ご本人の電話: ご本人の電話番号は未登録」), ages count the day in Japan, the board's counters
+say what they count, the announcement form names its whole-area choice plainly and an empty
+history says so, and the staff list and the monthly report are readable on a 390 px phone
+(one block per row, not a dozen squeezed columns)."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterator
+
+import httpx
+import pytest
+from fastapi.testclient import TestClient
+from playwright.sync_api import Browser, Page
+
+from cloud.app import create_app
+from cloud.core.clock import SettableClock
+from cloud.core.config import Settings
+from mimamori_wire import v1
+from tests.dashboard.conftest import PASSWORD, World, csrf_of, enroll, login_token, utc
+from tests.dashboard.test_browser import browser, sign_in  # noqa: F401
+from tests.dashboard.test_browser_care import PHONE
+
+
+def _text(html: str) -> str:
+    return re.sub(r"\s+", " ", re.sub(r"<[^>]+>", " ", html))
+
+
+def test_a_resident_without_a_phone_is_said_so_once(
+    shared_world: World, clients: dict[str, httpx.Client]
+) -> None:
+    household = shared_world.households["A"][1]  # no phone number registered
+    enroll(shared_world.server, household).post(v1.EventKind.HELP_REQUESTED, {"source": "button"})
+    ((incident_id,),) = shared_world.sql(
+        "SELECT id FROM incidents WHERE household_id = ? AND state = 'open'", (household,)
+    )
+    staff = clients["staff_a"]
+    for path in (f"/incidents/{incident_id}", f"/households/{household}", "/handover", "/"):
+        text = _text(staff.get(path).text)
+        assert "ご本人の電話番号は未登録" in text, path
+        assert "ご本人の電話: ご本人の電話番号は未登録" not in text, path
+
+
+def test_ages_count_the_day_in_japan_not_in_utc(
+    shared_world: World, clients: dict[str, httpx.Client]
+) -> None:
+    """At 08:00 in Tokyo on a resident's 90th birthday it is still the day before in UTC:
+    the case file and the visit sheet say 90, not 89 (in-process, on a set clock)."""
+    household = shared_world.households["A"][2]
+    staff = clients["staff_a"]
+    staff.post(
+        f"/households/{household}/details",
+        data={"csrf_token": csrf_of(staff), "phone1": "03-5555-0101", "birth_date": "1936-12-01"},
+    ).raise_for_status()
+    enroll(shared_world.server, household).post(v1.EventKind.HELP_REQUESTED, {"source": "button"})
+    ((incident_id,),) = shared_world.sql(
+        "SELECT id FROM incidents WHERE household_id = ? AND state = 'open'", (household,)
+    )
+    settings = Settings(database_url=shared_world.server.database_url, secret_key="s" * 32)
+    clock = SettableClock(utc(2026, 11, 30, 23, 0))  # 2026-12-01 08:00 in Tokyo
+    with TestClient(create_app(settings, clock=clock)) as client:
+        client.post(
+            "/login",
+            data={
+                "email": shared_world.users["staff_a"],
+                "password": PASSWORD,
+                "csrf_token": login_token(client),
+            },
+            follow_redirects=False,
+        )
+        for path in (f"/incidents/{incident_id}", f"/households/{household}/print"):
+            text = _text(client.get(path).text)
+            assert "90歳（1936年生）" in text and "89歳" not in text, path
+
+
+def test_board_counters_say_what_they_count(
+    shared_world: World, clients: dict[str, httpx.Client]
+) -> None:
+    page = clients["staff_a"].get("/board").text
+    total = re.search(r'id="board-total">([^<]*)<', page)
+    problems = re.search(r'id="board-problems">([^<]*)<', page)
+    assert total and total.group(1) == f"{len(shared_world.households['A'])}世帯"
+    assert problems and re.fullmatch(r"要確認 \d+", problems.group(1)), problems
+
+
+def test_announcement_form_and_empty_history_in_plain_japanese(
+    clients: dict[str, httpx.Client],
+) -> None:
+    page = clients["admin_m1"].get("/announcements").text
+    radio = re.search(r'value="area"[^>]*>([^<]*)</label>', page)
+    assert radio and radio.group(1).strip() == "対象地域の全世帯"
+    listed = page.split('id="announcement-list"')[1].split("</table>")[0]
+    headers = re.findall(r"<th>([^<]*)</th>", listed)
+    assert headers == ["日時", "配信先", "文面"]
+    assert "なし" in _text(listed.split("<tbody>")[1])
+
+
+@pytest.fixture
+def phone_page(browser: Browser) -> Iterator[Page]:  # noqa: F811
+    context = browser.new_context(
+        viewport=PHONE, locale="ja-JP", timezone_id="Asia/Tokyo", is_mobile=True, has_touch=True
+    )
+    page = context.new_page()
+    page.set_default_timeout(15_000)
+    yield page
+    context.close()
+
+
+@pytest.mark.browser
+def test_staff_list_and_report_are_one_block_per_row_on_a_phone(
+    shared_world: World, phone_page: Page
+) -> None:
+    sign_in(phone_page, shared_world, "admin_m1")
+    for path, table, rows in (("/users", "#staff-list", 4), ("/reports", "#report-table", 2)):
+        phone_page.goto(f"{shared_world.server.base_url}{path}")
+        names = phone_page.locator(f"{table} tbody td:first-child")
+        assert names.count() == rows, path
+        table_width = phone_page.locator(table).bounding_box()["width"]
+        for i in range(rows):
+            box = names.nth(i).bounding_box()
+            # A name as wide as the table, one line high: not one character per line.
+            assert box["width"] > table_width * 0.8 and box["height"] < 40, (path, box)
+        assert phone_page.evaluate("document.documentElement.scrollWidth") <= PHONE["width"]
