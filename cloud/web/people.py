@@ -1,7 +1,8 @@
 """How people and their numbers appear on the desk, case page, household page and print
 views: tel: links, the age in years, a map link, contact roles in calling order.
 
-Importing this module registers the Jinja filters `tel`, `age`, `maplink`.
+Importing this module registers the Jinja filters `tel`, `age`, `maplink`, `phonelinks`,
+`contactline`, `office_phones`.
 """
 
 from __future__ import annotations
@@ -90,7 +91,14 @@ def contact_line(context: Any, contact: FamilyContact) -> Markup:
     )
 
 
+def office_phones(offices: list[Any]) -> dict[str, str]:
+    """office id -> its phone, for cards that name the office to call (offices without one
+    are left out)."""
+    return {o.id: o.phone for o in offices or [] if o.phone}
+
+
 templates.env.filters["tel"] = tel
+templates.env.filters["office_phones"] = office_phones
 templates.env.filters["age"] = _age_filter
 templates.env.filters["maplink"] = map_url
 templates.env.filters["phonelinks"] = phone_links

@@ -1,9 +1,10 @@
 """What a walk through the pages as office staff and as a municipality admin tripped over,
 each checked on the rendered page: a resident without a phone number is said so once (not
-「ご本人の電話: ご本人の電話番号は未登録」), ages count the day in Japan, the board's counters
-say what they count, the announcement form names its whole-area choice plainly and an empty
-history says so, and the staff list and the monthly report are readable on a 390 px phone
-(one block per row, not a dozen squeezed columns)."""
+「ご本人の電話: ご本人の電話番号は未登録」), ages count the day in Japan, a municipality
+admin's desk card gives the post office's number, the board's counters say what they count,
+the announcement form names its whole-area choice plainly and an empty history says so, and
+the staff list and the monthly report are readable on a 390 px phone (one block per row, not
+a dozen squeezed columns)."""
 
 from __future__ import annotations
 
@@ -73,6 +74,28 @@ def test_ages_count_the_day_in_japan_not_in_utc(
         for path in (f"/incidents/{incident_id}", f"/households/{household}/print"):
             text = _text(client.get(path).text)
             assert "90歳（1936年生）" in text and "89歳" not in text, path
+
+
+def test_a_municipality_admin_gets_the_office_number_on_each_desk_card(
+    shared_world: World, clients: dict[str, httpx.Client]
+) -> None:
+    shared_world.sql(
+        "UPDATE post_offices SET phone = '045-111-2222' WHERE id = ?", (shared_world.offices["A"],)
+    )
+    household = shared_world.households["A"][3]
+    enroll(shared_world.server, household).post(v1.EventKind.HELP_REQUESTED, {"source": "button"})
+    ((incident_id,),) = shared_world.sql(
+        "SELECT id FROM incidents WHERE household_id = ? AND state = 'open'", (household,)
+    )
+
+    def card_header(user: str) -> str:
+        page = clients[user].get("/").text
+        return page.split(f'id="incident-{incident_id}"')[1].split("</header>")[0]
+
+    admin_card = card_header("admin_m1")
+    assert 'class="office-phone"' in admin_card and 'href="tel:+81451112222"' in admin_card
+    # Office staff are the office: their own number on every card would be noise.
+    assert "office-phone" not in card_header("staff_a")
 
 
 def test_board_counters_say_what_they_count(
