@@ -15,6 +15,9 @@ scans vs index scans), replayed under EXPLAIN ANALYZE.
 Runs the real app in-process (FastAPI TestClient), databases migrated by Alembic. Prints one
 JSON line: {"bench": "dashboard", "desk_ms": ..., "postgres": {"pages": {...}}, ...}
 `--quick`: 400 households on SQLite, 5,000 on PostgreSQL; `--only sqlite|postgres`.
+`--baseline DIR` (PostgreSQL): the same seeded database measured first by the checkout in DIR
+(e.g. `git worktree add --detach /tmp/wt-desk <commit>`) at its own migration head, then by
+this one at head; `baseline` and `ratio` (this / baseline, per page) in the JSON.
 """
 
 from __future__ import annotations
@@ -26,6 +29,7 @@ import os
 import random
 import shutil
 import statistics
+import subprocess
 import sys
 import tempfile
 import time
@@ -560,7 +564,53 @@ def timed(client: TestClient, path: str, rounds: int) -> dict[str, float]:
     }
 
 
-def run_postgres(size: Size) -> dict[str, Any]:
+def measure_checkout(checkout: Path, url: str, rounds: int) -> dict[str, Any]:
+    """`bench/dashboard.py --url` of another checkout (its own code, this database), after
+    taking the database down to that checkout's migration head."""
+    from alembic import command
+    from alembic.script import ScriptDirectory
+
+    from cloud.migrations import alembic_config
+
+    head = ScriptDirectory(str(checkout / "cloud" / "migrations")).get_current_head()
+    command.downgrade(alembic_config(url), head)
+    _analyze(url)
+    command_line = [sys.executable, str(checkout / "bench" / "dashboard.py"), "--url", url]
+    done = subprocess.run(
+        [*command_line, "--rounds", str(rounds)],
+        cwd=checkout,
+        capture_output=True,
+        text=True,
+        check=True,
+        timeout=1800,
+    )
+    figures = json.loads(done.stdout.strip().splitlines()[-1])
+    upgrade_head(url)
+    _analyze(url)
+    return {"revision": head, **figures}
+
+
+def _analyze(url: str) -> None:
+    engine = make_engine(url)
+    with engine.connect() as conn:
+        conn.execution_options(isolation_level="AUTOCOMMIT").exec_driver_sql("VACUUM ANALYZE")
+    engine.dispose()
+
+
+def ratios(after: dict[str, Any], before: dict[str, Any]) -> dict[str, dict[str, float]]:
+    """Per page: this checkout's median wall and CPU ms over the baseline's."""
+    out = {}
+    for name, page in after["pages"].items():
+        old = before["pages"].get(name)
+        if old and old["ms"] and old["cpu_ms"]:
+            out[name] = {
+                "ms": round(page["ms"] / old["ms"], 2),
+                "cpu_ms": round(page["cpu_ms"] / old["cpu_ms"], 2),
+            }
+    return out
+
+
+def run_postgres(size: Size, baseline: Path | None = None) -> dict[str, Any]:
     from mimamori_dev.services import PostgresCluster
 
     # Its own directory (not a TemporaryDirectory, mode 700): start() hands it to the
@@ -573,7 +623,10 @@ def run_postgres(size: Size) -> dict[str, Any]:
         started = time.perf_counter()
         seed_bulk(url, size)
         seed_s = time.perf_counter() - started
+        before = measure_checkout(baseline, url, size.rounds) if baseline else None
         measured = measure_pages(url, size.rounds)
+        if before:
+            measured.update(baseline=before, ratio=ratios(measured, before))
     finally:
         cluster.stop()
         shutil.rmtree(workdir, ignore_errors=True)
@@ -644,6 +697,7 @@ def main() -> None:
     parser.add_argument("--only", choices=("sqlite", "postgres"))
     parser.add_argument("--url", help="measure the pages of this seeded PostgreSQL database")
     parser.add_argument("--rounds", type=int, help="renders per page (PostgreSQL)")
+    parser.add_argument("--baseline", type=Path, help="checkout measured first (PostgreSQL)")
     args = parser.parse_args()
     if args.url:
         print(json.dumps({"bench": "dashboard", **measure_pages(args.url, args.rounds or 5)}))
@@ -659,7 +713,7 @@ def main() -> None:
         )
         if args.rounds:
             size = dataclasses.replace(size, rounds=args.rounds)
-        figures["postgres"] = run_postgres(size)
+        figures["postgres"] = run_postgres(size, args.baseline)
     figures["quick"] = args.quick
     print(json.dumps(figures, ensure_ascii=False))
 

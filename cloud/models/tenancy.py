@@ -5,7 +5,17 @@ from __future__ import annotations
 from datetime import date, datetime
 from typing import Any
 
-from sqlalchemy import Boolean, Date, Float, ForeignKey, Integer, String, Text, UniqueConstraint
+from sqlalchemy import (
+    Boolean,
+    Date,
+    Float,
+    ForeignKey,
+    Index,
+    Integer,
+    String,
+    Text,
+    UniqueConstraint,
+)
 from sqlalchemy import false as sa_false
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
@@ -50,9 +60,14 @@ class PostOffice(Base):
 
 class Household(Base):
     __tablename__ = "households"
+    __table_args__ = (
+        # An office's households as (office, id) pairs read from the index alone: the staff
+        # pages join them to open incidents by hashing, not by a probe per household.
+        Index("ix_households_office_household", "office_id", "id"),
+    )
 
     id: Mapped[str] = id_column()
-    office_id: Mapped[str] = mapped_column(ForeignKey("post_offices.id"), index=True)
+    office_id: Mapped[str] = mapped_column(ForeignKey("post_offices.id"))
     timezone: Mapped[str] = mapped_column(String(64), default="Asia/Tokyo")
     language: Mapped[str] = mapped_column(String(8), default="ja")
     address: Mapped[str | None] = mapped_column(String(400))

@@ -11,6 +11,7 @@ from sqlalchemy.orm import aliased
 
 from cloud.api.deps import state
 from cloud.models import Household, Incident, OutboxMail
+from cloud.models.incidents import unresolved
 from cloud.notify.base import EMAIL, LINE
 from cloud.services import watch
 from cloud.web.deps import Ctx
@@ -30,10 +31,14 @@ def watch_notices(ctx: Ctx) -> WatchNotices:
     status = watch.watch_status(ctx.db, ctx.now, stale)
     # A LINE alert that failed but was replaced by an e-mail to the same person in the same
     # step reached them: not a reason to call (if that e-mail fails, it counts itself).
+    # One NOT EXISTS with the LINE test inside it, so PostgreSQL plans an anti-join probing
+    # the incident's mails; `channel != line OR NOT EXISTS` was planned as a hashed subplan
+    # that read the whole outbox on every staff page once one LINE alert had failed.
     fallback = aliased(OutboxMail)
     replaced = (
         select(fallback.id)
         .where(
+            OutboxMail.channel == LINE,
             fallback.incident_id == OutboxMail.incident_id,
             fallback.step == OutboxMail.step,
             fallback.contact_id == OutboxMail.contact_id,
@@ -48,9 +53,9 @@ def watch_notices(ctx: Ctx) -> WatchNotices:
         .join(Household, Household.id == Incident.household_id)
         .where(
             OutboxMail.status == "failed",
-            Incident.state != "resolved",
+            unresolved(),  # the partial index's predicate, also in a generic plan
             ctx.scope.household_filter(),
-            ~((OutboxMail.channel == LINE) & replaced),
+            ~replaced,
         )
     )
     return WatchNotices(not status.ready, tuple(status.stalled_loops), int(failed or 0))

@@ -155,19 +155,26 @@ def load_desk(
     office_id: str | None,
     page_raw: str | None,
     showing: str | None = None,
-) -> DeskList:
-    """The page of open incidents shown in full (cards with people, steps and notes): at a
-    bad 09:00 an office has hundreds open, and rendering every card was most of the desk's
-    time. Details are read for the page's incidents only. `showing`: the page that holds
-    this incident (a form sent back with an error must show its card)."""
+) -> tuple[DeskList, list[IncidentRow]]:
+    """The page of open incidents shown in full (cards with people, steps and notes), and
+    the recently resolved ones: at a bad 09:00 an office has hundreds open, and rendering
+    every card was most of the desk's time. Details are read for the shown incidents only,
+    the page's and the resolved list's in the same few statements (IN lists of at most
+    DESK_PAGE_SIZE + RECENT_RESOLVED ids). `showing`: the page that holds this incident (a
+    form sent back with an error must show its card)."""
     cases = open_cases(ctx, scope, office_id)
     pages = max(1, -(-len(cases) // DESK_PAGE_SIZE))
     current = page_number(page_raw, pages)
     position = next((n for n, c in enumerate(cases) if c.id == showing), None)
     if position is not None:
         current = position // DESK_PAGE_SIZE + 1
-    shown = cases[(current - 1) * DESK_PAGE_SIZE : current * DESK_PAGE_SIZE]
-    return DeskList(cases, _full_rows(ctx, [c.id for c in shown]), current, pages)
+    shown = [c.id for c in cases[(current - 1) * DESK_PAGE_SIZE : current * DESK_PAGE_SIZE]]
+    resolved = recently_resolved_ids(ctx, scope, office_id)
+    rows = {r.incident.id: r for r in _full_rows(ctx, shown + resolved)}
+    return (
+        DeskList(cases, [rows[i] for i in shown if i in rows], current, pages),
+        [rows[i] for i in resolved if i in rows],
+    )
 
 
 def _full_rows(ctx: Ctx, incident_ids: list[str]) -> list[IncidentRow]:
@@ -185,7 +192,7 @@ def _full_rows(ctx: Ctx, incident_ids: list[str]) -> list[IncidentRow]:
     return rows
 
 
-def recently_resolved(ctx: Ctx, scope: Scope, office_id: str | None) -> list[IncidentRow]:
+def recently_resolved_ids(ctx: Ctx, scope: Scope, office_id: str | None) -> list[str]:
     """The last RECENT_RESOLVED incidents resolved within RECENT_RESOLVED_FOR, newest first:
     read backwards along the resolved-at index, so the history's size does not matter."""
     query = (
@@ -197,7 +204,7 @@ def recently_resolved(ctx: Ctx, scope: Scope, office_id: str | None) -> list[Inc
         .order_by(Incident.resolved_at.desc())
         .limit(RECENT_RESOLVED)
     )
-    return _full_rows(ctx, list(ctx.db.scalars(_in_scope(query, scope, office_id))))
+    return list(ctx.db.scalars(_in_scope(query, scope, office_id)))
 
 
 def _attach_details(ctx: Ctx, rows: list[IncidentRow]) -> None:
@@ -221,11 +228,12 @@ def _attach_details(ctx: Ctx, rows: list[IncidentRow]) -> None:
         .order_by(IncidentNote.created_at)
     ):
         by_incident[note.incident_id].notes.append(note)
-    for notification in ctx.db.scalars(
-        select(Notification)
-        .where(Notification.incident_id.in_(list(by_incident)))
-        .order_by(Notification.id)
-    ):
+    # Sorted here, not by ORDER BY id: that offered PostgreSQL a walk of the whole primary
+    # key in id order, filtering for the page's incidents, instead of probing them.
+    notified = ctx.db.scalars(
+        select(Notification).where(Notification.incident_id.in_(list(by_incident)))
+    )
+    for notification in sorted(notified, key=lambda n: n.id):
         by_incident[notification.incident_id].notified.append(notification)
 
 
@@ -272,12 +280,12 @@ def feed_url(office_id: str | None, page: int) -> str:
 def _desk_vars(ctx: Ctx, showing: str | None = None, **extra: Any) -> dict[str, Any]:
     office_id = selected_office(ctx)
     page_raw = ctx.request.query_params.get("page")
-    desk = load_desk(ctx, ctx.scope, office_id, page_raw, showing)
+    desk, resolved_rows = load_desk(ctx, ctx.scope, office_id, page_raw, showing)
     return {
         "safety_help": safety_needs_help(ctx, office_id),
         "desk": desk,
         "rows": desk.rows,
-        "resolved_rows": recently_resolved(ctx, ctx.scope, office_id),
+        "resolved_rows": resolved_rows,
         "feed_url": feed_url(office_id, desk.page),
         "desk_query": desk_query(office_id, desk.page),
         "offices": offices_in_scope(ctx),
