@@ -358,7 +358,8 @@ def run_baseline(checkout: Path, due: int, mails: int) -> dict:
         text=True,
         check=True,
     )
-    return json.loads(done.stdout.strip().splitlines()[-1])
+    lines = [line for line in done.stdout.splitlines() if line.startswith('{"bench"')]
+    return json.loads(lines[-1])
 
 
 def _figure(out: dict, key: str) -> float | None:

@@ -10,7 +10,7 @@ from __future__ import annotations
 from datetime import date, datetime
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, aliased
 
@@ -29,6 +29,11 @@ from cloud.notify.base import EMAIL, LINE
 
 HEALTH_INTENTS = ("fine", "usual", "unwell")
 KIND = "daily_report"
+NO_ANSWER = "応答なし"
+# Carried with an e-mail report that said 応答なし for some slot, never sent (the sender drops
+# it): "<day> <slots unanswered>". Right before sending, the sender asks `reissue_if_answered`
+# whether an answer came late meanwhile; then a corrected report goes instead.
+UNANSWERED_FIELD = "X-Mimamori-Report-Unanswered"
 
 
 def report_lines(household: Household, checkins: list[Checkin]) -> list[str]:
@@ -47,7 +52,7 @@ def report_lines(household: Household, checkins: list[Checkin]) -> list[str]:
             lines.append(f"{label}の見守り: {intent}（{at}）")
             shown.add(found.id)
         else:
-            lines.append(f"{label}の見守り: 応答なし")
+            lines.append(f"{label}の見守り: {NO_ANSWER}")
     health = next(
         (c for c in sorted(checkins, key=lambda c: c.occurred_at) if c.intent in HEALTH_INTENTS),
         None,
@@ -70,12 +75,7 @@ def send_daily_reports(
     contacts = [c for c in household.contacts if c.daily_report and c.unsubscribed_at is None]
     if not contacts:
         return 0
-    checkins = list(
-        session.scalars(
-            select(Checkin).where(Checkin.household_id == household.id, Checkin.slot_date == day)
-        )
-    )
-    lines = report_lines(household, checkins)
+    lines = report_lines(household, _checkins(session, household, day))
     config = outbox.line_config_for(session, household)
     sent = 0
     for contact in contacts:
@@ -133,6 +133,9 @@ def _mail(
 ) -> OutboxMail:
     offer = linking.mail_offer(session, household, contact, now, for_report=True)
     rendered = _rendered({**context, "line_offer": offer})
+    unanswered = _unanswered(context["lines"])
+    if unanswered:
+        rendered.headers[UNANSWERED_FIELD] = f"{context['day'].isoformat()} {unanswered}"
     return compose.enqueue(
         session,
         to_addr=str(contact.email),
@@ -140,6 +143,46 @@ def _mail(
         kind=KIND,
         now=now,
         contact_id=contact.id,
+    )
+
+
+def _unanswered(lines: list[str]) -> int:
+    return sum(line.endswith(NO_ANSWER) for line in lines)
+
+
+def reissue_if_answered(
+    session: Session, signer: LinkSigner, mail: OutboxMail, now: datetime
+) -> OutboxMail | None:
+    """A queued e-mail report that said 応答なし for a slot answered since (a late answer):
+    the corrected report, queued in its place (the day's log row names it), or None when
+    the report still holds. The caller cancels `mail` in the same transaction."""
+    carried = str((mail.headers or {}).get(UNANSWERED_FIELD) or "")
+    day_text, _, count_text = carried.partition(" ")
+    contact = session.get(FamilyContact, mail.contact_id) if mail.contact_id else None
+    if not day_text or not count_text.isdigit() or contact is None:
+        return None
+    household = session.get_one(Household, contact.household_id)
+    day = date.fromisoformat(day_text)
+    lines = report_lines(household, _checkins(session, household, day))
+    if _unanswered(lines) >= int(count_text):
+        return None
+    fresh = _mail(
+        session, household, contact, _context(signer, household, contact, day, lines), now
+    )
+    session.execute(
+        update(DailyReportLog)
+        .where(DailyReportLog.mail_id == mail.id)
+        .values(mail_id=fresh.id)
+        .execution_options(synchronize_session=False)
+    )
+    return fresh
+
+
+def _checkins(session: Session, household: Household, day: date) -> list[Checkin]:
+    return list(
+        session.scalars(
+            select(Checkin).where(Checkin.household_id == household.id, Checkin.slot_date == day)
+        )
     )
 
 
@@ -210,6 +253,7 @@ def _context(
     return {
         "recipient_name": contact.name,
         "resident_name": compose.resident_name(household),
+        "day": day,
         "day_label": f"{day.month}月{day.day}日",
         "lines": lines,
         "office_name": household.office.name,

@@ -60,7 +60,8 @@ from cloud.core.clock import Clock
 from cloud.core.config import Settings
 from cloud.core.logging import log_event
 from cloud.db import transaction
-from cloud.mail import headers
+from cloud.mail import daily_report, headers
+from cloud.mail.links import LinkSigner
 from cloud.models import Incident, OutboxMail
 from cloud.notify.base import CANCELLED, DELIVERED, EMAIL, Channel, DeliveryResult
 
@@ -120,6 +121,7 @@ def build_message(mail: OutboxMail, sender: str, now: datetime) -> EmailMessage:
     msg = EmailMessage(policy=headers.SMTP_POLICY)
     msg["Subject"] = headers.display_text(mail.subject)
     extra = dict(mail.headers or {})
+    extra.pop(daily_report.UNANSWERED_FIELD, None)  # carried for the sender, never sent
     msg["From"] = headers.sender(sender, extra.pop(headers.SENDER_NAME_FIELD, None))
     msg["To"] = headers.address(mail.to_addr)
     msg["Date"] = format_datetime(now)
@@ -290,6 +292,12 @@ _CLOSE = (
     .where(_OURS)
     .values(status=CANCELLED, last_error=CASE_CLOSED_REASON, lease_owner=None)
 )
+REISSUED_REASON = "cancelled: reissued after a late answer"
+_REISSUED = (
+    update(_MAIL)
+    .where(_OURS)
+    .values(status=CANCELLED, last_error=REISSUED_REASON, lease_owner=None)
+)
 _RECORDS: dict[tuple[str, ...], Update] = {}
 
 
@@ -344,6 +352,29 @@ def _hand_over(
     with sessions() as session:
         status = session.scalar(select(OutboxMail.status).where(OutboxMail.id == mail_id))
     return "cancelled" if status == CANCELLED else "lost"
+
+
+class _NotOurs(Exception):
+    """The lease was lost while a report was being reissued: roll the reissue back."""
+
+
+def _reissue_report(
+    sessions: sessionmaker[Session], settings: Settings, now: datetime, mail: OutboxMail, owner: str
+) -> str:
+    """A daily report that said 応答なし: "keep" it, or "reissued" (an answer came late; the
+    corrected report is queued and this one cancelled, one transaction), or "lost"."""
+    if mail.kind != daily_report.KIND or daily_report.UNANSWERED_FIELD not in (mail.headers or {}):
+        return "keep"
+    signer = LinkSigner(settings.secret_key, settings.base_url, settings.ack_link_max_age_s)
+    try:
+        with transaction(sessions) as session:
+            if daily_report.reissue_if_answered(session, signer, mail, now) is None:
+                return "keep"
+            if session.execute(_REISSUED, {"m_id": mail.id, "m_owner": owner}).rowcount != 1:
+                raise _NotOurs
+    except _NotOurs:
+        return "lost"
+    return "reissued"
 
 
 @dataclass
@@ -564,6 +595,11 @@ def _deliver(
     if claimed.took_over_from:
         metrics.MAIL_LEASES_TAKEN_OVER.inc()
         log_event(log, "mail.lease_taken_over", previous_owner=claimed.took_over_from, **fields)
+    reissue = _reissue_report(keeper.sessions, settings, clock(), claimed.mail, keeper.owner)
+    if reissue != "keep":  # the corrected report goes in its place (claimed next)
+        metrics.MAILS.labels("reissued" if reissue == "reissued" else "lease_lost").inc()
+        log_event(log, f"mail.report_{reissue}", **fields)
+        return
     with keeper.hold(claimed) as hold:
         if claimed.mail.channel not in (EMAIL, None):  # None: a row not yet flushed
             outcome = _send_other(claimed.mail, channels or {}, keeper, hold, conn)
