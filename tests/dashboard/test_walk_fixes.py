@@ -1,7 +1,8 @@
 """What a walk through the pages as office staff and as a municipality admin tripped over,
 each checked on the rendered page: a resident without a phone number is said so once (not
 「ご本人の電話: ご本人の電話番号は未登録」), ages count the day in Japan, a municipality
-admin's desk card gives the post office's number, the board's counters say what they count,
+admin's desk card gives the post office's number, no button that would do nothing (revoke
+codes when none is unused), the board's counters say what they count,
 the announcement form names its whole-area choice plainly and an empty history says so, and
 the staff list and the monthly report are readable on a 390 px phone (one block per row, not
 a dozen squeezed columns)."""
@@ -96,6 +97,20 @@ def test_a_municipality_admin_gets_the_office_number_on_each_desk_card(
     assert 'class="office-phone"' in admin_card and 'href="tel:+81451112222"' in admin_card
     # Office staff are the office: their own number on every card would be noise.
     assert "office-phone" not in card_header("staff_a")
+
+
+def test_revoke_codes_is_offered_only_when_there_is_a_code_to_revoke(
+    shared_world: World, clients: dict[str, httpx.Client]
+) -> None:
+    household = shared_world.households["B"][0]
+    staff = clients["staff_b"]
+    path = f"/households/{household}"
+    assert 'id="revoke-codes"' not in staff.get(path).text  # no code yet: nothing to revoke
+    issued = staff.post(f"{path}/codes", data={"csrf_token": csrf_of(staff)})
+    assert issued.status_code == 200 and 'id="revoke-codes"' in issued.text
+    revoked = staff.post(f"{path}/codes/revoke", data={"csrf_token": csrf_of(staff)})
+    assert revoked.status_code == 200 and "無効にしました" in revoked.text
+    assert 'id="revoke-codes"' not in revoked.text
 
 
 def test_board_counters_say_what_they_count(
