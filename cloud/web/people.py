@@ -2,7 +2,7 @@
 views: tel: links, the age in years, a map link, contact roles in calling order.
 
 Importing this module registers the Jinja filters `tel`, `age`, `maplink`, `phonelinks`,
-`contactline`, `office_phones`.
+`contactline`, `office_phones`, `office_names`.
 """
 
 from __future__ import annotations
@@ -99,6 +99,7 @@ def office_phones(offices: list[Any]) -> dict[str, str]:
 
 templates.env.filters["tel"] = tel
 templates.env.filters["office_phones"] = office_phones
+templates.env.filters["office_names"] = lambda offices: {o.id: o.name for o in offices or []}
 templates.env.filters["age"] = _age_filter
 templates.env.filters["maplink"] = map_url
 templates.env.filters["phonelinks"] = phone_links

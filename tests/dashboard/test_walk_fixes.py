@@ -2,7 +2,8 @@
 each checked on the rendered page: a resident without a phone number is said so once (not
 「ご本人の電話: ご本人の電話番号は未登録」), ages count the day in Japan, a municipality
 admin's desk card gives the post office's number, no button that would do nothing (revoke
-codes when none is unused), the board's counters say what they count,
+codes when none is unused), the board's counters say what they count and, for an admin, whose
+office each household is,
 the announcement form names its whole-area choice plainly and an empty history says so, and
 the staff list and the monthly report are readable on a 390 px phone (one block per row, not
 a dozen squeezed columns)."""
@@ -121,6 +122,19 @@ def test_board_counters_say_what_they_count(
     problems = re.search(r'id="board-problems">([^<]*)<', page)
     assert total and total.group(1) == f"{len(shared_world.households['A'])}世帯"
     assert problems and re.fullmatch(r"要確認 \d+", problems.group(1)), problems
+
+
+def test_a_municipality_admin_sees_whose_household_each_board_row_is(
+    shared_world: World, clients: dict[str, httpx.Client]
+) -> None:
+    def offices_named(user: str, **params: str) -> list[str]:
+        page = clients[user].get("/board", params=params).text
+        return re.findall(r'class="office-name">([^<]*)<', page)
+
+    everything = offices_named("admin_m1")
+    assert sorted(everything) == ["みどり中央郵便局"] * 4 + ["みどり港郵便局"]
+    assert offices_named("admin_m1", office=shared_world.offices["B"]) == []  # one office shown
+    assert offices_named("staff_a") == []  # office staff see only their own office
 
 
 def test_announcement_form_and_empty_history_in_plain_japanese(

@@ -48,6 +48,7 @@ class GatewayHealth:
 class HouseholdLine:
     id: str
     address: str | None
+    office_id: str
     names: list[str] = field(default_factory=list)
 
 
@@ -137,11 +138,10 @@ def load_board(ctx: Ctx, office_id: str | None) -> list[BoardRow]:
     if office_id:
         where.append(Household.office_id == office_id)
     scoped = select(Household.id).where(*where)
+    columns = (Household.id, Household.address, Household.office_id, Household.timezone)
     homes = {
-        row.id: (HouseholdLine(row.id, row.address), row.timezone)
-        for row in conn.execute(
-            select(Household.id, Household.address, Household.timezone).where(*where)
-        )
+        row.id: (HouseholdLine(row.id, row.address, row.office_id), row.timezone)
+        for row in conn.execute(select(*columns).where(*where))
     }
     if not homes:
         return []
