@@ -6,8 +6,11 @@ from __future__ import annotations
 from datetime import timedelta
 from typing import Any
 
+from sqlalchemy import select
+
 from cloud.api.deps import state
 from cloud.models import Household
+from cloud.models.staff import StaffUser
 from cloud.web import audit
 from cloud.web.deps import Ctx
 
@@ -49,3 +52,14 @@ def page_number(raw: str | None, pages: int) -> int:
     except ValueError:
         return 1
     return min(max(wanted, 1), max(pages, 1))
+
+
+def staff_names(ctx: Ctx, emails: set[str]) -> dict[str, str]:
+    """Account e-mail -> the person's name: pages say who did something by name (an account
+    that no longer exists keeps its address)."""
+    if not emails:
+        return {}
+    rows = ctx.db.execute(
+        select(StaffUser.email, StaffUser.name).where(StaffUser.email.in_(emails))
+    ).all()
+    return {email: name for email, name in rows}

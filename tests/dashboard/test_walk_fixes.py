@@ -1,12 +1,14 @@
 """What a walk through the pages as office staff and as a municipality admin tripped over,
-each checked on the rendered page: a resident without a phone number is said so once (not
-「ご本人の電話: ご本人の電話番号は未登録」), ages count the day in Japan, a municipality
-admin's desk card gives the post office's number, no button that would do nothing (revoke
-codes when none is unused), the board's counters say what they count and, for an admin, whose
-office each household is,
-the announcement form names its whole-area choice plainly and an empty history says so, and
-the staff list and the monthly report are readable on a 390 px phone (one block per row, not
-a dozen squeezed columns)."""
+each checked on the rendered page:
+- a resident without a phone number is said so once (not 「ご本人の電話: …未登録」);
+- ages count the day in Japan, not in UTC;
+- a municipality admin's desk card gives the post office's number, and the board says whose
+  office each household is;
+- a safety check lists each resident's number and what they said, and who started it by name;
+- no button that would do nothing (revoke codes when none is unused);
+- the board's counters say what they count; the announcement form names its whole-area
+  choice plainly and an empty history says so;
+- the staff list and the monthly report are readable on a 390 px phone (one block per row)."""
 
 from __future__ import annotations
 
@@ -112,6 +114,38 @@ def test_revoke_codes_is_offered_only_when_there_is_a_code_to_revoke(
     revoked = staff.post(f"{path}/codes/revoke", data={"csrf_token": csrf_of(staff)})
     assert revoked.status_code == 200 and "無効にしました" in revoked.text
     assert 'id="revoke-codes"' not in revoked.text
+
+
+def test_a_safety_check_gives_the_number_to_call_and_who_started_it(
+    shared_world: World, clients: dict[str, httpx.Client]
+) -> None:
+    household = shared_world.households["B"][0]
+    staff, admin = clients["staff_b"], clients["admin_m1"]
+    staff.post(
+        f"/households/{household}/details",
+        data={"csrf_token": csrf_of(staff), "phone1": "045-222-3333"},
+    ).raise_for_status()
+    started = admin.post(
+        "/safety",
+        data={
+            "csrf_token": csrf_of(admin),
+            "title": "大雨",
+            "question": "ご無事ですか",
+            "area": f"o:{shared_world.offices['B']}",
+            "confirmed": "1",
+        },
+    )
+    assert started.status_code == 303, started.text
+    check_id = started.headers["location"].rsplit("/", 1)[1]
+    enroll(shared_world.server, household).post(
+        v1.EventKind.SAFETY_CHECK_ANSWERED,
+        {"check_id": check_id, "status": "needs_help", "transcript": "水が入ってきた"},
+    )
+    rows = staff.get(f"/safety/{check_id}").text.split('id="safety-rows"')[1]
+    row = next(r for r in rows.split("<tr")[1:] if household in r)
+    assert 'href="tel:+81452223333"' in row and "水が入ってきた" in row, row
+    listed = staff.get("/safety").text
+    assert "田中 市役所" in listed and shared_world.users["admin_m1"] not in listed
 
 
 def test_board_counters_say_what_they_count(

@@ -22,7 +22,7 @@ from cloud.web.csvout import csv_response
 from cloud.web.deps import Ctx, needs, not_found
 from cloud.web.forms import FieldError, required_text
 from cloud.web.render import local, page, templates
-from cloud.web.route_helpers import heartbeat_stale, record_action
+from cloud.web.route_helpers import heartbeat_stale, record_action, staff_names
 from cloud.web.scoping import area_options, parse_area, visible_household_ids
 
 router = APIRouter()
@@ -43,8 +43,10 @@ def _check_or_404(ctx: Ctx, check_id: str) -> SafetyCheck:
 
 
 def _list(ctx: Ctx, status: int = 200, **extra: Any) -> Response:
+    checks = list(ctx.db.scalars(_checks_in_scope(ctx).limit(LIST_LIMIT)))
     variables: dict[str, Any] = {
-        "checks": list(ctx.db.scalars(_checks_in_scope(ctx).limit(LIST_LIMIT))),
+        "checks": checks,
+        "starters": staff_names(ctx, {c.started_by for c in checks if c.started_by}),
         "areas": area_options(ctx) if ctx.can(Capability.SAFETY_START) else [],
         "errors": {},
         "values": {"question": ctx.t("safety_default_question")},
