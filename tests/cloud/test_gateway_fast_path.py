@@ -367,6 +367,9 @@ def batch_bodies(draw: st.DrawFn, twins: Twins) -> bytes:
         body["extra"] = 1
     if shape == 2:
         body["events"] = events * (v1.MAX_BATCH_EVENTS // len(events) + 1)
+    if shape == 4 and isinstance(events[0], dict):  # a repeated id, another household's
+        household, gateway = twins.ids["other"]
+        events.append({**events[0], "household_id": household, "gateway_id": gateway})
     encoded = json.dumps(body, ensure_ascii=draw(st.booleans()))
     return encoded.encode("utf-16" if shape == 3 else "utf-8")
 
