@@ -362,6 +362,45 @@ def run_baseline(checkout: Path, due: int, mails: int) -> dict:
     return json.loads(lines[-1])
 
 
+_IDLE_WORKER = """
+import sys, threading, time
+from cloud.core.clock import system_clock
+from cloud.core.config import Settings
+from cloud.worker import Worker
+worker = Worker(Settings(database_url=sys.argv[1], secret_key="b" * 32, smtp_port=9), system_clock)
+stop = threading.Event()
+loops = threading.Thread(target=worker.run_until, args=(stop, 1.0))
+start = time.process_time()
+loops.start()
+time.sleep(float(sys.argv[2]))
+stop.set()
+loops.join()
+print(time.process_time() - start)
+worker.close()
+"""
+
+
+def idle_worker(url: str, cluster: PostgresCluster, seconds: float, code: Path | None) -> dict:
+    """One worker process (this checkout's, or `code`'s) with nothing to do, passes every
+    second as `mimamori-cloud worker --interval 1` runs them: its CPU and PostgreSQL's, per
+    day (start-up and imports not counted)."""
+    env = {**os.environ, "PYTHONPATH": str(code)} if code is not None else None
+    db0 = pg_cpu_s(cluster)
+    done = subprocess.run(
+        [sys.executable, "-c", _IDLE_WORKER, url, str(seconds)],
+        env=env,
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    db = pg_cpu_s(cluster) - db0
+    worker = float(done.stdout.strip().splitlines()[-1])
+    return {
+        "worker_cpu_s_per_day": round(worker / seconds * 86400),
+        "db_cpu_s_per_day": round(db / seconds * 86400),
+    }
+
+
 def _figure(out: dict, key: str) -> float | None:
     outcome, _, figure = key.rpartition(".")
     return (out[outcome] if outcome else out).get(figure)
@@ -386,7 +425,9 @@ def main() -> None:
     args = parser.parse_args()
     due = 100 if args.quick else args.due
     mails = 200 if args.quick else args.mails
-    baseline = run_baseline(args.baseline, due, mails) if args.baseline is not None else None
+    before = run_baseline(args.baseline, due, mails) if args.baseline is not None else None
+    if before is not None:
+        print(json.dumps({"baseline": before}), file=sys.stderr)  # kept should this run fail
     pg_dir = Path(tempfile.mkdtemp(prefix="mimamori-bench-pg-"))
     cluster = PostgresCluster(pg_dir).start()
     sink = SmtpSink().start()
@@ -426,10 +467,14 @@ def main() -> None:
                 out[f"{figure}_{workers}_ratio"] = _ratio(
                     out, out, f"{figure}_{workers}", f"{figure}_{workers}_claim_1"
                 )
+        idle_s = 15.0 if args.quick else 60.0
+        if args.baseline is not None:
+            out["idle_baseline"] = idle_worker(url, cluster, idle_s, args.baseline)
+        out["idle"] = idle_worker(url, cluster, idle_s, None)
         out["load_avg_1m"] = round(os.getloadavg()[0], 1)
-        if baseline is not None:
-            out["baseline"] = {"checkout": str(args.baseline), **baseline}
-            out["vs_baseline"] = vs_baseline(out, baseline)
+        if before is not None:
+            out["baseline"] = {"checkout": str(args.baseline), **before}
+            out["vs_baseline"] = vs_baseline(out, before)
         engine.dispose()
     finally:
         sink.stop()
