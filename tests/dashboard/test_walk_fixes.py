@@ -5,7 +5,8 @@ each checked on the rendered page:
 - a municipality admin's desk card gives the post office's number, and the board says whose
   office each household is;
 - a safety check lists each resident's number and what they said, and who started it by name;
-- no button that would do nothing (revoke codes when none is unused);
+- no button that would do nothing (revoke codes when none is unused), and the printed visit
+  sheet is titled 「訪問シート」, not with its button's 「訪問シートを印刷」;
 - the board's counters say what they count; the announcement form names its whole-area
   choice plainly and an empty history says so;
 - the staff list and the monthly report are readable on a 390 px phone (one block per row)."""
@@ -150,6 +151,17 @@ def test_a_safety_check_gives_the_number_to_call_and_who_started_it(
         assert f'data-label="{label}"' in follow_up, label
     listed = staff.get("/safety").text
     assert "田中 市役所" in listed and shared_world.users["admin_m1"] not in listed
+
+
+def test_the_visit_sheet_is_titled_as_a_sheet_and_the_button_as_an_action(
+    shared_world: World, clients: dict[str, httpx.Client]
+) -> None:
+    household = shared_world.households["A"][0]
+    staff = clients["staff_a"]
+    button = re.search(r'id="print-visit">([^<]*)<', staff.get(f"/households/{household}").text)
+    assert button and button.group(1) == "訪問シートを印刷"
+    title = re.search(r"<h1>([^<]*)<small>", staff.get(f"/households/{household}/print").text)
+    assert title and title.group(1).strip() == "訪問シート"
 
 
 def test_board_counters_say_what_they_count(
