@@ -9,7 +9,8 @@ each checked on the rendered page:
   sheet is titled 「訪問シート」, not with its button's 「訪問シートを印刷」;
 - the board's counters say what they count; the announcement form names its whole-area
   choice plainly and an empty history says so;
-- the staff list and the monthly report are readable on a 390 px phone (one block per row)."""
+- the staff list, the monthly report and an announcement's delivery list are readable on a
+  390 px phone (one block per row)."""
 
 from __future__ import annotations
 
@@ -25,7 +26,7 @@ from cloud.app import create_app
 from cloud.core.clock import SettableClock
 from cloud.core.config import Settings
 from mimamori_wire import v1
-from tests.dashboard.conftest import PASSWORD, World, csrf_of, enroll, login_token, utc
+from tests.dashboard.conftest import PASSWORD, World, csrf_of, enroll, login, login_token, utc
 from tests.dashboard.test_browser import browser, sign_in  # noqa: F401
 from tests.dashboard.test_browser_care import PHONE
 
@@ -190,7 +191,8 @@ def test_a_municipality_admin_sees_whose_household_each_board_row_is(
 def test_announcement_form_and_empty_history_in_plain_japanese(
     clients: dict[str, httpx.Client],
 ) -> None:
-    page = clients["admin_m1"].get("/announcements").text
+    # Office A's manager: the announcement another test sends to office B is not theirs.
+    page = clients["manager_a"].get("/announcements").text
     radio = re.search(r'value="area"[^>]*>([^<]*)</label>', page)
     assert radio and radio.group(1).strip() == "対象地域の全世帯"
     listed = page.split('id="announcement-list"')[1].split("</table>")[0]
@@ -211,11 +213,31 @@ def phone_page(browser: Browser) -> Iterator[Page]:  # noqa: F811
 
 
 @pytest.mark.browser
-def test_staff_list_and_report_are_one_block_per_row_on_a_phone(
+def test_wide_tables_are_one_block_per_row_on_a_phone(
     shared_world: World, phone_page: Page
 ) -> None:
+    admin = login(shared_world.server.base_url, shared_world.users["admin_m1"])
+    try:
+        sent = admin.post(
+            "/announcements",
+            data={
+                "csrf_token": csrf_of(admin),
+                "text": "明日は燃えるごみの日です",
+                "area": f"o:{shared_world.offices['B']}",
+                "target": "area",
+                "when": "",
+            },
+        )
+    finally:
+        admin.close()
+    assert sent.status_code == 303, sent.text
+    announcement = sent.headers["location"].split("?")[0]
     sign_in(phone_page, shared_world, "admin_m1")
-    for path, table, rows in (("/users", "#staff-list", 4), ("/reports", "#report-table", 2)):
+    for path, table, rows in (
+        ("/users", "#staff-list", 4),
+        ("/reports", "#report-table", 2),
+        (announcement, "#deliveries", len(shared_world.households["B"])),
+    ):
         phone_page.goto(f"{shared_world.server.base_url}{path}")
         names = phone_page.locator(f"{table} tbody td:first-child")
         assert names.count() == rows, path
