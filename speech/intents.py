@@ -1031,6 +1031,7 @@ _LIGHT_LEMMAS = frozenset(
         "たる",
         "まった",
         "すける",  # おるすけ: Echigo すけ (= から) after a plain form
+        "だく",  # だかんね (= だからね) read as a verb
     }
 )
 # A past た + a western particle that MeCab reads as one verb (溢れんやったけん: たける,
@@ -1060,18 +1061,53 @@ def _unknown_content(text: str, chosen: list[Hit], lexicon: Lexicon, after: int)
         if h.explicit and h.intent == NEUTRAL and h.evidence in lexicon.explaining
     }
     tokens = analysis.tokens
-    return [
-        t.lemma
-        for k, t in enumerate(tokens)
-        if t.start >= after
-        and t.clause not in explained
-        and not _past_particle(tokens, k)
-        and not (k > 0 and t.surface in _BECAUSE and tokens[k - 1].pos in ("助詞", "助動詞"))
-        and t.pos in _CONTENT_POS
-        and t.pos1 not in _NOT_CONTENT_POS1
-        and t.lemma not in _LIGHT_LEMMAS
-        and not any(i in covered for i in range(t.start, t.end))
-    ]
+    words: list[str] = []
+    for k, t in enumerate(tokens):
+        if not (
+            t.start >= after
+            and t.clause not in explained
+            and not _past_particle(tokens, k)
+            and not (k > 0 and t.surface in _BECAUSE and tokens[k - 1].pos in ("助詞", "助動詞"))
+            and t.pos in _CONTENT_POS
+            and t.pos1 not in _NOT_CONTENT_POS1
+            and t.lemma not in _LIGHT_LEMMAS
+        ):
+            continue
+        # An unknown verb that is negated (傷が治らん, 扇風機が動かへん) is most often a
+        # complaint or a trouble: it counts as two words, so that explaining the story around
+        # it (送ってもろた) never leaves it alone below [unsure]'s threshold; a particle hit
+        # inside it (the か of 動かへん) explains nothing.
+        if _negated_unknown_verb(analysis, k):
+            inside = {i for h in chosen if _particle_inside(h, t) for i in range(h.start, h.end)}
+            if not any(i in covered - inside for i in range(t.start, t.end)):
+                words += [t.lemma, t.lemma + "!"]
+        elif not any(i in covered for i in range(t.start, t.end)):
+            words.append(t.lemma)
+    return words
+
+
+def _particle_inside(h: Hit, t: Token) -> bool:
+    return h.intent == NEUTRAL and h.end - h.start == 1 and t.start < h.start < t.end
+
+
+# "Need not" after a negative (呼ばなくていい, 来んでええ, 心配せんでよか): no complaint.
+_NEED_NOT = ("ていい", "てもいい", "でいい", "でええ", "てええ", "でよか", "てよか", "でも")
+
+
+# Verbs whose negative is good news (なんも変わらね = いつも通り).
+_GOOD_WHEN_NEGATED = frozenset({"変わる", "かわる"})
+
+
+def _negated_unknown_verb(analysis: Analysis, k: int) -> bool:
+    tokens = analysis.tokens
+    if tokens[k].pos != "動詞" or tokens[k].lemma in _GOOD_WHEN_NEGATED:
+        return False
+    negative = analysis.negated_after(k)
+    if negative is None:
+        return False
+    i = tokens.index(negative)
+    after = "".join(t.surface for t in tokens[i + 1 : i + 4])
+    return not after.startswith(_NEED_NOT)
 
 
 def _is_predicate(t: Token) -> bool:
