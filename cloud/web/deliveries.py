@@ -71,6 +71,7 @@ class DeliveryRow:
     status: str
     reason: str | None  # failure_reason() of a failed row, cancel_reason() of a cancelled one
     fallback: bool  # an e-mail sent because LINE did not reach the contact
+    phones: tuple[str, ...] = ()  # the contact's numbers: a failed notice means a call
 
 
 def staff_step(step: int | None) -> int | None:
@@ -156,6 +157,7 @@ def delivery_rows(
                 status=_status(d, switched),
                 reason=_reason(d),
                 fallback=bool(d["fallback"]),
+                phones=tuple(contact.phones or ()) if contact else (),
             )
         )
     return rows
@@ -231,6 +233,7 @@ def failed_deliveries(
             status="switched" if replaced and mail.channel == LINE else "failed",
             reason=failure_reason(mail.last_error),
             fallback=mail.kind.endswith(".line_fallback"),
+            phones=tuple(contact.phones or ()) if contact else (),
         )
         result.append(FailedDelivery(row, household, incident.cause, incident.state == "resolved"))
     return result

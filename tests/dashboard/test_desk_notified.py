@@ -2,8 +2,8 @@
 the dashboard and at its own e-mail address is one entry (it was listed twice, once as its
 address), hourly reminders count up instead of repeating, and a family member is named with
 the channel, never by a LINE user id. The delivery tables name the office, not its address,
-and the case history words a mail's state as the delivery table does. Real escalation on the
-live server."""
+and give a family member's number, and the case history words a mail's state as the delivery
+table does. Real escalation on the live server."""
 
 from __future__ import annotations
 
@@ -14,7 +14,7 @@ from cloud.models import FamilyContact
 from cloud.web import i18n
 from cloud.web.people import notified_chips
 from mimamori_wire import v1
-from tests.dashboard.conftest import World, enroll, login
+from tests.dashboard.conftest import World, csrf_of, enroll, login
 
 OFFICE = "みどり中央郵便局"
 OFFICE_MAIL = "chuo@post.example.jp"
@@ -29,6 +29,19 @@ def _notified_cell(page: str, incident_id: str) -> str:
 def test_the_office_reached_by_dashboard_and_mail_is_listed_once(world: World) -> None:
     world.sql("UPDATE post_offices SET email = ? WHERE id = ?", (OFFICE_MAIL, world.offices["A"]))
     household = world.households["A"][0]
+    staff = login(world.server.base_url, world.users["staff_a"])
+    staff.post(
+        f"/households/{household}/contacts",
+        data={
+            "csrf_token": csrf_of(staff),
+            "name": "山田 太郎",
+            "relationship": "長男",
+            "phone1": "090-1111-2222",
+            "email": "taro@example.jp",
+            "roles": ["family"],
+            "notify_alerts": "1",
+        },
+    ).raise_for_status()
     enroll(world.server, household).post(v1.EventKind.HELP_REQUESTED, {"source": "button"})
     world.server.cli("worker", "--once")
     ((incident_id,),) = world.sql(
@@ -36,7 +49,6 @@ def test_the_office_reached_by_dashboard_and_mail_is_listed_once(world: World) -
     )
     recipients = {r for (r,) in world.sql("SELECT recipient FROM notifications")}
     assert OFFICE_MAIL in recipients and f"office:{world.offices['A']}" in recipients
-    staff = login(world.server.base_url, world.users["staff_a"])
     try:
         cell = _notified_cell(staff.get("/").text, incident_id)
         case = staff.get(f"/incidents/{incident_id}").text
@@ -51,6 +63,9 @@ def test_the_office_reached_by_dashboard_and_mail_is_listed_once(world: World) -
         table = page.split('class="list deliveries"')[1].split("</table>")[0]
         sent_to = re.findall(r'class="dlv-to">([^<]*)</td>', table)
         assert OFFICE in sent_to and OFFICE_MAIL not in sent_to, sent_to
+        # A family member's row gives their number: a notice that did not arrive means a call.
+        family = re.search(r'class="dlv-to">山田 太郎（長男）(.*?)</td>', table)
+        assert family and 'href="tel:+819011112222"' in family.group(1), table
     # The case history names a mail's state as the delivery table does (one word per state).
     table = case.split('id="case-deliveries-table"')[1].split("</table>")[0]
     history = case.split('id="case-history"')[1].split("</table>")[0]
