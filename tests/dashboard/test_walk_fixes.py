@@ -5,6 +5,7 @@ each checked on the rendered page:
 - a municipality admin's desk card gives the post office's number, and the board says whose
   office each household is;
 - a safety check lists each resident's number and what they said, and who started it by name;
+  the audit log names each actor (with the account address);
 - no button that would do nothing (revoke codes when none is unused), and the printed visit
   sheet is titled 「訪問シート」, not with its button's 「訪問シートを印刷」;
 - the board's counters say what they count; the announcement form names its whole-area
@@ -163,6 +164,15 @@ def test_the_visit_sheet_is_titled_as_a_sheet_and_the_button_as_an_action(
     assert button and button.group(1) == "訪問シートを印刷"
     title = re.search(r"<h1>([^<]*)<small>", staff.get(f"/households/{household}/print").text)
     assert title and title.group(1).strip() == "訪問シート"
+
+
+def test_the_audit_log_names_who_did_it(
+    shared_world: World, clients: dict[str, httpx.Client]
+) -> None:
+    clients["staff_a"].get(f"/households/{shared_world.households['A'][0]}").raise_for_status()
+    page = clients["admin_m1"].get("/audit", params={"action": "household.view"}).text
+    actors = {re.sub(r"<[^>]+>", "", a) for a in re.findall(r'class="actor">(.*?)</td>', page)}
+    assert "佐藤 一郎（staff_a@example.jp）" in actors, actors
 
 
 def test_board_counters_say_what_they_count(

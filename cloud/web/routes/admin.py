@@ -20,7 +20,7 @@ from cloud.web.forms import FieldError, month
 from cloud.web.i18n import AUDIT_ACTIONS
 from cloud.web.render import local, page
 from cloud.web.reports import OfficeMonth, monthly_report
-from cloud.web.route_helpers import record_action
+from cloud.web.route_helpers import record_action, staff_names
 from cloud.web.scoping import offices_in_scope, selected_office
 
 router = APIRouter()
@@ -111,6 +111,7 @@ def audit_page(ctx: Ctx = needs(Capability.AUDIT)) -> Response:
         entries=entries,
         action=action,
         target_names=_names(ctx, entries),
+        actor_names=staff_names(ctx, {e.user_email for e in entries if e.user_email}),
         audit_actions=AUDIT_ACTIONS,
     )
 
