@@ -24,9 +24,13 @@ templates = Jinja2Templates(directory=str(HERE / "templates"))
 
 
 def local(value: datetime | None, fmt: str = "%m/%d %H:%M", zone: str = DEFAULT_ZONE) -> str:
-    """Stored in UTC, shown in the household's (default Japan) time."""
+    """Stored in UTC, shown in the household's (default Japan) time. A naive value is UTC
+    (how everything is stored), never the server's own zone: astimezone() would take it as
+    local time and a server set to Asia/Tokyo would show every such time 9 hours early."""
     if value is None:
         return "—"
+    if value.tzinfo is None:
+        value = value.replace(tzinfo=UTC)
     return value.astimezone(ZoneInfo(zone)).strftime(fmt)
 
 

@@ -1,7 +1,7 @@
 """What a walk through the pages as office staff and as a municipality admin tripped over,
 each checked on the rendered page:
 - a resident without a phone number is said so once (not 「ご本人の電話: …未登録」);
-- ages count the day in Japan, not in UTC;
+- ages count the day in Japan, not in UTC; times show in Tokyo whatever the server's zone;
 - a municipality admin's desk card gives the post office's number, and the board says whose
   office each household is;
 - a safety check lists each resident's number and what they said, and who started it by name;
@@ -16,7 +16,9 @@ each checked on the rendered page:
 from __future__ import annotations
 
 import re
+import time
 from collections.abc import Iterator
+from datetime import UTC, datetime
 
 import httpx
 import pytest
@@ -26,6 +28,7 @@ from playwright.sync_api import Browser, Page
 from cloud.app import create_app
 from cloud.core.clock import SettableClock
 from cloud.core.config import Settings
+from cloud.web.render import local
 from mimamori_wire import v1
 from tests.dashboard.conftest import PASSWORD, World, csrf_of, enroll, login, login_token, utc
 from tests.dashboard.test_browser import browser, sign_in  # noqa: F401
@@ -173,6 +176,18 @@ def test_the_audit_log_names_who_did_it(
     page = clients["admin_m1"].get("/audit", params={"action": "household.view"}).text
     actors = {re.sub(r"<[^>]+>", "", a) for a in re.findall(r'class="actor">(.*?)</td>', page)}
     assert "佐藤 一郎（staff_a@example.jp）" in actors, actors
+
+
+def test_times_show_in_tokyo_whatever_the_server_zone(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("TZ", "America/New_York")
+    time.tzset()
+    try:
+        stored = datetime(2026, 11, 30, 13, 5)  # naive, as a raw SQL read may give: UTC
+        assert local(stored) == "11/30 22:05"
+        assert local(stored.replace(tzinfo=UTC), "%H:%M") == "22:05"
+    finally:
+        monkeypatch.undo()
+        time.tzset()
 
 
 def test_board_counters_say_what_they_count(
