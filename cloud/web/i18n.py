@@ -190,6 +190,7 @@ TEXT: dict[str, str] = {
     "target_municipality": "Whole municipality",
     "target_households": "Chosen households",
     "target_area": "Every household in the chosen area",
+    "safety_answered_at": "Answered at",
     "ann_text_column": "Text",
     "ann_when": "When (empty: now)",
     "ann_sent": "Announcement queued.",

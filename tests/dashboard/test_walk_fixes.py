@@ -150,6 +150,7 @@ def test_a_safety_check_gives_the_number_to_call_and_who_started_it(
     rows = staff.get(f"/safety/{check_id}").text.split('id="safety-rows"')[1]
     row = next(r for r in rows.split("<tr")[1:] if household in r)
     assert 'href="tel:+81452223333"' in row and "水が入ってきた" in row, row
+    assert 'data-label="応答日時"' in row  # when they answered, not a bare 「日時」
     # The printable follow-up list, read on a phone as blocks, says what each value is.
     follow_up = staff.get(f"/safety/{check_id}/print").text.split('id="follow-up"')[1]
     for label in ("住所", "ご本人の電話", "ご家族の連絡先"):
