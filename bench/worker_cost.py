@@ -380,10 +380,12 @@ worker.close()
 """
 
 
-def idle_worker(url: str, cluster: PostgresCluster, seconds: float, code: Path | None) -> dict:
-    """One worker process (this checkout's, or `code`'s) with nothing to do, passes every
-    second as `mimamori-cloud worker --interval 1` runs them: its CPU and PostgreSQL's, per
-    day (start-up and imports not counted)."""
+def idle_worker(cluster: PostgresCluster, seconds: float, code: Path | None) -> dict:
+    """One worker process (this checkout's, or `code`'s) on a new empty database, passes
+    every second as `mimamori-cloud worker --interval 1` runs them: its CPU and PostgreSQL's,
+    per day (start-up and imports not counted)."""
+    url = cluster.create_database(f"idle_{uuid.uuid4().hex[:8]}")
+    upgrade_head(url)
     env = {**os.environ, "PYTHONPATH": str(code)} if code is not None else None
     db0 = pg_cpu_s(cluster)
     done = subprocess.run(
@@ -469,8 +471,8 @@ def main() -> None:
                 )
         idle_s = 15.0 if args.quick else 60.0
         if args.baseline is not None:
-            out["idle_baseline"] = idle_worker(url, cluster, idle_s, args.baseline)
-        out["idle"] = idle_worker(url, cluster, idle_s, None)
+            out["idle_baseline"] = idle_worker(cluster, idle_s, args.baseline)
+        out["idle"] = idle_worker(cluster, idle_s, None)
         out["load_avg_1m"] = round(os.getloadavg()[0], 1)
         if before is not None:
             out["baseline"] = {"checkout": str(args.baseline), **before}
