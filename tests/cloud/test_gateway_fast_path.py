@@ -268,7 +268,7 @@ class Twins:
     clock: Any
 
 
-def _copy_database(url: str, name: str, tmp_path: Path, cluster: Any) -> str:
+def _copy_database(url: str, name: str, tmp_path: Path) -> str:
     if url.startswith("sqlite"):
         copy = f"sqlite:///{tmp_path}/{name}.db"
         with (
@@ -286,7 +286,6 @@ def _copy_database(url: str, name: str, tmp_path: Path, cluster: Any) -> str:
 
 @pytest.fixture(params=["sqlite", pytest.param("postgresql", marks=pytest.mark.postgres)])
 def twins(request, live_cloud_factory, tmp_path):  # type: ignore[no-untyped-def]
-    cluster = None
     if request.param == "postgresql":
         cluster = request.getfixturevalue("postgres_cluster")
         cloud = live_cloud_factory(database_url=cluster.create_database())
@@ -295,7 +294,7 @@ def twins(request, live_cloud_factory, tmp_path):  # type: ignore[no-untyped-def
     own = cloud.enroll(cloud.household()["id"])
     other = cloud.enroll(cloud.household()["id"])
     url = cloud.settings.database_url
-    copy = _copy_database(url, f"twin_{uuid.uuid4().hex[:8]}", tmp_path, cluster)
+    copy = _copy_database(url, f"twin_{uuid.uuid4().hex[:8]}", tmp_path)
     fast = create_app(cloud.settings, clock=cloud.clock)
     reference = create_app(cloud.settings.model_copy(update={"database_url": copy}), cloud.clock)
     reference.user_middleware = [
