@@ -26,7 +26,7 @@ import threading
 import tomllib
 import traceback
 import unicodedata
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
@@ -982,7 +982,14 @@ def classify(
     allow = lexicon.expect_rule(expect).allow
     analysis = analyse(text, fold) if lexicon.morphology else None
     bounds = _token_bounds(analysis)
-    qualified = _qualified(folded, chosen, lexicon.qualify, allow, bounds=bounds)
+    qualified = _qualified(
+        folded,
+        chosen,
+        lexicon.qualify,
+        allow,
+        bounds=bounds,
+        unknown_words=_unknown_after(text, chosen, lexicon) if analysis is not None else None,
+    )
     if qualified is not None:
         chosen = sorted([*chosen, qualified], key=lambda h: h.start)
     decided = _decide(folded, chosen, lexicon, expect)
@@ -1039,7 +1046,21 @@ _LIGHT_LEMMAS = frozenset(
 # Echigo/Sado すけ (= から: 寒くなってきたすけ: たすける), Tohoku たけえ (なかったけえ: たかい),
 # a past たっ before ちゃ (なかったっちゃ: たつ) too.
 _PAST_PARTICLES = frozenset(
-    {"けん", "けえ", "き", "っち", "っちゃ", "ばい", "けに", "に", "すけ", "すけえ", "すけに", "っ"}
+    {
+        "けん",
+        "けえ",
+        "き",
+        "っち",
+        "っちゃ",
+        "ばい",
+        "けに",
+        "に",
+        "すけ",
+        "すけえ",
+        "すけに",
+        "っ",
+        "し",
+    }
 )
 # Western "because" after a copula or particle (大丈夫じゃけえ: こい, やけん): not content.
 _BECAUSE = frozenset({"けえ", "けん", "けに", "すけ"})
@@ -1102,12 +1123,16 @@ def _negated_unknown_verb(analysis: Analysis, k: int) -> bool:
     tokens = analysis.tokens
     if tokens[k].pos != "動詞" or tokens[k].lemma in _GOOD_WHEN_NEGATED:
         return False
-    negative = analysis.negated_after(k)
+    negative = analysis.negated_after(k, hard=True)  # 飲み込みにくい counts
     if negative is None:
         return False
     i = tokens.index(negative)
     after = "".join(t.surface for t in tokens[i + 1 : i + 4])
     return not after.startswith(_NEED_NOT)
+
+
+def _unknown_after(text: str, chosen: list[Hit], lexicon: Lexicon) -> Callable[[int], list[str]]:
+    return lambda end: _unknown_content(text, chosen, lexicon, end)
 
 
 def _is_predicate(t: Token) -> bool:
@@ -1722,6 +1747,7 @@ def _qualified(
     allow: frozenset[str],
     after: frozenset[str] | None = None,
     bounds: frozenset[int] | None = None,
+    unknown_words: Callable[[int], list[str]] | None = None,
 ) -> Hit | None:
     """A zero-width hit of `rule.intent` when a reassurance is followed by a connector
     (けど, ばってん, ...) and then by words the lexicon does not explain, else None.
@@ -1736,6 +1762,12 @@ def _qualified(
     qualifiable = rule.after if after is None else after
     for h in (h for h in chosen if h.intent in qualifiable):  # also a fine mapped to yes
         connector = _connector_after(folded, h, meaningful, rule, bounds)
+        if connector is None and unknown_words is not None:
+            connector = _connector_after_story(folded, h, meaningful, rule, bounds, unknown_words)
+            if connector is not None:
+                start, end = connector
+                evidence = f"{h.evidence}+…{folded[start:end]}+?"
+                return Hit(end, end, rule.intent, rule.weight, False, evidence)
         if connector is None:
             continue
         start, end = connector
@@ -1755,9 +1787,11 @@ def _connector_after(
     meaningful: list[Hit],
     rule: QualifyRule,
     bounds: frozenset[int] | None = None,
+    max_gap: int | None = None,
 ) -> tuple[int, int] | None:
     """Where a connector starts within `max_gap` after `hit` with nothing meaningful between."""
-    for pos in range(hit.end, min(hit.end + rule.max_gap, len(folded)) + 1):
+    gap = rule.max_gap if max_gap is None else max_gap
+    for pos in range(hit.end, min(hit.end + gap, len(folded)) + 1):
         if any(m is not hit and m.start < pos and m.end > hit.end for m in meaningful):
             return None
         connector = _ending_at(folded, pos, rule.connectors)
@@ -1766,6 +1800,26 @@ def _connector_after(
         if bounds is None or (pos in bounds and pos + len(connector) in bounds):
             return pos, pos + len(connector)
     return None
+
+
+def _connector_after_story(
+    folded: str,
+    hit: Hit,
+    meaningful: list[Hit],
+    rule: QualifyRule,
+    bounds: frozenset[int] | None,
+    unknown_words: Callable[[int], list[str]],
+) -> tuple[int, int] | None:
+    """元気やで + 近所に配ってきた + けど + 足がもつれて: a connector further away than
+    `max_gap`, after a story with no unknown content word (everyday actions explain it),
+    followed by unknown content words, qualifies the reassurance like 元気やけど + ...."""
+    connector = _connector_after(folded, hit, meaningful, rule, bounds, max_gap=len(folded))
+    if connector is None or any(m.end > connector[1] for m in meaningful):
+        return None
+    after = unknown_words(connector[1])
+    if not after or len(unknown_words(hit.end)) != len(after):
+        return None
+    return connector
 
 
 def _decide(folded: str, chosen: list[Hit], lexicon: Lexicon, expect: str) -> Classification:

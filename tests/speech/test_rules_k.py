@@ -354,3 +354,37 @@ NEGATED_UNKNOWN = ["回らん", "閉まらん", "止まらへん", "動かへん
 def test_property_a_story_never_hides_a_negated_unknown_verb(story, negated):
     c = classified(f"元気だよ {story} 扇風機が{negated}")
     assert c.intent not in CALM, c
+
+
+# --- a reassurance, an explained story, then "but" and an unknown complaint ----------------
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "元気やで 近所に配ってきたけど 足がもつれてな",
+        "元気よ 鍋こしらえて食べたけど 飲み込みにくうてな",
+        "元気だよ 孫が送ってくれたども 夜中に寝汗かいて",
+    ],
+)
+def test_a_story_then_but_and_an_unknown_complaint_is_not_fine(text):
+    # the story explained by everyday actions must not push "but" out of [qualify]'s reach
+    assert classified(text).intent not in CALM
+
+
+def test_a_story_then_but_and_an_event_that_did_not_happen_is_fine():
+    c = classified("大丈夫だよ 雨はよう降ったけど 川もあふれんかったし", "safety")
+    assert c.intent == Intent.FINE, c
+
+
+UNKNOWN_COMPLAINTS = ["足がもつれて", "夜中に寝汗かいて", "指先が紫色で", "瞼がぴくぴくして"]
+
+
+@settings(max_examples=40, deadline=None)
+@given(
+    st.sampled_from(STORIES_K),
+    st.sampled_from(["けど", "ども", "ばってん"]),
+    st.sampled_from(UNKNOWN_COMPLAINTS),
+)
+def test_property_story_but_unknown_complaint_is_never_calm(story, but, complaint):
+    assert classified(f"元気だよ {story}{but} {complaint}").intent not in CALM
