@@ -97,8 +97,26 @@ def compare(folds, thresholds: dict[str, float]) -> dict:
         for k, v in readings.items():
             pooled[k].append(ft.score(fold.items, v))
     out = {k: ft.pooled(v) for k, v in pooled.items()}
+    out["fallback_answers"] = answers(folds, thresholds)
     out["calming_probe"] = {"threshold": ft.CALM_PROBE_THRESHOLD, **out.pop("calm")}
     return {"pooled": out, "per_batch": per_batch}
+
+
+def answers(folds, thresholds: dict[str, float]) -> dict[str, int]:
+    """What the fallback answered: right, wrong, and wrong on a fine/usual/yes/no answer (a
+    soft false alarm: someone is told of a complaint that was not said)."""
+    out = {"answered": 0, "right": 0, "wrong": 0, "wrong_on_calm_label": 0}
+    for fold in folds:
+        combined = ft.combined(fold, thresholds, fallback.ANSWERABLE)
+        for it, c in zip(fold.items, combined, strict=True):
+            if c is it.rules:
+                continue
+            label = it.labelled.intent
+            out["answered"] += 1
+            out["right"] += c.intent == label
+            out["wrong"] += c.intent != label
+            out["wrong_on_calm_label"] += c.intent != label and label in fallback.CALMING
+    return out
 
 
 def confirmation(folds, thresholds: dict[str, float]) -> dict:
