@@ -228,3 +228,17 @@ def nine_oclock_household(session: Any, created_at: datetime, name: str = "å±±ç”
     return tenancy.create_household(
         session, office.id, name, created_at, slots=[tenancy.SlotInput("09:00")]
     )
+
+
+def kill_other_connections(url: str) -> int:
+    """Terminate every other session on a PostgreSQL test database (a restart, a cut
+    firewall); -> how many."""
+    import psycopg
+
+    dsn = url.replace("postgresql+psycopg://", "postgresql://")
+    with psycopg.connect(dsn, autocommit=True) as conn:
+        killed = conn.execute(
+            "SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity "
+            "WHERE datname = current_database() AND pid <> pg_backend_pid()"
+        ).fetchone()
+    return int(killed[0]) if killed else 0

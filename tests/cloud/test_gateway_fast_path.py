@@ -34,6 +34,7 @@ from cloud.models import EventRecord
 from cloud.services.errors import ApiError
 from cloud.services.tenancy import Invalid, NotFound
 from mimamori_wire import v1
+from tests.cloud.conftest import kill_other_connections
 
 HEARTBEAT = "/api/v1/gateway/heartbeat"
 
@@ -122,17 +123,6 @@ def test_the_json_content_types_are_fastapis() -> None:
     assert not is_json_content_type("application/jsonp")
 
 
-def _kill_connections(url: str) -> int:
-    """Terminate every other session on the test database (a restart, a cut firewall)."""
-    dsn = url.replace("postgresql+psycopg://", "postgresql://")
-    with psycopg.connect(dsn, autocommit=True) as conn:
-        killed = conn.execute(
-            "SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity "
-            "WHERE datname = current_database() AND pid <> pg_backend_pid()"
-        ).fetchone()
-    return int(killed[0]) if killed else 0
-
-
 @pytest.mark.postgres
 def test_dead_pooled_connections_are_retried_not_a_500(live_cloud_factory, postgres_url) -> None:
     """PostgreSQL went away under the pool's feet (connections in steady use are not pinged):
@@ -142,9 +132,9 @@ def test_dead_pooled_connections_are_retried_not_a_500(live_cloud_factory, postg
     for _ in range(3):  # the API's pool now holds connections that were just in use
         gateway.heartbeat()
         assert gateway.answer("08:00").status_code == 200
-    assert _kill_connections(postgres_url) >= 1
+    assert kill_other_connections(postgres_url) >= 1
     assert gateway.heartbeat().config_version >= 1
-    assert _kill_connections(postgres_url) >= 1
+    assert kill_other_connections(postgres_url) >= 1
     event = gateway.event(
         v1.EventKind.CHECKIN_ANSWERED,
         v1.CheckinAnswered(slot="08:00", intent=v1.Intent("fine"), confidence=0.9, attempts=1),
@@ -165,7 +155,7 @@ def test_an_idle_pooled_connection_is_pinged_and_replaced(postgres_url) -> None:
         try:
             with engine.connect() as conn:
                 conn.execute(text("SELECT 1"))
-            _kill_connections(postgres_url)
+            kill_other_connections(postgres_url)
             try:
                 with engine.connect() as conn:
                     assert conn.execute(text("SELECT 2")).scalar_one() == 2
@@ -277,7 +267,7 @@ def _copy_database(url: str, name: str, tmp_path: Path) -> str:
         ):
             source.backup(target)
         return copy
-    _kill_connections(url)  # a template database must have no other session
+    kill_other_connections(url)  # a template database must have no other session
     dsn = url.replace("postgresql+psycopg://", "postgresql://")
     with psycopg.connect(dsn.rsplit("/", 1)[0] + "/postgres", autocommit=True) as conn:
         conn.execute(f'CREATE DATABASE "{name}" TEMPLATE "{dsn.rsplit("/", 1)[1]}"')

@@ -8,7 +8,6 @@ import logging
 import threading
 from datetime import UTC, datetime, timedelta
 
-import psycopg
 import pytest
 
 from cloud.core.clock import SettableClock
@@ -18,21 +17,10 @@ from cloud.migrations import upgrade_head
 from cloud.models import Household
 from cloud.worker import Worker, _loop
 from mimamori_dev.services import SmtpSink
-from tests.cloud.conftest import nine_oclock_household
+from tests.cloud.conftest import kill_other_connections, nine_oclock_household
 
 CREATED = datetime(2026, 11, 29, 12, 0, tzinfo=UTC)
 DEADLINE = datetime(2026, 11, 30, 0, 35, tzinfo=UTC)  # 09:35 in Tokyo on the 30th
-
-
-def _kill_connections(url: str) -> int:
-    """Terminate every other session on the test database."""
-    dsn = url.replace("postgresql+psycopg://", "postgresql://")
-    with psycopg.connect(dsn, autocommit=True) as conn:
-        killed = conn.execute(
-            "SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity "
-            "WHERE datname = current_database() AND pid <> pg_backend_pid()"
-        ).fetchone()
-    return int(killed[0]) if killed else 0
 
 
 def _one_pass(worker: Worker, name: str, work) -> None:  # type: ignore[no-untyped-def]
@@ -58,7 +46,7 @@ def test_a_pass_survives_dropped_connections(
         with transaction(worker.sessions) as session:
             household_id = nine_oclock_household(session, CREATED).id
         worker.run_pass()  # the pool now holds connections in steady use (not pinged)
-        assert _kill_connections(postgres_url) >= 1
+        assert kill_other_connections(postgres_url) >= 1
         clock.set(DEADLINE + timedelta(seconds=1))
         with caplog.at_level(logging.ERROR, logger="mimamori.worker"):
             _one_pass(worker, "detect", worker.detect)
