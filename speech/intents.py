@@ -154,6 +154,9 @@ class HedgeRule:
     window: int  # characters between the reassurance and a marker
     intent: str
     weight: float
+    # intents that explain a hedge when said after it (大丈夫と言いてえとこじゃけど + 停電で
+    # 充電が切れそう: the trouble is what the hedge was about)
+    explained_by: frozenset[str] = frozenset()
 
 
 @dataclass(frozen=True)
@@ -191,6 +194,21 @@ class ResolvedRule:
     # hits are over; `occasion` nouns after の, `now` words before the verdict
     occasion: frozenset[str] = frozenset()
     now: frozenset[str] = frozenset()
+    # a small quantity right before the recovery (ちったあ落ち着いた, 少し楽になった): the
+    # recovery is partial and the complaint stays (folded surface words, longest first)
+    partly: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
+class ContextRule:
+    """What the rest of the answer does to a hit (see [context])."""
+
+    # help words of being shut in (出られん) that a later chore request makes `shut_in_becomes`
+    shut_in: tuple[str, ...] = ()
+    shut_in_becomes: str = "trouble"
+    # base forms that tell a help/trouble as hearsay (って聞いた, らしい); with a verdict about
+    # the resident's own place in a later clause the hit does not count
+    hearsay: frozenset[str] = frozenset()
 
 
 @dataclass(frozen=True)
@@ -244,6 +262,7 @@ class Lexicon:
     scope: ScopeRule | None = None
     resolved: ResolvedRule | None = None
     unsure: UnsureRule | None = None
+    context: ContextRule | None = None
     degree_words: set[str] = field(default_factory=set)  # えらい before an adjective: "very"
     # words a lemma entry may skip besides particles/adverbs (血ぃ ぎょうさん 出て止まらへん)
     lemma_skip: set[str] = field(default_factory=set)
@@ -320,6 +339,8 @@ class Lexicon:
             self.resolved = _resolved_rule(data["resolved"], self.resolved, path)
         if "unsure" in data:
             self.unsure = _unsure_rule(data["unsure"], self.unsure, path)
+        if "context" in data:
+            self.context = _context_rule(data["context"], self.context, path)
         self.degree_words.update(map(fold, data.get("degree", {}).get("words", [])))
         if "morphology" in data:
             self.morphology = data["morphology"].get("analyser") == "openjtalk"
@@ -519,6 +540,19 @@ def _hedge_rule(data: dict[str, Any], old: HedgeRule | None, path: Path) -> Hedg
         window=int(data.get("window", old.window if old else 6)),
         intent=intent,
         weight=weight,
+        explained_by=frozenset(data.get("explained_by", old.explained_by if old else ())),
+    )
+
+
+def _context_rule(data: dict[str, Any], old: ContextRule | None, path: Path) -> ContextRule:
+    becomes = data.get("shut_in_becomes", old.shut_in_becomes if old else "trouble")
+    if becomes not in {i.value for i in Intent}:
+        raise LexiconError(f"{path.name} [context]: unknown intent {becomes!r}")
+    shut_in = {*(old.shut_in if old else ()), *map(fold, data.get("shut_in", []))}
+    return ContextRule(
+        shut_in=tuple(_longest_first(shut_in)),
+        shut_in_becomes=becomes,
+        hearsay=frozenset({*(old.hearsay if old else ()), *map(fold, data.get("hearsay", []))}),
     )
 
 
@@ -571,6 +605,9 @@ def _resolved_rule(data: dict[str, Any], old: ResolvedRule | None, path: Path) -
         past_words=merged("past_words", old.past_words if old else frozenset()),
         occasion=merged("occasion", old.occasion if old else frozenset()),
         now=merged("now", old.now if old else frozenset()),
+        partly=tuple(
+            _longest_first({*(old.partly if old else ()), *map(fold, data.get("partly", []))})
+        ),
     )
 
 
@@ -583,9 +620,12 @@ def _sensation_rule(
     body = sorted({fold(b) for b in data.get("body", [])}, key=len, reverse=True)
     if not body:
         raise LexiconError(f"{path.name} [sensation]: body must list body parts")
+    # a place on the body part (足の先, 手の甲, 胃のあたり): 足の先がじんじんする
+    where = sorted({fold(w) for w in data.get("where", [])}, key=len, reverse=True)
+    place = "(?:の(?:" + "|".join(map(re.escape, where)) + "))?" if where else ""
     # body part, particle, a doubled sound word (ABAB, 2-3 kana each), then a positive する
     pattern = re.compile(
-        "(?:" + "|".join(map(re.escape, body)) + r")(?:が|の|も|は|)"
+        "(?:" + "|".join(map(re.escape, body)) + ")" + place + r"(?:が|の|も|は|)"
         r"(?P<sound>([\u3041-\u3096]{2,3})\2)(?:っと|と|)"
         r"(?:する|すん|すっ|し(?!な|ませ|ねえ|ね|ゃ|ょ))"
     )
@@ -1039,6 +1079,7 @@ _LIGHT_LEMMAS = frozenset(
         "まった",
         "すける",  # おるすけ: Echigo すけ (= から) after a plain form
         "だく",  # だかんね (= だからね) read as a verb
+        "まつ",  # Mikawa/Nagoya 寝てまって (= 寝てしまって) read as 待つ in kana
     }
 )
 # A past た + a western particle that MeCab reads as one verb (溢れんやったけん: たける,
@@ -1303,6 +1344,11 @@ def _understood(text: str, folded: str, lexicon: Lexicon) -> list[Hit]:
     chosen = _neither_good_nor_bad(chosen)
     if lexicon.hedge is not None:
         chosen = [_hedged(folded, h, lexicon.hedge) for h in chosen]
+        chosen = _hedge_explained(chosen, lexicon.hedge)
+    if lexicon.context is not None:
+        chosen = _shut_in_eased(chosen, lexicon.context)
+        if analysis is not None:
+            chosen = _hearsay(chosen, analysis, lexicon.context)
     if lexicon.feared is not None:
         chosen = [_feared(folded, h, *lexicon.feared) for h in chosen]
     if analysis is not None and lexicon.explaining_arguments:
@@ -1485,7 +1531,8 @@ def _clause_cancelled(h: Hit, chosen: list[Hit], analysis: Analysis) -> Hit:
         if t.start < h.end or not analysis.same_clause(h.start, t.start):
             continue
         inside = (o for o in chosen if o is not h and o.intent != NEUTRAL)
-        if not t.is_negative or any(o.start <= t.start < o.end for o in inside):
+        negative = t.is_negative or _prohibitive(tokens, i)
+        if not negative or any(o.start <= t.start < o.end for o in inside):
             continue
         before = tokens[i - 1].lemma if i > 0 else ""
         after = "".join(t.surface for t in tokens[i + 1 : i + 4])
@@ -1496,6 +1543,15 @@ def _clause_cancelled(h: Hit, chosen: list[Hit], analysis: Analysis) -> Hit:
             continue
         return Hit(h.start, h.end, NEUTRAL, h.weight, False, f"{h.evidence}+…{t.surface}")
     return h
+
+
+def _prohibitive(tokens: Sequence[Token], i: int) -> bool:
+    """呼ぶな(よ): the particle な right after a verb's plain form forbids it (a refusal)."""
+    t = tokens[i]
+    if t.surface != "な" or t.pos != "助詞" or i == 0:
+        return False
+    verb = tokens[i - 1]
+    return verb.pos == "動詞" and verb.surface == verb.lemma
 
 
 def _hedged(folded: str, h: Hit, rule: HedgeRule) -> Hit:
@@ -1549,7 +1605,7 @@ def _resolved(h: Hit, analysis: Analysis, rule: ResolvedRule) -> Hit:
         if t_clause == clause:
             told_in_past = told_in_past or _is_past(tokens, i)
             if (t.lemma in verbs or at != i) and _past_after(tokens, at):
-                return _over(h, t, rule, stopped)
+                return h if _partly(tokens, i, rule) else _over(h, t, rule, stopped)
         elif t_clause == clause + 1 and told_in_past:
             if (t.lemma in rule.recovered or at != i) and _past_after(tokens, at, te_form=True):
                 return _over(h, t, rule, stopped)
@@ -1558,6 +1614,71 @@ def _resolved(h: Hit, analysis: Analysis, rule: ResolvedRule) -> Hit:
         elif t_clause > clause + 1:
             break
     return h
+
+
+def _partly(tokens: Sequence[Token], i: int, rule: ResolvedRule) -> bool:
+    """ちったあ + 落ち着いた, 少し + 楽になった: a recovery told with a small quantity right
+    before it is partial, so the complaint stays."""
+    before = "".join(t.surface for t in tokens[max(0, i - 3) : i] if t.clause == tokens[i].clause)
+    return bool(rule.partly) and before.endswith(rule.partly)
+
+
+def _hedge_explained(chosen: list[Hit], rule: HedgeRule) -> list[Hit]:
+    """大丈夫と言いてえとこじゃけど + 停電で充電が切れそう: a hedged reassurance followed by a
+    named `explained_by` (a trouble) was hedged because of it; the trouble decides."""
+    if not rule.explained_by:
+        return chosen
+    later = [h.start for h in chosen if h.explicit and h.intent in rule.explained_by]
+
+    def hedged(h: Hit) -> bool:
+        return h.intent == rule.intent and not h.explicit and "~" in h.evidence
+
+    return [
+        Hit(h.start, h.end, NEUTRAL, h.weight, False, f"{h.evidence}>explained")
+        if hedged(h) and any(s >= h.end for s in later)
+        else h
+        for h in chosen
+    ]
+
+
+def _shut_in_eased(chosen: list[Hit], rule: ContextRule) -> list[Hit]:
+    """雪で出られねえ + 誰か雪はねしてくんねえべか: being shut in, followed by a request for a
+    chore (a trouble hit after it), is that chore: the way out needs clearing. Without such a
+    request (外に出られん) it stays help; a trouble told before it does not ease it."""
+    if not rule.shut_in:
+        return chosen
+    troubles = [h.start for h in chosen if h.explicit and h.intent == Intent.TROUBLE.value]
+    out = []
+    for h in chosen:
+        shut_in = h.intent == Intent.HELP.value and h.evidence.startswith(rule.shut_in)
+        if shut_in and any(s >= h.end for s in troubles):
+            h = Hit(h.start, h.end, rule.shut_in_becomes, h.weight, False, f"{h.evidence}>chore")
+        out.append(h)
+    return out
+
+
+_VERDICTS = frozenset({Intent.FINE.value, Intent.USUAL.value})
+
+
+def _hearsay(chosen: list[Hit], analysis: Analysis, rule: ContextRule) -> list[Hit]:
+    """湖の水が上がってきとるって聞いたけど + うちは高いとこだで心配ねえ: a help or trouble
+    told as hearsay (a `hearsay` word later in its clause) with a verdict about the resident's
+    own place (fine/usual) in a later clause is news, not the resident's: the verdict decides.
+    Without a verdict (上がっとるらしか + 避難所まで行けん) nothing changes."""
+    if not rule.hearsay:
+        return chosen
+    tokens = analysis.tokens
+    verdicts = [analysis.clause_at(h.start) for h in chosen if h.intent in _VERDICTS]
+    out = []
+    for h in chosen:
+        clause = analysis.clause_at(h.start)
+        heard = h.intent in (Intent.HELP.value, Intent.TROUBLE.value) and any(
+            t.start >= h.end and t.clause == clause and t.lemma in rule.hearsay for t in tokens
+        )
+        if heard and any(v > clause for v in verdicts):
+            h = Hit(h.start, h.end, NEUTRAL, h.weight, False, f"{h.evidence}~heard")
+        out.append(h)
+    return out
 
 
 def _past_time_before(
