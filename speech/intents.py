@@ -206,6 +206,7 @@ class ContextRule:
     # help words of being shut in (出られん) that a later chore request makes `shut_in_becomes`
     shut_in: tuple[str, ...] = ()
     shut_in_becomes: str = "trouble"
+    chores: tuple[str, ...] = ()  # words of the chore request that eases being shut in
     # base forms that tell a help/trouble as hearsay (って聞いた, らしい); with a verdict about
     # the resident's own place in a later clause the hit does not count
     hearsay: frozenset[str] = frozenset()
@@ -552,6 +553,7 @@ def _context_rule(data: dict[str, Any], old: ContextRule | None, path: Path) -> 
     return ContextRule(
         shut_in=tuple(_longest_first(shut_in)),
         shut_in_becomes=becomes,
+        chores=tuple({*(old.chores if old else ()), *map(fold, data.get("chores", []))}),
         hearsay=frozenset({*(old.hearsay if old else ()), *map(fold, data.get("hearsay", []))}),
     )
 
@@ -1643,11 +1645,18 @@ def _hedge_explained(chosen: list[Hit], rule: HedgeRule) -> list[Hit]:
 
 def _shut_in_eased(chosen: list[Hit], rule: ContextRule) -> list[Hit]:
     """雪で出られねえ + 誰か雪はねしてくんねえべか: being shut in, followed by a request for a
-    chore (a trouble hit after it), is that chore: the way out needs clearing. Without such a
-    request (外に出られん) it stays help; a trouble told before it does not ease it."""
+    chore (a later trouble hit naming one of `chores`), is that chore: the way out needs
+    clearing. Without such a request (外に出られん, 出られへん + 戸が開かん) it stays help; a
+    trouble told before it does not ease it."""
     if not rule.shut_in:
         return chosen
-    troubles = [h.start for h in chosen if h.explicit and h.intent == Intent.TROUBLE.value]
+    troubles = [
+        h.start
+        for h in chosen
+        if h.explicit
+        and h.intent == Intent.TROUBLE.value
+        and any(c in h.evidence for c in rule.chores)
+    ]
     out = []
     for h in chosen:
         shut_in = h.intent == Intent.HELP.value and h.evidence.startswith(rule.shut_in)
