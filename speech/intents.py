@@ -453,7 +453,7 @@ class Lexicon:
             if key in seen:
                 continue
             seen.add(key)
-            by_first.setdefault(p.core[:2], []).append(p)  # 1-char phrases under 1 char
+            by_first.setdefault(p.core[:3], []).append(p)  # shorter phrases under themselves
         self._by_first = by_first
         lemma_index: dict[str, list[LemmaPhrase]] = {}
         for lp in self.lemma_phrases:
@@ -468,12 +468,16 @@ class Lexicon:
         return self._by_lemma.get(lemma, [])
 
     def phrases_at(self, text: str, pos: int) -> list[Phrase]:
-        """Phrases that may start at `pos` (indexed by their first two characters)."""
-        one = self._by_first.get(text[pos], [])
-        if pos + 1 >= len(text):
-            return one
-        two = self._by_first.get(text[pos : pos + 2], [])
-        return [*one, *two] if one else two
+        """Phrases that may start at `pos` (indexed by their first three characters, so that
+        a family of many spellings under one common start (なん, うち) costs little)."""
+        found = self._by_first.get(text[pos], [])
+        for n in (2, 3):
+            if pos + n > len(text):
+                break
+            more = self._by_first.get(text[pos : pos + n])
+            if more:
+                found = [*found, *more] if found else more
+        return found
 
     def spoken_phrases(self, intents: Iterable[str] | None = None) -> list[str]:
         """Distinct phrases as written (for recognizer grammars), optionally for some intents.
