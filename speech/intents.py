@@ -194,6 +194,9 @@ class ResolvedRule:
     # hits are over; `occasion` nouns after の, `now` words before the verdict
     occasion: frozenset[str] = frozenset()
     now: frozenset[str] = frozenset()
+    # what may stand before and after the occasion noun (の時は; あの時の, あん時も)
+    occasion_before: frozenset[str] = frozenset({"の"})
+    occasion_after: frozenset[str] = frozenset({"は", "も", "に", "にゃ", "ゃ"})
     # a small quantity right before the recovery (ちったあ落ち着いた, 少し楽になった): the
     # recovery is partial and the complaint stays (folded surface words, longest first)
     partly: tuple[str, ...] = ()
@@ -611,6 +614,13 @@ def _resolved_rule(data: dict[str, Any], old: ResolvedRule | None, path: Path) -
         past_words=merged("past_words", old.past_words if old else frozenset()),
         occasion=merged("occasion", old.occasion if old else frozenset()),
         now=merged("now", old.now if old else frozenset()),
+        occasion_before=merged(
+            "occasion_before", old.occasion_before if old else frozenset({"の"})
+        ),
+        occasion_after=merged(
+            "occasion_after",
+            old.occasion_after if old else frozenset({"は", "も", "に", "にゃ", "ゃ"}),
+        ),
         partly=tuple(
             _longest_first({*(old.partly if old else ()), *map(fold, data.get("partly", []))})
         ),
@@ -655,11 +665,18 @@ _LENGTHENED_PHRASE_RE = re.compile(r"^(\^?.*[\u3041-\u309f\u4e00-\u9fff])ー+$")
 def _unlengthened(folded: str) -> tuple[str, ...]:
     """倒れとー, ぜーぜー: answers lose a final lengthening (drop_lengthening), so such a
     phrase also matches its stem at the end of the answer (倒れと$). Stems of two characters
-    are left out (かいー would be かい$, the end of さかい)."""
+    are left out (かいー would be かい$, the end of さかい). The lengthening is also dropped
+    before a space or punctuation, which fold() removes: a stem of five characters or more is
+    distinctive enough to match anywhere (ちゃーがんじゅー やさ -> ちゃーがんじゅやさ)."""
     m = _LENGTHENED_PHRASE_RE.match(folded)
     if m is None or len(m.group(1).lstrip("^")) < 3:
         return ()
+    if len(m.group(1).lstrip("^")) >= _STEM_ANYWHERE:
+        return (m.group(1),)
     return (m.group(1) + "$",)
+
+
+_STEM_ANYWHERE = 5
 
 
 def _fold_anchored(text: str) -> str:
@@ -1721,8 +1738,8 @@ def _past_occasions(chosen: list[Hit], analysis: Analysis, rule: ResolvedRule) -
         t.clause
         for i, t in enumerate(tokens[1:-1], 1)
         if t.lemma in rule.occasion
-        and tokens[i - 1].surface == "の"
-        and tokens[i + 1].surface in ("は", "も", "に", "にゃ", "ゃ")
+        and tokens[i - 1].surface in rule.occasion_before
+        and tokens[i + 1].surface in rule.occasion_after
         and any(
             _is_past(tokens, k) for k in range(i + 1, len(tokens)) if tokens[k].clause == t.clause
         )

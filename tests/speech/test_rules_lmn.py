@@ -348,3 +348,21 @@ def test_everyday_talk_of_batch_lmn_kinds_explains_itself(text, intent, expect):
 )
 def test_property_only_a_small_thing_never_hides_an_injury(event, small, injury):
     assert heard(f"{event} {small} {injury}", "safety") in SERIOUS
+
+
+# --- a past occasion after a demonstrative; a lengthened word before a space ---------------
+
+
+def test_a_past_occasion_after_a_demonstrative_is_a_comparison():
+    assert heard("あの時の地震じゃ 瓦が落ちたけど 今度はなんともない", "safety") == Intent.FINE
+    # without a verdict about now the story counts
+    assert heard("その時は 家が流されて 大変やった", "safety") == Intent.HELP
+    assert heard("あん時の台風で屋根飛んだ 今も雨漏りしとる", "safety") == Intent.TROUBLE
+
+
+def test_a_lengthened_word_before_a_space_keeps_its_meaning():
+    # drop_lengthening takes the ー off before a space too; a long stem still matches
+    assert heard("ちゃーがんじゅー やさ") == Intent.FINE
+    assert heard("ちゃーがんじゅー やしが 膝が痛い") == Intent.UNWELL
+    # a short stem does not match inside another word (飲んじょー is not 飲んじょらん)
+    assert heard("飲んじょらんのよ 今から飲む", "yesno") == Intent.NO
