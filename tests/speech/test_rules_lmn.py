@@ -366,3 +366,15 @@ def test_a_lengthened_word_before_a_space_keeps_its_meaning():
     assert heard("ちゃーがんじゅー やしが 膝が痛い") == Intent.UNWELL
     # a short stem does not match inside another word (飲んじょー is not 飲んじょらん)
     assert heard("飲んじょらんのよ 今から飲む", "yesno") == Intent.NO
+
+
+def test_banging_on_the_door_is_help_with_a_person_a_trouble_without():
+    assert heard("変な男が戸をがんがん叩きよる", "safety") == Intent.HELP
+    assert heard("知らない人が玄関の前をうろうろしとる", "safety") == Intent.HELP
+    assert heard("風が戸ぉどんどん叩いとる", "safety") == Intent.TROUBLE
+    assert not is_help_phrase("風が戸を叩きよる")
+
+
+def test_a_fire_that_started_is_help_a_fire_feared_is_not():
+    assert heard("ストーブがひっくり返って 火出た 消えん", "safety") == Intent.HELP
+    assert not is_help_phrase("火出たら困るけん 早よ寝る")
