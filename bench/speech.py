@@ -24,7 +24,9 @@ How figures are made (see docs/benchmarks.md):
 - heldout_*: the held-out batches (tests/speech/data/heldout, manifest.toml). A batch that
   nobody has tuned on is scored now (it is still unseen: its score is a first pass); a tuned
   batch contributes the first pass recorded in the manifest before it was read, never a
-  re-score. "newest_untuned" is null when every batch has been tuned on.
+  re-score. "newest_untuned" is null when every batch has been tuned on. "all_untuned_now"
+  pools every untuned batch scored now, with the product's reader (rules + learned model,
+  speech.understanding.understand) and with the rules alone.
 - noise_matrix: grammar accuracy of the clean clips (7 clips x seeds) with white noise at
   20/10/5 dB, babble (four espeak-ng voice variants reading other sentences,
   speech.testaudio.babble) at 20/10/5 dB and tv (babble + a music-like chord bed) at 10 dB,
@@ -86,6 +88,7 @@ from speech.recognition import (
     grammar_phrases,
 )
 from speech.testaudio import mix_with_room, silence, synthesise
+from speech.understanding import understand
 from speech.voice import LocalVoice, ReplayDevice
 
 DATA = Path(__file__).resolve().parents[1] / "tests" / "speech" / "data"
@@ -342,6 +345,23 @@ def noise_summary(matrix: dict) -> dict:
     }
 
 
+def _pooled_live(folder: Path, untuned: list[dict], reader) -> dict:
+    """All untuned batches scored together now (figures only; never their texts)."""
+    items = [it for b in untuned for it in load_labelled(folder / b["file"])]
+    if not items:
+        return {"utterances": 0}
+    report = evaluate(items, "ja", reader)
+    return {
+        "batches": [b["file"] for b in untuned],
+        "utterances": len(items),
+        "accuracy": round(report.accuracy, 4),
+        "per_context": report.per_expect(),
+        "critical_misses": len(report.critical),
+        "false_alarms": len(report.false_alarms),
+        **report.miss_kinds(),
+    }
+
+
 def heldout_figures() -> dict:
     """First-pass figures of the held-out batches (see the module docstring)."""
     folder = DATA / "heldout"
@@ -359,6 +379,10 @@ def heldout_figures() -> dict:
             "false_alarms": len(report.false_alarms),
             **report.miss_kinds(),  # asked again (unknown) vs acted on a wrong intent
         }
+    pooled_untuned = {
+        name: _pooled_live(folder, untuned, reader)
+        for name, reader in (("rules+model", understand), ("rules", classify))
+    }
     recorded = [b["first_pass"] for b in batches]
     correct = sum(f["correct"] for f in recorded)
     total = sum(f["utterances"] for f in recorded)
@@ -374,16 +398,20 @@ def heldout_figures() -> dict:
     return {
         "heldout_first_pass_accuracy": {
             "newest_untuned": live,
+            # every untuned batch scored now, pooled: the product's reader and the rules alone
+            "all_untuned_now": pooled_untuned,
             "all_recorded": round(correct / total, 4),
             "all_recorded_per_context": {k: round(c / n, 4) for k, (c, n) in per_context.items()},
             "batches": {b["file"]: b["first_pass"]["accuracy"] for b in batches},
         },
         "heldout_critical_misses": {
             "newest_untuned": live and live["critical_misses"],
+            "all_untuned_now": pooled_untuned["rules+model"]["critical_misses"],
             "all_recorded": sum(f["critical_misses"] for f in recorded),
         },
         "heldout_false_alarms": {
             "newest_untuned": live and live["false_alarms"],
+            "all_untuned_now": pooled_untuned["rules+model"]["false_alarms"],
             "all_recorded": sum(f["false_alarms"] for f in with_alarms),
             "batches_counted": len(with_alarms),
         },

@@ -1,7 +1,9 @@
 """Command line: `python -m speech classify --lang ja` and `python -m speech vocab --lang ja`.
 
 classify: reads utterances one per line on stdin, prints one JSON object per line
-  {"text", "intent", "confidence", "evidence", "ambiguous"}; bad lines never stop the loop.
+  {"text", "intent", "confidence", "evidence", "ambiguous"} as the gateway reads them (the
+  rules combined with the learned model, speech.understanding; `--rules` for the rules
+  alone); bad lines never stop the loop.
 vocab: checks every lexicon grammar word against the installed vosk model and lists the
   missing ones by name (exit status 1 when some are missing).
 """
@@ -13,6 +15,7 @@ import json
 import sys
 
 from speech.intents import EXPECTS, classify, configure
+from speech.understanding import understand
 
 
 def _classify(args: argparse.Namespace) -> int:
@@ -24,7 +27,8 @@ def _classify(args: argparse.Namespace) -> int:
         if not text.strip():
             continue
         try:
-            c = classify(text, args.lang, expect=args.expect)
+            reader = classify if args.rules else understand
+            c = reader(text, args.lang, expect=args.expect)
             out = {
                 "text": text,
                 "intent": c.intent.value,
@@ -70,6 +74,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--lang", default="ja")
     p.add_argument("--expect", default="any", choices=EXPECTS, help="the question answered")
     p.add_argument("--lexicon", action="append", default=[], help="extra lexicon TOML file")
+    p.add_argument("--rules", action="store_true", help="the rules alone (no learned model)")
     p.set_defaults(func=_classify)
     v = sub.add_parser("vocab", help="check lexicon words against the vosk model")
     v.add_argument("--lang", default="ja")

@@ -1,16 +1,28 @@
-"""A learned fallback for answers the rules do not understand (speech/intents.py says unknown).
+"""The learned reading of an answer, and how it is combined with the rules (speech/intents.py).
 
 Features: character 1-3-grams of the folded text, the morphology's lemmas (with a mark when
 the predicate chain after them is negated) and lemma bigrams, each also paired with the
 question context; hashed (crc32, stable across processes) into a fixed number of buckets and
 scaled to unit length. Model: multinomial logistic regression trained offline
-(speech/train_fallback.py); inference is numpy only, from a shipped weights file, loaded once.
+(speech/fallback_train.py) on the tuned held-out batches, the 540-line set and the training
+batches (tests/speech/data/training); inference is numpy only, from a shipped weights file,
+loaded once.
 
-Safety (the combination rule, `combine`): the rules' acceptable answers stand. Where the rules
-are unsure, the model may answer only with an intent of `ANSWERABLE` and only when its
-probability reaches that intent group's threshold (chosen by leave-one-batch-out
-cross-validation, docs/benchmarks.md). An unsure reading the rules lean to help/unwell is never
-changed. Measured result and the decision whether the gateway uses it: docs/speech.md.
+The combination (`decide`, property-tested), safety first:
+- the rules' help stands, always (助けて is help whatever the model says);
+- the rules' unwell (sure or unsure) is never lowered: the model may only raise it to help
+  (a symptom word outranks every reassurance the model hears);
+- the model may not originate help where the answer's help words are refused or told as a
+  story (救急車なんか呼ばんでええ: `help_refused`);
+- a sure calm reading of the rules (fine/usual/yes/no/repeat) that the model reads as an alarm
+  is acted on by neither: the answer is unclear (`disputed:`), so the dialogue asks again and
+  confirms, with the model's reading as its hypothesis;
+- otherwise, where the rules are unsure, the model answers when its probability reaches the
+  `unsure_*` threshold of its group (alarm: help/unwell/trouble/callback; calm: fine/usual/
+  yes/no/repeat); where the rules are sure and the model disagrees, it answers when it reaches
+  the `override_*` threshold.
+The thresholds come from leave-one-batch-out cross-validation against each batch's first-pass
+rules (docs/benchmarks.md); a group without a threshold is never answered by the model.
 """
 
 from __future__ import annotations
@@ -24,18 +36,26 @@ from pathlib import Path
 import numpy as np
 
 from mimamori_wire import Intent
-from speech.intents import MIN_CONFIDENCE, Classification, drop_lengthening, fold, is_acceptable
+from speech.intents import (
+    MIN_CONFIDENCE,
+    Classification,
+    drop_lengthening,
+    fold,
+    help_words_heard,
+    is_acceptable,
+    is_help_phrase,
+)
 from speech.morphology import analyse
 
-FORMAT = "mimamori-fallback-1"
+FORMAT = "mimamori-fallback-2"
 WEIGHTS = Path(__file__).parent / "data" / "fallback_ja.npz"
-# What the model may answer on its own where the rules are unsure. Never fine/usual/yes/no:
-# a calming reading of an answer the rules could not explain is how a help/unwell answer gets
-# lost (critical miss); the cross-validation measured it (docs/benchmarks.md).
-ANSWERABLE = frozenset({Intent.HELP, Intent.UNWELL, Intent.TROUBLE, Intent.CALLBACK})
-# An unsure reading the rules lean to these is left alone (the confirmation asks about it).
-KEPT = frozenset({Intent.HELP, Intent.UNWELL})
-CALMING = frozenset({Intent.FINE, Intent.USUAL, Intent.YES, Intent.NO})
+# The model's two groups of answers; thresholds are per (rules sure or unsure, group).
+ALARMING = frozenset({Intent.HELP, Intent.UNWELL, Intent.TROUBLE, Intent.CALLBACK})
+CALMING = frozenset({Intent.FINE, Intent.USUAL, Intent.YES, Intent.NO, Intent.REPEAT})
+THRESHOLD_KEYS = ("unsure_alarm", "unsure_calm", "override_alarm", "override_calm")
+# Evidence of a disputed reading: what the rules read (the dialogue falls back to it when the
+# resident says no to the model's alarm).
+RULES_READ = "rules:"
 
 
 def feature_strings(text: str, expect: str) -> list[str]:
@@ -71,7 +91,7 @@ class Model:
     weights: np.ndarray  # (dim, classes) float32
     bias: np.ndarray  # (classes,)
     classes: tuple[Intent, ...]
-    thresholds: dict[str, float]  # per ANSWERABLE intent name; absent = never answers it
+    thresholds: dict[str, float]  # per THRESHOLD_KEYS; absent = the model never answers so
 
     @property
     def dim(self) -> int:
@@ -136,12 +156,18 @@ def shipped() -> Model:
 
 
 def combine(c: Classification, text: str, expect: str, model: Model) -> Classification:
-    """The rules' reading `c`, or the model's where the rules are unsure and the model is
-    confident about an intent it may answer (module docstring)."""
-    if is_acceptable(c) or c.intent in KEPT:
+    """The rules' reading `c` combined with the model's (module docstring)."""
+    if c.intent == Intent.HELP:
         return c
     guess, p = model.best(text, expect)
-    return decide(c, guess, p, model.thresholds)
+    refused = guess == Intent.HELP and help_refused(text)
+    return decide(c, guess, p, model.thresholds, help_is_refused=refused)
+
+
+def help_refused(text: str) -> bool:
+    """Help words that the help spotter does not take as a call for help (a refusal, a
+    story, someone else's ambulance): the model may not make such an answer help."""
+    return help_words_heard(text, "ja") and not is_help_phrase(text, "ja")
 
 
 def decide(
@@ -149,13 +175,25 @@ def decide(
     guess: Intent,
     p: float,
     thresholds: dict[str, float],
-    answerable: frozenset[Intent] = ANSWERABLE,
+    *,
+    help_is_refused: bool = False,
 ) -> Classification:
     """The combination rule given the model's best guess and its probability (pure; the
-    cross-validation calls it with other `answerable` sets to measure what they would do)."""
-    if is_acceptable(c) or c.intent in KEPT:
+    cross-validation calls it with candidate thresholds)."""
+    sure = is_acceptable(c)
+    if c.intent == Intent.HELP or (guess == c.intent and sure) or guess == Intent.UNKNOWN:
+        return c  # (the model's unknown is no opinion: the rules' reading stands)
+    if guess == Intent.HELP and help_is_refused:
         return c
-    threshold = thresholds.get(guess.value)
-    if guess not in answerable or threshold is None or p < max(threshold, MIN_CONFIDENCE):
+    if c.intent == Intent.UNWELL and guess != Intent.HELP and guess != c.intent:
+        return c  # an alarm is never lowered; unwell may only be raised to help
+    group = "alarm" if guess in ALARMING else "calm"
+    threshold = thresholds.get(f"{'override' if sure else 'unsure'}_{group}")
+    if threshold is None or p < max(threshold, MIN_CONFIDENCE):
         return c
+    if sure and c.intent in CALMING and guess in ALARMING:
+        # The rules' calm reading and the model's alarm disagree: neither is acted on; the
+        # dialogue asks again and confirms (the model's reading is its hypothesis).
+        evidence = (*c.evidence, f"{RULES_READ}{c.intent.value}", f"disputed:{guess.value}")
+        return Classification(Intent.UNKNOWN, 0.0, evidence, True)
     return Classification(guess, p, (*c.evidence, f"fallback:{guess.value}:{p:.2f}"), False)

@@ -24,8 +24,9 @@ from typing import TYPE_CHECKING
 
 from speech.audio import FileSource
 from speech.frontend import LIVE, ROOM_S, FrontEnd, FrontEndConfig, processed
-from speech.intents import EXPECTS, classify, is_acceptable, is_help_phrase, normalise_asr
+from speech.intents import EXPECTS, is_acceptable, is_help_phrase, normalise_asr
 from speech.ports import Heard
+from speech.understanding import understand
 
 if TYPE_CHECKING:
     from speech.audio import AudioDevice
@@ -314,7 +315,7 @@ def answer_recognizer(
     phrases = grammar_phrases(lang, expect, model) if use_grammar else None
 
     def usable(text: str) -> bool:
-        return is_acceptable(classify(text, lang, expect=expect))
+        return is_acceptable(understand(text, lang, expect=expect))
 
     return StreamRecognizer(
         model,

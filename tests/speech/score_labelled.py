@@ -24,15 +24,18 @@ if str(ROOT) not in sys.path:  # run as a plain script from the repository root
 from speech import morphology  # noqa: E402
 from speech.evaluation import Labelled, evaluate, load_labelled  # noqa: E402
 from speech.intents import classify  # noqa: E402
+from speech.understanding import understand  # noqa: E402
 
 
-def classify_ms(items: list[Labelled], lang: str, passes: int = 5) -> dict[str, float]:
+def classify_ms(
+    items: list[Labelled], lang: str, reader=classify, passes: int = 5
+) -> dict[str, float]:
     """Median CPU milliseconds per answer over `passes`, analysis uncached and cached."""
 
     def one_pass() -> float:
         started = time.process_time()
         for item in items:
-            classify(item.text, lang, expect=item.expect)
+            reader(item.text, lang, expect=item.expect)
         return (time.process_time() - started) * 1000 / len(items)
 
     uncached = []
@@ -54,9 +57,17 @@ def main(argv: list[str] | None = None) -> int:
         "--misses", action="store_true", help="list every miss (with its text) on stderr"
     )
     parser.add_argument("--time", action="store_true", help="classification ms per answer")
+    parser.add_argument(
+        "--rules",
+        action="store_true",
+        help="the rules alone (speech.intents.classify); default: the product's reader "
+        "(speech.understanding.understand: rules + learned model)",
+    )
     args = parser.parse_args(argv)
     items = load_labelled(args.path)
-    report = evaluate(items, args.lang)
+    reader = classify if args.rules else understand
+    print(f"reader: {'rules alone' if args.rules else 'rules + learned model'}", file=sys.stderr)
+    report = evaluate(items, args.lang, reader)
     if args.misses:
         critical_lines = {item.line for item, _ in report.critical}
         for item, got, confidence in report.misses:
@@ -68,6 +79,7 @@ def main(argv: list[str] | None = None) -> int:
             )
     figures = {
         "file": str(args.path),
+        "reader": "rules" if args.rules else "rules+model",
         "utterances": len(items),
         "accuracy": round(report.accuracy, 4),
         "per_intent": report.per_intent(),
@@ -81,7 +93,7 @@ def main(argv: list[str] | None = None) -> int:
         **report.miss_kinds(),
     }
     if args.time:
-        figures["classify_ms_per_answer"] = classify_ms(items, args.lang)
+        figures["classify_ms_per_answer"] = classify_ms(items, args.lang, reader)
     if args.misses:  # texts only on request: a first pass is scored without reading the batch
         figures["critical"] = [f"{item.text} -> {got.value}" for item, got in report.critical]
         figures["false_alarm_texts"] = [f"{i.text} -> {g.value}" for i, g in report.false_alarms]

@@ -11,7 +11,7 @@ from gateway.dialogue_runner import SlotContext, checkin_events, run_dialogue
 from mimamori_wire import Intent
 from mimamori_wire.v1 import EventKind
 from speech.dialogue import Dialogue, DialogueResult, Finished, Listen, Say, safety_status
-from speech.intents import classify, is_acceptable
+from speech.intents import Classification, classify, is_acceptable
 from speech.ports import Heard
 from speech.voice import TextVoice
 
@@ -285,8 +285,10 @@ def test_gateway_runner_plays_the_confirmation_and_reports_the_confirmed_intent(
 def test_a_yes_qualified_by_an_unknown_complaint_is_asked_again_then_confirmed():
     # 飲んだけど + words the lexicon does not know: not recorded as a plain yes (safety first).
     # (ぞわっと, not ぞわぞわ: a doubled sound word after a body part is [sensation], unwell)
+    # The rules alone (classify): the mechanism for an unsure reading, whatever the model says.
     answers = ["飲んだけど なんや背中がぞわっとする", "飲んだけど ずっとぞわっとしとる", "はい"]
-    result, said = run(Dialogue(["medicine"], slot_name="medicine"), answers)
+    dialogue = Dialogue(["medicine"], slot_name="medicine", classifier=classify, guesser=None)
+    result, said = run(dialogue, answers)
     keys = [s.prompt_key for s in said]
     assert keys[:3] == ["ask_medicine", "ask_medicine", "confirm_unwell"]
     assert result.intent == Intent.UNWELL
@@ -296,8 +298,90 @@ def test_a_yes_qualified_by_an_unknown_complaint_is_asked_again_then_confirmed()
 def test_a_reassurance_with_words_we_do_not_understand_is_confirmed_safety_first():
     # 元気 + content words the lexicon does not know ([unsure]): not a silent fine; the
     # confirmation asks the safety-first question, not 「お元気ということですか」.
+    # The rules alone, no model guess: the safety-first default of the mechanism.
     unsure = "元気だよ、夕べ裏の沢で地鳴りがしてな"
-    result, said = run(Dialogue(["health"]), [unsure, unsure, "はい"])
+    dialogue = Dialogue(["health"], classifier=classify, guesser=None)
+    result, said = run(dialogue, [unsure, unsure, "はい"])
     keys = [s.prompt_key for s in said]
     assert keys[:3] == ["ask_health", "ask_health", "confirm_unwell"]
     assert result.intent == Intent.UNWELL and result.confirmed
+
+
+def test_the_product_reader_answers_a_yes_with_a_complaint_the_lexicon_lacks():
+    # The default reader (speech.understanding.understand): the learned model reads the
+    # complaint the rules only found unsure, so the resident is not asked again.
+    result, said = run(
+        Dialogue(["medicine"], slot_name="medicine"), ["飲んだけど なんや背中がぞわっとする"]
+    )
+    assert [s.prompt_key for s in said][:2] == ["ask_medicine", "closing"]
+    assert result.health_intent == Intent.UNWELL and not result.confirmed
+
+
+def test_the_confirmation_asks_about_the_models_reading_of_an_unclear_answer():
+    # Rules unsure and the model not sure enough to answer (a stub reader below both
+    # thresholds), but its most likely confirmable reading is trouble: that is asked.
+    def unsure(text, lang, *, expect):
+        if text == "はい":
+            return Classification(Intent.YES, 1.0, ("はい",), False)
+        return Classification(Intent.UNKNOWN, 0.0, (), True)
+
+    def guess(text, lang, *, expect, among):
+        return Intent.TROUBLE
+
+    dialogue = Dialogue(["health"], classifier=unsure, guesser=guess)
+    result, said = run(dialogue, ["みずがでん", "みずがでんのよ", "はい"])
+    assert "confirm_trouble" in [s.prompt_key for s in said]
+    assert result.outcome == "trouble" and result.confirmed
+
+
+def test_an_alarm_the_rules_lean_to_is_confirmed_whatever_the_model_guesses():
+    def unsure_unwell(text, lang, *, expect):
+        if text == "はい":
+            return Classification(Intent.YES, 1.0, ("はい",), False)
+        return Classification(Intent.UNWELL, 0.3, ("rules",), True)
+
+    def calm(text, lang, *, expect, among):
+        return Intent.FINE
+
+    dialogue = Dialogue(["health"], classifier=unsure_unwell, guesser=calm)
+    result, said = run(dialogue, ["ううん", "ううん", "はい"])
+    assert "confirm_unwell" in [s.prompt_key for s in said]
+    assert result.intent == Intent.UNWELL and result.confirmed
+
+
+def _disputed_reader(text, lang, *, expect):
+    """A reader that disputes every answer but yes/no: the rules read fine, the model unwell."""
+    if text in ("はい", "いいえ"):
+        intent = Intent.YES if text == "はい" else Intent.NO
+        return Classification(intent, 1.0, (text,), False)
+    evidence = ("大丈夫", "rules:fine", "disputed:unwell")
+    return Classification(Intent.UNKNOWN, 0.0, evidence, True)
+
+
+def _guess_unwell(text, lang, *, expect, among):
+    return Intent.UNWELL
+
+
+def test_a_no_to_the_models_alarm_settles_a_dispute_for_the_rules_reading():
+    dialogue = Dialogue(["health"], classifier=_disputed_reader, guesser=_guess_unwell)
+    result, said = run(dialogue, ["胸も苦しゅうない", "胸も苦しゅうないよ", "いいえ"])
+    keys = [s.prompt_key for s in said]
+    assert keys[:3] == ["ask_health", "ask_health", "confirm_unwell"]
+    assert result.outcome == "answered" and result.intent == Intent.FINE
+    assert not result.confirmed
+
+
+def test_a_yes_to_the_models_alarm_makes_a_disputed_answer_that_alarm():
+    dialogue = Dialogue(["health"], classifier=_disputed_reader, guesser=_guess_unwell)
+    result, _ = run(dialogue, ["胸がなんか", "胸がなんかね", "はい"])
+    assert result.intent == Intent.UNWELL and result.confirmed
+
+
+def test_a_no_to_a_calm_hypothesis_never_settles_for_calm():
+    def guess_fine(text, lang, *, expect, among):
+        return Intent.FINE
+
+    dialogue = Dialogue(["health"], classifier=_disputed_reader, guesser=guess_fine)
+    result, said = run(dialogue, ["胸がなんか", "胸がなんかね", "いいえ"])
+    assert "confirm_fine" in [s.prompt_key for s in said]
+    assert result.outcome == "no_response" and result.reason == "not_understood"

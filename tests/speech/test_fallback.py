@@ -1,4 +1,4 @@
-"""The learned fallback (speech/fallback.py): shipped weights, determinism, the safety rule."""
+"""The learned reading (speech/fallback.py): shipped weights, determinism, the combination rule."""
 
 from __future__ import annotations
 
@@ -12,6 +12,7 @@ from hypothesis import strategies as st
 from mimamori_wire import Intent
 from speech import fallback, fallback_train
 from speech.intents import EXPECTS, MIN_CONFIDENCE, Classification, classify, is_acceptable
+from speech.understanding import understand
 
 # Pieces of everyday and alarming answers, so generated texts reach every branch of the rules.
 PIECES = (
@@ -30,6 +31,9 @@ PROBES = (
     ("孫に電話してくれるよう伝えてほしい", "health"),
     ("口がうまいこと動かんで、しゃべりにくい", "health"),
     ("ようわからんけど足の先がじんじんする", "yesno"),
+    ("足がもつれてかなわん", "health"),
+    ("背中に板が入っとるみたいで", "health"),
+    ("朝から手の震えがとまらんで箸が持てん", "yesno"),
 )
 texts = st.lists(
     st.one_of(
@@ -59,7 +63,7 @@ def test_shipped_weights_have_the_training_scripts_format(model):
     assert model.weights.shape == (fallback_train.DIM, len(model.classes))
     assert model.weights.dtype == np.float32 and model.bias.shape == (len(model.classes),)
     assert set(model.classes) <= set(Intent) and len(set(model.classes)) == len(model.classes)
-    assert {Intent(k) for k in model.thresholds} <= fallback.ANSWERABLE
+    assert set(model.thresholds) <= set(fallback.THRESHOLD_KEYS)
     assert all(MIN_CONFIDENCE <= t <= 1 for t in model.thresholds.values())
 
 
@@ -70,7 +74,7 @@ def test_save_then_load_gives_the_same_model(tmp_path):
         rng.normal(size=(64, 3)).astype(np.float32),
         rng.normal(size=3).astype(np.float32),
         classes,
-        {"help": 0.7, "unwell": 0.8},
+        {"unsure_alarm": 0.7, "override_alarm": 0.8},
     )
     fallback.save(tmp_path / "m.npz", saved)
     loaded = fallback.load(tmp_path / "m.npz")
@@ -101,33 +105,46 @@ def test_probabilities_are_deterministic_and_a_distribution(model, text, expect)
     guess=intents,
     p=st.floats(0, 1),
     threshold=st.floats(0, 1),
-    answerable=st.frozensets(intents),
+    refused=st.booleans(),
 )
-def test_the_combination_rule_holds_for_any_model_output(c, guess, p, threshold, answerable):
-    """Whatever the model says and whatever thresholds: an acceptable reading and an unsure
-    help/unwell reading stand; the shipped rule never answers fine/usual/yes/no."""
-    thresholds = {i.value: threshold for i in Intent}
-    out = fallback.decide(c, guess, p, thresholds, answerable)
-    if is_acceptable(c) or c.intent in fallback.KEPT:
+def test_the_combination_rule_holds_for_any_model_output(c, guess, p, threshold, refused):
+    """Whatever the model says and whatever the thresholds: the rules' help stands, their
+    unwell is only ever raised to help, refused help words never become help, a sure calm
+    reading is never turned into an acted-on alarm, and an answer of the model needs its
+    threshold."""
+    thresholds = {k: threshold for k in fallback.THRESHOLD_KEYS}
+    out = fallback.decide(c, guess, p, thresholds, help_is_refused=refused)
+    if c.intent == Intent.HELP:
         assert out is c
-    if out is not c:
-        assert out.intent == guess and guess in answerable and p >= MIN_CONFIDENCE
-    shipped_rule = fallback.decide(c, guess, p, thresholds)
-    if shipped_rule is not c:
-        assert shipped_rule.intent in fallback.ANSWERABLE
-        assert shipped_rule.intent not in fallback.CALMING
+    if c.intent == Intent.UNWELL:  # never lowered: made sure, or raised to help
+        assert out is c or out.intent in (Intent.UNWELL, Intent.HELP)
+    if refused and out is not c:
+        assert out.intent != Intent.HELP
+    if out is c:
+        return
+    assert p >= max(threshold, MIN_CONFIDENCE)
+    if is_acceptable(c) and c.intent in fallback.CALMING and guess in fallback.ALARMING:
+        assert out.intent == Intent.UNKNOWN and not is_acceptable(out)
+        assert out.evidence[-1] == f"disputed:{guess.value}"
+    else:
+        assert out.intent == guess and is_acceptable(out)
+        assert out.evidence[-1].startswith(f"fallback:{guess.value}:")
 
 
 @settings(max_examples=80, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(text=texts, expect=st.sampled_from(EXPECTS))
-def test_the_fallback_never_overrides_help_or_unwell_nor_calms(model, text, expect):
+def test_the_product_reader_keeps_the_rules_safety_readings(text, expect):
+    """The shipped model through speech.understanding.understand, on generated answers."""
     rules = classify(text, "ja", expect=expect)
-    out = fallback.combine(rules, text, expect, model)
-    if rules.intent in (Intent.HELP, Intent.UNWELL) or is_acceptable(rules):
+    out = understand(text, "ja", expect=expect)
+    if rules.intent == Intent.HELP:
         assert out == rules
-    if out != rules:
-        assert out.intent in fallback.ANSWERABLE and is_acceptable(out)
-        assert out.evidence[-1].startswith(f"fallback:{out.intent.value}:")
+    if rules.intent == Intent.UNWELL:
+        assert out.intent in (Intent.UNWELL, Intent.HELP)
+    if is_acceptable(rules) and rules.intent in fallback.CALMING:
+        assert not (is_acceptable(out) and out.intent in fallback.ALARMING)
+    if out.intent == Intent.HELP and rules.intent != Intent.HELP:
+        assert not fallback.help_refused(text)
 
 
 def test_training_never_reads_an_untuned_batch():
@@ -137,16 +154,15 @@ def test_training_never_reads_an_untuned_batch():
     used = {p.name for p in fallback_train.training_files().values()}
     assert used.isdisjoint(untuned)
     assert "ja_labelled.tsv" in used and len(used) >= 12
+    assert {p.name for p in fallback_train.TRAINING.glob("ja_train_*.tsv")} <= used
 
 
-def test_the_fallback_answers_an_unexplained_complaint_the_rules_ask_again_on():
-    """The behaviour the fallback exists for, on probe phrases of our own (no batch's lines):
-    a complaint the lexicon cannot explain is answered instead of asked again."""
-    answered = [
-        (t, e)
-        for t, e in PROBES
-        if not is_acceptable(classify(t, "ja", expect=e))
-        and fallback.combine(classify(t, "ja", expect=e), t, e, fallback.shipped()).intent
-        in fallback.ANSWERABLE
-    ]
-    assert answered, "the fallback answered none of the probes the rules were unsure of"
+def test_the_model_answers_an_unexplained_complaint_the_rules_ask_again_on():
+    """The behaviour the model exists for, on probe phrases of our own (no batch's lines):
+    a complaint the lexicon cannot explain is answered instead of asked again, never calmed."""
+    unsure = [(t, e) for t, e in PROBES if not is_acceptable(classify(t, "ja", expect=e))]
+    assert len(unsure) >= 2, "the rules read every probe: write probes they do not know"
+    readings = [understand(t, "ja", expect=e) for t, e in unsure]
+    answered = [c for c in readings if is_acceptable(c) and c.intent in fallback.ALARMING]
+    assert len(answered) >= 2, readings
+    assert not [c for c in readings if is_acceptable(c) and c.intent in fallback.CALMING]

@@ -9,7 +9,8 @@ import pytest
 
 from mimamori_wire import Intent
 from speech.evaluation import evaluate, help_false_triggers, load_labelled, load_lines
-from speech.intents import is_help_phrase
+from speech.intents import classify, is_help_phrase
+from speech.understanding import understand
 
 DATA = Path(__file__).parent / "data"
 
@@ -81,9 +82,12 @@ def test_new_heldout_batches_cover_what_the_issue_asks(batch):
     assert serious / len(items) >= 0.4
 
 
+@pytest.mark.parametrize("reader", [classify, understand], ids=["rules", "rules+model"])
 @pytest.mark.parametrize("batch", TUNED, ids=lambda b: b["file"])
-def test_tuned_heldout_batch_stays_above_the_floor(batch):
-    report = evaluate(load_labelled(HELDOUT_DIR / batch["file"]), "ja")
+def test_tuned_heldout_batch_stays_above_the_floor(batch, reader):
+    # The rules alone must hold the floor (their tuning is what it guards), and so must the
+    # product's reader (the model never costs what the rules were tuned to read).
+    report = evaluate(load_labelled(HELDOUT_DIR / batch["file"]), "ja", reader)
     misses = "\n".join(f"{m.text} -> {got} ({m.intent})" for m, got, _ in report.misses)
     assert report.accuracy >= HELDOUT_FLOOR, misses
     disputed = {d["text"] for d in batch.get("disputed", [])}
