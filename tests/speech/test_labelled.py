@@ -61,6 +61,11 @@ HELDOUT_DIR = DATA / "heldout"
 HELDOUT_FLOOR = 0.95
 MANIFEST = tomllib.loads((HELDOUT_DIR / "manifest.toml").read_text(encoding="utf-8"))["batch"]
 TUNED = [b for b in MANIFEST if "tuned_since" in b]
+# Batches opened only as the learned model's training data (`tuned_by = "model"`): the rules
+# were never tuned on them, so the rules' floor does not apply; the product's reader must not
+# read them worse than it did while they were unread.
+RULES_TUNED = [b for b in TUNED if b.get("tuned_by") != "model"]
+MODEL_ONLY = [b for b in TUNED if b.get("tuned_by") == "model"]
 
 
 def test_every_heldout_batch_has_a_recorded_first_pass():
@@ -83,7 +88,7 @@ def test_new_heldout_batches_cover_what_the_issue_asks(batch):
 
 
 @pytest.mark.parametrize("reader", [classify, understand], ids=["rules", "rules+model"])
-@pytest.mark.parametrize("batch", TUNED, ids=lambda b: b["file"])
+@pytest.mark.parametrize("batch", RULES_TUNED, ids=lambda b: b["file"])
 def test_tuned_heldout_batch_stays_above_the_floor(batch, reader):
     # The rules alone must hold the floor (their tuning is what it guards), and so must the
     # product's reader (the model never costs what the rules were tuned to read).
@@ -94,7 +99,15 @@ def test_tuned_heldout_batch_stays_above_the_floor(batch, reader):
     assert [i.text for i, _ in report.critical if i.text not in disputed] == []
 
 
-@pytest.mark.parametrize("batch", TUNED, ids=lambda b: b["file"])
+@pytest.mark.parametrize("batch", MODEL_ONLY, ids=lambda b: b["file"])
+def test_a_batch_opened_as_training_data_reads_no_worse_than_unread(batch):
+    unread = next(r for r in batch["unread_rescores"] if r.get("reader") == "rules+model")
+    report = evaluate(load_labelled(HELDOUT_DIR / batch["file"]), "ja", understand)
+    assert sum(report.correct.values()) >= unread["correct"]
+    assert len(report.critical) <= unread["critical_misses"]
+
+
+@pytest.mark.parametrize("batch", RULES_TUNED, ids=lambda b: b["file"])
 def test_tuned_heldout_batch_help_answers_are_spotted(batch):
     items = load_labelled(HELDOUT_DIR / batch["file"])
     help_items = [i for i in items if i.intent == Intent.HELP]
