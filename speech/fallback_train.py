@@ -10,8 +10,8 @@ training batch), train on the rest, score the left-out batch as if unread. The r
 the combination is each held-out batch's *first-pass* rules (the classifier of the commit that
 scored it, readings in FIRST_PASS) and today's rules for the training batches (which they
 never saw). The four thresholds of `fallback.decide` are chosen on the pooled folds: best
-gain = (newly right) - 2 x (newly wrong), with critical misses and help false alarms not
-above the rules alone.
+gain = (newly right) - 2 x (newly wrong) - 10 x (added critical misses), with critical misses
+and help false alarms not above the rules alone.
 
     .venv/bin/python -m speech.fallback_train            # CV, choose, train on all, write
     .venv/bin/python -m speech.fallback_train --cv-only  # figures only
@@ -49,8 +49,11 @@ CHOSEN_C = (
 )
 # Candidate thresholds per key of fallback.THRESHOLD_KEYS; None = the model never answers so.
 THRESHOLDS = (0.5, 0.6, 0.7, 0.8, 0.9, None)
-# A wrong answer where the rules would have asked again costs more than a right one gains.
+# A wrong answer where the rules would have asked again costs more than a right one gains;
+# a help/unwell answer read calm (a critical miss) costs far more: a missed alarm can cost a
+# life. Criticals below the rules' count earn the same weight.
 WRONG_COST = 2
+CRITICAL_COST = 10
 
 
 def training_files() -> dict[str, Path]:
@@ -265,8 +268,10 @@ def search(folds: Sequence[Fold]) -> dict:
     rows = []
     for t in candidates():
         figs = pooled([score(f.items, combined(f, t)) for f in folds])
-        gain = (figs["correct"] - rules["correct"]) - WRONG_COST * (
-            figs["acted_wrong"] - rules["acted_wrong"]
+        gain = (
+            (figs["correct"] - rules["correct"])
+            - WRONG_COST * (figs["acted_wrong"] - rules["acted_wrong"])
+            - CRITICAL_COST * (figs["critical"] - rules["critical"])
         )
         safe = (
             figs["critical"] <= rules["critical"] and figs["false_alarms"] <= rules["false_alarms"]
