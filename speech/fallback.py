@@ -14,8 +14,8 @@ The combination (`decide`, property-tested), safety first:
   (a symptom word outranks every reassurance the model hears);
 - the model may not originate help where the answer's help words are refused or told as a
   story (救急車なんか呼ばんでええ: `help_refused`);
-- a sure calm reading of the rules (fine/usual/yes/no/repeat) that the model reads as an alarm
-  is acted on by neither: the answer is unclear (`disputed:`), so the dialogue asks again and
+- a sure reassurance of the rules (fine/usual/yes) that the model reads as help/unwell is
+  acted on by neither: the answer is unclear (`disputed:`), so the dialogue asks again and
   confirms, with the model's reading as its hypothesis;
 - otherwise, where the rules are unsure, the model answers when its probability reaches the
   `unsure_*` threshold of its group (alarm: help/unwell/trouble/callback; calm: fine/usual/
@@ -53,6 +53,11 @@ WEIGHTS = Path(__file__).parent / "data" / "fallback_ja.npz"
 ALARMING = frozenset({Intent.HELP, Intent.UNWELL, Intent.TROUBLE, Intent.CALLBACK})
 CALMING = frozenset({Intent.FINE, Intent.USUAL, Intent.YES, Intent.NO, Intent.REPEAT})
 THRESHOLD_KEYS = ("unsure_alarm", "unsure_calm", "override_alarm", "override_calm")
+# A sure reassurance of the rules (fine/usual/yes: what a critical miss is read as) and the
+# model's help/unwell are a dispute: the rules read negation and scope, the model reads words
+# the rules lack, and only the resident can settle it (speech/dialogue.py confirms).
+REASSURING = frozenset({Intent.FINE, Intent.USUAL, Intent.YES})
+SERIOUS = frozenset({Intent.HELP, Intent.UNWELL})
 # Evidence of a disputed reading: what the rules read (the dialogue falls back to it when the
 # resident says no to the model's alarm).
 RULES_READ = "rules:"
@@ -191,8 +196,8 @@ def decide(
     threshold = thresholds.get(f"{'override' if sure else 'unsure'}_{group}")
     if threshold is None or p < max(threshold, MIN_CONFIDENCE):
         return c
-    if sure and c.intent in CALMING and guess in ALARMING:
-        # The rules' calm reading and the model's alarm disagree: neither is acted on; the
+    if sure and c.intent in REASSURING and guess in SERIOUS:
+        # The rules' reassurance and the model's alarm disagree: neither is acted on; the
         # dialogue asks again and confirms (the model's reading is its hypothesis).
         evidence = (*c.evidence, f"{RULES_READ}{c.intent.value}", f"disputed:{guess.value}")
         return Classification(Intent.UNKNOWN, 0.0, evidence, True)

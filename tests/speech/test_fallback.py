@@ -123,7 +123,7 @@ def test_the_combination_rule_holds_for_any_model_output(c, guess, p, threshold,
     if out is c:
         return
     assert p >= max(threshold, MIN_CONFIDENCE)
-    if is_acceptable(c) and c.intent in fallback.CALMING and guess in fallback.ALARMING:
+    if is_acceptable(c) and c.intent in fallback.REASSURING and guess in fallback.SERIOUS:
         assert out.intent == Intent.UNKNOWN and not is_acceptable(out)
         assert out.evidence[-1] == f"disputed:{guess.value}"
     else:
@@ -141,8 +141,8 @@ def test_the_product_reader_keeps_the_rules_safety_readings(text, expect):
         assert out == rules
     if rules.intent == Intent.UNWELL:
         assert out.intent in (Intent.UNWELL, Intent.HELP)
-    if is_acceptable(rules) and rules.intent in fallback.CALMING:
-        assert not (is_acceptable(out) and out.intent in fallback.ALARMING)
+    if is_acceptable(rules) and rules.intent in fallback.REASSURING:
+        assert not (is_acceptable(out) and out.intent in fallback.SERIOUS)
     if out.intent == Intent.HELP and rules.intent != Intent.HELP:
         assert not fallback.help_refused(text)
 

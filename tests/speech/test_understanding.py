@@ -88,7 +88,7 @@ def test_a_sure_calm_reading_the_model_disputes_is_asked_again():
     model = fallback.shipped()
     guess, p = model.best(text, "health")
     out = understand(text, "ja", expect="health")
-    if guess in fallback.ALARMING and p >= model.thresholds.get("override_alarm", 2):
+    if guess in fallback.SERIOUS and p >= model.thresholds.get("override_alarm", 2):
         assert out.intent == Intent.UNKNOWN and not is_acceptable(out)
         assert out.evidence[-1] == f"disputed:{guess.value}"
     else:
