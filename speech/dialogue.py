@@ -45,6 +45,7 @@ from speech.intents import (
     fault_origin,
     help_words_heard,
     is_acceptable,
+    yes_no_heard,
 )
 from speech.ports import Heard
 from speech.understanding import best_guess, understand
@@ -451,10 +452,15 @@ class Dialogue:
             if self._question in _FOLLOW_UPS and c.intent in (Intent.YES, Intent.NO):
                 # A medicine-only slot: the first question is a yes/no one.
                 self._answers[self._question] = c.intent
+            elif self._question in _FOLLOW_UPS and c.intent == Intent.UNWELL:
+                said = self._yes_no(text)
+                if said is not None:
+                    self._answers[self._question] = said
             return self._next_question(self._prompt(self._ack_key(c.intent)))
         if c.intent == Intent.UNWELL:
-            # 食欲がない in answer to a meal question: a no, and a sign the resident is unwell.
-            self._answers[self._question] = Intent.NO
+            # 食欲がない in answer to a meal question: a no, and a sign the resident is unwell;
+            # 飲んだけど胸やけが… : a yes, and unwell. Without a yes/no word: a no.
+            self._answers[self._question] = self._yes_no(text) or Intent.NO
             if self._health is None or self._health.intent != Intent.UNWELL:
                 self._health = c
             return self._next_question(self._prompt("ack_unwell"))
@@ -462,6 +468,13 @@ class Dialogue:
             c.intent if c.intent in (Intent.YES, Intent.NO) else Intent.YES
         )
         return self._next_question(self._prompt("ack_answer"))
+
+    def _yes_no(self, text: str) -> Intent | None:
+        """The plain yes/no beside a complaint (speech.intents.yes_no_heard); None on a fault."""
+        try:
+            return yes_no_heard(text, self.lang)
+        except Exception:
+            return None
 
     def _ack_key(self, intent: Intent) -> str:
         if self.kind == "safety_check":

@@ -1060,6 +1060,20 @@ def classify(
     return _unsure_reassurance(text, chosen, lexicon, decided)
 
 
+def yes_no_heard(text: str, lang: str = "ja", *, lexicon: Lexicon | None = None) -> Intent | None:
+    """The plain yes or no in an answer to a yes/no question, whatever else it says
+    (飲んだけど胸やけが… -> yes; まだ飲んどらん、手が震えて -> no); None when it has neither
+    or both. The dialogue records it next to an unwell answer to a follow-up question."""
+    lexicon = lexicon or get_lexicon(lang)
+    text = drop_lengthening(text)
+    folded = fold(text)
+    if not folded:
+        return None
+    found = {h.intent for h in _understood(text, folded, lexicon)}
+    found &= {Intent.YES.value, Intent.NO.value}
+    return Intent(found.pop()) if len(found) == 1 else None
+
+
 # Content words that carry no complaint by themselves (light verbs, auxiliaries of aspect).
 _LIGHT_LEMMAS = frozenset(
     {

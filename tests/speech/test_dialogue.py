@@ -385,3 +385,26 @@ def test_a_no_to_a_calm_hypothesis_never_settles_for_calm():
     result, said = run(dialogue, ["胸がなんか", "胸がなんかね", "いいえ"])
     assert "confirm_fine" in [s.prompt_key for s in said]
     assert result.outcome == "no_response" and result.reason == "not_understood"
+
+
+@pytest.mark.parametrize(
+    ("answer", "recorded"),
+    [
+        ("飲んだけど なんや胸やけがひどうてなあ", Intent.YES),
+        ("飲んだよ、でも頭が痛うてかなわん", Intent.YES),
+        ("まだ飲んどらん、手が震えてな", Intent.NO),
+        ("頭が痛うて", Intent.NO),  # no yes/no word: recorded as not taken, as before
+    ],
+)
+def test_a_complaint_beside_a_yes_keeps_the_yes(answer, recorded):
+    # The family's report must not say the medicine was not taken when the resident said it
+    # was; the complaint still makes the check-in unwell.
+    result, _ = run(Dialogue(["health", "medicine"]), ["元気です", answer])
+    assert result.answers["medicine"] == recorded
+    assert result.health_intent == Intent.UNWELL
+
+
+def test_a_medicine_only_slot_records_the_yes_beside_a_complaint():
+    dialogue = Dialogue(["medicine"], slot_name="medicine")
+    result, _ = run(dialogue, ["飲んだけど なんや胸やけがひどうてなあ"])
+    assert result.answers["medicine"] == Intent.YES and result.health_intent == Intent.UNWELL

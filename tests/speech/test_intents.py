@@ -256,3 +256,21 @@ def test_any_text_gets_a_bounded_answer(text, expect):
     assert isinstance(c.intent, Intent)
     assert 0.0 <= c.confidence <= 1.0
     assert isinstance(is_help_phrase(text, "ja"), bool)
+
+
+@pytest.mark.parametrize(
+    ("text", "said"),
+    [
+        ("飲んだけど なんや胸やけがひどうてなあ", Intent.YES),
+        ("食べたけど 全部もどした", Intent.YES),
+        ("まだ飲んどらん 手が震えてな", Intent.NO),
+        ("食欲がのうて食べとらん", Intent.NO),
+        ("飲み忘れたわけやない", Intent.YES),  # a no negated as a whole
+        ("頭が痛い", None),
+        ("", None),
+    ],
+)
+def test_the_yes_or_no_beside_a_complaint(text, said):
+    from speech.intents import yes_no_heard
+
+    assert yes_no_heard(text, "ja") == said
