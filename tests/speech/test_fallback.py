@@ -166,3 +166,37 @@ def test_the_model_answers_an_unexplained_complaint_the_rules_ask_again_on():
     answered = [c for c in readings if is_acceptable(c) and c.intent in fallback.ALARMING]
     assert len(answered) >= 2, readings
     assert not [c for c in readings if is_acceptable(c) and c.intent in fallback.CALMING]
+
+
+def test_noise_answers_are_seeded_meaningless_and_never_a_fold():
+    noise = fallback_train.noise_items(60)
+    assert [i.labelled.text for i in noise] == [
+        i.labelled.text for i in fallback_train.noise_items(60)
+    ]
+    assert 40 <= len(noise) <= 60  # draws the rules read a word in are dropped
+    assert all(i.labelled.intent == Intent.UNKNOWN for i in noise)
+    assert all(i.rules.intent == Intent.UNKNOWN and not i.rules.evidence for i in noise)
+    folds = fallback_train.cv_batches(fallback_train.training_files())
+    assert fallback_train.NOISE_BATCH not in folds
+    assert {"o", "t1", "t12"} <= set(folds)
+
+
+def test_threshold_candidates_never_override_on_less_evidence_than_they_fill():
+    candidates = fallback_train.candidates()
+    assert {} in candidates  # the model never answering is always a candidate
+    for t in candidates:
+        assert set(t) <= set(fallback.THRESHOLD_KEYS)
+        for group in ("alarm", "calm"):
+            if f"override_{group}" in t:
+                assert t[f"override_{group}"] >= t[f"unsure_{group}"]
+
+
+def test_the_model_has_no_opinion_on_fresh_noise(model):
+    # Noise drawn with another seed than the training noise: the product acts on almost none.
+    fresh = fallback_train.noise_items(120, seed=7)
+    acted = [
+        i.labelled.text
+        for i in fresh
+        if is_acceptable(understand(i.labelled.text, "ja", expect=i.labelled.expect))
+    ]
+    assert len(acted) <= len(fresh) // 10, acted
