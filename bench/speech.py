@@ -351,14 +351,17 @@ def _pooled_live(folder: Path, untuned: list[dict], reader) -> dict:
     if not items:
         return {"utterances": 0}
     report = evaluate(items, "ja", reader)
+    return {"batches": [b["file"] for b in untuned], "utterances": len(items), **_live(report)}
+
+
+def _live(report) -> dict:
+    """The figures of a batch scored now (never its texts)."""
     return {
-        "batches": [b["file"] for b in untuned],
-        "utterances": len(items),
         "accuracy": round(report.accuracy, 4),
         "per_context": report.per_expect(),
         "critical_misses": len(report.critical),
         "false_alarms": len(report.false_alarms),
-        **report.miss_kinds(),
+        **report.miss_kinds(),  # asked again (unknown) vs acted on a wrong intent
     }
 
 
@@ -371,14 +374,7 @@ def heldout_figures() -> dict:
     live = None
     if newest is not None:  # still unseen: scoring it now is a first pass
         report = evaluate(load_labelled(folder / newest["file"]), "ja")
-        live = {
-            "file": newest["file"],
-            "accuracy": round(report.accuracy, 4),
-            "per_context": report.per_expect(),
-            "critical_misses": len(report.critical),
-            "false_alarms": len(report.false_alarms),
-            **report.miss_kinds(),  # asked again (unknown) vs acted on a wrong intent
-        }
+        live = {"file": newest["file"], **_live(report)}
     pooled_untuned = {
         name: _pooled_live(folder, untuned, reader)
         for name, reader in (("rules+model", understand), ("rules", classify))

@@ -39,7 +39,7 @@ from typing import Literal
 from mimamori_rules import outcomes as outcome_rules
 from mimamori_rules.outcomes import SafetyStatus
 from mimamori_wire import Intent, Question
-from speech.fallback import RULES_READ
+from speech.fallback import disputed_reassurance
 from speech.intents import (
     Classification,
     fault_origin,
@@ -167,16 +167,6 @@ def safety_status(result: DialogueResult) -> SafetyStatus:
     """Map a safety check's result onto SafetyCheckAnswered.status: the rule book's rule
     (mimamori_rules.outcomes), so an unclear answer needs a human here as on the gateway."""
     return outcome_rules.safety_status(result.outcome, result.intent)
-
-
-def disputed_calm_reading(c: Classification) -> Intent | None:
-    """The rules' calm reading behind a disputed classification (speech/fallback.py), if any."""
-    if c.intent != Intent.UNKNOWN or not any(e.startswith("disputed:") for e in c.evidence):
-        return None
-    for e in c.evidence:
-        if e.startswith(RULES_READ):
-            return Intent(e.removeprefix(RULES_READ))
-    return None
 
 
 def _more_serious(a: Intent, b: Intent) -> bool:
@@ -330,7 +320,7 @@ class Dialogue:
         self._unclear += 1
         self._unclear_text = text
         guess = self._hypothesis(c, text)
-        self._disputed_calm = disputed_calm_reading(c)
+        self._disputed_calm = disputed_reassurance(c)
         if guess in _CONFIRMABLE and (self._guess is None or _more_serious(guess, self._guess)):
             self._guess = guess
 

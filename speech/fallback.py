@@ -58,9 +58,10 @@ THRESHOLD_KEYS = ("unsure_alarm", "unsure_calm", "override_alarm", "override_cal
 # the rules lack, and only the resident can settle it (speech/dialogue.py confirms).
 REASSURING = frozenset({Intent.FINE, Intent.USUAL, Intent.YES})
 SERIOUS = frozenset({Intent.HELP, Intent.UNWELL})
-# Evidence of a disputed reading: what the rules read (the dialogue falls back to it when the
-# resident says no to the model's alarm).
+# Evidence of a disputed reading: what the rules read and what the model read (the dialogue
+# falls back to the rules' reading when the resident says no to the model's alarm).
 RULES_READ = "rules:"
+DISPUTED = "disputed:"
 
 
 def feature_strings(text: str, expect: str) -> list[str]:
@@ -199,6 +200,16 @@ def decide(
     if sure and c.intent in REASSURING and guess in SERIOUS:
         # The rules' reassurance and the model's alarm disagree: neither is acted on; the
         # dialogue asks again and confirms (the model's reading is its hypothesis).
-        evidence = (*c.evidence, f"{RULES_READ}{c.intent.value}", f"disputed:{guess.value}")
+        evidence = (*c.evidence, f"{RULES_READ}{c.intent.value}", f"{DISPUTED}{guess.value}")
         return Classification(Intent.UNKNOWN, 0.0, evidence, True)
     return Classification(guess, p, (*c.evidence, f"fallback:{guess.value}:{p:.2f}"), False)
+
+
+def disputed_reassurance(c: Classification) -> Intent | None:
+    """The rules' reassurance behind a disputed reading made by `decide`, if `c` is one."""
+    if c.intent != Intent.UNKNOWN or not any(e.startswith(DISPUTED) for e in c.evidence):
+        return None
+    for e in c.evidence:
+        if e.startswith(RULES_READ):
+            return Intent(e.removeprefix(RULES_READ))
+    return None
