@@ -232,13 +232,15 @@ def nine_oclock_household(session: Any, created_at: datetime, name: str = "å±±ç”
 
 def kill_other_connections(url: str) -> int:
     """Terminate every other session on a PostgreSQL test database (a restart, a cut
-    firewall); -> how many."""
+    firewall) and wait until each is gone; -> how many. (Without the wait, a client could
+    send its next statement while the backend was still exiting and get a protocol error
+    instead of the closed connection the tests are about.)"""
     import psycopg
 
     dsn = url.replace("postgresql+psycopg://", "postgresql://")
     with psycopg.connect(dsn, autocommit=True) as conn:
         killed = conn.execute(
-            "SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity "
+            "SELECT count(pg_terminate_backend(pid, 5000)) FROM pg_stat_activity "
             "WHERE datname = current_database() AND pid <> pg_backend_pid()"
         ).fetchone()
     return int(killed[0]) if killed else 0
