@@ -40,6 +40,9 @@ NEUTRAL = "neutral"
 CANCEL = "cancel"
 # Below this the dialogue asks again rather than guess.
 MIN_CONFIDENCE = 0.5
+# Groups whose hits may explain their clause for [unsure]: neutral words and verdicts said
+# with the story they sum up (植木鉢が転んだだけよ: the small thing is the verdict's own clause).
+_MAY_EXPLAIN = frozenset({NEUTRAL, "fine", "usual"})
 
 _PUNCT_RE = re.compile(r"[\s、。，．,.!！?？・…「」『』（）()\[\]〜~ｰ―-]+")
 _LONG_VOWEL_RE = re.compile(r"ー{2,}")
@@ -213,6 +216,13 @@ class ContextRule:
     # base forms that tell a help/trouble as hearsay (って聞いた, らしい); with a verdict about
     # the resident's own place in a later clause the hit does not count
     hearsay: frozenset[str] = frozenset()
+    # unwell words of mood or unease (寂しい, 落ち着かへん, 誰とも口きいてへん) that an explicit
+    # request for a call in the same answer answers: the call decides (see `_call_asked`)
+    eased_by_call: tuple[str, ...] = ()
+    call_words: tuple[str, ...] = ()  # what makes a callback hit a call (電話), not a wish to talk
+    # help words of calling someone (誰か呼んでくれ) after a named trouble and with no other help
+    # word: someone to fix that trouble (水道管が破れて + 誰か呼んでくれんね)
+    call_for_trouble: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -233,6 +243,8 @@ class QualifyRule:
     max_gap: int  # characters allowed between the reassurance and the connector
     min_unknown: int  # unexplained characters after the connector needed to qualify
     doubt: frozenset[str] = frozenset()  # intents made ambiguous instead (飲んだけど + ?)
+    # a connector that is a copula + sentence-final particle here (Nagoya 元気だがや): not "but"
+    not_connectors: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -384,11 +396,13 @@ class Lexicon:
         sign = group.get("sign")
         if (
             group.get("explains") not in (None, "clause", "arguments")
-            or (group.get("explains") and intent != NEUTRAL)
+            or (group.get("explains") == "arguments" and intent != NEUTRAL)
+            or (group.get("explains") and intent not in _MAY_EXPLAIN)
             or group.get("when") not in (None, "negated")
         ):
             raise LexiconError(
-                f'{where}: explains must be "clause" or "arguments", in a neutral group'
+                f'{where}: explains must be "clause" (a neutral, fine or usual group) or '
+                '"arguments" (a neutral group)'
             )
         unasked = group.get("unasked")
         if unasked is not None and unasked not in valid:
@@ -523,6 +537,11 @@ def _qualify_rule(data: dict[str, Any], old: QualifyRule | None, path: Path) -> 
         max_gap=int(data.get("max_gap", old.max_gap if old else 4)),
         min_unknown=int(data.get("min_unknown", old.min_unknown if old else 2)),
         doubt=frozenset(data.get("doubt", old.doubt if old else ())),
+        not_connectors=tuple(
+            _longest_first(
+                {*(old.not_connectors if old else ()), *map(fold, data.get("not_connectors", []))}
+            )
+        ),
     )
 
 
@@ -562,6 +581,15 @@ def _context_rule(data: dict[str, Any], old: ContextRule | None, path: Path) -> 
         shut_in_becomes=becomes,
         chores=tuple({*(old.chores if old else ()), *map(fold, data.get("chores", []))}),
         hearsay=frozenset({*(old.hearsay if old else ()), *map(fold, data.get("hearsay", []))}),
+        eased_by_call=tuple(
+            {*(old.eased_by_call if old else ()), *map(fold, data.get("eased_by_call", []))}
+        ),
+        call_words=tuple(
+            {*(old.call_words if old else ()), *map(fold, data.get("call_words", []))}
+        ),
+        call_for_trouble=tuple(
+            {*(old.call_for_trouble if old else ()), *map(fold, data.get("call_for_trouble", []))}
+        ),
     )
 
 
@@ -641,7 +669,11 @@ def _sensation_rule(
     place = "(?:の(?:" + "|".join(map(re.escape, where)) + "))?" if where else ""
     # body part, particle, a doubled sound word (ABAB, 2-3 kana each), then a positive する
     pattern = re.compile(
-        "(?:" + "|".join(map(re.escape, body)) + ")" + place + r"(?:が|の|も|は|)"
+        "(?:"
+        + "|".join(map(re.escape, body))
+        + ")"
+        + place
+        + r"(?:が|の|も|は|あ|)"  # あ: 腹ぁしくしく
         r"(?P<sound>([\u3041-\u3096]{2,3})\2)(?:っと|と|)"
         r"(?:する|すん|すっ|し(?!な|ませ|ねえ|ね|ゃ|ょ))"
     )
@@ -812,8 +844,8 @@ def _hit(
     if cancel is not None:
         return Hit(start, end + len(cancel), NEUTRAL, p.weight, False, f"{p.core}+{cancel}")
     negation = _negation_at(text, end, p, lexicon) if p.negated else None
-    if negation in lexicon.not_after_past and p.core.endswith(("た", "だ")):
-        negation = None  # 飲んだ + なし: the Aizu particle (= 飲んだよ), not "none"
+    if negation in lexicon.not_after_past and p.core.endswith(_PARTICLE_NASHI_AFTER):
+        negation = None  # 飲んだ + なし, なんともねえ + なし: the Aizu particle (= よ), not "none"
     if negation is None and p.negated and analysis is not None:
         negation = _dialect_negation_at(text, end, analysis)
     if negation is None and p.negated and analysis is not None and not p.clause_scope:
@@ -829,6 +861,11 @@ def _hit(
     flips = _flipped(p.intent, p.negated, was_negated=True)
     end += len(negation)
     return Hit(start, end, intent, p.weight, False, evidence, p.mappable, flips, sign=p.sign)
+
+
+# Endings after which Aizu/Tohoku なし is a sentence-final particle: a past form (飲んだなし)
+# or a negative already said (なんともねぇなし = なんともねえよ).
+_PARTICLE_NASHI_AFTER = ("た", "だ", "ねえ", "ない", "ねぇ")
 
 
 def _dialect_negation_at(text: str, end: int, analysis: Analysis) -> str | None:
@@ -1157,7 +1194,7 @@ def _unknown_content(text: str, chosen: list[Hit], lexicon: Lexicon, after: int)
     explained = {
         analysis.clause_at(h.start)
         for h in chosen
-        if h.explicit and h.intent == NEUTRAL and h.evidence in lexicon.explaining
+        if h.explicit and h.intent in _MAY_EXPLAIN and h.evidence in lexicon.explaining
     }
     tokens = analysis.tokens
     words: list[str] = []
@@ -1384,6 +1421,8 @@ def _understood(text: str, folded: str, lexicon: Lexicon) -> list[Hit]:
         chosen = _hedge_explained(chosen, lexicon.hedge)
     if lexicon.context is not None:
         chosen = _shut_in_eased(chosen, lexicon.context)
+        chosen = _call_asked(chosen, lexicon.context)
+        chosen = _someone_for_the_trouble(chosen, lexicon.context)
         if analysis is not None:
             chosen = _hearsay(chosen, analysis, lexicon.context)
     if lexicon.feared is not None:
@@ -1701,6 +1740,52 @@ def _shut_in_eased(chosen: list[Hit], rule: ContextRule) -> list[Hit]:
     return out
 
 
+def _call_asked(chosen: list[Hit], rule: ContextRule) -> list[Hit]:
+    """誰とも口きいてへん + 誰か電話してくれへんか, 電話してもろて + 声聞かな落ち着かへん: an
+    explicit request for a phone call (`call_words`) answers the unease or the silence said
+    beside it (`eased_by_call`), so the call decides. A symptom (痛い, 眠れん) and loneliness
+    as a feeling (寂しい) are never eased; a wish to talk (話したい) eases nothing."""
+    if not rule.eased_by_call or not any(
+        h.explicit
+        and h.intent == Intent.CALLBACK.value
+        and any(w in h.evidence for w in rule.call_words)
+        for h in chosen
+    ):
+        return chosen
+    return [
+        Hit(h.start, h.end, NEUTRAL, h.weight, False, f"{h.evidence}>call")
+        if h.intent == Intent.UNWELL.value and h.evidence.startswith(rule.eased_by_call)
+        else h
+        for h in chosen
+    ]
+
+
+def _someone_for_the_trouble(chosen: list[Hit], rule: ContextRule) -> list[Hit]:
+    """水道管が破れて 床が水浸し + 誰か呼んでくれんね: a call for someone after a named trouble,
+    with no other help word, asks for someone to fix that trouble. Any other help word (火事,
+    水が家に入って, 倒れて) keeps it help."""
+    calls = [
+        h
+        for h in chosen
+        if h.intent == Intent.HELP.value and h.evidence.startswith(rule.call_for_trouble)
+    ]
+    if not rule.call_for_trouble or not calls:
+        return chosen
+    if any(h.intent == Intent.HELP.value and h not in calls for h in chosen):
+        return chosen
+    first_trouble = min(
+        (h.start for h in chosen if h.explicit and h.intent == Intent.TROUBLE.value), default=None
+    )
+    if first_trouble is None or first_trouble > min(h.start for h in calls):
+        return chosen
+    return [
+        Hit(h.start, h.end, Intent.TROUBLE.value, h.weight, False, f"{h.evidence}>trouble")
+        if h in calls
+        else h
+        for h in chosen
+    ]
+
+
 _VERDICTS = frozenset({Intent.FINE.value, Intent.USUAL.value})
 
 
@@ -1960,7 +2045,7 @@ def _connector_after(
         if any(m is not hit and m.start < pos and m.end > hit.end for m in meaningful):
             return None
         connector = _ending_at(folded, pos, rule.connectors)
-        if connector is None:
+        if connector is None or _ending_at(folded, pos, rule.not_connectors) is not None:
             continue
         if bounds is None or (pos in bounds and pos + len(connector) in bounds):
             return pos, pos + len(connector)

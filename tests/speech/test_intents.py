@@ -199,7 +199,7 @@ def test_dialect_yes_no_on_new_sentences(text, intent):
 
 
 def test_qualified_reassurance_is_unwell_but_less_sure_than_a_named_symptom():
-    qualified = classify("元気だけど目やにが続く", "ja", expect="health")
+    qualified = classify("元気だけど耳だれが続く", "ja", expect="health")
     named = classify("元気だけど膝が痛い", "ja", expect="health")
     assert qualified.intent == named.intent == Intent.UNWELL
     assert qualified.evidence == ("元気+けど+?",)
@@ -215,7 +215,7 @@ def test_a_bridge_never_cancels_a_call_for_help():
 def test_municipality_file_can_add_a_connector(tmp_path: Path):
     extra = tmp_path / "kagoshima.toml"
     extra.write_text('lang = "ja"\n[qualify]\nconnectors = ["じゃっどん"]\n', encoding="utf-8")
-    text = "元気じゃっどん目やにが続く"
+    text = "元気じゃっどん耳だれが続く"
     assert classify(text, "ja", lexicon=load_lexicon("ja")).intent == Intent.FINE
     assert classify(text, "ja", lexicon=load_lexicon("ja", [extra])).intent == Intent.UNWELL
 
