@@ -21,7 +21,10 @@ model's most probable confirmable reading (speech/understanding.py `best_guess`)
 serious over the unclear answers; no reading at all -> the safety-first guess (unwell for a
 check-in, help for a safety check). A yes makes it that intent; a no, silence
 or another unclear answer records `not_understood` as before; a new answer (「いや、腰が痛い」,
-「胸が苦しい」) is taken as the answer itself.
+「胸が苦しい」) is taken as the answer itself. A disputed answer (speech/fallback.py `disputed`)
+is confirmed about its alarm: where the rules read a reassurance, a no settles it for them;
+where the rules read unwell and the model a reassurance, the question comes at once (no
+re-ask) and only a no lowers the alarm: silence or anything unclear keeps it.
 
 Classifier faults: the dialogue never loses an answer to one. If classification raises, the
 answer is not understood (re-ask, then the confirmation turn; a safety check confirms help
@@ -39,8 +42,9 @@ from typing import Literal
 from mimamori_rules import outcomes as outcome_rules
 from mimamori_rules.outcomes import SafetyStatus
 from mimamori_wire import Intent, Question
-from speech.fallback import disputed_reassurance
+from speech.fallback import Dispute, disputed
 from speech.intents import (
+    MIN_CONFIDENCE,
     Classification,
     fault_origin,
     help_words_heard,
@@ -178,6 +182,12 @@ def _more_serious(a: Intent, b: Intent) -> bool:
     return rank(a) < rank(b)
 
 
+def _alarm_stands(d: Dispute, c: Classification | None = None) -> Classification:
+    """The rules' alarm of a dispute nobody settled, acted on as heard."""
+    evidence = (*(c.evidence if c else ()), "dispute:alarm_stands")
+    return Classification(d.alarm, MIN_CONFIDENCE, evidence, False)
+
+
 class Dialogue:
     """One conversation. Not reusable: make a new Dialogue per check-in."""
 
@@ -228,9 +238,9 @@ class Dialogue:
         self._main_transcript: str | None = None
         self._unclear = 0  # unclear answers to the main question
         self._guess: Intent | None = None  # best reading of them, for the confirmation
-        # The rules' calm reading of an answer the model read as an alarm (speech/fallback.py
-        # `disputed`): a no to the confirmation settles the dispute for the rules.
-        self._disputed_calm: Intent | None = None
+        # The two readings of a disputed answer (speech/fallback.py `disputed`): a no to the
+        # confirmation of its alarm settles it for the calm reading.
+        self._dispute: Dispute | None = None
         self._unclear_text: str | None = None
         self._confirming: Intent | None = None  # the intent the pending confirmation asks
         self._confirm_asked = False
@@ -274,6 +284,9 @@ class Dialogue:
             return self._finish("help", c, transcript=heard.text, farewell="ack_help")
         if c.intent == Intent.REPEAT:
             return self._retry("retry_repeat")
+        dispute = disputed(c)
+        if dispute is not None and dispute.rules_alarm:
+            return self._disputed_alarm(dispute, c, heard.text)
         if not is_acceptable(c):
             self._last_miss = "not_understood"
             if self._is_main():
@@ -316,11 +329,20 @@ class Dialogue:
 
     # --- confirmation turn ----------------------------------------------------------------
 
+    def _disputed_alarm(self, dispute: Dispute, c: Classification, text: str) -> Action:
+        """The rules' unwell against the model's reassurance: confirmed at once on the main
+        question (a re-ask could end in silence and lose the alarm); elsewhere it stands."""
+        if self._is_main() and not self._confirm_asked:
+            self._last_miss = "not_understood"
+            self._note_unclear(c, text)
+            return self._confirm()
+        return self._act_on(_alarm_stands(dispute, c), text)
+
     def _note_unclear(self, c: Classification, text: str) -> None:
         self._unclear += 1
         self._unclear_text = text
         guess = self._hypothesis(c, text)
-        self._disputed_calm = disputed_reassurance(c)
+        self._dispute = disputed(c)
         if guess in _CONFIRMABLE and (self._guess is None or _more_serious(guess, self._guess)):
             self._guess = guess
 
@@ -330,6 +352,9 @@ class Dialogue:
         right about five times as often as the rules' unsure reading (docs/benchmarks.md)."""
         if c.intent in (Intent.HELP, Intent.UNWELL) or self.guesser is None:
             return c.intent
+        dispute = disputed(c)
+        if dispute is not None and dispute.rules_alarm:
+            return dispute.alarm
         try:
             guess = self.guesser(text, self.lang, expect=self._expect(), among=_CONFIRMABLE)
         except Exception:  # the hypothesis is a nicety; the rules' reading stands
@@ -354,7 +379,7 @@ class Dialogue:
         assert guess is not None
         self._last_miss = "not_understood"  # silence after speech was heard is still unclear
         if heard is None or not heard.text.strip():
-            return self._finish_now(self._no_response())
+            return self._unanswered()
         text = heard.text
         self._transcripts.append(text)
         c = self._classify(text, "any")
@@ -365,18 +390,26 @@ class Dialogue:
             if said is None or _more_serious(guess, said.intent):
                 return self._confirmed_as(guess, c)
             return self._act_on(said, text)  # はい、腰も痛うて: their words are more serious
-        settles = self._disputed_calm is not None and guess in _ALARMS
+        d = self._dispute
+        settles = d is not None and (guess == d.alarm if d.rules_alarm else guess in _ALARMS)
         if said is None and c.intent == Intent.NO and is_acceptable(c) and settles:
-            # 「体の具合が悪いということですか」「いいえ」 after the rules read it calm: the
-            # resident settled the dispute for the rules' reading.
-            rules = self._disputed_calm
-            assert rules is not None
-            evidence = (*c.evidence, "dispute:rules")
-            settled = Classification(rules, CONFIRMED_CONFIDENCE, evidence, False)
+            # 「体の具合が悪いということですか」「いいえ」: the resident settled the dispute for
+            # its calm reading (the rules' reassurance, or the model's against the rules' unwell).
+            assert d is not None
+            evidence = (*c.evidence, f"dispute:{'model' if d.rules_alarm else 'rules'}")
+            settled = Classification(d.calm, CONFIRMED_CONFIDENCE, evidence, False)
             return self._act_on(settled, self._unclear_text or "")
         if said is None:  # no, silence-like, unclear or another repeat request
-            return self._finish_now(self._no_response())
-        return self._act_on(said, text)  # いや、腰が痛い / いえいえ、元気です
+            return self._unanswered()
+        return self._act_on(said, text)
+
+    def _unanswered(self) -> Action:
+        """No answer to the confirmation: a disputed alarm of the rules stands (only a no
+        lowers it); anything else is not understood."""
+        d = self._dispute
+        if d is not None and d.rules_alarm:
+            return self._act_on(_alarm_stands(d), self._unclear_text or "")
+        return self._finish_now(self._no_response())  # いや、腰が痛い / いえいえ、元気です
 
     def _own_answer(self, text: str, c: Classification) -> Classification | None:
         """What the reply says beyond yes/no, read as an answer to the main question.

@@ -17,6 +17,9 @@ The combination (`decide`, property-tested), safety first:
 - a sure reassurance of the rules (fine/usual/yes) that the model reads as help/unwell is
   acted on by neither: the answer is unclear (`disputed:`), so the dialogue asks again and
   confirms, with the model's reading as its hypothesis;
+- a sure unwell of the rules that the model reads as a reassurance with at least
+  DISPUTE_ALARM_MIN is disputed the other way: the dialogue asks about the rules' unwell at
+  once, and only the resident's no lowers it (silence or anything unclear keeps the alarm);
 - otherwise, where the rules are unsure, the model answers when its probability reaches the
   `unsure_*` threshold of its group (alarm: help/unwell/trouble/callback; calm: fine/usual/
   yes/no/repeat); where the rules are sure and the model disagrees, it answers when it reaches
@@ -62,6 +65,11 @@ SERIOUS = frozenset({Intent.HELP, Intent.UNWELL})
 # falls back to the rules' reading when the resident says no to the model's alarm).
 RULES_READ = "rules:"
 DISPUTED = "disputed:"
+# The rules' sure unwell is disputed (never lowered) when the model reads a reassurance with at
+# least this probability. CV on the training batches (today's rules never saw them): the rules'
+# unwell was a false alarm on 129 of 7,511 answers; at >= 0.95 the model disputed 62 of them and
+# no answer labelled unwell (at 0.9: 72, and 2 labelled unwell; docs/benchmarks.md).
+DISPUTE_ALARM_MIN = 0.95
 
 
 def feature_strings(text: str, expect: str) -> list[str]:
@@ -192,6 +200,8 @@ def decide(
     if guess == Intent.HELP and help_is_refused:
         return c
     if c.intent == Intent.UNWELL and guess != Intent.HELP and guess != c.intent:
+        if sure and guess in REASSURING and p >= DISPUTE_ALARM_MIN:
+            return _disputed(c, guess)  # the resident settles it; only their no lowers it
         return c  # an alarm is never lowered; unwell may only be raised to help
     group = "alarm" if guess in ALARMING else "calm"
     threshold = thresholds.get(f"{'override' if sure else 'unsure'}_{group}")
@@ -200,16 +210,42 @@ def decide(
     if sure and c.intent in REASSURING and guess in SERIOUS:
         # The rules' reassurance and the model's alarm disagree: neither is acted on; the
         # dialogue asks again and confirms (the model's reading is its hypothesis).
-        evidence = (*c.evidence, f"{RULES_READ}{c.intent.value}", f"{DISPUTED}{guess.value}")
-        return Classification(Intent.UNKNOWN, 0.0, evidence, True)
+        return _disputed(c, guess)
     return Classification(guess, p, (*c.evidence, f"fallback:{guess.value}:{p:.2f}"), False)
 
 
-def disputed_reassurance(c: Classification) -> Intent | None:
-    """The rules' reassurance behind a disputed reading made by `decide`, if `c` is one."""
-    if c.intent != Intent.UNKNOWN or not any(e.startswith(DISPUTED) for e in c.evidence):
+def _disputed(c: Classification, guess: Intent) -> Classification:
+    evidence = (*c.evidence, f"{RULES_READ}{c.intent.value}", f"{DISPUTED}{guess.value}")
+    return Classification(Intent.UNKNOWN, 0.0, evidence, True)
+
+
+@dataclass(frozen=True)
+class Dispute:
+    """The two readings behind a disputed answer: one an alarm (help/unwell), one calm."""
+
+    rules: Intent
+    model: Intent
+
+    @property
+    def rules_alarm(self) -> bool:
+        """Whether the alarm is the rules' (then it stands unless the resident says no)."""
+        return self.rules in SERIOUS
+
+    @property
+    def alarm(self) -> Intent:
+        return self.rules if self.rules_alarm else self.model
+
+    @property
+    def calm(self) -> Intent:
+        return self.model if self.rules_alarm else self.rules
+
+
+def disputed(c: Classification) -> Dispute | None:
+    """The readings behind a disputed classification made by `decide`, if `c` is one."""
+    if c.intent != Intent.UNKNOWN:
         return None
-    for e in c.evidence:
-        if e.startswith(RULES_READ):
-            return Intent(e.removeprefix(RULES_READ))
-    return None
+    rules = [e.removeprefix(RULES_READ) for e in c.evidence if e.startswith(RULES_READ)]
+    model = [e.removeprefix(DISPUTED) for e in c.evidence if e.startswith(DISPUTED)]
+    if not rules or not model:
+        return None
+    return Dispute(Intent(rules[-1]), Intent(model[-1]))

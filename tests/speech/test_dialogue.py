@@ -387,6 +387,60 @@ def test_a_no_to_a_calm_hypothesis_never_settles_for_calm():
     assert result.outcome == "no_response" and result.reason == "not_understood"
 
 
+_PLAIN = {
+    "はい": Intent.YES,
+    "いいえ": Intent.NO,
+    "元気です": Intent.FINE,
+    "飲んだよ": Intent.YES,
+    "いや、頭が痛い": Intent.UNWELL,
+}
+
+
+def _alarm_disputed_reader(text, lang, *, expect):
+    """The rules read unwell (a word inside another: くだしまっし), the model very surely fine."""
+    if text in _PLAIN:
+        return Classification(_PLAIN[text], 0.9, (text,), False)
+    if text.startswith("えーと"):
+        return Classification(Intent.UNKNOWN, 0.0, (), True)
+    evidence = ("くだす", "rules:unwell", "disputed:fine")
+    return Classification(Intent.UNKNOWN, 0.0, evidence, True)
+
+
+ALARM_DISPUTED = "元気やじー 心配せんといてくだしまっし"
+
+
+@pytest.mark.parametrize(
+    ("reply", "outcome", "intent"),
+    [
+        ("いいえ", "answered", Intent.FINE),  # only the resident's no lowers the alarm
+        ("はい", "answered", Intent.UNWELL),
+        (None, "answered", Intent.UNWELL),  # silence: the rules' alarm stands
+        ("えーと", "answered", Intent.UNWELL),  # unclear: it stands too
+        ("いや、頭が痛い", "answered", Intent.UNWELL),
+    ],
+)
+def test_a_disputed_unwell_is_confirmed_at_once_and_only_a_no_lowers_it(reply, outcome, intent):
+    dialogue = Dialogue(["health"], classifier=_alarm_disputed_reader)
+    result, said = run(dialogue, [ALARM_DISPUTED, reply])
+    keys = [s.prompt_key for s in said]
+    assert keys[:2] == ["ask_health", "confirm_unwell"]  # no re-ask that silence could end
+    assert result.outcome == outcome and result.intent == intent
+
+
+def test_a_disputed_unwell_in_a_safety_check_asks_about_the_unwell():
+    dialogue = Dialogue([], kind="safety_check", classifier=_alarm_disputed_reader)
+    result, said = run(dialogue, [ALARM_DISPUTED, None])
+    assert "confirm_unwell" in [s.prompt_key for s in said]
+    assert safety_status(result) == "needs_help"
+
+
+def test_a_disputed_unwell_to_a_follow_up_question_stands():
+    dialogue = Dialogue(["health", "medicine"], classifier=_alarm_disputed_reader)
+    result, said = run(dialogue, ["元気です", ALARM_DISPUTED])
+    assert "confirm_unwell" not in [s.prompt_key for s in said]
+    assert result.health_intent == Intent.UNWELL
+
+
 @pytest.mark.parametrize(
     ("answer", "recorded"),
     [

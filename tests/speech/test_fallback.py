@@ -109,14 +109,20 @@ def test_probabilities_are_deterministic_and_a_distribution(model, text, expect)
 )
 def test_the_combination_rule_holds_for_any_model_output(c, guess, p, threshold, refused):
     """Whatever the model says and whatever the thresholds: the rules' help stands, their
-    unwell is only ever raised to help, refused help words never become help, a sure calm
-    reading is never turned into an acted-on alarm, and an answer of the model needs its
-    threshold."""
+    unwell is only ever raised to help or disputed against a very sure reassurance, refused
+    help words never become help, a sure calm reading is never turned into an acted-on
+    alarm, and an answer of the model needs its threshold."""
     thresholds = {k: threshold for k in fallback.THRESHOLD_KEYS}
     out = fallback.decide(c, guess, p, thresholds, help_is_refused=refused)
     if c.intent == Intent.HELP:
         assert out is c
-    if c.intent == Intent.UNWELL:  # never lowered: made sure, or raised to help
+    if c.intent == Intent.UNWELL:  # never lowered: kept, raised to help, or disputed
+        dispute = fallback.disputed(out)
+        if dispute is not None:  # only a sure unwell against a very sure reassurance
+            assert dispute == fallback.Dispute(Intent.UNWELL, guess) and dispute.rules_alarm
+            assert is_acceptable(c) and guess in fallback.REASSURING
+            assert p >= fallback.DISPUTE_ALARM_MIN and not is_acceptable(out)
+            return
         assert out is c or out.intent in (Intent.UNWELL, Intent.HELP)
     if refused and out is not c:
         assert out.intent != Intent.HELP
@@ -131,6 +137,31 @@ def test_the_combination_rule_holds_for_any_model_output(c, guess, p, threshold,
         assert out.evidence[-1].startswith(f"fallback:{guess.value}:")
 
 
+_SURE_UNWELL = Classification(Intent.UNWELL, 0.74, ("くだす",), False)
+_THRESHOLDS = {"unsure_alarm": 0.5, "unsure_calm": 0.7, "override_alarm": 0.6, "override_calm": 0.7}
+
+
+@pytest.mark.parametrize(
+    ("c", "guess", "p", "disputed"),
+    [
+        (_SURE_UNWELL, Intent.FINE, 0.96, True),
+        (_SURE_UNWELL, Intent.USUAL, fallback.DISPUTE_ALARM_MIN, True),
+        (_SURE_UNWELL, Intent.FINE, 0.94, False),  # not sure enough: the alarm is acted on
+        (_SURE_UNWELL, Intent.NO, 0.99, False),  # not a reassurance
+        (_SURE_UNWELL, Intent.TROUBLE, 0.99, False),  # a lesser request never replaces it
+        (Classification(Intent.UNWELL, 0.45, ("だるい",), True), Intent.FINE, 0.99, False),
+    ],
+)
+def test_only_a_very_sure_reassurance_disputes_the_rules_unwell(c, guess, p, disputed):
+    out = fallback.decide(c, guess, p, _THRESHOLDS)
+    dispute = fallback.disputed(out)
+    if disputed:
+        assert dispute == fallback.Dispute(Intent.UNWELL, guess) and not is_acceptable(out)
+        assert dispute.alarm == Intent.UNWELL and dispute.calm == guess
+    else:
+        assert out is c and dispute is None
+
+
 @settings(max_examples=80, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(text=texts, expect=st.sampled_from(EXPECTS))
 def test_the_product_reader_keeps_the_rules_safety_readings(text, expect):
@@ -139,8 +170,9 @@ def test_the_product_reader_keeps_the_rules_safety_readings(text, expect):
     out = understand(text, "ja", expect=expect)
     if rules.intent == Intent.HELP:
         assert out == rules
-    if rules.intent == Intent.UNWELL:
-        assert out.intent in (Intent.UNWELL, Intent.HELP)
+    if rules.intent == Intent.UNWELL:  # kept, raised, or disputed (the dialogue confirms it)
+        dispute = fallback.disputed(out)
+        assert out.intent in (Intent.UNWELL, Intent.HELP) or (dispute and dispute.rules_alarm)
     if is_acceptable(rules) and rules.intent in fallback.REASSURING:
         assert not (is_acceptable(out) and out.intent in fallback.SERIOUS)
     if out.intent == Intent.HELP and rules.intent != Intent.HELP:
