@@ -190,6 +190,8 @@ class ResolvedRule:
     verbs: frozenset[str]  # folded base forms: same clause, after the hit
     recovered: frozenset[str]  # folded base forms that also end a past complaint in the next clause
     better: frozenset[str] = frozenset()  # adjectives that recover with なる (良くなった)
+    # adverbs that recover with する (一晩寝たらすっきりした, すっきりいたしました)
+    better_suru: frozenset[str] = frozenset()
     stopped: str | None = None  # what an emergency sign that stopped is (胸の痛みは治まった)
     # time words that tell a complaint in the past (先週は熱出たけど), not before から
     past_words: frozenset[str] = frozenset()
@@ -638,6 +640,7 @@ def _resolved_rule(data: dict[str, Any], old: ResolvedRule | None, path: Path) -
         verbs=merged("verbs", old.verbs if old else frozenset()),
         recovered=merged("recovered", old.recovered if old else frozenset()),
         better=merged("better", old.better if old else frozenset()),
+        better_suru=merged("better_suru", old.better_suru if old else frozenset()),
         stopped=stopped,
         past_words=merged("past_words", old.past_words if old else frozenset()),
         occasion=merged("occasion", old.occasion if old else frozenset()),
@@ -1883,7 +1886,10 @@ def _signs_together(chosen: list[Hit], together: int, intent: str) -> list[Hit]:
 
 def _recovery_at(tokens: Sequence[Token], i: int, rule: ResolvedRule) -> int:
     """Index of なる when token `i` is a `better` word before it (良く + なった, 楽 + に +
-    なった), else i."""
+    なった), of する after a `better_suru` adverb (すっきり + した), else i."""
+    if tokens[i].lemma in rule.better_suru:
+        j = i + 1
+        return j if j < len(tokens) and tokens[j].lemma in ("する", "いたす") else i
     if tokens[i].lemma not in rule.better:
         return i
     if tokens[i].lemma == "よう":  # 良うなった; not 歩けんようになった ("came to")

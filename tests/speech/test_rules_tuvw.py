@@ -231,6 +231,24 @@ def test_dialect_verdicts(text, expect, intent):
 
 @settings(max_examples=60, deadline=None)
 @given(
+    st.sampled_from(
+        ["昨日は頭が重かったけど", "ゆうべは熱っぽかったけんど", "夕べは腹が痛かったが"]
+    ),
+    st.sampled_from(["一晩寝たらすっきりした", "寝たらすっきりいたしました", "今朝はさっぱりした"]),
+)
+def test_property_a_past_complaint_then_refreshed_is_fine(past, refreshed):
+    assert classified(f"{past} {refreshed}").intent == Intent.FINE
+
+
+@pytest.mark.parametrize(
+    "text", ["頭が重いけど すっきりしたい", "昨日は腰が痛かったけど すっきりせん"]
+)
+def test_refreshed_wished_or_negated_keeps_the_complaint(text):
+    assert classified(text).intent == Intent.UNWELL
+
+
+@settings(max_examples=60, deadline=None)
+@given(
     st.sampled_from(["年相応や", "歳ですから", "良うも悪うもない", "いづもとおんなじ"]),
     st.sampled_from(["腰が痛い", "熱がある", "めまいがする", "膝がうずく"]),
 )
