@@ -225,6 +225,9 @@ class ContextRule:
     # help words of calling someone (誰か呼んでくれ) after a named trouble and with no other help
     # word: someone to fix that trouble (水道管が破れて + 誰か呼んでくれんね)
     call_for_trouble: tuple[str, ...] = ()
+    # complaints that are the reason for asking again (耳が遠なってしもて + なんて言うた): with a
+    # repeat request in the answer they do not count (see `_reason_for_repeat`)
+    reason_for_repeat: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -591,6 +594,12 @@ def _context_rule(data: dict[str, Any], old: ContextRule | None, path: Path) -> 
         ),
         call_for_trouble=tuple(
             {*(old.call_for_trouble if old else ()), *map(fold, data.get("call_for_trouble", []))}
+        ),
+        reason_for_repeat=tuple(
+            {
+                *(old.reason_for_repeat if old else ()),
+                *map(fold, data.get("reason_for_repeat", [])),
+            }
         ),
     )
 
@@ -1426,6 +1435,7 @@ def _understood(text: str, folded: str, lexicon: Lexicon) -> list[Hit]:
         chosen = _shut_in_eased(chosen, lexicon.context)
         chosen = _call_asked(chosen, lexicon.context)
         chosen = _someone_for_the_trouble(chosen, lexicon.context)
+        chosen = _reason_for_repeat(chosen, lexicon.context)
         if analysis is not None:
             chosen = _hearsay(chosen, analysis, lexicon.context)
     if lexicon.feared is not None:
@@ -1741,6 +1751,20 @@ def _shut_in_eased(chosen: list[Hit], rule: ContextRule) -> list[Hit]:
             h = Hit(h.start, h.end, rule.shut_in_becomes, h.weight, False, f"{h.evidence}>chore")
         out.append(h)
     return out
+
+
+def _reason_for_repeat(chosen: list[Hit], rule: ContextRule) -> list[Hit]:
+    """耳が遠なってしもて + もう一回言って: hearing loss said beside a request to say it again is
+    the reason for the request, so the request decides. Without a request it stays a complaint;
+    help is never touched."""
+    if not rule.reason_for_repeat or not any(h.intent == Intent.REPEAT.value for h in chosen):
+        return chosen
+    return [
+        replace(h, intent=NEUTRAL)
+        if h.intent == Intent.UNWELL.value and any(w in h.evidence for w in rule.reason_for_repeat)
+        else h
+        for h in chosen
+    ]
 
 
 def _call_asked(chosen: list[Hit], rule: ContextRule) -> list[Hit]:
