@@ -927,10 +927,14 @@ def _predicate_negation_at(
         return None  # 電話してくれんね: a request (or nobody calls), not "no call"
     if any(t.lemma in _GOING for t in tokens[j + 1 : tokens.index(negative)]):
         return None  # 冠水して行かれへん: the going is negated, not the flood
+    skipped = "".join(t.surface for t in tokens[last + 1 : j])
+    if any(w in skipped for w in _AT_A_LOSS):
+        return None  # 泥だらけでどうにもならん: at a loss with it, not "no mud"
     return text[end : negative.end]
 
 
 _GOING = frozenset({"行く", "いく"})
+_AT_A_LOSS = frozenset({"どうにも"})
 
 
 def _flipped(intent: str, negated: str | None, *, was_negated: bool) -> str | None:
