@@ -1757,11 +1757,16 @@ def _shut_in_eased(chosen: list[Hit], rule: ContextRule) -> list[Hit]:
     return out
 
 
+_HEARING = ("聞こえ", "きこえ")
+
+
 def _reason_for_repeat(chosen: list[Hit], rule: ContextRule) -> list[Hit]:
     """耳が遠なってしもて + もう一回言って: hearing loss said beside a request to say it again is
     the reason for the request, so the request decides. Without a request it stays a complaint;
     help is never touched."""
-    if not rule.reason_for_repeat or not any(h.intent == Intent.REPEAT.value for h in chosen):
+    asked = [h for h in chosen if h.intent == Intent.REPEAT.value]
+    # テレビの音がよう聞こえねん is what hearing loss does, not a request to say it again
+    if not rule.reason_for_repeat or all(any(w in h.evidence for w in _HEARING) for h in asked):
         return chosen
     return [
         replace(h, intent=NEUTRAL)
