@@ -10,21 +10,8 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from mimamori_wire import Intent
-from speech.intents import classify, is_help_phrase
-
-CALM = {Intent.FINE, Intent.USUAL, Intent.YES}
-SERIOUS = {Intent.HELP, Intent.UNWELL}
-
-
-def classified(text: str, expect: str = "health"):
-    return classify(text, "ja", expect=expect)
-
-
-def heard(text: str, expect: str = "health") -> Intent:
-    """What the dialogue acts on: below the confidence floor it asks again (unknown)."""
-    c = classified(text, expect)
-    return c.intent if c.confidence >= 0.5 else Intent.UNKNOWN
-
+from speech.intents import is_help_phrase
+from tests.speech.rule_probes import CALM, SERIOUS, classified, heard
 
 # --- nothing the matter, in more dialect forms ---------------------------------------------
 
