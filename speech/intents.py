@@ -580,27 +580,19 @@ def _context_rule(data: dict[str, Any], old: ContextRule | None, path: Path) -> 
     becomes = data.get("shut_in_becomes", old.shut_in_becomes if old else "trouble")
     if becomes not in {i.value for i in Intent}:
         raise LexiconError(f"{path.name} [context]: unknown intent {becomes!r}")
-    shut_in = {*(old.shut_in if old else ()), *map(fold, data.get("shut_in", []))}
+
+    def words(name: str) -> set[str]:  # a later file adds to the earlier one's words
+        return {*(getattr(old, name) if old else ()), *map(fold, data.get(name, []))}
+
     return ContextRule(
-        shut_in=tuple(_longest_first(shut_in)),
+        shut_in=tuple(_longest_first(words("shut_in"))),
         shut_in_becomes=becomes,
-        chores=tuple({*(old.chores if old else ()), *map(fold, data.get("chores", []))}),
-        hearsay=frozenset({*(old.hearsay if old else ()), *map(fold, data.get("hearsay", []))}),
-        eased_by_call=tuple(
-            {*(old.eased_by_call if old else ()), *map(fold, data.get("eased_by_call", []))}
-        ),
-        call_words=tuple(
-            {*(old.call_words if old else ()), *map(fold, data.get("call_words", []))}
-        ),
-        call_for_trouble=tuple(
-            {*(old.call_for_trouble if old else ()), *map(fold, data.get("call_for_trouble", []))}
-        ),
-        reason_for_repeat=tuple(
-            {
-                *(old.reason_for_repeat if old else ()),
-                *map(fold, data.get("reason_for_repeat", [])),
-            }
-        ),
+        chores=tuple(words("chores")),
+        hearsay=frozenset(words("hearsay")),
+        eased_by_call=tuple(words("eased_by_call")),
+        call_words=tuple(words("call_words")),
+        call_for_trouble=tuple(words("call_for_trouble")),
+        reason_for_repeat=tuple(words("reason_for_repeat")),
     )
 
 
