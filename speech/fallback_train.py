@@ -72,7 +72,7 @@ def training_files() -> dict[str, Path]:
 
 def cv_batches(files: dict[str, Path]) -> list[str]:
     """The folds: each held-out batch of 2026-11-30 and each training batch."""
-    return [b for b in files if len(b) == 1 or b.startswith("t")]
+    return [b for b, path in files.items() if path.name.startswith((CV_PREFIX, TRAINING_PREFIX))]
 
 
 @dataclass(frozen=True)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import tomllib
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -232,3 +233,17 @@ def test_the_model_has_no_opinion_on_fresh_noise(model):
         if is_acceptable(understand(i.labelled.text, "ja", expect=i.labelled.expect))
     ]
     assert len(acted) <= len(fresh) // 10, acted
+
+
+def test_every_opened_batch_of_any_name_is_a_fold():
+    # Two-letter batches (aa, ab, ...) are folds once opened, like a-z and the training files;
+    # the 540 set and the 2026-11-27 batch are training only.
+    files = {
+        "540": Path("ja_labelled.tsv"),
+        "ja_heldout_2026-11-27": Path("ja_heldout_2026-11-27.tsv"),
+        "a": Path("ja_heldout_2026-11-30_a.tsv"),
+        "aa": Path("ja_heldout_2026-11-30_aa.tsv"),
+        "abc": Path("ja_heldout_2026-11-30_abc.tsv"),
+        "t18": Path("ja_train_t18.tsv"),
+    }
+    assert fallback_train.cv_batches(files) == ["a", "aa", "abc", "t18"]
