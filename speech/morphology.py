@@ -299,9 +299,38 @@ def _kyushu_negatives(tokens: list[Token]) -> list[Token]:
             out.append(replace(t, lemma="ない", pos="形容詞"))  # ほどでもなか (not 最中)
         elif t.surface == "なか" and t.pos == "名詞" and prev in _KYUSHU_NAKA_AFTER:
             out.append(replace(t, lemma="ない", pos="形容詞"))
+        elif _eastern_not_so_much(tokens, i):
+            # ほどでもねえ, わけでもねぁ (Tohoku): MeCab reads ねえ, or ね + あ, as a particle
+            merge = t.surface == "ね" and nxt is not None and nxt.surface == "あ"
+            end = nxt.end if merge and nxt is not None else t.end
+            out.append(
+                replace(
+                    t,
+                    surface=t.surface + ("あ" if merge else ""),
+                    lemma="ない",
+                    pos="形容詞",
+                    end=end,
+                )
+            )
+            skip = merge
         else:
             out.append(t)
     return out
+
+
+# "Not so much as" in eastern forms (救急車呼ぶほどでもねぁ, 病気ってわけでもねえ): the ねえ after
+# ほど/わけ + でも/では/じゃ is the negative, never the sentence-final particle.
+_NOT_SO_MUCH_HEADS = frozenset({"ほど", "程", "わけ", "訳"})
+_NOT_SO_MUCH_COPULA = frozenset({"でも", "では", "じゃ", "じゃあ"})
+_EASTERN_NAI = frozenset({"ねえ", "ねぇ", "ね", "ねー", "ねい"})
+
+
+def _eastern_not_so_much(tokens: list[Token], i: int) -> bool:
+    if i < 2 or tokens[i].surface not in _EASTERN_NAI or tokens[i].pos not in ("助詞", "感動詞"):
+        return False
+    return (
+        tokens[i - 1].surface in _NOT_SO_MUCH_COPULA and tokens[i - 2].surface in _NOT_SO_MUCH_HEADS
+    )
 
 
 def _stem_ka_nee(tokens: list[Token], i: int) -> bool:
