@@ -228,6 +228,9 @@ class ContextRule:
     # complaints that are the reason for asking again (耳が遠なってしもて + なんて言うた): with a
     # repeat request in the answer they do not count (see `_reason_for_repeat`)
     reason_for_repeat: tuple[str, ...] = ()
+    # words before a help/trouble in its clause that place it at someone else's (港の方は,
+    # 娘のとこが): with a later verdict about the resident's own place it is news, like hearsay
+    elsewhere: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -593,6 +596,7 @@ def _context_rule(data: dict[str, Any], old: ContextRule | None, path: Path) -> 
         call_words=tuple(words("call_words")),
         call_for_trouble=tuple(words("call_for_trouble")),
         reason_for_repeat=tuple(words("reason_for_repeat")),
+        elsewhere=tuple(words("elsewhere")),
     )
 
 
@@ -1819,23 +1823,42 @@ _VERDICTS = frozenset({Intent.FINE.value, Intent.USUAL.value})
 
 def _hearsay(chosen: list[Hit], analysis: Analysis, rule: ContextRule) -> list[Hit]:
     """湖の水が上がってきとるって聞いたけど + うちは高いとこだで心配ねえ: a help or trouble
-    told as hearsay (a `hearsay` word later in its clause) with a verdict about the resident's
-    own place (fine/usual) in a later clause is news, not the resident's: the verdict decides.
+    told as hearsay (a `hearsay` word later in its clause) or placed at someone else's (an
+    `elsewhere` word before it in its clause: 港の方は浸水しとるけど) with a later verdict about
+    the resident's own place (fine/usual) is news, not the resident's: the verdict decides.
     Without a verdict (上がっとるらしか + 避難所まで行けん) nothing changes."""
-    if not rule.hearsay:
+    if not (rule.hearsay or rule.elsewhere):
         return chosen
-    tokens = analysis.tokens
-    verdicts = [analysis.clause_at(h.start) for h in chosen if h.intent in _VERDICTS]
+    verdicts = [h.start for h in chosen if h.intent in _VERDICTS]
     out = []
     for h in chosen:
-        clause = analysis.clause_at(h.start)
-        heard = h.intent in (Intent.HELP.value, Intent.TROUBLE.value) and any(
-            t.start >= h.end and t.clause == clause and t.lemma in rule.hearsay for t in tokens
-        )
-        if heard and any(v > clause for v in verdicts):
+        told = _told_at(h, analysis, rule)
+        if told is not None and any(v >= told for v in verdicts):
             h = Hit(h.start, h.end, NEUTRAL, h.weight, False, f"{h.evidence}~heard")
         out.append(h)
     return out
+
+
+def _told_at(h: Hit, analysis: Analysis, rule: ContextRule) -> int | None:
+    """Where a help/trouble hit is shown to be news (the end of its hearsay word, or of the hit
+    after an `elsewhere` word), or None."""
+    if h.intent not in (Intent.HELP.value, Intent.TROUBLE.value):
+        return None
+    clause = analysis.clause_at(h.start)
+    same = [t for t in analysis.tokens if t.clause == clause]
+    for t in same:
+        if t.start >= h.end and t.lemma in rule.hearsay:
+            return t.end
+    before = "".join(t.surface for t in same if t.end <= h.start)
+    if any(w in before for w in _OWN_PLACE):  # うちの方は水が来とる: the resident's own
+        return None
+    return h.end if any(w in before for w in rule.elsewhere) else None
+
+
+_OWN_PLACE = (
+    *("うち", "家ん中", "我が家", "わが家", "自分"),
+    *("わし", "おら", "あたし", "わたし", "私"),
+)
 
 
 def _past_time_before(
