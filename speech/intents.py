@@ -1470,8 +1470,13 @@ def _neither_good_nor_bad(chosen: list[Hit]) -> list[Hit]:
     complaint heard is a reassurance denied as a whole (not good) and a complaint denied (not
     bad) or usual is said too, the answer is usual. A real complaint (痛い) keeps it unwell."""
     unwell = [h for h in chosen if h.intent == "unwell"]
-    if not unwell or any(h.flipped_from != "fine" for h in unwell):
+    if any(h.flipped_from != "fine" for h in unwell):
         return chosen
+    if not unwell and not (
+        any(h.intent == "usual" for h in chosen)
+        and any(h.intent == "fine" and not h.explicit for h in chosen)
+    ):
+        return chosen  # a usual (よくもなく, 普段通り) + not bad (悪くもなく) is usual too
     if any(h.intent in _NOT_USUAL for h in chosen):
         return chosen
     not_bad = [
