@@ -228,6 +228,9 @@ class ContextRule:
     # complaints that are the reason for asking again (耳が遠なってしもて + なんて言うた): with a
     # repeat request in the answer they do not count (see `_reason_for_repeat`)
     reason_for_repeat: tuple[str, ...] = ()
+    # people other than the resident (ばあさん, 主人, 隣の): their complaint (ばあさんがひざ
+    # 痛えって) beside a verdict about the resident (おれは元気だ) is not the resident's
+    others: tuple[str, ...] = ()
     # words before a help/trouble in its clause that place it at someone else's (港の方は,
     # 娘のとこが): with a later verdict about the resident's own place it is news, like hearsay
     elsewhere: tuple[str, ...] = ()
@@ -597,6 +600,7 @@ def _context_rule(data: dict[str, Any], old: ContextRule | None, path: Path) -> 
         call_for_trouble=tuple(words("call_for_trouble")),
         reason_for_repeat=tuple(words("reason_for_repeat")),
         elsewhere=tuple(words("elsewhere")),
+        others=tuple(_longest_first(words("others"))),
     )
 
 
@@ -1438,6 +1442,7 @@ def _understood(text: str, folded: str, lexicon: Lexicon) -> list[Hit]:
         chosen = _reason_for_repeat(chosen, lexicon.context)
         if analysis is not None:
             chosen = _hearsay(chosen, analysis, lexicon.context)
+        chosen = _someone_elses_complaint(folded, chosen, lexicon.context)
     if lexicon.feared is not None:
         chosen = [_feared(folded, h, *lexicon.feared) for h in chosen]
     if analysis is not None and lexicon.explaining_arguments:
@@ -1844,6 +1849,53 @@ def _hearsay(chosen: list[Hit], analysis: Analysis, rule: ContextRule) -> list[H
     return out
 
 
+# a help/trouble/complaint found to be news or someone else's: known words, not the resident's
+_NOT_THE_RESIDENTS = ("~heard", "~other")
+_SUBJECT_AFTER = ("が", "は", "も", "の方が", "のほうが", "の方は", "のほうは")
+_SELF = ("わし", "おれ", "俺", "おら", "わだ", "わたし", "私", "あたし", "自分", "うち")
+
+
+def _someone_elses_complaint(folded: str, chosen: list[Hit], rule: ContextRule) -> list[Hit]:
+    """おれは元気だ + ばあさんがひざ痛えって, 隣のばっちゃが入院したども + わだばなんともねぇ:
+    a complaint after another person named as its subject (`others` + が/は) with a verdict
+    about the resident (fine/usual) outside that story is the other's: it does not count.
+    Help is never dropped this way (主人が倒れて stays help), nor a complaint without a verdict."""
+    if not rule.others or not any(h.intent in _VERDICTS for h in chosen):
+        return chosen
+    subjects = [
+        i + len(w) + len(p)
+        for w in rule.others
+        for i in range(len(folded))
+        if folded.startswith(w, i)
+        for p in _SUBJECT_AFTER
+        if folded.startswith(p, i + len(w))
+    ]
+    out = []
+    for h in chosen:
+        told = [p for p in subjects if p <= h.start and not _self_between(folded, p, h.start)]
+        if h.intent == Intent.UNWELL.value and told:
+            start = max(told)
+            if any(v.intent in _VERDICTS and not start <= v.start < h.end for v in chosen):
+                h = Hit(h.start, h.end, NEUTRAL, h.weight, False, f"{h.evidence}~other")
+        out.append(h)
+    return out
+
+
+def _self_between(folded: str, start: int, end: int) -> bool:
+    """Whether the words between the other's subject and the complaint may start another
+    story: the resident (わしも), another subject (孫が来て + 腰が痛い), a て-form, or too many
+    words: then the complaint may be the resident's own."""
+    between = folded[start:end]
+    return (
+        len(between) > _OTHER_GAP
+        or any(w in between for w in _SELF)
+        or any(c in between for c in "がはて")
+    )
+
+
+_OTHER_GAP = 5
+
+
 def _told_at(h: Hit, analysis: Analysis, rule: ContextRule) -> int | None:
     """Where a help/trouble hit is shown to be news (the end of its hearsay word, or of the hit
     after an `elsewhere` word), or None."""
@@ -2067,7 +2119,11 @@ def _qualified(
     """
     if rule is None:
         return None
-    meaningful = [h for h in chosen if h.intent != NEUTRAL and h.intent in allow]
+    meaningful = [
+        h
+        for h in chosen
+        if (h.intent != NEUTRAL and h.intent in allow) or h.evidence.endswith(_NOT_THE_RESIDENTS)
+    ]
     qualifiable = rule.after if after is None else after
     for h in (h for h in chosen if h.intent in qualifiable):  # also a fine mapped to yes
         connector = _connector_after(folded, h, meaningful, rule, bounds)
