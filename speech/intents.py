@@ -1878,7 +1878,7 @@ def _someone_elses_complaint(folded: str, chosen: list[Hit], rule: ContextRule) 
         if h.intent == Intent.UNWELL.value and told:
             start = max(told)
             if any(v.intent in _VERDICTS and not start <= v.start < h.end for v in chosen):
-                h = Hit(h.start, h.end, NEUTRAL, h.weight, False, f"{h.evidence}~other")
+                h = Hit(start, h.end, NEUTRAL, h.weight, False, f"{h.evidence}~other")
         out.append(h)
     return out
 
