@@ -1425,10 +1425,8 @@ def _understood(text: str, folded: str, lexicon: Lexicon) -> list[Hit]:
     if analysis is not None:
         chosen = [_clause_cancelled(h, chosen, analysis) for h in chosen]
         if lexicon.resolved is not None:
-            told = chosen
             chosen = [_resolved(h, analysis, lexicon.resolved) for h in chosen]
             chosen = _past_occasions(chosen, analysis, lexicon.resolved)
-            chosen += _all_over(told, chosen, len(folded))
         if lexicon.told:
             chosen = [_told(h, analysis, lexicon.told) for h in chosen]
     if lexicon.signs is not None:
@@ -2020,20 +2018,6 @@ def _better_now(tokens: Sequence[Token], i: int, rule: ResolvedRule) -> bool:
         return False
     nxt = tokens[i + 1] if i + 1 < len(tokens) else None
     return nxt is None or not (nxt.is_negative or (nxt.pos == "名詞" and t.pos != "名詞"))
-
-
-def _all_over(told: list[Hit], chosen: list[Hit], end: int) -> list[Hit]:
-    """停電したけど もう点いた, 昨日は熱っぽかったけど すっかり引いた: when every complaint or
-    trouble told is over and nothing else is said, the answer is that all is well now (a
-    zero-width fine at the end). Help is never over this way; a stopped sign stays unwell."""
-    over = [
-        a
-        for a, b in zip(told, chosen, strict=False)
-        if a.intent in (Intent.UNWELL.value, Intent.TROUBLE.value) and b.intent == NEUTRAL
-    ]
-    if not over or any(h.intent != NEUTRAL for h in chosen):
-        return []
-    return [Hit(end, end, Intent.FINE.value, 0.8, False, "over+" + over[-1].evidence)]
 
 
 def _over(h: Hit, t: Token, rule: ResolvedRule, stopped: bool) -> Hit:

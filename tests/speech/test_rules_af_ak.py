@@ -165,11 +165,10 @@ def test_the_question_echoed_back_is_repeat(text, expect):
     assert heard(text, expect) == Intent.REPEAT, classified(text, expect)
 
 
-@pytest.mark.parametrize(
-    "text", ["停電したけど もう電気点いたわ", "水道が止まっとったけど もう直ったで"]
-)
-def test_a_trouble_over_now_with_nothing_else_is_fine(text):
-    assert heard(text, "safety") == Intent.FINE, classified(text, "safety")
+def test_a_trouble_over_now_is_still_asked_again():
+    """The convention of test_rules.py (a trouble over is asked again) is kept, although AG
+    and AJ label 停電したけど もう点いた fine (docs/benchmarks.md, AF-AK tuned)."""
+    assert heard("停電したけど もう電気点いたわ", "safety") == Intent.UNKNOWN
 
 
 @settings(max_examples=60, deadline=None)
@@ -180,3 +179,16 @@ def test_a_trouble_over_now_with_nothing_else_is_fine(text):
 def test_property_something_still_wrong_is_never_over(over, still):
     text = f"{over} {still}"
     assert heard(text, "safety") not in CALM, classified(text, "safety")
+
+
+@pytest.mark.parametrize(
+    ("text", "expect", "intent"),
+    [
+        ("寝られんかった 孫の世話でもう限界じゃ", "yesno", Intent.UNWELL),
+        ("食べとらん 何も食べる気にならんのよ", "yesno", Intent.UNWELL),
+        ("食べたけど 半分しか食べられんかった", "yesno", Intent.UNWELL),
+        ("大雨やったけど なんてことなかったで", "safety", Intent.FINE),
+    ],
+)
+def test_a_plain_answer_with_a_complaint_or_a_harmless_event(text, expect, intent):
+    assert heard(text, expect) == intent, classified(text, expect)
