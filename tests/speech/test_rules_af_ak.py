@@ -192,3 +192,15 @@ def test_property_something_still_wrong_is_never_over(over, still):
 )
 def test_a_plain_answer_with_a_complaint_or_a_harmless_event(text, expect, intent):
     assert heard(text, expect) == intent, classified(text, expect)
+
+
+@pytest.mark.parametrize(
+    ("text", "intent"),
+    [
+        ("ええことも悪いこともおまへん いつも通りや", Intent.USUAL),
+        ("よかとも悪かとも言えんばい", Intent.USUAL),
+        ("すねがむぐんで 長靴が入らねえ", Intent.UNWELL),
+    ],
+)
+def test_neither_named_together_and_swelling_in_other_words(text, intent):
+    assert heard(text) == intent, classified(text)
