@@ -204,3 +204,21 @@ def test_a_plain_answer_with_a_complaint_or_a_harmless_event(text, expect, inten
 )
 def test_neither_named_together_and_swelling_in_other_words(text, intent):
     assert heard(text) == intent, classified(text)
+
+
+@pytest.mark.parametrize(
+    ("text", "expect"),
+    [
+        ("飲んどらん 切れてしもうた 薬局まで送ってもらえんやろか", "yesno"),
+        ("雪で薬を取りに行けんのよ", "safety"),
+        ("雷のあと 電話が通じんようになった", "safety"),
+        ("医者に行かんといけんけど 足がないけん", "health"),
+    ],
+)
+def test_errands_made_impossible_are_troubles(text, expect):
+    assert heard(text, expect) == Intent.TROUBLE, classified(text, expect)
+
+
+def test_legs_that_do_not_move_are_not_no_transport():
+    assert heard("足が動かん") == Intent.HELP
+    assert heard("足がないと困る") != Intent.HELP
