@@ -222,3 +222,22 @@ def test_errands_made_impossible_are_troubles(text, expect):
 def test_legs_that_do_not_move_are_not_no_transport():
     assert heard("足が動かん") == Intent.HELP
     assert heard("足がないと困る") != Intent.HELP
+
+
+@pytest.mark.parametrize(
+    ("text", "intent"),
+    [
+        ("重い物持ってぎっくり腰になってしもた", Intent.UNWELL),
+        ("胃がもたれて 昼も食べとうない", Intent.UNWELL),
+        ("この頃は腰がぎしぎしして かなわん", Intent.UNWELL),
+        ("介護で わしのほうが参ってしもうた", Intent.UNWELL),
+        ("胃ももたれないし 元気じゃ", Intent.FINE),
+        ("何ちゃあない 元気しちゅう", Intent.FINE),
+    ],
+)
+def test_everyday_complaints_in_other_words(text, intent):
+    assert heard(text) == intent, classified(text)
+
+
+def test_a_creaking_roof_is_no_body_complaint():
+    assert heard("雪で屋根がみしみしいうとる 誰か雪下ろし頼めんかね", "safety") != Intent.UNWELL
