@@ -75,6 +75,31 @@ def test_an_emergency_elsewhere_with_an_own_verdict_is_no_alarm(text):
     assert not is_help_phrase(text, "ja")
 
 
+@pytest.mark.parametrize(
+    "text",
+    [
+        "となりが火事でな 消防車が来とったけど もう消えた わしは無事じゃ",
+        "お隣さんで小火があったみたいやけど うちは何ともあらへん",
+        "夜中に近所で救急車が来とったけど 私は元気にしとります",
+        "向かいの家が床上まで浸かったげな うちは大丈夫やった",
+    ],
+)
+def test_the_neighbours_emergency_with_an_own_verdict_is_no_alarm(text):
+    # The neighbours are someone else's place (session 10, tried as a resident would).
+    assert classified(text, "safety").intent in CALM, classified(text, "safety")
+
+
+@settings(max_examples=60, deadline=None)
+@given(
+    st.sampled_from(["隣が", "お隣さんで", "近所で", "向かいの家が"]),
+    st.sampled_from(["火事で", "燃えとって", "水が入ってきて"]),
+    st.sampled_from(["助けて", "煙がこっちまで来とる", "うちにも火が移りそうや", ""]),
+)
+def test_property_the_neighbours_emergency_without_an_own_verdict_stays_help(place, event, tail):
+    text = f"{place}{event} {tail}".strip()
+    assert classified(text, "safety").intent == Intent.HELP, classified(text, "safety")
+
+
 def test_an_emergency_at_ones_own_place_stays_help():
     assert heard("うちの方は水が入ってきとる", "safety") == Intent.HELP
     assert heard("隣の家が浸水しとる 大丈夫かな", "safety") == Intent.HELP  # no verdict
