@@ -1852,7 +1852,9 @@ def _hearsay(chosen: list[Hit], analysis: Analysis, rule: ContextRule) -> list[H
 # a help/trouble/complaint found to be news or someone else's: known words, not the resident's
 _NOT_THE_RESIDENTS = ("~heard", "~other")
 _SUBJECT_AFTER = ("が", "は", "も", "の方が", "のほうが", "の方は", "のほうは")
-_SELF = ("わし", "おれ", "俺", "おら", "わだ", "わたし", "私", "あたし", "自分", "うち")
+# the resident speaking of themselves; _SELF and _OWN_PLACE add what each needs
+_RESIDENT = ("わし", "おら", "わたし", "私", "あたし", "自分", "うち")
+_SELF = (*_RESIDENT, "おれ", "俺", "わだ")
 
 
 def _someone_elses_complaint(folded: str, chosen: list[Hit], rule: ContextRule) -> list[Hit]:
@@ -1912,10 +1914,7 @@ def _told_at(h: Hit, analysis: Analysis, rule: ContextRule) -> int | None:
     return h.end if any(w in before for w in rule.elsewhere) else None
 
 
-_OWN_PLACE = (
-    *("うち", "家ん中", "我が家", "わが家", "自分"),
-    *("わし", "おら", "あたし", "わたし", "私"),
-)
+_OWN_PLACE = (*_RESIDENT, "家ん中", "我が家", "わが家")
 
 
 def _past_time_before(
